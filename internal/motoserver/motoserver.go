@@ -1,0 +1,144 @@
+// Package motoserver starts and stops moto_server, the AWS emulator the local
+// stack and the integration tests talk to through the real SDK clients.
+package motoserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Server is a running moto_server process.
+type Server struct {
+	// Endpoint is the base URL, e.g. http://127.0.0.1:4577.
+	Endpoint string
+	cmd      *exec.Cmd
+	done     chan error
+}
+
+// Options tune Start.
+type Options struct {
+	// Addr is host:port to listen on; empty picks a free port on 127.0.0.1.
+	Addr string
+	// RecordingFile, when set, makes moto record every request to this file so
+	// state can be restored by Replay after a restart.
+	RecordingFile string
+	// Log receives moto's own output; nil discards it.
+	Log *os.File
+}
+
+// ErrNotInstalled is returned when no moto_server is on PATH.
+var ErrNotInstalled = errors.New("moto_server not found on PATH: install it with `pip install 'moto[server]'`")
+
+// Start launches moto_server and waits until it answers.
+func Start(ctx context.Context, opt Options) (*Server, error) {
+	bin, err := exec.LookPath("moto_server")
+	if err != nil {
+		return nil, ErrNotInstalled
+	}
+	addr := opt.Addr
+	if addr == "" {
+		addr, err = freeAddr()
+		if err != nil {
+			return nil, err
+		}
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("moto address %q: %w", addr, err)
+	}
+	cmd := exec.Command(bin, "-H", host, "-p", port)
+	cmd.Env = os.Environ()
+	if opt.RecordingFile != "" {
+		cmd.Env = append(cmd.Env, "MOTO_ENABLE_RECORDING=true", "MOTO_RECORDER_FILEPATH="+opt.RecordingFile)
+	}
+	if opt.Log != nil {
+		cmd.Stdout, cmd.Stderr = opt.Log, opt.Log
+	}
+	// Own process group so a stop also ends moto's children.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start moto_server: %w", err)
+	}
+	s := &Server{Endpoint: "http://" + addr, cmd: cmd, done: make(chan error, 1)}
+	go func() { s.done <- cmd.Wait() }()
+	if err := s.waitReady(ctx, 60*time.Second); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-s.done:
+			return fmt.Errorf("moto_server exited before it was ready: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		resp, err := http.Get(s.Endpoint + "/moto-api/")
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+	}
+	return fmt.Errorf("moto_server at %s not ready after %s", s.Endpoint, limit)
+}
+
+// Replay restores the state recorded in the recording file. Replayed requests
+// are not recorded again.
+func (s *Server) Replay(ctx context.Context) error {
+	return s.post(ctx, "/moto-api/recorder/replay-recording")
+}
+
+// Reset drops every resource moto holds.
+func (s *Server) Reset(ctx context.Context) error { return s.post(ctx, "/moto-api/reset") }
+
+func (s *Server) post(ctx context.Context, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Endpoint+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("moto %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("moto %s: status %d", path, resp.StatusCode)
+	}
+	return nil
+}
+
+// Stop ends the process and waits for it.
+func (s *Server) Stop() {
+	if s.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+	}
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
+}

@@ -1,0 +1,218 @@
+// Package topology is the one description of OCX's moving parts: its
+// functions, tables, bus routing, schedules and HTTP routes. The CDK app and
+// the local stack both build from it, so AWS and a developer's machine cannot
+// drift apart.
+package topology
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ocxhq/ocx/events"
+)
+
+// Function names. Each has a folder under functions/.
+const (
+	Ingest  = "ingest"
+	Journey = "journey"
+	Rules   = "rules"
+	Notify  = "notify"
+	Rollup  = "rollup"
+	API     = "api"
+)
+
+// Function describes one Lambda function and what it may touch.
+type Function struct {
+	Name        string
+	Description string
+	// MemoryMB and Timeout are sized for the work: see docs in the CDK app.
+	MemoryMB int
+	Timeout  time.Duration
+	// Tables the function reads and writes (logical names).
+	Tables []string
+	// PutsEvents is true when the function publishes to the bus.
+	PutsEvents bool
+	// Archive is true when the function writes raw payloads to the archive bucket.
+	Archive bool
+	// SendsEmail is true when the function sends mail through SES.
+	SendsEmail bool
+	// Secrets are the secret name prefixes the function reads.
+	Secrets []string
+}
+
+// Logical table names.
+const (
+	TableIntake    = "intake"
+	TableCustomers = "customers"
+	TableFailures  = "failures"
+	TableMetrics   = "metrics"
+)
+
+// Key attribute names shared by every table.
+const (
+	PK        = "pk"
+	SK        = "sk"
+	TTL       = "expires_at"
+	DirtyPK   = "dirty"
+	DirtySK   = "dirty_at"
+	DirtyGSI  = "dirty"
+	GSI1PK    = "gsi1pk"
+	GSI1SK    = "gsi1sk"
+	GSI1Index = "gsi1"
+)
+
+// Index is a global secondary index with string keys, projecting all attributes.
+type Index struct {
+	Name         string
+	PartitionKey string
+	SortKey      string
+}
+
+// Table is a DynamoDB table with string pk/sk keys.
+type Table struct {
+	Name        string
+	Description string
+	Indexes     []Index
+	// TTL is the attribute holding an epoch-seconds expiry, or "".
+	TTL string
+}
+
+// Tables every stack has.
+var Tables = []Table{
+	{Name: TableIntake, Description: "webhook delivery ledger (dedupe) and quarantined bad rows", TTL: TTL},
+	{Name: TableCustomers, Description: "identity keys, customers and their interactions", TTL: TTL},
+	{Name: TableFailures, Description: "failure records and notification delivery log",
+		Indexes: []Index{{Name: GSI1Index, PartitionKey: GSI1PK, SortKey: GSI1SK}}},
+	{Name: TableMetrics, Description: "hourly metric counters and rolled-up series",
+		// Sparse index of counters changed since the last rollup, so a rollup
+		// reads only what changed.
+		Indexes: []Index{{Name: DirtyGSI, PartitionKey: DirtyPK, SortKey: DirtySK}}},
+}
+
+// BusRule routes events matching Pattern (EventBridge pattern syntax) to a function.
+type BusRule struct {
+	Name        string
+	Description string
+	Pattern     string
+	Target      string
+}
+
+// BusRules is the bus routing table.
+var BusRules = []BusRule{
+	{
+		Name:        "interactions-to-journey",
+		Description: "every normalised interaction advances customer and journey state",
+		Pattern:     `{"source":["` + events.SourceIngest + `"]}`,
+		Target:      Journey,
+	},
+	{
+		Name:        "events-to-rules",
+		Description: "interactions and journey events are checked against failure rules",
+		Pattern:     `{"source":["` + events.SourceIngest + `","` + events.SourceJourney + `"]}`,
+		Target:      Rules,
+	},
+	{
+		Name:        "failures-to-notify",
+		Description: "detected failures are routed to their owning team",
+		Pattern:     `{"source":["` + events.SourceRules + `"],"detail-type":["` + events.TypeFailureDetected + `"]}`,
+		Target:      Notify,
+	},
+}
+
+// Schedule invokes a function periodically.
+type Schedule struct {
+	Name        string
+	Description string
+	Every       time.Duration
+	Target      string
+}
+
+// Expression is the schedule in EventBridge rate() syntax.
+func (s Schedule) Expression() string {
+	m := int(s.Every / time.Minute)
+	if m == 1 {
+		return "rate(1 minute)"
+	}
+	return "rate(" + strconv.Itoa(m) + " minutes)"
+}
+
+// Schedules every stack runs.
+var Schedules = []Schedule{
+	{Name: "rollup", Description: "roll hourly counters up into metric series", Every: 5 * time.Minute, Target: Rollup},
+}
+
+// Auth says how an HTTP route is protected.
+type Auth int
+
+const (
+	// Public routes are open; webhooks prove themselves by signature.
+	Public Auth = iota
+	// Analyst routes need IAM in AWS and a bearer token locally.
+	Analyst
+)
+
+// Route is one HTTP API route.
+type Route struct {
+	Method string
+	Path   string
+	Target string
+	Auth   Auth
+}
+
+// Routes of the HTTP API. Paths use API Gateway's {param} syntax.
+var Routes = []Route{
+	{Method: "POST", Path: "/v1/webhooks/{channel}", Target: Ingest, Auth: Public},
+	{Method: "GET", Path: "/v1/metrics/{name}", Target: API, Auth: Analyst},
+	{Method: "GET", Path: "/healthz", Target: API, Auth: Public},
+}
+
+// Functions of the stack.
+var Functions = []Function{
+	{Name: Ingest, Description: "verify, dedupe, archive and normalise webhooks onto the bus",
+		MemoryMB: 512, Timeout: 15 * time.Second, Tables: []string{TableIntake}, PutsEvents: true, Archive: true,
+		Secrets: []string{SecretChannelPrefix}},
+	{Name: Journey, Description: "resolve customers and record interactions and metric counters",
+		MemoryMB: 256, Timeout: 30 * time.Second, Tables: []string{TableCustomers, TableMetrics}, PutsEvents: true},
+	{Name: Rules, Description: "evaluate failure rules and publish failures",
+		MemoryMB: 256, Timeout: 30 * time.Second, Tables: []string{TableFailures}, PutsEvents: true},
+	{Name: Notify, Description: "send failures to their owning team on Slack and email",
+		MemoryMB: 256, Timeout: 60 * time.Second, Tables: []string{TableFailures}, SendsEmail: true,
+		Secrets: []string{SecretSlackPrefix}},
+	{Name: Rollup, Description: "roll metric counters up into hourly and daily series",
+		MemoryMB: 512, Timeout: 5 * time.Minute, Tables: []string{TableMetrics}},
+	{Name: API, Description: "serve analysts' queries",
+		MemoryMB: 256, Timeout: 10 * time.Second, Tables: []string{TableMetrics, TableFailures, TableCustomers}},
+}
+
+// Secret name prefixes in Secrets Manager. The stage is prepended by StageSecret.
+const (
+	SecretChannelPrefix = "channel/"
+	SecretSlackPrefix   = "slack/"
+)
+
+// Environment variables the functions read. The CDK app sets them; the local
+// stack passes the same values in-process.
+const (
+	EnvStage         = "OCX_STAGE"
+	EnvBusName       = "OCX_BUS_NAME"
+	EnvArchiveBucket = "OCX_ARCHIVE_BUCKET"
+	EnvSecretsPrefix = "OCX_SECRETS_PREFIX"
+	EnvEmailFrom     = "OCX_EMAIL_FROM"
+	EnvAPIAuth       = "OCX_API_AUTH"
+	EnvConfigDir     = "OCX_CONFIG_DIR"
+)
+
+// TableEnv is the environment variable holding the physical name of a table,
+// e.g. OCX_TABLE_INTAKE.
+func TableEnv(logical string) string { return "OCX_TABLE_" + strings.ToUpper(logical) }
+
+// FunctionByName returns the named function and whether it exists.
+func FunctionByName(name string) (Function, bool) {
+	for _, f := range Functions {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Function{}, false
+}
