@@ -1,0 +1,3 @@
+// Package dynamo holds the DynamoDB adapters: the stores the domain packages
+// declare as interfaces, implemented over the tables in internal/topology.
+package dynamo

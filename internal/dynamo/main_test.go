@@ -1,0 +1,9 @@
+package dynamo
+
+import (
+	"testing"
+
+	"github.com/ocxhq/ocx/internal/motoserver/mototest"
+)
+
+func TestMain(m *testing.M) { mototest.Main(m) }
