@@ -1,0 +1,51 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/ocxhq/ocx/infra/config"
+	"github.com/ocxhq/ocx/internal/channel"
+	"github.com/ocxhq/ocx/internal/rules"
+	"github.com/ocxhq/ocx/internal/team"
+
+	// Channel kinds must be registered for channels.yaml to validate.
+	_ "github.com/ocxhq/ocx/internal/app"
+)
+
+// runCheck validates a configuration tree the way the functions load it,
+// reporting every problem as file:line.
+func runCheck(out io.Writer, args []string) error {
+	flags := flag.NewFlagSet("check", flag.ExitOnError)
+	dir := flags.String("dir", os.Getenv("OCX_CONFIG_DIR"), "configuration directory (default: the shipped configuration)")
+	_ = flags.Parse(args)
+	var fsys fs.FS = config.Shipped
+	where := "shipped configuration"
+	if *dir != "" {
+		fsys, where = os.DirFS(*dir), *dir
+	}
+	chans, err := channel.LoadConfig(fsys, "channels.yaml")
+	if err != nil {
+		return err
+	}
+	teams, err := team.Load(fsys, "teams.yaml")
+	if err != nil {
+		return err
+	}
+	ids := []string{}
+	for _, t := range teams.All() {
+		ids = append(ids, t.ID)
+	}
+	rs, err := rules.Load(fsys, "rules", ids)
+	if err != nil {
+		return err
+	}
+	if _, err := rules.NewEngine(rs); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: %d channels, %d teams, %d rules: OK\n", where, len(chans), len(ids), len(rs))
+	return nil
+}

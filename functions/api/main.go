@@ -1,0 +1,6 @@
+// Command api is the OCX api Lambda function, behind API Gateway.
+package main
+
+import "github.com/ocxhq/ocx/internal/app"
+
+func main() { app.RunHTTP("api", app.API) }

@@ -1,0 +1,6 @@
+// Command journey is the OCX journey Lambda function, invoked by EventBridge.
+package main
+
+import "github.com/ocxhq/ocx/internal/app"
+
+func main() { app.RunEvents("journey", app.Journey) }

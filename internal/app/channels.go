@@ -1,0 +1,7 @@
+package app
+
+// Channel kinds: one line per provider package. Adding a channel is writing
+// its package under internal/channel/ and adding its line here.
+import (
+	_ "github.com/ocxhq/ocx/internal/channel/standardwebhooks"
+)

@@ -1,0 +1,65 @@
+package channel
+
+import (
+	"fmt"
+	"io/fs"
+	"regexp"
+	"strings"
+
+	"github.com/ocxhq/ocx/internal/configfile"
+	"github.com/ocxhq/ocx/internal/topology"
+)
+
+// Config is one configured channel.
+type Config struct {
+	ID          string `yaml:"id"`
+	Kind        string `yaml:"kind"`
+	Description string `yaml:"description"`
+}
+
+var idPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+
+// LoadConfig reads and validates channels.yaml.
+func LoadConfig(fsys fs.FS, name string) ([]Config, error) {
+	root, err := configfile.Read(fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	var ps configfile.Problems
+	var out []Config
+	seen := map[string]bool{}
+	for _, it := range configfile.Items[Config](name, root, "channels", &ps) {
+		c := it.Value
+		switch {
+		case !idPattern.MatchString(c.ID):
+			ps.Add(name, configfile.Field(it.Node, "id"), "channel id %q must be lower-case letters, digits and dashes", c.ID)
+			continue
+		case seen[c.ID]:
+			ps.Add(name, configfile.Field(it.Node, "id"), "channel %q defined twice", c.ID)
+			continue
+		}
+		seen[c.ID] = true
+		if _, ok := Lookup(c.Kind); !ok {
+			ps.Add(name, configfile.Field(it.Node, "kind"), "channel %q: unknown kind %q (known: %s)", c.ID, c.Kind, strings.Join(Kinds(), ", "))
+			continue
+		}
+		out = append(out, c)
+	}
+	if err := ps.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no channels configured", name)
+	}
+	return out, nil
+}
+
+// SecretName is where a channel's signing secrets are stored, under the
+// stack's secret prefix.
+func SecretName(id string) string { return topology.SecretChannelPrefix + id }
+
+// SecretEnv is the local stack's environment variable for a channel's
+// secrets, e.g. OCX_SECRET_APP.
+func SecretEnv(id string) string {
+	return "OCX_SECRET_" + strings.ToUpper(strings.ReplaceAll(id, "-", "_"))
+}

@@ -1,0 +1,159 @@
+package standardwebhooks
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	swlib "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/ocxhq/ocx/internal/channel"
+)
+
+// The spec's published vector.
+const (
+	vecSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	vecID     = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+	vecTS     = 1614265330
+	vecBody   = `{"test": 2432232314}`
+	vecSig    = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+)
+
+func request(id string, ts int64, sig, body string) channel.Request {
+	h := http.Header{}
+	h.Set(HeaderID, id)
+	h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+	h.Set(HeaderSignature, sig)
+	return channel.Request{Header: h, Body: []byte(body)}
+}
+
+func TestSignMatchesPublishedVector(t *testing.T) {
+	key, err := DecodeSecret(vecSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := "v1," + Sign(key, vecID, vecTS, []byte(vecBody)); got != vecSig {
+		t.Fatalf("Sign = %s, want %s", got, vecSig)
+	}
+}
+
+func TestVerify(t *testing.T) {
+	at := time.Unix(vecTS, 0)
+	other := EncodeSecret([]byte("another key of thirty-two bytes!"))
+	cases := []struct {
+		name    string
+		req     channel.Request
+		secrets []string
+		now     time.Time
+		want    error
+	}{
+		{"published vector", request(vecID, vecTS, vecSig, vecBody), []string{vecSecret}, at, nil},
+		{"rotated: old and new secrets active", request(vecID, vecTS, vecSig, vecBody), []string{other, vecSecret}, at, nil},
+		{"several signatures, one valid", request(vecID, vecTS, "v1,bm9wZQ== v1a,xyz "+vecSig, vecBody), []string{vecSecret}, at, nil},
+		{"tampered body", request(vecID, vecTS, vecSig, `{"test": 2432232315}`), []string{vecSecret}, at, channel.ErrSignature},
+		{"tampered id", request("msg_other", vecTS, vecSig, vecBody), []string{vecSecret}, at, channel.ErrSignature},
+		{"wrong secret", request(vecID, vecTS, vecSig, vecBody), []string{other}, at, channel.ErrSignature},
+		{"no secrets", request(vecID, vecTS, vecSig, vecBody), nil, at, channel.ErrSignature},
+		{"unknown version only", request(vecID, vecTS, "v2,"+vecSig[3:], vecBody), []string{vecSecret}, at, channel.ErrSignature},
+		{"missing headers", channel.Request{Header: http.Header{}, Body: []byte(vecBody)}, []string{vecSecret}, at, channel.ErrSignature},
+		{"just inside tolerance", request(vecID, vecTS, vecSig, vecBody), []string{vecSecret}, at.Add(Tolerance), nil},
+		{"stale", request(vecID, vecTS, vecSig, vecBody), []string{vecSecret}, at.Add(Tolerance + time.Second), channel.ErrStale},
+		{"from the future", request(vecID, vecTS, vecSig, vecBody), []string{vecSecret}, at.Add(-Tolerance - time.Second), channel.ErrStale},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := Scheme{}.Verify(c.req, c.secrets, c.now)
+			if c.want == nil && err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if c.want != nil && !errors.Is(err, c.want) {
+				t.Fatalf("Verify = %v, want %v", err, c.want)
+			}
+		})
+	}
+}
+
+// The reference library must accept what OCX signs and OCX must accept what
+// the library signs.
+func TestCrossCheckWithReferenceLibrary(t *testing.T) {
+	wh, err := swlib.NewWebhook(vecSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	body := []byte(`{"type":"order.created","customer":{"id":"u1"},"occurred_at":"2026-11-23T08:00:00Z"}`)
+	libSig, err := wh.Sign("msg_1", now, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (Scheme{}).Verify(request("msg_1", now.Unix(), libSig, string(body)), []string{vecSecret}, now); err != nil {
+		t.Fatalf("OCX rejects the library's signature: %v", err)
+	}
+	key, _ := DecodeSecret(vecSecret)
+	req := request("msg_1", now.Unix(), "v1,"+Sign(key, "msg_1", now.Unix(), body), string(body))
+	if err := wh.Verify(body, req.Header); err != nil {
+		t.Fatalf("library rejects OCX's signature: %v", err)
+	}
+}
+
+func TestParse(t *testing.T) {
+	cases := []struct {
+		name   string
+		body   string
+		events int
+		bad    bool
+	}{
+		{"one event", `{"type":"survey.responded","customer":{"email":"a@b.c"},"occurred_at":"2026-11-23T08:00:00Z","attributes":{"survey":"nps","score":3}}`, 1, false},
+		{"array", `[{"type":"order.created","customer":{"id":"u1"},"occurred_at":"2026-11-23T08:00:00Z"},{"type":"order.shipped","customer":{"phone":"+15551234567"},"occurred_at":"2026-11-23T09:00:00+01:00"}]`, 2, false},
+		{"not json", `{"type":`, 0, true},
+		{"trailing data", `{"type":"a.b","customer":{"id":"1"},"occurred_at":"2026-11-23T08:00:00Z"} x`, 0, true},
+		{"empty array", `[]`, 0, true},
+		{"no type", `{"customer":{"id":"1"},"occurred_at":"2026-11-23T08:00:00Z"}`, 0, true},
+		{"bad type", `{"type":"Order Created","customer":{"id":"1"},"occurred_at":"2026-11-23T08:00:00Z"}`, 0, true},
+		{"no customer", `{"type":"a.b","customer":{},"occurred_at":"2026-11-23T08:00:00Z"}`, 0, true},
+		{"no occurred_at", `{"type":"a.b","customer":{"id":"1"}}`, 0, true},
+		{"bad occurred_at", `{"type":"a.b","customer":{"id":"1"},"occurred_at":"yesterday"}`, 0, true},
+		{"nps out of range", `{"type":"survey.responded","customer":{"id":"1"},"occurred_at":"2026-11-23T08:00:00Z","attributes":{"survey":"nps","score":11}}`, 0, true},
+		{"nps not integer", `{"type":"survey.responded","customer":{"id":"1"},"occurred_at":"2026-11-23T08:00:00Z","attributes":{"survey":"nps","score":6.5}}`, 0, true},
+		{"unknown survey", `{"type":"survey.responded","customer":{"id":"1"},"occurred_at":"2026-11-23T08:00:00Z","attributes":{"survey":"x","score":1}}`, 0, true},
+		{"one bad item sinks the request", `[{"type":"a.b","customer":{"id":"1"},"occurred_at":"2026-11-23T08:00:00Z"},{"type":"a.b"}]`, 0, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d, err := Scheme{}.Parse(request("msg_9", 0, "", c.body))
+			if c.bad {
+				if !errors.Is(err, channel.ErrMalformed) {
+					t.Fatalf("Parse = %v, want ErrMalformed", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(d.Events) != c.events || d.ID != "msg_9" {
+				t.Fatalf("got %d events, id %q", len(d.Events), d.ID)
+			}
+			for _, e := range d.Events {
+				if e.OccurredAt.Location() != time.UTC {
+					t.Errorf("occurred_at not normalised to UTC: %v", e.OccurredAt)
+				}
+			}
+		})
+	}
+}
+
+func FuzzVerifyAndParse(f *testing.F) {
+	f.Add(vecID, int64(vecTS), vecSig, vecBody)
+	f.Add("m", int64(0), "v1,", `[{"type":"a.b","customer":{"id":"1"},"occurred_at":"2026-11-23T08:00:00Z"}]`)
+	f.Add("", int64(-1), "v1 v1,,", `{"attributes":{"survey":"nps","score":1e400}}`)
+	f.Fuzz(func(t *testing.T, id string, ts int64, sig, body string) {
+		req := request(id, ts, sig, body)
+		_ = Scheme{}.Verify(req, []string{vecSecret}, time.Unix(vecTS, 0))
+		d, err := Scheme{}.Parse(req)
+		if err == nil && len(d.Events) == 0 {
+			t.Fatal("Parse succeeded with no events")
+		}
+	})
+}

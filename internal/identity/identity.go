@@ -1,0 +1,69 @@
+// Package identity turns the customer fields a channel supplies into
+// normalised identity keys, so the same person is recognised whichever
+// channel they use.
+package identity
+
+import (
+	"strings"
+
+	"github.com/ocxhq/ocx/events"
+)
+
+// Key is a normalised identity key: "email:ann@example.com",
+// "phone:+15551234567" or "<channel>:<provider id>".
+type Key string
+
+// Keys returns the customer's keys, strongest first: the channel's own id,
+// then email, then phone.
+func Keys(channel string, c events.Customer) []Key {
+	var out []Key
+	if id := strings.TrimSpace(c.ID); id != "" {
+		out = append(out, Key(channel+":"+id))
+	}
+	if e := Email(c.Email); e != "" {
+		out = append(out, Key("email:"+e))
+	}
+	if p := Phone(c.Phone); p != "" {
+		out = append(out, Key("phone:"+p))
+	}
+	return out
+}
+
+// Email lower-cases and trims an address; it returns "" for anything that
+// is not shaped like one.
+func Email(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 || strings.ContainsAny(s, " \t\r\n") {
+		return ""
+	}
+	return s
+}
+
+// Phone reduces a number to E.164 form (+ and digits). Numbers without a
+// country code cannot be placed and are returned as "".
+func Phone(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "00") {
+		s = "+" + s[2:]
+	}
+	if !strings.HasPrefix(s, "+") {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteByte('+')
+	for _, r := range s[1:] {
+		switch {
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == ' ' || r == '-' || r == '(' || r == ')' || r == '.':
+		default:
+			return ""
+		}
+	}
+	// E.164 allows at most 15 digits; fewer than 8 is not a real number.
+	if n := b.Len() - 1; n < 8 || n > 15 {
+		return ""
+	}
+	return b.String()
+}

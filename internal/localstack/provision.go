@@ -1,0 +1,154 @@
+package localstack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/ocxhq/ocx/infra/config"
+	"github.com/ocxhq/ocx/internal/channel"
+	"github.com/ocxhq/ocx/internal/channel/standardwebhooks"
+	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/secrets"
+	"github.com/ocxhq/ocx/internal/team"
+	"github.com/ocxhq/ocx/internal/topology"
+)
+
+// Names are the physical resource names of one stage.
+type Names struct {
+	Stage         string
+	Tables        map[string]string
+	Bus           string
+	Bucket        string
+	SecretsPrefix string
+}
+
+// Resources names a stage's resources.
+func Resources(stage string) Names {
+	n := Names{Stage: stage, Tables: map[string]string{}, Bus: "ocx-" + stage, Bucket: "ocx-" + stage + "-archive", SecretsPrefix: "ocx/" + stage + "/"}
+	for _, t := range topology.Tables {
+		n.Tables[t.Name] = "ocx-" + stage + "-" + t.Name
+	}
+	return n
+}
+
+// Env is the environment the CDK app would give the functions.
+func (n Names) Env() map[string]string {
+	env := map[string]string{
+		topology.EnvStage:         n.Stage,
+		topology.EnvBusName:       n.Bus,
+		topology.EnvArchiveBucket: n.Bucket,
+		topology.EnvSecretsPrefix: n.SecretsPrefix,
+	}
+	for logical, physical := range n.Tables {
+		env[topology.TableEnv(logical)] = physical
+	}
+	return env
+}
+
+// DemoSecret is a channel's secret when OCX_SECRET_<ID> is unset: fixed, so
+// the README's signed example works on every machine. Never use it in AWS.
+func DemoSecret(channelID string) string {
+	return standardwebhooks.EncodeSecret([]byte("ocx-local-demo-secret-" + channelID))
+}
+
+type provisioned struct {
+	channelSecrets map[string][]string
+	dlqs           map[string]string
+}
+
+// provision creates what the CDK app deploys. Every step tolerates
+// resources that already exist, since restored state has them.
+func provision(ctx context.Context, awsCfg aws.Config, n Names, cfg Config, slackURL string) (provisioned, error) {
+	p := provisioned{channelSecrets: map[string][]string{}, dlqs: map[string]string{}}
+	if err := dynamo.CreateTables(ctx, dynamodb.NewFromConfig(awsCfg), n.Tables); err != nil {
+		return p, err
+	}
+	eb := eventbridge.NewFromConfig(awsCfg)
+	if _, err := eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(n.Bus)}); err != nil {
+		var exists *ebtypes.ResourceAlreadyExistsException
+		if !errors.As(err, &exists) {
+			return p, fmt.Errorf("create bus %s: %w", n.Bus, err)
+		}
+	}
+	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = true })
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(n.Bucket)}); err != nil {
+		var owned *s3types.BucketAlreadyOwnedByYou
+		var exists *s3types.BucketAlreadyExists
+		if !errors.As(err, &owned) && !errors.As(err, &exists) {
+			return p, fmt.Errorf("create bucket %s: %w", n.Bucket, err)
+		}
+	}
+	domain := cfg.EmailFrom[strings.LastIndexByte(cfg.EmailFrom, '@')+1:]
+	if _, err := sesv2.NewFromConfig(awsCfg).CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: aws.String(domain)}); err != nil && !strings.Contains(err.Error(), "AlreadyExists") {
+		return p, fmt.Errorf("verify email domain %s: %w", domain, err)
+	}
+	sq := sqs.NewFromConfig(awsCfg)
+	for _, r := range topology.BusRules {
+		name := "ocx-" + n.Stage + "-" + r.Target + "-dlq"
+		out, err := sq.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+		if err != nil {
+			return p, fmt.Errorf("create queue %s: %w", name, err)
+		}
+		p.dlqs[r.Target] = aws.ToString(out.QueueUrl)
+	}
+	store := secrets.New(secretsmanager.NewFromConfig(awsCfg), n.SecretsPrefix)
+	chans, err := channel.LoadConfig(config.Shipped, "channels.yaml")
+	if err != nil {
+		return p, err
+	}
+	for _, c := range chans {
+		v := cfg.Secrets[c.ID]
+		if v == "" {
+			v = DemoSecret(c.ID)
+		}
+		if err := store.Put(ctx, channel.SecretName(c.ID), v); err != nil {
+			return p, err
+		}
+		p.channelSecrets[c.ID] = secrets.Split(v)
+	}
+	teams, err := team.Load(config.Shipped, "teams.yaml")
+	if err != nil {
+		return p, err
+	}
+	for _, t := range teams.All() {
+		if t.Slack == "" {
+			continue
+		}
+		if err := store.Put(ctx, topology.SecretSlackPrefix+t.Slack, slackURL); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// consoleSlackPath receives Slack posts when no OCX_SLACK_WEBHOOK_URL is set.
+const consoleSlackPath = "/_local/slack"
+
+func consoleSlack(log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		var msg struct {
+			Text string `json:"text"`
+		}
+		_ = json.Unmarshal(body, &msg)
+		log.Info("slack message (set OCX_SLACK_WEBHOOK_URL to post it to Slack)", "text", msg.Text)
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("ok"))
+	}
+}
