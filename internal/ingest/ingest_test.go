@@ -1,0 +1,281 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/bus"
+	"github.com/ocxhq/ocx/internal/channel/standardwebhooks"
+	"github.com/ocxhq/ocx/internal/httpjson"
+)
+
+// In-memory collaborators: this is a pure unit test of the edge's answers;
+// the DynamoDB, S3 and EventBridge adapters are tested against moto.
+
+type secretsMap map[string][]string
+
+func (m secretsMap) List(_ context.Context, name string) ([]string, error) {
+	if v, ok := m[name]; ok {
+		return v, nil
+	}
+	return nil, errors.New("no such secret")
+}
+
+type memLedger struct {
+	mu    sync.Mutex
+	state map[string]string
+	ids   map[string][]string
+}
+
+func (l *memLedger) Claim(_ context.Context, ch, d string, _ time.Time, _ time.Duration) (Claim, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch l.state[ch+d] {
+	case "done":
+		return Claim{Done: true, EventIDs: l.ids[ch+d]}, nil
+	case "claimed":
+		return Claim{Busy: true}, nil
+	}
+	l.state[ch+d] = "claimed"
+	return Claim{}, nil
+}
+
+func (l *memLedger) Complete(_ context.Context, ch, d string, ids []string, _ time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.state[ch+d], l.ids[ch+d] = "done", ids
+	return nil
+}
+
+func (l *memLedger) Release(_ context.Context, ch, d string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.state, ch+d)
+	return nil
+}
+
+type memArchive struct {
+	objects map[string][]byte
+	fail    bool
+}
+
+func (a *memArchive) Put(_ context.Context, key string, body []byte) (string, error) {
+	if a.fail {
+		return "", errors.New("s3 unavailable")
+	}
+	a.objects[key] = body
+	return "s3://raw/" + key, nil
+}
+
+type memBus struct {
+	published []bus.Event
+	fail      bool
+}
+
+func (b *memBus) Publish(_ context.Context, evs ...bus.Event) error {
+	if b.fail {
+		return errors.New("2 entries failed: ThrottlingException")
+	}
+	b.published = append(b.published, evs...)
+	return nil
+}
+
+var (
+	now    = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	secret = standardwebhooks.EncodeSecret([]byte("test-key-0123456789"))
+)
+
+func newService() (*Service, *memLedger, *memArchive, *memBus) {
+	l := &memLedger{state: map[string]string{}, ids: map[string][]string{}}
+	a := &memArchive{objects: map[string][]byte{}}
+	b := &memBus{}
+	s := &Service{
+		Channels: map[string]Channel{"app": {ID: "app", Kind: standardwebhooks.Scheme{}, Secret: "channel/app"}},
+		Secrets:  secretsMap{"channel/app": {"whsec_b2xk", secret}},
+		Ledger:   l, Archive: a, Bus: b,
+		Now: func() time.Time { return now },
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	return s, l, a, b
+}
+
+func signed(method, path, id string, at time.Time, body string) *http.Request {
+	key, _ := standardwebhooks.DecodeSecret(secret)
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	r.Header.Set(standardwebhooks.HeaderID, id)
+	r.Header.Set(standardwebhooks.HeaderTimestamp, strconv.FormatInt(at.Unix(), 10))
+	r.Header.Set(standardwebhooks.HeaderSignature, "v1,"+standardwebhooks.Sign(key, id, at.Unix(), []byte(body)))
+	r.Header.Set("Authorization", "Bearer should-not-be-archived")
+	return r
+}
+
+func serve(s *Service, r *http.Request) *httptest.ResponseRecorder {
+	mux := http.NewServeMux()
+	mux.Handle("/v1/webhooks/{channel}", s)
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, r)
+	return w
+}
+
+const npsBody = `{"type":"survey.responded","customer":{"id":"u1","email":"a@b.c"},"occurred_at":"2026-11-23T07:59:00Z","attributes":{"survey":"nps","score":3}}`
+
+func TestAnswers(t *testing.T) {
+	cases := []struct {
+		name    string
+		req     func() *http.Request
+		setup   func(*memArchive, *memBus)
+		status  int
+		message string
+	}{
+		{"valid", func() *http.Request { return signed("POST", "/v1/webhooks/app", "m1", now, npsBody) }, nil, 202, ""},
+		{"tampered body", func() *http.Request {
+			r := signed("POST", "/v1/webhooks/app", "m1", now, npsBody)
+			r.Body = io.NopCloser(strings.NewReader(strings.Replace(npsBody, `"score":3`, `"score":9`, 1)))
+			return r
+		}, nil, 401, "signature does not verify"},
+		{"stale", func() *http.Request { return signed("POST", "/v1/webhooks/app", "m1", now.Add(-6*time.Minute), npsBody) }, nil, 401, "timestamp outside tolerance"},
+		{"unsigned", func() *http.Request { return httptest.NewRequest("POST", "/v1/webhooks/app", strings.NewReader(npsBody)) }, nil, 401, "webhook-signature"},
+		{"malformed JSON", func() *http.Request { return signed("POST", "/v1/webhooks/app", "m1", now, `{"type":`) }, nil, 400, "malformed payload"},
+		{"missing field", func() *http.Request {
+			return signed("POST", "/v1/webhooks/app", "m1", now, `{"type":"a.b","occurred_at":"2026-11-23T07:59:00Z","customer":{}}`)
+		}, nil, 400, "customer needs at least one"},
+		{"unknown channel", func() *http.Request { return signed("POST", "/v1/webhooks/nope", "m1", now, npsBody) }, nil, 404, `unknown channel "nope"`},
+		{"too big", func() *http.Request {
+			return signed("POST", "/v1/webhooks/app", "m1", now, `{"pad":"`+strings.Repeat("x", MaxBody)+`"}`)
+		}, nil, 413, "body over"},
+		{"wrong method", func() *http.Request { return httptest.NewRequest("GET", "/v1/webhooks/app", nil) }, nil, 405, "not allowed"},
+		{"bus down", func() *http.Request { return signed("POST", "/v1/webhooks/app", "m1", now, npsBody) }, func(_ *memArchive, b *memBus) { b.fail = true }, 503, "ThrottlingException"},
+		{"archive down", func() *http.Request { return signed("POST", "/v1/webhooks/app", "m1", now, npsBody) }, func(a *memArchive, _ *memBus) { a.fail = true }, 503, "s3 unavailable"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, l, a, b := newService()
+			if c.setup != nil {
+				c.setup(a, b)
+			}
+			w := serve(s, c.req())
+			if w.Code != c.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, c.status, w.Body)
+			}
+			if w.Header().Get("Content-Type") != "application/json" {
+				t.Fatalf("content type %q", w.Header().Get("Content-Type"))
+			}
+			if c.status == 202 {
+				return
+			}
+			var e httpjson.ErrorBody
+			if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error.Status != c.status || !strings.Contains(e.Error.Message, c.message) {
+				t.Fatalf("error body %s, want status %d and %q", w.Body, c.status, c.message)
+			}
+			// Nothing is kept from a rejected request, and a failed attempt
+			// leaves the delivery free for the provider's retry.
+			if len(b.published) != 0 {
+				t.Fatalf("rejected request published %d events", len(b.published))
+			}
+			if len(l.state) != 0 {
+				t.Fatalf("rejected request left ledger state %v", l.state)
+			}
+			if c.status < 500 && len(a.objects) != 0 {
+				t.Fatalf("rejected request archived %d objects", len(a.objects))
+			}
+			if c.status >= 500 && w.Header().Get("Retry-After") == "" {
+				t.Fatal("5xx without Retry-After")
+			}
+		})
+	}
+}
+
+func TestAcceptedPublishesArchivesAndDedupes(t *testing.T) {
+	s, _, a, b := newService()
+	body := `[` + npsBody + `,{"type":"order.created","customer":{"phone":"+15551234567"},"occurred_at":"2026-11-23T07:00:00Z"}]`
+	w := serve(s, signed("POST", "/v1/webhooks/app", "msg_42", now, body))
+	if w.Code != 202 {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	var acc Accepted
+	if err := json.Unmarshal(w.Body.Bytes(), &acc); err != nil || len(acc.EventIDs) != 2 {
+		t.Fatalf("body %s", w.Body)
+	}
+	if len(b.published) != 2 || len(a.objects) != 1 {
+		t.Fatalf("published %d events, archived %d objects", len(b.published), len(a.objects))
+	}
+	ev := b.published[0].Detail.(events.Interaction)
+	if b.published[0].Source != events.SourceIngest || b.published[0].DetailType != "survey.responded" ||
+		ev.ID != acc.EventIDs[0] || ev.Channel != "app" || ev.DeliveryID != "msg_42" || !ev.ReceivedAt.Equal(now) ||
+		!strings.HasPrefix(ev.Raw, "s3://raw/raw/app/2026/11/23/") {
+		t.Fatalf("event %+v", ev)
+	}
+	for _, raw := range a.objects {
+		if bytes.Contains(raw, []byte("should-not-be-archived")) {
+			t.Fatal("archived request kept the Authorization header")
+		}
+		if !bytes.Contains(raw, []byte("webhook-Signature")) && !bytes.Contains(raw, []byte("Webhook-Signature")) {
+			t.Fatalf("archived request lost its signature header: %s", raw)
+		}
+	}
+
+	// Redelivered three times: 200 with the same ids, nothing new.
+	for range 3 {
+		w := serve(s, signed("POST", "/v1/webhooks/app", "msg_42", now, body))
+		var dup Accepted
+		_ = json.Unmarshal(w.Body.Bytes(), &dup)
+		if w.Code != 200 || !dup.Duplicate || dup.EventIDs[1] != acc.EventIDs[1] {
+			t.Fatalf("redelivery: %d %s", w.Code, w.Body)
+		}
+	}
+	if len(b.published) != 2 {
+		t.Fatalf("redeliveries published %d more events", len(b.published)-2)
+	}
+}
+
+func TestRetryAfterFailureSucceeds(t *testing.T) {
+	s, _, _, b := newService()
+	b.fail = true
+	if w := serve(s, signed("POST", "/v1/webhooks/app", "m7", now, npsBody)); w.Code != 503 {
+		t.Fatalf("status %d", w.Code)
+	}
+	b.fail = false
+	if w := serve(s, signed("POST", "/v1/webhooks/app", "m7", now, npsBody)); w.Code != 202 || len(b.published) != 1 {
+		t.Fatalf("retry: status %d, %d published", w.Code, len(b.published))
+	}
+}
+
+func TestEventIDIsStable(t *testing.T) {
+	if EventID("app", "m1", 0) != EventID("app", "m1", 0) || EventID("app", "m1", 0) == EventID("app", "m1", 1) || EventID("app", "m1", 0) == EventID("shop", "m1", 0) {
+		t.Fatal("event ids are not a function of (channel, delivery, position)")
+	}
+}
+
+
+func BenchmarkIngest(b *testing.B) {
+	s, _, _, bb := newService()
+	mux := http.NewServeMux()
+	mux.Handle("/v1/webhooks/{channel}", s)
+	reqs := make([]*http.Request, b.N)
+	for i := range reqs {
+		reqs[i] = signed("POST", "/v1/webhooks/app", "m"+strconv.Itoa(i), now, npsBody)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, reqs[i])
+		if w.Code != 202 {
+			b.Fatal(w.Code)
+		}
+	}
+	b.StopTimer()
+	bb.published = nil
+}
