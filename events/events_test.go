@@ -1,0 +1,90 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"io/fs"
+	"path"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+func validate(t *testing.T, s *jsonschema.Schema, b []byte) error {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	return s.Validate(doc)
+}
+
+func TestSamplesMatchTheirSchemas(t *testing.T) {
+	schemas, err := Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples, _ := fs.Glob(Samples, "samples/*.json")
+	if len(samples) == 0 {
+		t.Fatal("no samples")
+	}
+	for _, n := range samples {
+		name := strings.TrimSuffix(path.Base(n), ".json")
+		s, ok := schemas[name]
+		if !ok {
+			t.Errorf("sample %s has no schema", n)
+			continue
+		}
+		b, _ := Samples.ReadFile(n)
+		if err := validate(t, s, b); err != nil {
+			t.Errorf("%s: %v", n, err)
+		}
+	}
+}
+
+// The Go types and the schemas describe the same JSON.
+func TestGoTypesMatchSchemas(t *testing.T) {
+	schemas, err := Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	in := Interaction{
+		ID: "evt_0123456789abcdef0123456789", Type: TypeSurveyResponded, Channel: "app",
+		OccurredAt: at, ReceivedAt: at, Customer: Customer{Email: "a@b.c"},
+		Attributes: map[string]any{"survey": "csat", "score": 4}, DeliveryID: "m", Raw: "s3://b/k",
+	}
+	b, _ := json.Marshal(in)
+	if err := validate(t, schemas[TypeSurveyResponded], b); err != nil {
+		t.Errorf("Interaction: %v", err)
+	}
+	f := Failure{
+		ID: "flr_0123456789abcdef01234567", RuleID: "r", Description: "d", Severity: "critical", Team: "t",
+		Labels: map[string]string{"a": "b"}, DetectedAt: at,
+		Evidence: []Evidence{{EventID: in.ID, Type: in.Type, Channel: in.Channel, OccurredAt: at, Customer: in.Customer}},
+	}
+	b, _ = json.Marshal(f)
+	if err := validate(t, schemas[TypeFailureDetected], b); err != nil {
+		t.Errorf("Failure: %v", err)
+	}
+}
+
+func TestSchemasRejectBadEvents(t *testing.T) {
+	schemas, err := Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string]string{
+		"survey.responded": `{"id":"evt_0123456789abcdef0123456789","type":"survey.responded","channel":"app","occurred_at":"2026-11-23T08:00:00Z","received_at":"2026-11-23T08:00:00Z","customer":{"id":"1"},"attributes":{"survey":"nps","score":11},"delivery_id":"m","raw":"s3://b/k"}`,
+		"interaction":      `{"id":"evt_0123456789abcdef0123456789","type":"x","channel":"app","occurred_at":"yesterday","received_at":"2026-11-23T08:00:00Z","customer":{},"attributes":{},"delivery_id":"m","raw":"s3://b/k"}`,
+		"webhook.standard": `[]`,
+		"failure.detected": `{"id":"flr_x","rule_id":"r"}`,
+	}
+	for name, doc := range bad {
+		if err := validate(t, schemas[name], []byte(doc)); err == nil {
+			t.Errorf("%s accepted %s", name, doc)
+		}
+	}
+}
