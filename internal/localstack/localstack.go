@@ -67,14 +67,14 @@ const (
 // FromEnv reads Config from the environment, applying defaults.
 func FromEnv(getenv func(string) string, log *slog.Logger) (Config, error) {
 	c := Config{
-		HTTPAddr: or(getenv("OCX_HTTP_ADDR"), DefaultHTTPAddr),
-		MotoAddr: or(getenv("OCX_MOTO_ADDR"), DefaultMotoAddr),
-		StateDir: or(getenv("OCX_STATE_DIR"), DefaultStateDir),
-		SlackURL: getenv("OCX_SLACK_WEBHOOK_URL"),
-		APIToken: or(getenv("OCX_API_TOKEN"), DefaultAPIToken),
-		Secrets:  map[string]string{},
+		HTTPAddr:  or(getenv("OCX_HTTP_ADDR"), DefaultHTTPAddr),
+		MotoAddr:  or(getenv("OCX_MOTO_ADDR"), DefaultMotoAddr),
+		StateDir:  or(getenv("OCX_STATE_DIR"), DefaultStateDir),
+		SlackURL:  getenv("OCX_SLACK_WEBHOOK_URL"),
+		APIToken:  or(getenv("OCX_API_TOKEN"), DefaultAPIToken),
+		Secrets:   map[string]string{},
 		EmailFrom: or(getenv(topology.EnvEmailFrom), DefaultFrom),
-		Log:      log,
+		Log:       log,
 	}
 	every, err := time.ParseDuration(or(getenv("OCX_ROLLUP_INTERVAL"), "1m"))
 	if err != nil || every <= 0 {

@@ -1,0 +1,288 @@
+package email
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+
+	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/motoserver/mototest"
+	"github.com/ocxhq/ocx/internal/notify"
+	"github.com/ocxhq/ocx/internal/team"
+)
+
+func TestMain(m *testing.M) { mototest.Main(m) }
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+var (
+	_ notify.Notifier  = (*Notifier)(nil)
+	_ notify.Selective = (*Notifier)(nil)
+)
+
+var support = team.Team{ID: "cx-support", Name: "Customer support", Slack: "cx-support",
+	Email: []string{"cx-support@example.com", "cx-lead@example.org"}}
+
+func detractor() events.Failure {
+	at := time.Date(2025, 3, 1, 12, 0, 5, 0, time.UTC)
+	return events.Failure{
+		ID:          "fail_01JNB6Q1Y8",
+		RuleID:      "nps.detractor",
+		Description: "A customer answered the NPS survey with 0-6 (a detractor).",
+		Severity:    "warning",
+		Team:        "cx-support",
+		Runbook:     "https://example.com/runbooks/nps-detractor?from=ocx&team=cx-support",
+		CustomerID:  "cus_42",
+		Labels:      map[string]string{"category": "survey", "region": "eu"},
+		DetectedAt:  at,
+		Evidence: []events.Evidence{
+			{
+				EventID: "evt_1", Type: "survey.responded", Channel: "typeform",
+				OccurredAt: at.Add(-4 * time.Second),
+				Attributes: map[string]any{
+					"survey":  "nps",
+					"score":   float64(3),
+					"comment": `Parcel late <script>alert("x")</script> & nobody answered`,
+				},
+			},
+			{
+				EventID: "evt_0", Type: "ticket.created", Channel: "zendesk",
+				OccurredAt: at.Add(-2 * time.Hour),
+				Attributes: map[string]any{"priority": "high"},
+			},
+		},
+	}
+}
+
+func minimal() events.Failure {
+	return events.Failure{
+		ID:          "fail_min",
+		RuleID:      "order.stalled",
+		Description: "An order has not shipped\nwithin its SLA.",
+		Team:        "logistics",
+		Runbook:     "javascript:alert(1)",
+		DetectedAt:  time.Date(2025, 3, 1, 9, 30, 0, 0, time.UTC),
+	}
+}
+
+func TestRenderGolden(t *testing.T) {
+	tests := []struct {
+		name    string
+		team    team.Team
+		failure events.Failure
+		subject string
+	}{
+		{"detractor", support, detractor(),
+			"[WARNING] A customer answered the NPS survey with 0-6 (a detractor). (Customer support)"},
+		{"minimal", team.Team{ID: "logistics", Email: []string{"ops@example.com"}}, minimal(),
+			"[FAILURE] An order has not shipped within its SLA. (logistics)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Render(tt.team, tt.failure)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Subject != tt.subject {
+				t.Errorf("subject %q, want %q", m.Subject, tt.subject)
+			}
+			golden(t, filepath.Join("testdata", tt.name+".golden.html"), m.HTML)
+			golden(t, filepath.Join("testdata", tt.name+".golden.txt"), m.Text)
+		})
+	}
+}
+
+func TestRenderEscapesHTMLOnly(t *testing.T) {
+	m, err := Render(support, detractor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(m.HTML, "<script>") {
+		t.Error("customer text reaches the HTML part unescaped")
+	}
+	if !strings.Contains(m.HTML, "Parcel late &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; nobody answered") {
+		t.Error("HTML part lacks the escaped comment")
+	}
+	if !strings.Contains(m.HTML, `href="https://example.com/runbooks/nps-detractor?from=ocx&amp;team=cx-support"`) {
+		t.Error("HTML part lacks the runbook link")
+	}
+	// Plain text is shown as is, so it carries the comment verbatim.
+	if !strings.Contains(m.Text, `Parcel late <script>alert("x")</script> & nobody answered`) {
+		t.Error("text part lacks the verbatim comment")
+	}
+	bad, err := Render(support, minimal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(bad.HTML, "javascript:") || strings.Contains(bad.Text, "javascript:") {
+		t.Error("a javascript: runbook link was kept")
+	}
+}
+
+func TestRenderSamePartsSaySameThing(t *testing.T) {
+	f := detractor()
+	for i := range 25 {
+		f.Evidence = append(f.Evidence, events.Evidence{Type: fmt.Sprint("chat.message.", i), Channel: "intercom", OccurredAt: f.DetectedAt})
+	}
+	m, err := Render(support, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"WARNING", "A customer answered the NPS survey", "nps.detractor", "Customer support",
+		"cus_42", "2025-03-01 12:00:05 UTC", "category=survey", "survey.responded", "typeform", "score: 3",
+		"fail_01JNB6Q1Y8", "and 7 more"} {
+		if !strings.Contains(m.HTML, want) || !strings.Contains(m.Text, want) {
+			t.Errorf("%q missing from a part (html %v, text %v)", want, strings.Contains(m.HTML, want), strings.Contains(m.Text, want))
+		}
+	}
+}
+
+// sesSetup returns an SES client on moto with from's domain verified.
+func sesSetup(t *testing.T, domain string) *sesv2.Client {
+	t.Helper()
+	client := sesv2.NewFromConfig(mototest.Config(t))
+	if _, err := client.CreateEmailIdentity(context.Background(), &sesv2.CreateEmailIdentityInput{EmailIdentity: aws.String(domain)}); err != nil {
+		t.Fatalf("create identity %s: %v", domain, err)
+	}
+	return client
+}
+
+// sentMail is a message as moto records it.
+type sentMail struct {
+	ID           string              `json:"id"`
+	Source       string              `json:"source"`
+	Subject      string              `json:"subject"`
+	Body         string              `json:"body"`
+	Destinations map[string][]string `json:"destinations"`
+}
+
+// sentMails reads what moto has sent, from its model dump. moto's SES v2
+// hands mail to its SES v1 backend, so sent mail is under "ses"/"Message";
+// of a two-part mail it keeps only the HTML part.
+func sentMails(t *testing.T) []sentMail {
+	t.Helper()
+	resp, err := http.Get(mototest.Endpoint(t) + "/moto-api/data.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var data map[string]map[string]json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&data); err != nil {
+		t.Fatalf("decode moto data.json: %v", err)
+	}
+	var out []sentMail
+	if raw, ok := data["ses"]["Message"]; ok {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("decode moto ses messages: %v", err)
+		}
+	}
+	return out
+}
+
+func TestNotifySendsThroughSES(t *testing.T) {
+	client := sesSetup(t, "alerts.example.net")
+	n, err := New(client, "OCX alerts <ocx@alerts.example.net>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := detractor()
+	f.ID = "fail_ses_send"
+	before := len(sentMails(t))
+	if retry, err := n.Notify(context.Background(), support, f); err != nil {
+		t.Fatalf("Notify = %v, %v", retry, err)
+	}
+
+	mails := sentMails(t)
+	if len(mails) != before+1 {
+		t.Fatalf("moto holds %d mails, want %d", len(mails), before+1)
+	}
+	got := mails[len(mails)-1]
+	want, _ := Render(support, f)
+	if got.Subject != want.Subject {
+		t.Errorf("subject %q, want %q", got.Subject, want.Subject)
+	}
+	if to := strings.Join(got.Destinations["ToAddresses"], ","); to != "cx-support@example.com,cx-lead@example.org" {
+		t.Errorf("sent to %q", to)
+	}
+	if got.Source != "OCX alerts <ocx@alerts.example.net>" {
+		t.Errorf("sent from %q", got.Source)
+	}
+	if got.Body != want.HTML {
+		t.Errorf("body is not the rendered HTML part:\n%s", got.Body)
+	}
+	if !strings.Contains(got.Body, "fail_ses_send") {
+		t.Error("body does not name the failure")
+	}
+}
+
+func TestNotifyUnverifiedSenderIsNotRetried(t *testing.T) {
+	client := sesv2.NewFromConfig(mototest.Config(t))
+	n, err := New(client, "ocx@unverified.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	retry, err := n.Notify(context.Background(), support, detractor())
+	if err == nil {
+		t.Fatal("Notify from an unverified sender succeeded")
+	}
+	if retry {
+		t.Errorf("retry = true for %v; a rejected sender does not recover by waiting", err)
+	}
+	if !strings.HasPrefix(err.Error(), "mail failure fail_01JNB6Q1Y8 to team cx-support: ") {
+		t.Errorf("error %q lacks context", err)
+	}
+}
+
+func TestNotifyTeamWithoutAddressesIsANoOp(t *testing.T) {
+	client := sesSetup(t, "noop.example.net")
+	n, err := New(client, "ocx@noop.example.net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slackOnly := team.Team{ID: "payments", Slack: "payments"}
+	if n.Serves(slackOnly) {
+		t.Error("Serves a team without addresses")
+	}
+	before := len(sentMails(t))
+	if retry, err := n.Notify(context.Background(), slackOnly, detractor()); err != nil || retry {
+		t.Fatalf("Notify = %v, %v; want a silent no-op", retry, err)
+	}
+	if after := len(sentMails(t)); after != before {
+		t.Fatalf("a mail was sent for a team without addresses (%d -> %d)", before, after)
+	}
+}
+
+func TestNewRejectsBadSender(t *testing.T) {
+	if _, err := New(nil, "not an address"); err == nil {
+		t.Fatal("New accepted a bad sender")
+	}
+}
+
+// golden compares got with the file at path, rewriting it under -update.
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal([]byte(got), want) {
+		t.Errorf("%s differs (go test -update rewrites it)\ngot:\n%s", path, got)
+	}
+}
