@@ -117,14 +117,13 @@ func Ingest(ctx context.Context, d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfgs, err := channel.LoadConfig(d.ConfigFS(), "channels.yaml")
+	list, err := channel.Load(d.ConfigFS(), "channels.yaml")
 	if err != nil {
 		return nil, err
 	}
-	chans := map[string]ingest.Channel{}
-	for _, c := range cfgs {
-		k, _ := channel.Lookup(c.Kind)
-		chans[c.ID] = ingest.Channel{ID: c.ID, Kind: k, Secret: channel.SecretName(c.ID)}
+	chans := map[string]channel.Channel{}
+	for _, c := range list {
+		chans[c.ID] = c
 	}
 	s3c := s3.NewFromConfig(d.AWS, func(o *s3.Options) { o.UsePathStyle = d.S3PathStyle })
 	svc := &ingest.Service{

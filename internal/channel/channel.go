@@ -29,51 +29,87 @@ var (
 type Request struct {
 	Header http.Header
 	Body   []byte
-	// URL is the public URL the provider called (some schemes sign it).
+	// URL is the public URL the provider called, with its query string
+	// (some schemes sign it).
 	URL string
 }
 
 // Draft is an interaction before ingest gives it an id and provenance.
 type Draft struct {
+	// ID is the provider's own id for this item (Stripe event id, SendGrid
+	// sg_event_id, ...), when it has one. Ingest derives the canonical event
+	// id from it, so the same item delivered twice is the same event.
+	ID         string
 	Type       string
 	OccurredAt time.Time
 	Customer   events.Customer
 	Attributes map[string]any
 }
 
+// Reject is an item of a verified delivery that could not be mapped. It is
+// quarantined with its reason, never dropped.
+type Reject struct {
+	// Index is the item's position in the delivery (0 for single-item payloads).
+	Index  int
+	Reason string
+	// Item is the item's raw JSON (or the whole body when it has no items).
+	Item []byte
+}
+
 // Delivery is what one verified request carries.
 type Delivery struct {
 	// ID is the provider's id for this delivery, used to drop redeliveries.
-	ID     string
-	Events []Draft
+	// Empty means the provider has none; ingest then uses a hash of the body.
+	ID      string
+	Events  []Draft
+	Rejects []Reject
 }
 
-// Kind is one provider's webhook scheme.
+// Kind is one provider's webhook scheme, configured for one channel.
 type Kind interface {
 	// Verify checks the request against the channel's active secrets.
 	Verify(req Request, secrets []string, now time.Time) error
-	// Parse maps a verified request to canonical drafts.
+	// Parse maps a verified request to canonical drafts. Items it cannot map
+	// go to Rejects; an error (wrapping ErrMalformed) means the payload as a
+	// whole is unreadable.
 	Parse(req Request) (Delivery, error)
+}
+
+// Options are a channel's settings from channels.yaml (e.g. Typeform's
+// question refs). A factory rejects options it does not understand.
+type Options map[string]string
+
+// Factory builds a Kind for one configured channel.
+type Factory func(opts Options) (Kind, error)
+
+// Static is a Factory for kinds that take no options.
+func Static(k Kind) Factory {
+	return func(opts Options) (Kind, error) {
+		if len(opts) > 0 {
+			return nil, fmt.Errorf("takes no options")
+		}
+		return k, nil
+	}
 }
 
 var (
 	mu    sync.RWMutex
-	kinds = map[string]Kind{}
+	kinds = map[string]Factory{}
 )
 
 // Register makes a kind available to channel configuration. Provider
 // packages call it from init.
-func Register(name string, k Kind) {
+func Register(name string, f Factory) {
 	mu.Lock()
 	defer mu.Unlock()
 	if _, dup := kinds[name]; dup {
 		panic(fmt.Sprintf("channel kind %q registered twice", name))
 	}
-	kinds[name] = k
+	kinds[name] = f
 }
 
-// Lookup returns a registered kind.
-func Lookup(name string) (Kind, bool) {
+// Lookup returns a registered kind's factory.
+func Lookup(name string) (Factory, bool) {
 	mu.RLock()
 	defer mu.RUnlock()
 	k, ok := kinds[name]

@@ -12,21 +12,28 @@ import (
 
 // Config is one configured channel.
 type Config struct {
-	ID          string `yaml:"id"`
-	Kind        string `yaml:"kind"`
-	Description string `yaml:"description"`
+	ID          string  `yaml:"id"`
+	Kind        string  `yaml:"kind"`
+	Description string  `yaml:"description"`
+	Options     Options `yaml:"options"`
+}
+
+// Channel is a configured channel ready to verify and parse requests.
+type Channel struct {
+	Config
+	Kind Kind
 }
 
 var idPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 
-// LoadConfig reads and validates channels.yaml.
-func LoadConfig(fsys fs.FS, name string) ([]Config, error) {
+// Load reads and validates channels.yaml and builds each channel's kind.
+func Load(fsys fs.FS, name string) ([]Channel, error) {
 	root, err := configfile.Read(fsys, name)
 	if err != nil {
 		return nil, err
 	}
 	var ps configfile.Problems
-	var out []Config
+	var out []Channel
 	seen := map[string]bool{}
 	for _, it := range configfile.Items[Config](name, root, "channels", &ps) {
 		c := it.Value
@@ -39,11 +46,17 @@ func LoadConfig(fsys fs.FS, name string) ([]Config, error) {
 			continue
 		}
 		seen[c.ID] = true
-		if _, ok := Lookup(c.Kind); !ok {
+		factory, ok := Lookup(c.Kind)
+		if !ok {
 			ps.Add(name, configfile.Field(it.Node, "kind"), "channel %q: unknown kind %q (known: %s)", c.ID, c.Kind, strings.Join(Kinds(), ", "))
 			continue
 		}
-		out = append(out, c)
+		k, err := factory(c.Options)
+		if err != nil {
+			ps.Add(name, configfile.Field(it.Node, "options"), "channel %q (%s): %v", c.ID, c.Kind, err)
+			continue
+		}
+		out = append(out, Channel{Config: c, Kind: k})
 	}
 	if err := ps.Err(); err != nil {
 		return nil, err

@@ -27,14 +27,6 @@ import (
 // MaxBody is the largest webhook body accepted.
 const MaxBody = 1 << 20
 
-// Channel is a configured channel: an id in the URL and the scheme it uses.
-type Channel struct {
-	ID   string
-	Kind channel.Kind
-	// Secret names the secret holding the channel's active signing secrets.
-	Secret string
-}
-
 // SecretLister returns the active secrets stored under a name.
 type SecretLister interface {
 	List(ctx context.Context, name string) ([]string, error)
@@ -68,7 +60,7 @@ type Ledger interface {
 
 // Service handles POST /v1/webhooks/{channel}.
 type Service struct {
-	Channels map[string]Channel
+	Channels map[string]channel.Channel
 	Secrets  SecretLister
 	Ledger   Ledger
 	Archive  Archiver
@@ -127,7 +119,7 @@ func (s *Service) handle(ctx context.Context, r *http.Request, id string) (Accep
 	if s.PublicURL != nil {
 		req.URL = s.PublicURL(r)
 	}
-	secrets, err := s.Secrets.List(ctx, ch.Secret)
+	secrets, err := s.Secrets.List(ctx, channel.SecretName(id))
 	if err != nil {
 		return Accepted{}, http.StatusServiceUnavailable, fmt.Errorf("load secrets of channel %s: %w", id, err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/bus"
+	"github.com/ocxhq/ocx/internal/channel"
 	"github.com/ocxhq/ocx/internal/channel/standardwebhooks"
 	"github.com/ocxhq/ocx/internal/httpjson"
 )
@@ -102,7 +103,7 @@ func newService() (*Service, *memLedger, *memArchive, *memBus) {
 	a := &memArchive{objects: map[string][]byte{}}
 	b := &memBus{}
 	s := &Service{
-		Channels: map[string]Channel{"app": {ID: "app", Kind: standardwebhooks.Scheme{}, Secret: "channel/app"}},
+		Channels: map[string]channel.Channel{"app": {Config: channel.Config{ID: "app", Kind: standardwebhooks.Kind}, Kind: standardwebhooks.Scheme{}}},
 		Secrets:  secretsMap{"channel/app": {"whsec_b2xk", secret}},
 		Ledger:   l, Archive: a, Bus: b,
 		Now: func() time.Time { return now },

@@ -108,7 +108,7 @@ func provision(ctx context.Context, awsCfg aws.Config, n Names, cfg Config, slac
 		p.dlqs[r.Target] = aws.ToString(out.QueueUrl)
 	}
 	store := secrets.New(secretsmanager.NewFromConfig(awsCfg), n.SecretsPrefix)
-	chans, err := channel.LoadConfig(config.Shipped, "channels.yaml")
+	chans, err := channel.Load(config.Shipped, "channels.yaml")
 	if err != nil {
 		return p, err
 	}

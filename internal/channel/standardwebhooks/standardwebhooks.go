@@ -33,7 +33,7 @@ const (
 
 const secretPrefix = "whsec_"
 
-func init() { channel.Register(Kind, Scheme{}) }
+func init() { channel.Register(Kind, channel.Static(Scheme{})) }
 
 // Scheme implements channel.Kind.
 type Scheme struct{}
