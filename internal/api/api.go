@@ -3,7 +3,6 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ocxhq/ocx/internal/httpauth"
 	"github.com/ocxhq/ocx/internal/httpjson"
 	"github.com/ocxhq/ocx/internal/rollup"
 )
@@ -23,18 +23,10 @@ type SeriesReader interface {
 	Series(ctx context.Context, metric, gran string, from, to time.Time) ([]rollup.Point, error)
 }
 
-// Auth says how analyst requests are authenticated.
-type Auth struct {
-	// Token, when set, is the bearer token every analyst request must carry.
-	// In AWS it is empty: API Gateway's IAM authorizer has already checked
-	// the caller.
-	Token string
-}
-
 // Server is the analyst API.
 type Server struct {
 	Series SeriesReader
-	Auth   Auth
+	Guard  httpauth.Guard
 	Now    func() time.Time
 	Log    *slog.Logger
 }
@@ -44,21 +36,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.Handle("GET /v1/metrics/{name}", s.analyst(s.metric))
-}
-
-func (s *Server) analyst(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.Auth.Token != "" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.Auth.Token)) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="ocx"`)
-				httpjson.Error(w, http.StatusUnauthorized, "missing or wrong bearer token")
-				return
-			}
-		}
-		h(w, r)
-	})
+	mux.Handle("GET /v1/metrics/{name}", s.Guard.Wrap(http.HandlerFunc(s.metric)))
 }
 
 // SeriesResponse is the body of GET /v1/metrics/{name}.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocxhq/ocx/internal/httpauth"
 	"github.com/ocxhq/ocx/internal/rollup"
 )
 
@@ -29,7 +30,7 @@ var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
 func newServer(pts []rollup.Point) (http.Handler, *series) {
 	sr := &series{pts: pts}
-	srv := &Server{Series: sr, Auth: Auth{Token: "secret"}, Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	srv := &Server{Series: sr, Guard: httpauth.Guard{Token: "secret"}, Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	mux := http.NewServeMux()
 	srv.Routes(mux)
 	return mux, sr

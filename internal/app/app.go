@@ -24,6 +24,8 @@ import (
 	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/channel"
 	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/emf"
+	"github.com/ocxhq/ocx/internal/httpauth"
 	"github.com/ocxhq/ocx/internal/ingest"
 	"github.com/ocxhq/ocx/internal/secrets"
 	"github.com/ocxhq/ocx/internal/topology"
@@ -77,6 +79,23 @@ func (d Deps) table(logical string) (string, error) {
 	return v[topology.TableEnv(logical)], nil
 }
 
+// EnvPublicBaseURL is the scheme and host providers call, for schemes that
+// sign the URL (Twilio), when it differs from what the request says.
+const EnvPublicBaseURL = "OCX_PUBLIC_BASE_URL"
+
+// guard protects analyst and operator routes: OCX_API_AUTH=iam trusts API
+// Gateway's IAM authorizer; otherwise OCX_API_TOKEN is the bearer token.
+func (d Deps) guard() (httpauth.Guard, error) {
+	if d.Getenv(topology.EnvAPIAuth) == "iam" {
+		return httpauth.Guard{}, nil
+	}
+	v, err := d.require("OCX_API_TOKEN")
+	if err != nil {
+		return httpauth.Guard{}, fmt.Errorf("%w (or set %s=iam behind an IAM authorizer)", err, topology.EnvAPIAuth)
+	}
+	return httpauth.Guard{Token: v["OCX_API_TOKEN"]}, nil
+}
+
 // ConfigFS is the configuration tree: OCX_CONFIG_DIR when set, else the
 // shipped files.
 func (d Deps) ConfigFS() fs.FS {
@@ -125,17 +144,27 @@ func Ingest(ctx context.Context, d Deps) (http.Handler, error) {
 	for _, c := range list {
 		chans[c.ID] = c
 	}
-	s3c := s3.NewFromConfig(d.AWS, func(o *s3.Options) { o.UsePathStyle = d.S3PathStyle })
-	svc := &ingest.Service{
-		Channels: chans,
-		Secrets:  d.secrets(),
-		Ledger:   dynamo.NewDeliveryLedger(d.dynamo(), intake),
-		Archive:  archive.New(s3c, v[topology.EnvArchiveBucket]),
-		Bus:      pub,
-		Now:      d.Now,
-		Log:      d.Log,
+	guard, err := d.guard()
+	if err != nil {
+		return nil, err
 	}
+	s3c := s3.NewFromConfig(d.AWS, func(o *s3.Options) { o.UsePathStyle = d.S3PathStyle })
+	arch := archive.New(s3c, v[topology.EnvArchiveBucket])
+	quarantine := dynamo.NewQuarantine(d.dynamo(), intake)
+	svc := &ingest.Service{
+		Channels:      chans,
+		Secrets:       d.secrets(),
+		Ledger:        dynamo.NewDeliveryLedger(d.dynamo(), intake),
+		Archive:       arch,
+		Quarantine:    quarantine,
+		Bus:           pub,
+		Metrics:       emf.New(os.Stdout),
+		Now:           d.Now,
+		Log:           d.Log,
+		PublicBaseURL: d.Getenv(EnvPublicBaseURL),
+	}
+	replayer := &ingest.Replayer{Channels: chans, Archive: arch, Quarantine: quarantine, Bus: pub, Now: d.Now}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/webhooks/{channel}", svc)
+	ingest.Routes(mux, svc, replayer, guard)
 	return mux, nil
 }

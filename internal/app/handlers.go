@@ -107,22 +107,17 @@ func Rollup(ctx context.Context, d Deps) (ScheduledHandler, error) {
 	}, nil
 }
 
-// API builds the analyst API. OCX_API_AUTH=iam trusts API Gateway's IAM
-// authorizer; otherwise OCX_API_TOKEN is required as a bearer token.
+// API builds the analyst API.
 func API(ctx context.Context, d Deps) (http.Handler, error) {
 	metrics, err := d.table(topology.TableMetrics)
 	if err != nil {
 		return nil, err
 	}
-	auth := api.Auth{}
-	if d.Getenv(topology.EnvAPIAuth) != "iam" {
-		v, err := d.require("OCX_API_TOKEN")
-		if err != nil {
-			return nil, fmt.Errorf("%w (or set %s=iam behind an IAM authorizer)", err, topology.EnvAPIAuth)
-		}
-		auth.Token = v["OCX_API_TOKEN"]
+	guard, err := d.guard()
+	if err != nil {
+		return nil, err
 	}
-	srv := &api.Server{Series: dynamo.NewMetrics(d.dynamo(), metrics), Auth: auth, Now: d.Now, Log: d.Log}
+	srv := &api.Server{Series: dynamo.NewMetrics(d.dynamo(), metrics), Guard: guard, Now: d.Now, Log: d.Log}
 	mux := http.NewServeMux()
 	srv.Routes(mux)
 	return mux, nil

@@ -17,6 +17,7 @@ import (
 // Record is an archived request: its headers (credentials removed) and body.
 type Record struct {
 	Channel string      `json:"channel"`
+	URL     string      `json:"url,omitempty"`
 	Header  http.Header `json:"header"`
 	Body    []byte      `json:"body"`
 }

@@ -132,3 +132,6 @@ func strs(item map[string]ddb.AttributeValue, name string) []string {
 	}
 	return nil
 }
+
+// ErrBadCursor is returned for a page token that does not decode.
+var ErrBadCursor = errors.New("bad cursor")

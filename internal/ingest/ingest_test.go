@@ -80,6 +80,34 @@ func (a *memArchive) Put(_ context.Context, key string, body []byte) (string, er
 	return "s3://raw/" + key, nil
 }
 
+type memQuarantine struct {
+	rows map[string]BadRow
+	fail bool
+}
+
+func (q *memQuarantine) Put(_ context.Context, row BadRow) error {
+	if q.fail {
+		return errors.New("dynamodb throttled")
+	}
+	q.rows[row.ID] = row
+	return nil
+}
+
+func (q *memQuarantine) Get(_ context.Context, id string) (BadRow, bool, error) {
+	r, ok := q.rows[id]
+	return r, ok, nil
+}
+
+func (q *memQuarantine) List(_ context.Context, f Filter, _ string, _ int) ([]BadRow, string, error) {
+	var out []BadRow
+	for _, r := range q.rows {
+		if f.Channel == "" || f.Channel == r.Channel {
+			out = append(out, r)
+		}
+	}
+	return out, "", nil
+}
+
 type memBus struct {
 	published []bus.Event
 	fail      bool
@@ -98,18 +126,29 @@ var (
 	secret = standardwebhooks.EncodeSecret([]byte("test-key-0123456789"))
 )
 
-func newService() (*Service, *memLedger, *memArchive, *memBus) {
-	l := &memLedger{state: map[string]string{}, ids: map[string][]string{}}
-	a := &memArchive{objects: map[string][]byte{}}
-	b := &memBus{}
-	s := &Service{
+type fixture struct {
+	svc *Service
+	l   *memLedger
+	a   *memArchive
+	b   *memBus
+	q   *memQuarantine
+}
+
+func newFixture() fixture {
+	f := fixture{
+		l: &memLedger{state: map[string]string{}, ids: map[string][]string{}},
+		a: &memArchive{objects: map[string][]byte{}},
+		b: &memBus{},
+		q: &memQuarantine{rows: map[string]BadRow{}},
+	}
+	f.svc = &Service{
 		Channels: map[string]channel.Channel{"app": {Config: channel.Config{ID: "app", Kind: standardwebhooks.Kind}, Kind: standardwebhooks.Scheme{}}},
-		Secrets:  secretsMap{"channel/app": {"whsec_b2xk", secret}},
-		Ledger:   l, Archive: a, Bus: b,
+		Secrets:  secretsMap{"channel/app": {"whsec_b2xk", secret}, "channel/partial": {secret}},
+		Ledger:   f.l, Archive: f.a, Bus: f.b, Quarantine: f.q,
 		Now: func() time.Time { return now },
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
-	return s, l, a, b
+	return f
 }
 
 func signed(method, path, id string, at time.Time, body string) *http.Request {
@@ -136,37 +175,48 @@ func TestAnswers(t *testing.T) {
 	cases := []struct {
 		name    string
 		req     func() *http.Request
-		setup   func(*memArchive, *memBus)
+		setup   func(fixture)
 		status  int
 		message string
+		kept    bool // a quarantined copy is expected
 	}{
-		{"valid", func() *http.Request { return signed("POST", "/v1/webhooks/app", "m1", now, npsBody) }, nil, 202, ""},
+		{"valid", func() *http.Request { return signed("POST", "/v1/webhooks/app", "m1", now, npsBody) }, nil, 202, "", false},
 		{"tampered body", func() *http.Request {
 			r := signed("POST", "/v1/webhooks/app", "m1", now, npsBody)
 			r.Body = io.NopCloser(strings.NewReader(strings.Replace(npsBody, `"score":3`, `"score":9`, 1)))
 			return r
-		}, nil, 401, "signature does not verify"},
-		{"stale", func() *http.Request { return signed("POST", "/v1/webhooks/app", "m1", now.Add(-6*time.Minute), npsBody) }, nil, 401, "timestamp outside tolerance"},
-		{"unsigned", func() *http.Request { return httptest.NewRequest("POST", "/v1/webhooks/app", strings.NewReader(npsBody)) }, nil, 401, "webhook-signature"},
-		{"malformed JSON", func() *http.Request { return signed("POST", "/v1/webhooks/app", "m1", now, `{"type":`) }, nil, 400, "malformed payload"},
+		}, nil, 401, "signature does not verify", false},
+		{"stale", func() *http.Request {
+			return signed("POST", "/v1/webhooks/app", "m1", now.Add(-6*time.Minute), npsBody)
+		}, nil, 401, "timestamp outside tolerance", false},
+		{"unsigned", func() *http.Request {
+			return httptest.NewRequest("POST", "/v1/webhooks/app", strings.NewReader(npsBody))
+		}, nil, 401, "webhook-signature", false},
+		{"malformed JSON", func() *http.Request { return signed("POST", "/v1/webhooks/app", "m1", now, `{"type":`) }, nil, 400, "malformed payload", true},
 		{"missing field", func() *http.Request {
 			return signed("POST", "/v1/webhooks/app", "m1", now, `{"type":"a.b","occurred_at":"2026-11-23T07:59:00Z","customer":{}}`)
-		}, nil, 400, "customer needs at least one"},
-		{"unknown channel", func() *http.Request { return signed("POST", "/v1/webhooks/nope", "m1", now, npsBody) }, nil, 404, `unknown channel "nope"`},
+		}, nil, 400, "customer needs at least one", true},
+		{"malformed and quarantine down", func() *http.Request { return signed("POST", "/v1/webhooks/app", "m1", now, `{"type":`) }, func(f fixture) { f.q.fail = true }, 503, "dynamodb throttled", false},
+		{"wrong content type", func() *http.Request {
+			r := signed("POST", "/v1/webhooks/app", "m1", now, npsBody)
+			r.Header.Set("Content-Type", "text/xml")
+			return r
+		}, nil, 415, "content type", false},
+		{"unknown channel", func() *http.Request { return signed("POST", "/v1/webhooks/nope", "m1", now, npsBody) }, nil, 404, `unknown channel "nope"`, false},
 		{"too big", func() *http.Request {
 			return signed("POST", "/v1/webhooks/app", "m1", now, `{"pad":"`+strings.Repeat("x", MaxBody)+`"}`)
-		}, nil, 413, "body over"},
-		{"wrong method", func() *http.Request { return httptest.NewRequest("GET", "/v1/webhooks/app", nil) }, nil, 405, "not allowed"},
-		{"bus down", func() *http.Request { return signed("POST", "/v1/webhooks/app", "m1", now, npsBody) }, func(_ *memArchive, b *memBus) { b.fail = true }, 503, "ThrottlingException"},
-		{"archive down", func() *http.Request { return signed("POST", "/v1/webhooks/app", "m1", now, npsBody) }, func(a *memArchive, _ *memBus) { a.fail = true }, 503, "s3 unavailable"},
+		}, nil, 413, "body over", false},
+		{"wrong method", func() *http.Request { return httptest.NewRequest("GET", "/v1/webhooks/app", nil) }, nil, 405, "not allowed", false},
+		{"bus down", func() *http.Request { return signed("POST", "/v1/webhooks/app", "m1", now, npsBody) }, func(f fixture) { f.b.fail = true }, 503, "ThrottlingException", false},
+		{"archive down", func() *http.Request { return signed("POST", "/v1/webhooks/app", "m1", now, npsBody) }, func(f fixture) { f.a.fail = true }, 503, "s3 unavailable", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s, l, a, b := newService()
+			f := newFixture()
 			if c.setup != nil {
-				c.setup(a, b)
+				c.setup(f)
 			}
-			w := serve(s, c.req())
+			w := serve(f.svc, c.req())
 			if w.Code != c.status {
 				t.Fatalf("status %d, want %d: %s", w.Code, c.status, w.Body)
 			}
@@ -182,14 +232,17 @@ func TestAnswers(t *testing.T) {
 			}
 			// Nothing is kept from a rejected request, and a failed attempt
 			// leaves the delivery free for the provider's retry.
-			if len(b.published) != 0 {
-				t.Fatalf("rejected request published %d events", len(b.published))
+			if len(f.b.published) != 0 {
+				t.Fatalf("rejected request published %d events", len(f.b.published))
 			}
-			if len(l.state) != 0 {
-				t.Fatalf("rejected request left ledger state %v", l.state)
+			if len(f.l.state) != 0 {
+				t.Fatalf("rejected request left ledger state %v", f.l.state)
 			}
-			if c.status < 500 && len(a.objects) != 0 {
-				t.Fatalf("rejected request archived %d objects", len(a.objects))
+			if c.kept != (len(f.q.rows) == 1) || (c.kept && len(f.a.objects) != 1) {
+				t.Fatalf("quarantined %d rows, archived %d objects; want a kept copy: %v", len(f.q.rows), len(f.a.objects), c.kept)
+			}
+			if !c.kept && c.status < 500 && len(f.a.objects) != 0 {
+				t.Fatalf("rejected request archived %d objects", len(f.a.objects))
 			}
 			if c.status >= 500 && w.Header().Get("Retry-After") == "" {
 				t.Fatal("5xx without Retry-After")
@@ -199,7 +252,8 @@ func TestAnswers(t *testing.T) {
 }
 
 func TestAcceptedPublishesArchivesAndDedupes(t *testing.T) {
-	s, _, a, b := newService()
+	f := newFixture()
+	s, a, b := f.svc, f.a, f.b
 	body := `[` + npsBody + `,{"type":"order.created","customer":{"phone":"+15551234567"},"occurred_at":"2026-11-23T07:00:00Z"}]`
 	w := serve(s, signed("POST", "/v1/webhooks/app", "msg_42", now, body))
 	if w.Code != 202 {
@@ -242,7 +296,8 @@ func TestAcceptedPublishesArchivesAndDedupes(t *testing.T) {
 }
 
 func TestRetryAfterFailureSucceeds(t *testing.T) {
-	s, _, _, b := newService()
+	f := newFixture()
+	s, b := f.svc, f.b
 	b.fail = true
 	if w := serve(s, signed("POST", "/v1/webhooks/app", "m7", now, npsBody)); w.Code != 503 {
 		t.Fatalf("status %d", w.Code)
@@ -254,14 +309,14 @@ func TestRetryAfterFailureSucceeds(t *testing.T) {
 }
 
 func TestEventIDIsStable(t *testing.T) {
-	if EventID("app", "m1", 0) != EventID("app", "m1", 0) || EventID("app", "m1", 0) == EventID("app", "m1", 1) || EventID("app", "m1", 0) == EventID("shop", "m1", 0) {
-		t.Fatal("event ids are not a function of (channel, delivery, position)")
+	if EventID("app", "m1#0") != EventID("app", "m1#0") || EventID("app", "m1#0") == EventID("app", "m1#1") || EventID("app", "m1#0") == EventID("shop", "m1#0") {
+		t.Fatal("event ids are not a function of (channel, key)")
 	}
 }
 
-
 func BenchmarkIngest(b *testing.B) {
-	s, _, _, bb := newService()
+	f := newFixture()
+	s, bb := f.svc, f.b
 	mux := http.NewServeMux()
 	mux.Handle("/v1/webhooks/{channel}", s)
 	reqs := make([]*http.Request, b.N)

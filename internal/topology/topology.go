@@ -80,7 +80,8 @@ type Table struct {
 
 // Tables every stack has.
 var Tables = []Table{
-	{Name: TableIntake, Description: "webhook delivery ledger (dedupe) and quarantined bad rows", TTL: TTL},
+	{Name: TableIntake, Description: "webhook delivery ledger (dedupe) and quarantined bad rows", TTL: TTL,
+		Indexes: []Index{{Name: GSI1Index, PartitionKey: GSI1PK, SortKey: GSI1SK}}},
 	{Name: TableCustomers, Description: "identity keys, customers and their interactions", TTL: TTL},
 	{Name: TableFailures, Description: "failure records and notification delivery log",
 		Indexes: []Index{{Name: GSI1Index, PartitionKey: GSI1PK, SortKey: GSI1SK}}},
@@ -163,6 +164,8 @@ type Route struct {
 // Routes of the HTTP API. Paths use API Gateway's {param} syntax.
 var Routes = []Route{
 	{Method: "POST", Path: "/v1/webhooks/{channel}", Target: Ingest, Auth: Public},
+	{Method: "GET", Path: "/v1/badrows", Target: Ingest, Auth: Analyst},
+	{Method: "POST", Path: "/v1/badrows/{id}/replay", Target: Ingest, Auth: Analyst},
 	{Method: "GET", Path: "/v1/metrics/{name}", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/healthz", Target: API, Auth: Public},
 }

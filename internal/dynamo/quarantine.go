@@ -1,0 +1,135 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ocxhq/ocx/internal/ingest"
+	"github.com/ocxhq/ocx/internal/topology"
+)
+
+// Quarantine implements ingest.Quarantine on the intake table. Rows are
+// indexed by state and creation time, so an operator lists what is still
+// quarantined, newest first, without a scan.
+type Quarantine struct {
+	client *dynamodb.Client
+	table  string
+}
+
+// NewQuarantine returns the store.
+func NewQuarantine(client *dynamodb.Client, table string) *Quarantine {
+	return &Quarantine{client: client, table: table}
+}
+
+func badRowKey(id string) map[string]ddb.AttributeValue { return key("badrow#"+id, "badrow") }
+
+// Put creates or replaces a row.
+func (q *Quarantine) Put(ctx context.Context, row ingest.BadRow) error {
+	b, err := json.Marshal(row)
+	if err != nil {
+		return fmt.Errorf("encode bad row: %w", err)
+	}
+	item := badRowKey(row.ID)
+	item["row"] = s(string(b))
+	item["channel"] = s(row.Channel)
+	item[topology.GSI1PK] = s("badrows#" + row.State)
+	item[topology.GSI1SK] = s(row.CreatedAt.Format("2006-01-02T15:04:05.000000000Z") + "#" + row.ID)
+	if _, err := q.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(q.table), Item: item}); err != nil {
+		return fmt.Errorf("put bad row %s: %w", row.ID, err)
+	}
+	return nil
+}
+
+// Get returns a row.
+func (q *Quarantine) Get(ctx context.Context, id string) (ingest.BadRow, bool, error) {
+	out, err := q.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(q.table), Key: badRowKey(id), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return ingest.BadRow{}, false, fmt.Errorf("get bad row %s: %w", id, err)
+	}
+	if out.Item == nil {
+		return ingest.BadRow{}, false, nil
+	}
+	var row ingest.BadRow
+	if err := json.Unmarshal([]byte(str(out.Item, "row")), &row); err != nil {
+		return ingest.BadRow{}, false, fmt.Errorf("decode bad row %s: %w", id, err)
+	}
+	return row, true, nil
+}
+
+// List returns rows in one state (default quarantined), newest first.
+func (q *Quarantine) List(ctx context.Context, f ingest.Filter, cursor string, limit int) ([]ingest.BadRow, string, error) {
+	state := f.State
+	if state == "" {
+		state = ingest.StateQuarantined
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(q.table),
+		IndexName:                 aws.String(topology.GSI1Index),
+		KeyConditionExpression:    aws.String("#g = :g"),
+		ExpressionAttributeNames:  map[string]string{"#g": topology.GSI1PK},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":g": s("badrows#" + state)},
+		ScanIndexForward:          aws.Bool(false),
+		Limit:                     aws.Int32(int32(limit)),
+	}
+	if f.Channel != "" {
+		in.FilterExpression = aws.String("#c = :c")
+		in.ExpressionAttributeNames["#c"] = "channel"
+		in.ExpressionAttributeValues[":c"] = s(f.Channel)
+	}
+	if cursor != "" {
+		start, err := decodeCursor(cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		in.ExclusiveStartKey = start
+	}
+	out, err := q.client.Query(ctx, in)
+	if err != nil {
+		return nil, "", fmt.Errorf("list bad rows: %w", err)
+	}
+	rows := make([]ingest.BadRow, 0, len(out.Items))
+	for _, it := range out.Items {
+		var row ingest.BadRow
+		if err := json.Unmarshal([]byte(str(it, "row")), &row); err != nil {
+			return nil, "", fmt.Errorf("decode bad row: %w", err)
+		}
+		rows = append(rows, row)
+	}
+	next := ""
+	if len(out.LastEvaluatedKey) > 0 {
+		next = encodeCursor(out.LastEvaluatedKey)
+	}
+	return rows, next, nil
+}
+
+// encodeCursor makes an opaque page token of a key made of string attributes.
+func encodeCursor(k map[string]ddb.AttributeValue) string {
+	m := map[string]string{}
+	for name := range k {
+		m[name] = str(k, name)
+	}
+	b, _ := json.Marshal(m)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(c string) (map[string]ddb.AttributeValue, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	var m map[string]string
+	if err == nil {
+		err = json.Unmarshal(b, &m)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: cursor is not one this API issued", ErrBadCursor)
+	}
+	out := map[string]ddb.AttributeValue{}
+	for k, v := range m {
+		out[k] = s(v)
+	}
+	return out, nil
+}

@@ -1,0 +1,227 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/archive"
+	"github.com/ocxhq/ocx/internal/bus"
+	"github.com/ocxhq/ocx/internal/channel"
+	"github.com/ocxhq/ocx/internal/httpauth"
+	"github.com/ocxhq/ocx/internal/httpjson"
+)
+
+// Bad row states.
+const (
+	StateQuarantined = "quarantined"
+	StateReplayed    = "replayed"
+)
+
+// BadRow is a verified delivery, or the part of one, that could not be
+// mapped: kept with its reasons and its raw copy until a mapping fix lets
+// it be replayed (Snowplow's bad rows).
+type BadRow struct {
+	ID         string    `json:"id"`
+	Channel    string    `json:"channel"`
+	DeliveryID string    `json:"delivery_id"`
+	Raw        string    `json:"raw"`
+	Reasons    []Reason  `json:"reasons"`
+	State      string    `json:"state"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	// AcceptedIDs are the events already published from this delivery; a
+	// replay publishes only what is new.
+	AcceptedIDs []string `json:"accepted_event_ids"`
+	Replays     int      `json:"replays"`
+}
+
+// Reason is why one item was not mapped.
+type Reason struct {
+	Index  int    `json:"index"`
+	Reason string `json:"reason"`
+	// Item is the item's raw JSON (or text), for a first look without the archive.
+	Item string `json:"item,omitempty"`
+}
+
+// maxItemPreview bounds the copy of an item kept on the row; the archive
+// has the whole request.
+const maxItemPreview = 4096
+
+// NewBadRow records a delivery's rejects.
+func NewBadRow(chID string, d channel.Delivery, rawRef string, accepted []string, now time.Time) BadRow {
+	sum := sha256.Sum256([]byte(chID + "\x00" + d.ID))
+	row := BadRow{
+		ID: "bad_" + hex.EncodeToString(sum[:12]), Channel: chID, DeliveryID: d.ID, Raw: rawRef,
+		State: StateQuarantined, CreatedAt: now.UTC(), UpdatedAt: now.UTC(), AcceptedIDs: accepted,
+	}
+	row.Reasons = reasons(d.Rejects)
+	return row
+}
+
+func reasons(rs []channel.Reject) []Reason {
+	out := make([]Reason, len(rs))
+	for i, r := range rs {
+		item := string(r.Item)
+		if len(item) > maxItemPreview {
+			item = item[:maxItemPreview]
+		}
+		out[i] = Reason{Index: r.Index, Reason: r.Reason, Item: item}
+	}
+	return out
+}
+
+// Filter selects bad rows.
+type Filter struct {
+	Channel string
+	State   string
+}
+
+// Quarantine stores bad rows.
+type Quarantine interface {
+	// Put creates or replaces a row.
+	Put(ctx context.Context, row BadRow) error
+	Get(ctx context.Context, id string) (BadRow, bool, error)
+	// List returns rows newest first, a page at a time.
+	List(ctx context.Context, f Filter, cursor string, limit int) ([]BadRow, string, error)
+}
+
+// ArchiveReader reads raw copies back.
+type ArchiveReader interface {
+	Get(ctx context.Context, uri string) ([]byte, error)
+}
+
+// Replayer re-maps quarantined deliveries with the current mappings.
+type Replayer struct {
+	Channels   map[string]channel.Channel
+	Archive    ArchiveReader
+	Quarantine Quarantine
+	Bus        bus.Publisher
+	Now        func() time.Time
+}
+
+// ReplayResult says what a replay did.
+type ReplayResult struct {
+	Row       BadRow   `json:"bad_row"`
+	Published []string `json:"published_event_ids"`
+}
+
+// ErrNotFound is returned for an unknown bad row.
+var ErrNotFound = errors.New("no such bad row")
+
+// Replay re-parses a bad row's archived request and publishes the events
+// that now map and were not published before. Items that still fail keep
+// the row quarantined with their current reasons.
+func (r *Replayer) Replay(ctx context.Context, id string) (ReplayResult, error) {
+	row, ok, err := r.Quarantine.Get(ctx, id)
+	if err != nil {
+		return ReplayResult{}, err
+	}
+	if !ok {
+		return ReplayResult{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if row.State == StateReplayed {
+		return ReplayResult{Row: row}, nil
+	}
+	ch, ok := r.Channels[row.Channel]
+	if !ok {
+		return ReplayResult{}, fmt.Errorf("bad row %s: channel %q is no longer configured", id, row.Channel)
+	}
+	b, err := r.Archive.Get(ctx, row.Raw)
+	if err != nil {
+		return ReplayResult{}, err
+	}
+	var rec archive.Record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return ReplayResult{}, fmt.Errorf("decode archived request %s: %w", row.Raw, err)
+	}
+	now := r.Now()
+	d, perr := ch.Kind.Parse(channel.Request{Header: rec.Header, Body: rec.Body, URL: rec.URL})
+	if perr != nil {
+		d = channel.Delivery{Rejects: []channel.Reject{{Reason: perr.Error(), Item: rec.Body}}}
+	}
+	d.ID = row.DeliveryID
+	var fresh []bus.Event
+	var ids []string
+	for _, ev := range Canonical(row.Channel, d, row.Raw, now) {
+		if slices.Contains(row.AcceptedIDs, ev.ID) {
+			continue
+		}
+		fresh = append(fresh, bus.Event{Source: events.SourceIngest, DetailType: ev.Type, Detail: ev, Time: ev.OccurredAt})
+		ids = append(ids, ev.ID)
+	}
+	if len(fresh) > 0 {
+		if err := r.Bus.Publish(ctx, fresh...); err != nil {
+			return ReplayResult{}, fmt.Errorf("replay bad row %s: %w", id, err)
+		}
+	}
+	row.AcceptedIDs = append(row.AcceptedIDs, ids...)
+	row.Reasons = reasons(d.Rejects)
+	row.Replays++
+	row.UpdatedAt = now.UTC()
+	if len(d.Rejects) == 0 {
+		row.State = StateReplayed
+	}
+	if err := r.Quarantine.Put(ctx, row); err != nil {
+		return ReplayResult{}, fmt.Errorf("update bad row %s after replay: %w", id, err)
+	}
+	return ReplayResult{Row: row, Published: ids}, nil
+}
+
+// BadRowsPage is the body of GET /v1/badrows.
+type BadRowsPage struct {
+	BadRows []BadRow `json:"bad_rows"`
+	Next    string   `json:"next,omitempty"`
+}
+
+// Routes registers the webhook endpoint and the operators' bad-row routes.
+func Routes(mux *http.ServeMux, s *Service, r *Replayer, guard httpauth.Guard) {
+	mux.Handle("/v1/webhooks/{channel}", s)
+	mux.Handle("GET /v1/badrows", guard.Wrap(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		q := req.URL.Query()
+		limit := 50
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 500 {
+				httpjson.Error(w, http.StatusBadRequest, "limit must be 1-500")
+				return
+			}
+			limit = n
+		}
+		state := q.Get("state")
+		if state != "" && state != StateQuarantined && state != StateReplayed {
+			httpjson.Error(w, http.StatusBadRequest, "state must be quarantined or replayed")
+			return
+		}
+		rows, next, err := r.Quarantine.List(req.Context(), Filter{Channel: q.Get("channel"), State: state}, q.Get("cursor"), limit)
+		if err != nil {
+			s.Log.Error("list bad rows", "err", err)
+			httpjson.Error(w, http.StatusInternalServerError, "could not list bad rows; try again")
+			return
+		}
+		if rows == nil {
+			rows = []BadRow{}
+		}
+		httpjson.Write(w, http.StatusOK, BadRowsPage{BadRows: rows, Next: next})
+	})))
+	mux.Handle("POST /v1/badrows/{id}/replay", guard.Wrap(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		res, err := r.Replay(req.Context(), req.PathValue("id"))
+		switch {
+		case errors.Is(err, ErrNotFound):
+			httpjson.Error(w, http.StatusNotFound, err.Error())
+		case err != nil:
+			s.Log.Error("replay bad row", "id", req.PathValue("id"), "err", err)
+			httpjson.Error(w, http.StatusServiceUnavailable, err.Error())
+		default:
+			httpjson.Write(w, http.StatusOK, res)
+		}
+	})))
+}
