@@ -56,14 +56,15 @@ build:
 ## synth: synthesize the CDK app for STAGE into cdk.out
 synth: build
 	rm -rf cdk.out
-	CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON='{"stage":"$(STAGE)"}' $(GO) run ./infra
+	$(CDK) synth -q -c stage=$(STAGE)
 
 ## diff / deploy / destroy: against the AWS account in your environment
 diff: build
 	$(CDK) diff -c stage=$(STAGE)
 
 deploy: build
-	$(CDK) deploy -c stage=$(STAGE) --require-approval broadening
+	$(CDK) deploy -c stage=$(STAGE) --require-approval broadening \
+	  $(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL)) $(if $(EMAIL_FROM),-c emailFrom=$(EMAIL_FROM))
 
 destroy:
 	$(CDK) destroy -c stage=$(STAGE)

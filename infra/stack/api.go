@@ -1,0 +1,173 @@
+package stack
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/ocxhq/ocx/internal/topology"
+)
+
+// accessLogFormat is one JSON line per request, with HTTP API context
+// variables only.
+const accessLogFormat = `{"requestId":"$context.requestId","requestTime":"$context.requestTime",` +
+	`"sourceIp":"$context.identity.sourceIp","routeKey":"$context.routeKey","status":"$context.status",` +
+	`"protocol":"$context.protocol","responseLength":"$context.responseLength",` +
+	`"latencyMs":"$context.responseLatency","integrationLatencyMs":"$context.integrationLatency",` +
+	`"integrationError":"$context.integrationErrorMessage","authError":"$context.authorizer.error"}`
+
+// httpAPI is the HTTP API and the pieces the outputs refer to.
+type httpAPI struct {
+	api   awsapigatewayv2.HttpApi
+	stage awsapigatewayv2.HttpStage
+	// analysts is the policy an operator attaches to analysts' principals.
+	analysts awsiam.ManagedPolicy
+}
+
+// addAPI creates the HTTP API with one route per topology.Route. Analyst
+// routes require SigV4 (IAM); public routes authenticate themselves
+// (webhooks by signature). No CORS: no browser calls it.
+func (b *builder) addAPI() (*httpAPI, error) {
+	api := awsapigatewayv2.NewHttpApi(b.stack, jsii.String("Api"), &awsapigatewayv2.HttpApiProps{
+		ApiName:     jsii.String(b.name("api")),
+		Description: jsii.String("OCX webhooks and analyst queries (" + b.props.Stage + ")"),
+		// The stage is created below so that it can carry throttling and
+		// access logs.
+		CreateDefaultStage: jsii.Bool(false),
+	})
+	stage := b.addAPIStage(api)
+
+	integrations := map[string]awsapigatewayv2integrations.HttpLambdaIntegration{}
+	var analystArns []*string
+	for _, r := range topology.Routes {
+		fn, ok := b.functions[r.Target]
+		if !ok {
+			return nil, fmt.Errorf("route %s %s: unknown target %q", r.Method, r.Path, r.Target)
+		}
+		integ, ok := integrations[r.Target]
+		if !ok {
+			integ = awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String(pascal(r.Target)+"Integration"), fn, nil)
+			integrations[r.Target] = integ
+		}
+		opts := &awsapigatewayv2.AddRoutesOptions{
+			Path:        jsii.String(r.Path),
+			Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod(r.Method)},
+			Integration: integ,
+		}
+		switch r.Auth {
+		case topology.Analyst:
+			opts.Authorizer = awsapigatewayv2authorizers.NewHttpIamAuthorizer()
+			analystArns = append(analystArns, api.ArnForExecuteApi(jsii.String(r.Method), jsii.String(iamPath(r.Path)), stage.StageName()))
+		case topology.Public:
+			// No authorizer: the route proves callers itself.
+		default:
+			return nil, fmt.Errorf("route %s %s: unknown auth %d", r.Method, r.Path, r.Auth)
+		}
+		routes := api.AddRoutes(opts)
+		if r.Auth == topology.Public {
+			for _, route := range *routes {
+				cdknag.NagSuppressions_AddResourceSuppressions(route, &[]*cdknag.NagPackSuppression{{
+					Id:     jsii.String("AwsSolutions-APIG4"),
+					Reason: jsii.String("public by design: webhooks are verified by their signature in the ingest function; health checks expose nothing"),
+				}}, jsii.Bool(true))
+			}
+		}
+	}
+	b.alarms.onAPI(api)
+	return &httpAPI{api: api, stage: stage, analysts: b.analystPolicy(analystArns)}, nil
+}
+
+// addAPIStage creates the $default stage with throttling and JSON access logs.
+func (b *builder) addAPIStage(api awsapigatewayv2.HttpApi) awsapigatewayv2.HttpStage {
+	stage := awsapigatewayv2.NewHttpStage(b.stack, jsii.String("ApiStage"), &awsapigatewayv2.HttpStageProps{
+		HttpApi:    api,
+		StageName:  jsii.String("$default"),
+		AutoDeploy: jsii.Bool(true),
+		Throttle: &awsapigatewayv2.ThrottleSettings{
+			RateLimit:  jsii.Number(b.settings.apiRate),
+			BurstLimit: jsii.Number(b.settings.apiBurst),
+		},
+	})
+	logs := awslogs.NewLogGroup(b.stack, jsii.String("ApiAccessLogs"), &awslogs.LogGroupProps{
+		Retention:     b.settings.logRetention,
+		RemovalPolicy: b.settings.removal,
+	})
+	// Access logs are set on the L1 stage: the L2 takes them only through an
+	// interface that Go code cannot implement across jsii.
+	cfn := stage.Node().DefaultChild().(awsapigatewayv2.CfnStage)
+	cfn.SetAccessLogSettings(&awsapigatewayv2.CfnStage_AccessLogSettingsProperty{
+		DestinationArn: logs.LogGroupArn(),
+		Format:         jsii.String(accessLogFormat),
+	})
+	return stage
+}
+
+// webhookPath is the path channels POST to, with a {channel} parameter.
+func webhookPath() (string, bool) {
+	for _, r := range topology.Routes {
+		if r.Target == topology.Ingest && strings.Contains(r.Path, "{channel}") {
+			return r.Path, true
+		}
+	}
+	return "", false
+}
+
+var pathParam = regexp.MustCompile(`\{[^}/]+\}`)
+
+// iamPath turns a route path into the resource part of an execute-api ARN:
+// each {param} matches any one segment.
+func iamPath(path string) string { return pathParam.ReplaceAllString(path, "*") }
+
+// analystPolicy allows calling the analyst routes and nothing else. Operators
+// attach it to the analysts' roles or users.
+func (b *builder) analystPolicy(arns []*string) awsiam.ManagedPolicy {
+	if len(arns) == 0 {
+		return nil
+	}
+	p := awsiam.NewManagedPolicy(b.stack, jsii.String("AnalystPolicy"), &awsiam.ManagedPolicyProps{
+		Description: jsii.String("call the OCX analyst API (" + b.props.Stage + ")"),
+		Statements:  &[]awsiam.PolicyStatement{allow([]string{"execute-api:Invoke"}, arns...)},
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(p, &[]*cdknag.NagPackSuppression{
+		suppressRegex("AwsSolutions-IAM5",
+			"execute-api ARNs of routes with path parameters end in * for the parameter segment",
+			`/^Resource::`+arnRegex("execute-api")+`<Api[A-Za-z0-9]*>\/.*$/g`),
+	}, jsii.Bool(true))
+	return p
+}
+
+// addOutputs publishes what operators and channels need: the API URL, one
+// webhook URL per channel, the analyst policy and the alarm topic.
+func (b *builder) addOutputs(api *httpAPI, cfg configured) {
+	awscdk.NewCfnOutput(b.stack, jsii.String("ApiUrl"), &awscdk.CfnOutputProps{
+		Description: jsii.String("base URL of the HTTP API"),
+		Value:       api.api.ApiEndpoint(),
+	})
+	if path, ok := webhookPath(); ok {
+		for _, ch := range cfg.channels {
+			awscdk.NewCfnOutput(b.stack, jsii.String("WebhookUrl"+pascal(ch)), &awscdk.CfnOutputProps{
+				Description: jsii.String("webhook URL for channel " + ch),
+				Value:       jsii.String(*api.api.ApiEndpoint() + strings.ReplaceAll(path, "{channel}", ch)),
+			})
+		}
+	}
+	if api.analysts != nil {
+		awscdk.NewCfnOutput(b.stack, jsii.String("AnalystPolicyArn"), &awscdk.CfnOutputProps{
+			Description: jsii.String("attach to analysts to let them call the /v1 query routes"),
+			Value:       api.analysts.ManagedPolicyArn(),
+		})
+	}
+	awscdk.NewCfnOutput(b.stack, jsii.String("AlarmTopicArn"), &awscdk.CfnOutputProps{
+		Description: jsii.String("subscribe on-call to this topic"),
+		Value:       b.alarms.topic.TopicArn(),
+	})
+}
