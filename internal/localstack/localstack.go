@@ -124,7 +124,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("moto log: %w", err)
 	}
-	m, err := motoserver.Start(ctx, motoserver.Options{Addr: cfg.MotoAddr, RecordingFile: recording, Log: motoLog})
+	m, err := motoserver.Start(ctx, motoserver.Options{Addr: cfg.MotoAddr, RecordingFile: recording, Log: motoLog, Serialize: true})
 	if err != nil {
 		return nil, err
 	}

@@ -8,19 +8,25 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
 
 // Server is a running moto_server process.
 type Server struct {
-	// Endpoint is the base URL, e.g. http://127.0.0.1:4577.
+	// Endpoint is the base URL clients use, e.g. http://127.0.0.1:4577.
 	Endpoint string
-	cmd      *exec.Cmd
-	done     chan error
+	// direct is moto itself, behind any serializing proxy.
+	direct string
+	cmd    *exec.Cmd
+	done   chan error
+	proxy  *http.Server
 }
 
 // Options tune Start.
@@ -32,6 +38,12 @@ type Options struct {
 	RecordingFile string
 	// Log receives moto's own output; nil discards it.
 	Log *os.File
+	// Serialize puts a proxy in front of moto that passes one request at a
+	// time. moto's threaded server does not isolate concurrent requests
+	// (two transactions adding to one item can lose an update), where
+	// DynamoDB serializes writes to an item; serialized, moto behaves like
+	// DynamoDB for concurrency tests. Endpoint is then the proxy's address.
+	Serialize bool
 }
 
 // ErrNotInstalled is returned when no moto_server is on PATH.
@@ -67,13 +79,40 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start moto_server: %w", err)
 	}
-	s := &Server{Endpoint: "http://" + addr, cmd: cmd, done: make(chan error, 1)}
+	s := &Server{Endpoint: "http://" + addr, direct: "http://" + addr, cmd: cmd, done: make(chan error, 1)}
 	go func() { s.done <- cmd.Wait() }()
 	if err := s.waitReady(ctx, 60*time.Second); err != nil {
 		s.Stop()
 		return nil, err
 	}
+	if opt.Serialize {
+		if err := s.serialize(); err != nil {
+			s.Stop()
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+func (s *Server) serialize() error {
+	target, err := url.Parse(s.Endpoint)
+	if err != nil {
+		return err
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen for moto proxy: %w", err)
+	}
+	s.proxy = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		rp.ServeHTTP(w, r)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.proxy.Serve(ln) }()
+	s.Endpoint = "http://" + ln.Addr().String()
+	return nil
 }
 
 func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
@@ -86,7 +125,7 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
-		resp, err := http.Get(s.Endpoint + "/moto-api/")
+		resp, err := http.Get(s.direct + "/moto-api/")
 		if err == nil {
 			resp.Body.Close()
 			return nil
@@ -96,7 +135,9 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 }
 
 // Replay restores the state recorded in the recording file. Replayed requests
-// are not recorded again.
+// are not recorded again. moto replays by calling the address it was asked
+// on, so the request goes to moto directly: through the serializing proxy
+// it would wait on itself.
 func (s *Server) Replay(ctx context.Context) error {
 	return s.post(ctx, "/moto-api/recorder/replay-recording")
 }
@@ -105,7 +146,7 @@ func (s *Server) Replay(ctx context.Context) error {
 func (s *Server) Reset(ctx context.Context) error { return s.post(ctx, "/moto-api/reset") }
 
 func (s *Server) post(ctx context.Context, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Endpoint+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.direct+path, nil)
 	if err != nil {
 		return err
 	}
@@ -122,6 +163,9 @@ func (s *Server) post(ctx context.Context, path string) error {
 
 // Stop ends the process and waits for it.
 func (s *Server) Stop() {
+	if s.proxy != nil {
+		_ = s.proxy.Close()
+	}
 	if s.cmd.Process == nil {
 		return
 	}

@@ -19,7 +19,7 @@ var server *motoserver.Server
 // Main starts moto_server, runs the package's tests and stops it. Call it
 // from TestMain.
 func Main(m *testing.M) {
-	s, err := motoserver.Start(context.Background(), motoserver.Options{})
+	s, err := motoserver.Start(context.Background(), motoserver.Options{Serialize: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: integration tests need moto_server:", err)
 		os.Exit(1)

@@ -1,0 +1,314 @@
+package sendgrid
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sendgrid/sendgrid-go/helpers/eventwebhook"
+
+	"github.com/ocxhq/ocx/internal/channel"
+)
+
+// The published vector of sendgrid-go's helpers/eventwebhook tests; its
+// payload is testdata/vector.json (note the trailing CRLF).
+const (
+	vecKey = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g=="
+	vecSig = "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM="
+	vecTS  = 1600112502
+)
+
+func request(sig string, ts int64, body []byte) channel.Request {
+	h := http.Header{}
+	if sig != "" {
+		h.Set(HeaderSignature, sig)
+	}
+	if ts != 0 {
+		h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+	}
+	return channel.Request{Header: h, Body: body}
+}
+
+// signer is a test key pair standing in for SendGrid's.
+type signer struct {
+	priv   *ecdsa.PrivateKey
+	secret string
+}
+
+func newSigner(t testing.TB) signer {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer{priv, base64.StdEncoding.EncodeToString(der)}
+}
+
+func (s signer) sign(t testing.TB, ts int64, body []byte) string {
+	sum := sha256.Sum256(append([]byte(strconv.FormatInt(ts, 10)), body...))
+	sig, err := ecdsa.SignASN1(rand.Reader, s.priv, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(sig)
+}
+
+func readFixture(t testing.TB, name string) []byte {
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestVerify(t *testing.T) {
+	vecBody := readFixture(t, "vector.json")
+	at := time.Unix(vecTS, 0)
+	s, other := newSigner(t), newSigner(t)
+	body := readFixture(t, "events.json")
+	now := time.Unix(1513299600, 0)
+	good := s.sign(t, now.Unix(), body)
+	cases := []struct {
+		name    string
+		req     channel.Request
+		secrets []string
+		now     time.Time
+		want    error
+	}{
+		{"published vector", request(vecSig, vecTS, vecBody), []string{vecKey}, at, nil},
+		{"published vector without its trailing CRLF", request(vecSig, vecTS, vecBody[:len(vecBody)-2]), []string{vecKey}, at, channel.ErrSignature},
+		{"signed fixture", request(good, now.Unix(), body), []string{s.secret}, now, nil},
+		{"rotated: old and new keys active", request(good, now.Unix(), body), []string{other.secret, s.secret}, now, nil},
+		{"key given as PEM", request(good, now.Unix(), body), []string{"-----BEGIN PUBLIC KEY-----\n" + s.secret[:40] + "\n" + s.secret[40:] + "\n-----END PUBLIC KEY-----\n"}, now, nil},
+		{"tampered body", request(good, now.Unix(), append([]byte(" "), body...)), []string{s.secret}, now, channel.ErrSignature},
+		{"tampered timestamp", request(good, now.Unix()+1, body), []string{s.secret}, now, channel.ErrSignature},
+		{"wrong key", request(good, now.Unix(), body), []string{other.secret}, now, channel.ErrSignature},
+		{"no secrets", request(good, now.Unix(), body), nil, now, channel.ErrSignature},
+		{"missing signature", request("", now.Unix(), body), []string{s.secret}, now, channel.ErrSignature},
+		{"missing timestamp", request(good, 0, body), []string{s.secret}, now, channel.ErrSignature},
+		{"signature not base64", request("!!", now.Unix(), body), []string{s.secret}, now, channel.ErrSignature},
+		{"signature not DER", request(base64.StdEncoding.EncodeToString([]byte("nope")), now.Unix(), body), []string{s.secret}, now, channel.ErrSignature},
+		{"just inside tolerance", request(vecSig, vecTS, vecBody), []string{vecKey}, at.Add(Tolerance), nil},
+		{"stale", request(vecSig, vecTS, vecBody), []string{vecKey}, at.Add(Tolerance + time.Second), channel.ErrStale},
+		{"from the future", request(vecSig, vecTS, vecBody), []string{vecKey}, at.Add(-Tolerance - time.Second), channel.ErrStale},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := Scheme{}.Verify(c.req, c.secrets, c.now)
+			if c.want == nil && err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if c.want != nil && !errors.Is(err, c.want) {
+				t.Fatalf("Verify = %v, want %v", err, c.want)
+			}
+		})
+	}
+}
+
+func TestVerifyBadKeyIsAConfigurationError(t *testing.T) {
+	body := readFixture(t, "vector.json")
+	for _, key := range []string{"not base64!", base64.StdEncoding.EncodeToString([]byte("not a key"))} {
+		err := Scheme{}.Verify(request(vecSig, vecTS, body), []string{key}, time.Unix(vecTS, 0))
+		if err == nil || errors.Is(err, channel.ErrSignature) || strings.Contains(err.Error(), key) {
+			t.Errorf("key %q: %v", key, err)
+		}
+	}
+}
+
+// sendgrid-go's verifier must accept what verifies here and reject what
+// does not, and read the key the same way.
+func TestCrossCheckWithSendgridGo(t *testing.T) {
+	libKey, err := eventwebhook.ConvertPublicKeyBase64ToECDSA(vecKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, err := PublicKey(vecKey)
+	if err != nil || !ours.Equal(libKey) {
+		t.Fatalf("keys differ: %v", err)
+	}
+	s := newSigner(t)
+	sKey, _ := eventwebhook.ConvertPublicKeyBase64ToECDSA(s.secret)
+	body := readFixture(t, "events.json")
+	vecBody := readFixture(t, "vector.json")
+	now := time.Unix(1513299600, 0)
+	good := s.sign(t, now.Unix(), body)
+	for _, c := range []struct {
+		key    string
+		libKey *ecdsa.PublicKey
+		sig    string
+		ts     int64
+		body   []byte
+	}{
+		{vecKey, libKey, vecSig, vecTS, vecBody},
+		{vecKey, libKey, vecSig, vecTS, vecBody[:len(vecBody)-1]},
+		{vecKey, libKey, vecSig, vecTS + 1, vecBody},
+		{s.secret, sKey, good, now.Unix(), body},
+		{s.secret, sKey, good, now.Unix(), body[1:]},
+		{s.secret, sKey, vecSig, now.Unix(), body},
+		{vecKey, libKey, good, now.Unix(), body},
+	} {
+		libOK, _ := eventwebhook.VerifySignature(c.libKey, c.body, c.sig, strconv.FormatInt(c.ts, 10))
+		oursOK := Scheme{}.Verify(request(c.sig, c.ts, c.body), []string{c.key}, time.Unix(c.ts, 0)) == nil
+		if libOK != oursOK {
+			t.Errorf("ts %d body %.20q: sendgrid-go says %v, OCX says %v", c.ts, c.body, libOK, oursOK)
+		}
+	}
+}
+
+func TestParseFixture(t *testing.T) {
+	d, err := Scheme{}.Parse(channel.Request{Body: readFixture(t, "events.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.ID != "" {
+		t.Errorf("delivery id %q, want empty (SendGrid sends none)", d.ID)
+	}
+	at := time.Unix(1513299569, 0).UTC()
+	const msg = "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0"
+	ua := "Mozilla/4.0 (compatible; MSIE 6.1; Windows XP; .NET CLR 1.1.4322; .NET CLR 2.0.50727)"
+	base := func(ev, id string, more map[string]any) map[string]any {
+		a := map[string]any{"provider_event": ev, "sg_event_id": id, "sg_message_id": msg, "smtp_id": "<14c5d75ce93.dfd.64b469@ismtpd-555>", "category": "cat facts"}
+		for k, v := range more {
+			a[k] = v
+		}
+		return a
+	}
+	want := []struct {
+		id, typ string
+		attrs   map[string]any
+	}{
+		{"2FeCcG5VRWpck6mKqRgnDg==", "email.sent", base("processed", "2FeCcG5VRWpck6mKqRgnDg==", nil)},
+		{"qK1MxfAaE_ukyyNsjxTpkw==", "email.deferred", base("deferred", "qK1MxfAaE_ukyyNsjxTpkw==", map[string]any{"response": "400 try again later", "attempt": 5})},
+		{"hqFbp3HH9WxIM0R2-x2M1Q==", "email.delivered", base("delivered", "hqFbp3HH9WxIM0R2-x2M1Q==", map[string]any{"response": "250 OK"})},
+		{"wZ2UyTj6tbuZDfs_p9Y-8A==", "email.opened", base("open", "wZ2UyTj6tbuZDfs_p9Y-8A==", map[string]any{"useragent": ua, "sg_machine_open": false})},
+		{"RUhyLNSBxwBUvTiOIYEe3Q==", "email.clicked", base("click", "RUhyLNSBxwBUvTiOIYEe3Q==", map[string]any{"useragent": ua, "url": "http://www.sendgrid.com/", "url_offset": map[string]any{"index": 0.0, "type": "html"}})},
+		{"b_syL8TW0nApSYaEVRgVfQ==", "email.bounced", base("bounce", "b_syL8TW0nApSYaEVRgVfQ==", map[string]any{"type": "bounce", "bounce_classification": "Invalid Address", "reason": "500 unknown recipient", "status": "5.0.0"})},
+		{"2bl4JAUk2FSAlttOoUm4kA==", "email.dropped", base("dropped", "2bl4JAUk2FSAlttOoUm4kA==", map[string]any{"reason": "Bounced Address", "status": "5.0.0"})},
+		{"6RG2yqZ4UXvGRUSLxUbjBg==", "email.spam_reported", base("spamreport", "6RG2yqZ4UXvGRUSLxUbjBg==", map[string]any{"custom_args": map[string]any{"user_id": "u-1001"}})},
+	}
+	if len(d.Events) != len(want) {
+		t.Fatalf("got %d events, want %d", len(d.Events), len(want))
+	}
+	for i, w := range want {
+		e := d.Events[i]
+		if e.ID != w.id || e.Type != w.typ || !e.OccurredAt.Equal(at) || e.OccurredAt.Location() != time.UTC {
+			t.Errorf("event %d: id %q type %q at %v, want %q %q %v", i, e.ID, e.Type, e.OccurredAt, w.id, w.typ, at)
+		}
+		if e.Customer.Email != "example@test.com" || e.Customer.ID != "" || e.Customer.Phone != "" {
+			t.Errorf("event %d: customer %+v", i, e.Customer)
+		}
+		if !reflect.DeepEqual(e.Attributes, w.attrs) {
+			t.Errorf("event %d attributes\n got %#v\nwant %#v", i, e.Attributes, w.attrs)
+		}
+	}
+	if len(d.Rejects) != 2 || d.Rejects[0].Index != 8 || d.Rejects[1].Index != 9 {
+		t.Fatalf("rejects %+v, want items 8 and 9", d.Rejects)
+	}
+	if r := d.Rejects[0]; r.Reason != `unknown sendgrid event type "unsubscribe"` || !strings.Contains(string(r.Item), `"sZ7XYPIUu0O8blwIdBdBAg=="`) {
+		t.Errorf("reject %s: %q", r.Item, r.Reason)
+	}
+}
+
+func TestParseItems(t *testing.T) {
+	cases := []struct {
+		name, body string
+		events     int
+		reason     string
+	}{
+		{"published vector", string(readFixture(t, "vector.json")), 1, ""},
+		{"one bad item never sinks the rest", `[{"event":"delivered","email":"a@b.c","timestamp":1},{"event":"delivered","timestamp":1}]`, 1, "sendgrid delivered event has no email"},
+		{"not an object", `[1]`, 0, "not a JSON object"},
+		{"no event", `[{"email":"a@b.c","timestamp":1}]`, 0, "has no event"},
+		{"no timestamp", `[{"event":"open","email":"a@b.c"}]`, 0, "no unix timestamp"},
+		{"fractional timestamp", `[{"event":"open","email":"a@b.c","timestamp":1.5}]`, 0, "no unix timestamp"},
+		{"click without url", `[{"event":"click","email":"a@b.c","timestamp":1}]`, 0, "click event has no url"},
+		{"account status change", `[{"event":"account_status_change","timestamp":1}]`, 0, `unknown sendgrid event type "account_status_change"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d, err := Scheme{}.Parse(channel.Request{Body: []byte(c.body)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(d.Events) != c.events {
+				t.Fatalf("got %d events, want %d (rejects %+v)", len(d.Events), c.events, d.Rejects)
+			}
+			if c.reason == "" && len(d.Rejects) != 0 || c.reason != "" && (len(d.Rejects) != 1 || !strings.Contains(d.Rejects[0].Reason, c.reason)) {
+				t.Fatalf("rejects %+v, want one containing %q", d.Rejects, c.reason)
+			}
+		})
+	}
+	for _, bad := range []string{``, `{"event":"open"}`, `[`, `[]`, `not json`} {
+		if _, err := (Scheme{}).Parse(channel.Request{Body: []byte(bad)}); !errors.Is(err, channel.ErrMalformed) {
+			t.Errorf("Parse(%q) = %v, want ErrMalformed", bad, err)
+		}
+	}
+}
+
+func TestRegistered(t *testing.T) {
+	f, ok := channel.Lookup(Kind)
+	if !ok {
+		t.Fatal("sendgrid not registered")
+	}
+	if _, err := f(channel.Options{"x": "y"}); err == nil {
+		t.Fatal("options accepted")
+	}
+}
+
+func FuzzVerifyAndParse(f *testing.F) {
+	f.Add(vecSig, int64(vecTS), readFixture(f, "vector.json"))
+	f.Add(vecSig, int64(vecTS), readFixture(f, "events.json"))
+	f.Add("", int64(-1), []byte(`[{"event":"click","timestamp":1e400}]`))
+	f.Add("MEUC", int64(1), []byte(`[null,{},[],"x"]`))
+	f.Fuzz(func(t *testing.T, sig string, ts int64, body []byte) {
+		req := request(sig, ts, body)
+		_ = Scheme{}.Verify(req, []string{vecKey}, time.Unix(vecTS, 0))
+		d, err := Scheme{}.Parse(req)
+		if err != nil {
+			if !errors.Is(err, channel.ErrMalformed) {
+				t.Fatalf("Parse error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		if len(d.Events)+len(d.Rejects) == 0 {
+			t.Fatal("Parse succeeded with no events and no rejects")
+		}
+		for _, e := range d.Events {
+			if e.Customer.Email == "" || e.Attributes["provider_event"] == nil {
+				t.Fatalf("incomplete draft %+v", e)
+			}
+		}
+	})
+}
+
+func BenchmarkVerifyAndParse(b *testing.B) {
+	s := newSigner(b)
+	body := readFixture(b, "events.json")
+	now := time.Unix(1513299600, 0)
+	req := request(s.sign(b, now.Unix(), body), now.Unix(), body)
+	secrets := []string{s.secret}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := (Scheme{}).Verify(req, secrets, now); err != nil {
+			b.Fatal(err)
+		}
+		if d, err := (Scheme{}).Parse(req); err != nil || len(d.Events) != 8 {
+			b.Fatal(d, err)
+		}
+	}
+}

@@ -1,0 +1,362 @@
+package twilio
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	twclient "github.com/twilio/twilio-go/client"
+
+	"github.com/ocxhq/ocx/internal/channel"
+)
+
+// Twilio's published vectors: the "Secure your webhooks" code samples
+// (TwilioDevEd/api-snippets security/signature_validation) and the
+// RequestValidator tests of twilio-go. Auth token "12345" in both.
+const (
+	vecToken = "12345"
+	vecURL   = "https://mycompany.com/myapp.php?foo=1&bar=2"
+)
+
+var (
+	// api-snippets signature_validation.3.x.js.
+	vecDocsParams = url.Values{
+		"CallSid": {"CA1234567890ABCDE"},
+		"Caller":  {"+14158675310"},
+		"Digits":  {"1234"},
+		"From":    {"+14158675310"},
+		"To":      {"+18005551212"},
+	}
+	vecDocsSig = "GvWf1cFY/Q7PnoempGyD5oXAezc="
+	// twilio-go client/request_validator_test.go.
+	vecLibParams = url.Values{
+		"Digits":                {"1234"},
+		"CallSid":               {"CA1234567890ABCDE"},
+		"To":                    {"+18005551212"},
+		"Caller":                {"+14158675309"},
+		"From":                  {"+14158675309"},
+		"ReasonConferenceEnded": {"test"},
+		"Reason":                {"Participant"},
+	}
+	vecLibSig      = "vOEb5UThFn24KEfnOFLQY2AE5FY="
+	vecLibHTTPSig  = "n2xBNyzSW7rfYStDtOFiFMv7qNo="
+	vecJSONBody    = `{"property": "value", "boolean": true}`
+	vecBodyHash    = "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620"
+	vecJSONSig     = "a9nBmqA0ju/hNViExpshrM61xv4="
+	vecJSONOnlySig = "y77kIzt2vzLz71DgmJGsen2scGs="
+	vecFormBody    = "property=value&boolean=true"
+	vecFormSig     = "NBdBDr/T/lgjI+tlgpXjKZQZs/k="
+)
+
+func request(rawURL, sig, body string) channel.Request {
+	h := http.Header{}
+	if sig != "" {
+		h.Set(HeaderSignature, sig)
+	}
+	return channel.Request{Header: h, Body: []byte(body), URL: rawURL}
+}
+
+func TestSignMatchesPublishedVectors(t *testing.T) {
+	cases := []struct {
+		name   string
+		url    string
+		params url.Values
+		want   string
+	}{
+		{"docs sample", vecURL, vecDocsParams, vecDocsSig},
+		{"library sample", vecURL, vecLibParams, vecLibSig},
+		{"library sample over http", strings.Replace(vecURL, "https", "http", 1), vecLibParams, vecLibHTTPSig},
+		{"library form body", vecURL, url.Values{"property": {"value"}, "boolean": {"true"}}, vecFormSig},
+		{"library JSON body: URL only", vecURL + "&bodySHA256=" + vecBodyHash, nil, vecJSONSig},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := Sign(vecToken, c.url, c.params); got != c.want {
+				t.Fatalf("Sign = %s, want %s", got, c.want)
+			}
+		})
+	}
+}
+
+func TestVerify(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	form := vecDocsParams.Encode()
+	jsonURL := vecURL + "&bodySHA256=" + vecBodyHash
+	cases := []struct {
+		name    string
+		req     channel.Request
+		secrets []string
+		want    error
+	}{
+		{"published vector", request(vecURL, vecDocsSig, form), []string{vecToken}, nil},
+		{"library form body", request(vecURL, vecFormSig, vecFormBody), []string{vecToken}, nil},
+		{"library JSON body", request(jsonURL, vecJSONSig, vecJSONBody), []string{vecToken}, nil},
+		{"JSON body, URL without other params", request("https://mycompany.com/myapp.php?bodySHA256="+vecBodyHash, vecJSONOnlySig, vecJSONBody), []string{vecToken}, nil},
+		{"rotated: secondary and primary tokens", request(vecURL, vecDocsSig, form), []string{"another-token", vecToken}, nil},
+		{"URL has a port the signature lacks", request(strings.Replace(vecURL, ".com", ".com:1234", 1), vecLibSig, vecLibParams.Encode()), []string{vecToken}, nil},
+		{"signature over the default port", request(vecURL, Sign(vecToken, "https://mycompany.com:443/myapp.php?foo=1&bar=2", vecDocsParams), form), []string{vecToken}, nil},
+		{"parameter order on the wire does not matter", request(vecURL, vecDocsSig, "To=%2B18005551212&From=%2B14158675310&Digits=1234&Caller=%2B14158675310&CallSid=CA1234567890ABCDE"), []string{vecToken}, nil},
+		{"tampered body", request(vecURL, vecDocsSig, strings.Replace(form, "1234", "1235", 1)), []string{vecToken}, channel.ErrSignature},
+		{"added parameter", request(vecURL, vecDocsSig, form+"&Extra=1"), []string{vecToken}, channel.ErrSignature},
+		{"tampered URL", request(strings.Replace(vecURL, "foo=1", "foo=2", 1), vecDocsSig, form), []string{vecToken}, channel.ErrSignature},
+		{"tampered JSON body", request(jsonURL, vecJSONSig, `{"property": "value", "boolean": false}`), []string{vecToken}, channel.ErrSignature},
+		{"JSON body hash right, signature wrong", request(jsonURL, vecDocsSig, vecJSONBody), []string{vecToken}, channel.ErrSignature},
+		{"wrong token", request(vecURL, vecDocsSig, form), []string{"54321"}, channel.ErrSignature},
+		{"no secrets", request(vecURL, vecDocsSig, form), nil, channel.ErrSignature},
+		{"missing header", request(vecURL, "", form), []string{vecToken}, channel.ErrSignature},
+		{"missing URL", request("", vecDocsSig, form), []string{vecToken}, channel.ErrSignature},
+		{"bad form body", request(vecURL, vecDocsSig, "a=%zz"), []string{vecToken}, channel.ErrSignature},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := Scheme{}.Verify(c.req, c.secrets, now)
+			if c.want == nil && err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if c.want != nil && !errors.Is(err, c.want) {
+				t.Fatalf("Verify = %v, want %v", err, c.want)
+			}
+			if err != nil && strings.Contains(err.Error(), vecToken) {
+				t.Fatalf("error echoes the secret: %v", err)
+			}
+		})
+	}
+}
+
+// twilio-go's RequestValidator must accept what OCX signs, and OCX must
+// accept exactly what it accepts.
+func TestCrossCheckWithTwilioGo(t *testing.T) {
+	lib := twclient.NewRequestValidator(vecToken)
+	for _, name := range fixtures(t) {
+		body := readFixture(t, name)
+		params, err := url.ParseQuery(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range []string{"https://ocx.example/v1/webhooks/sms", "https://ocx.example:8443/v1/webhooks/sms?x=1", "http://ocx.example/v1/webhooks/sms"} {
+			sig := Sign(vecToken, u, params)
+			if !lib.ValidateBody(u, []byte(body), sig) {
+				t.Errorf("%s %s: twilio-go rejects OCX's signature", name, u)
+			}
+			if err := (Scheme{}).Verify(request(u, sig, body), []string{vecToken}, time.Now()); err != nil {
+				t.Errorf("%s %s: OCX rejects its own signature: %v", name, u, err)
+			}
+		}
+	}
+	// Differential: both verifiers agree on the published vectors and on
+	// tampered variants of them.
+	jsonURL := vecURL + "&bodySHA256=" + vecBodyHash
+	for _, c := range []struct{ url, body, sig string }{
+		{vecURL, vecDocsParams.Encode(), vecDocsSig},
+		{vecURL, vecLibParams.Encode(), vecLibSig},
+		{strings.Replace(vecURL, ".com", ".com:1234", 1), vecLibParams.Encode(), vecLibSig},
+		{vecURL, vecFormBody, vecFormSig},
+		{jsonURL, vecJSONBody, vecJSONSig},
+		{vecURL, vecFormBody + "x", vecFormSig},
+		{jsonURL, vecJSONBody + " ", vecJSONSig},
+		{vecURL, vecJSONBody, vecJSONSig},
+		{strings.Replace(vecURL, "bar", "baz", 1), vecFormBody, vecFormSig},
+	} {
+		libOK := lib.ValidateBody(c.url, []byte(c.body), c.sig)
+		ours := (Scheme{}).Verify(request(c.url, c.sig, c.body), []string{vecToken}, time.Now()) == nil
+		if libOK != ours {
+			t.Errorf("%s %q: twilio-go says %v, OCX says %v", c.url, c.body, libOK, ours)
+		}
+	}
+}
+
+func TestParseFixtures(t *testing.T) {
+	callAt := time.Date(2010, 8, 16, 3, 45, 1, 0, time.UTC)
+	cases := []struct {
+		file     string
+		delivery string
+		typ      string
+		phone    string
+		at       time.Time
+		attrs    map[string]any
+	}{
+		{"inbound_sms.form", "SM1f0e8ae6ade43cb3c0ce4525424e404f:received", TypeMessageReceived, "+14017122661", time.Time{}, map[string]any{
+			"provider_event": "received", "message_sid": "SM1f0e8ae6ade43cb3c0ce4525424e404f", "status": "received",
+			"account_sid": "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", "from": "+14017122661", "to": "+15558675310",
+			"body": "My order never arrived. Can someone call me?", "num_media": 0, "num_segments": 1,
+		}},
+		{"status_delivered.form", "SMXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX:delivered", TypeMessageDelivered, "+15558675310", time.Time{}, map[string]any{
+			"provider_event": "delivered", "message_sid": "SMXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", "status": "delivered",
+			"account_sid": "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", "from": "+15017250604", "to": "+15558675310", "raw_dlr_done_date": "2302141653",
+		}},
+		{"status_undelivered.form", "SMYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY:undelivered", TypeMessageUndelivered, "+15558675310", time.Time{}, map[string]any{
+			"provider_event": "undelivered", "message_sid": "SMYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY", "status": "undelivered",
+			"account_sid": "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", "from": "+15017250604", "to": "+15558675310", "error_code": 30003,
+		}},
+		{"status_failed.form", "SMZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ:failed", TypeMessageFailed, "+15558675310", time.Time{}, map[string]any{
+			"provider_event": "failed", "message_sid": "SMZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ", "status": "failed",
+			"account_sid": "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", "messaging_service_sid": "MGXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+			"from": "+15017250604", "to": "+15558675310", "error_code": 30008,
+		}},
+		{"call_completed.form", "CAXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX:completed", TypeCallCompleted, "+15558675310", callAt, map[string]any{
+			"provider_event": "completed", "call_sid": "CAXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", "status": "completed",
+			"account_sid": "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", "direction": "outbound-api", "from": "+15017250604", "to": "+15558675310",
+			"duration": 42, "callback_source": "call-progress-events", "sequence_number": 3,
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			d, err := Scheme{}.Parse(request("https://ocx.example/v1/webhooks/sms", "", readFixture(t, c.file)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(d.Rejects) != 0 || len(d.Events) != 1 {
+				t.Fatalf("got %d events, rejects %+v", len(d.Events), d.Rejects)
+			}
+			e := d.Events[0]
+			if d.ID != c.delivery || e.ID != c.delivery {
+				t.Errorf("delivery id %q, draft id %q, want %q", d.ID, e.ID, c.delivery)
+			}
+			if e.Type != c.typ || e.Customer.Phone != c.phone || e.Customer.Email != "" || e.Customer.ID != "" {
+				t.Errorf("type %q customer %+v, want %q phone %q", e.Type, e.Customer, c.typ, c.phone)
+			}
+			if !e.OccurredAt.Equal(c.at) || (!c.at.IsZero() && e.OccurredAt.Location() != time.UTC) {
+				t.Errorf("occurred_at %v, want %v UTC", e.OccurredAt, c.at)
+			}
+			if !reflect.DeepEqual(e.Attributes, c.attrs) {
+				t.Errorf("attributes\n got %#v\nwant %#v", e.Attributes, c.attrs)
+			}
+		})
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	cases := []struct {
+		name, body, delivery, reason string
+	}{
+		{"unmapped message status", readFixture(t, "status_sent.form"), "SMXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX:sent", `twilio message status "sent" is not mapped`},
+		{"unmapped call status", readFixture(t, "call_busy.form"), "CAWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWW:busy", `twilio call status "busy" is not mapped`},
+		{"neither message nor call", "Foo=bar", "", "neither MessageSid nor CallSid"},
+		{"message without status", "MessageSid=SM1&To=%2B15558675310", "", "has no MessageStatus"},
+		{"inbound without sender", "MessageSid=SM1&SmsStatus=received&Body=hi", "SM1:received", "no customer number"},
+		{"call without status", "CallSid=CA1&To=%2B15558675310", "", "has no CallStatus"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d, err := Scheme{}.Parse(request("https://ocx.example/x", "", c.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(d.Events) != 0 || len(d.Rejects) != 1 {
+				t.Fatalf("got %d events, %d rejects", len(d.Events), len(d.Rejects))
+			}
+			r := d.Rejects[0]
+			if r.Index != 0 || string(r.Item) != c.body || !strings.Contains(r.Reason, c.reason) {
+				t.Errorf("reject %+v, want reason containing %q", r, c.reason)
+			}
+			if d.ID != c.delivery {
+				t.Errorf("delivery id %q, want %q", d.ID, c.delivery)
+			}
+		})
+	}
+}
+
+func TestParseOtherEncodings(t *testing.T) {
+	// A GET callback carries its parameters in the URL.
+	d, err := Scheme{}.Parse(request("https://ocx.example/sms?MessageSid=SM9&SmsStatus=received&From=%2B14017122661&To=%2B15558675310&Body=hi", "", ""))
+	if err != nil || len(d.Events) != 1 || d.Events[0].Attributes["body"] != "hi" {
+		t.Fatalf("GET callback: %+v %v", d, err)
+	}
+	// A JSON object body uses the same parameter names.
+	d, err = Scheme{}.Parse(request("https://ocx.example/sms?bodySHA256=x", "", `{"MessageSid":"SM9","MessageStatus":"undelivered","To":"+15558675310","ErrorCode":30005}`))
+	if err != nil || len(d.Events) != 1 || d.Events[0].Attributes["error_code"] != 30005 {
+		t.Fatalf("JSON body: %+v %v", d, err)
+	}
+	for _, bad := range []string{"a=%zz", `{"MessageSid":`} {
+		if _, err := (Scheme{}).Parse(request("https://ocx.example/sms", "", bad)); !errors.Is(err, channel.ErrMalformed) {
+			t.Errorf("Parse(%q) = %v, want ErrMalformed", bad, err)
+		}
+	}
+}
+
+func TestRegistered(t *testing.T) {
+	f, ok := channel.Lookup(Kind)
+	if !ok {
+		t.Fatal("twilio not registered")
+	}
+	if _, err := f(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f(channel.Options{"x": "y"}); err == nil {
+		t.Fatal("options accepted")
+	}
+}
+
+func fixtures(t testing.TB) []string {
+	names, err := filepath.Glob("testdata/*.form")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	for i := range names {
+		names[i] = filepath.Base(names[i])
+	}
+	return names
+}
+
+func readFixture(t testing.TB, name string) string {
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func FuzzVerifyAndParse(f *testing.F) {
+	const u = "https://ocx.example/v1/webhooks/sms"
+	for _, name := range fixtures(f) {
+		body := readFixture(f, name)
+		p, _ := url.ParseQuery(body)
+		f.Add(u, Sign(vecToken, u, p), body)
+	}
+	f.Add(vecURL+"&bodySHA256="+vecBodyHash, vecJSONSig, vecJSONBody)
+	f.Add("http://[::1]:80/x?bodySHA256=zz", "", `{"CallSid":1,"CallStatus":"completed"}`)
+	f.Add("%", "x", "%%")
+	f.Fuzz(func(t *testing.T, rawURL, sig, body string) {
+		req := request(rawURL, sig, body)
+		_ = Scheme{}.Verify(req, []string{vecToken}, time.Now())
+		d, err := Scheme{}.Parse(req)
+		if err != nil {
+			if !errors.Is(err, channel.ErrMalformed) {
+				t.Fatalf("Parse error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		if len(d.Events)+len(d.Rejects) != 1 {
+			t.Fatalf("Parse gave %d events and %d rejects for one callback", len(d.Events), len(d.Rejects))
+		}
+		for _, e := range d.Events {
+			if e.Customer.Empty() || e.ID == "" || e.Attributes["provider_event"] == nil {
+				t.Fatalf("incomplete draft %+v", e)
+			}
+		}
+	})
+}
+
+func BenchmarkVerifyAndParse(b *testing.B) {
+	const u = "https://ocx.example/v1/webhooks/sms"
+	body := readFixture(b, "inbound_sms.form")
+	p, _ := url.ParseQuery(body)
+	req := request(u, Sign(vecToken, u, p), body)
+	secrets := []string{"old-token", vecToken}
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := (Scheme{}).Verify(req, secrets, now); err != nil {
+			b.Fatal(err)
+		}
+		if d, err := (Scheme{}).Parse(req); err != nil || len(d.Events) != 1 {
+			b.Fatal(d, err)
+		}
+	}
+}
