@@ -27,7 +27,7 @@ func runCheck(out io.Writer, args []string) error {
 	if *dir != "" {
 		fsys, where = os.DirFS(*dir), *dir
 	}
-	chans, err := channel.LoadConfig(fsys, "channels.yaml")
+	chans, err := channel.Load(fsys, "channels.yaml")
 	if err != nil {
 		return err
 	}

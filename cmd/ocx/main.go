@@ -15,6 +15,8 @@ commands:
   reset    delete the local stack's state
   sign     print a curl command that sends a correctly signed webhook
   check    validate channels, teams and rules configuration
+  badrows  list quarantined payloads (verified but not mappable)
+  replay   re-map quarantined payloads after a mapping fix
 `
 
 func main() {
@@ -34,6 +36,10 @@ func main() {
 		err = runSign(os.Stdout, args)
 	case "check":
 		err = runCheck(os.Stdout, args)
+	case "badrows":
+		err = runBadRows(ctx, os.Stdout, args)
+	case "replay":
+		err = runReplay(ctx, os.Stdout, args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

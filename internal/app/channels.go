@@ -3,5 +3,9 @@ package app
 // Channel kinds: one line per provider package. Adding a channel is writing
 // its package under internal/channel/ and adding its line here.
 import (
+	_ "github.com/ocxhq/ocx/internal/channel/delighted"
+	_ "github.com/ocxhq/ocx/internal/channel/sendgrid"
 	_ "github.com/ocxhq/ocx/internal/channel/standardwebhooks"
+	_ "github.com/ocxhq/ocx/internal/channel/twilio"
+	_ "github.com/ocxhq/ocx/internal/channel/typeform"
 )

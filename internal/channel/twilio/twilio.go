@@ -100,7 +100,8 @@ func (Scheme) Verify(req channel.Request, secrets []string, _ time.Time) error {
 // Sign returns Twilio's signature of a request to rawURL with the given
 // POST parameters (nil for JSON bodies and GET requests). Parameters are
 // sorted by name; a name with several values contributes name+value for
-// each value in sorted order, as Twilio's Node and Python libraries do.
+// each distinct value in sorted order, as Twilio's Node and Python
+// libraries do (twilio-go reads only the first value).
 func Sign(authToken, rawURL string, params url.Values) string {
 	m := hmac.New(sha1.New, []byte(authToken))
 	m.Write([]byte(rawURL))
@@ -114,6 +115,7 @@ func Sign(authToken, rawURL string, params url.Values) string {
 		if len(vals) > 1 {
 			vals = slices.Clone(vals)
 			slices.Sort(vals)
+			vals = slices.Compact(vals)
 		}
 		for _, v := range vals {
 			m.Write([]byte(k))

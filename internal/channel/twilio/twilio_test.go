@@ -360,3 +360,12 @@ func BenchmarkVerifyAndParse(b *testing.B) {
 		}
 	}
 }
+
+func TestSignRepeatedParameters(t *testing.T) {
+	// Twilio's Node and Python validators: distinct values, sorted.
+	got := Sign(vecToken, vecURL, url.Values{"MediaUrl": {"b", "a", "b"}, "A": {"1"}})
+	want := Sign(vecToken, vecURL+"A1MediaUrlaMediaUrlb", nil)
+	if got != want {
+		t.Fatalf("Sign = %s, want %s", got, want)
+	}
+}
