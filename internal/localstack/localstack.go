@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	lambdaevents "github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -50,7 +51,10 @@ type Config struct {
 	RollupEvery time.Duration
 	// EmailFrom is the sender of alert mail.
 	EmailFrom string
-	Log       *slog.Logger
+	// Now is the stack's clock; tests move it to make timers fall due.
+	// Nil means time.Now.
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // Defaults of the local stack.
@@ -90,6 +94,13 @@ func FromEnv(getenv func(string) string, log *slog.Logger) (Config, error) {
 	return c, nil
 }
 
+func (c Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
 func or(v, def string) string {
 	if v == "" {
 		return def
@@ -110,6 +121,7 @@ type Stack struct {
 	ChannelSecrets map[string][]string
 	cancel         context.CancelFunc
 	router         *Router
+	schedules      map[string]func(context.Context) error
 	wg             sync.WaitGroup
 }
 
@@ -187,7 +199,7 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 	}
 	st.router = router
 	deps := func(fn string) app.Deps {
-		return app.Deps{AWS: awsCfg, Getenv: getenv, Now: time.Now, Log: cfg.Log.With("function", fn), Bus: router, S3PathStyle: true}
+		return app.Deps{AWS: awsCfg, Getenv: getenv, Now: cfg.now, Log: cfg.Log.With("function", fn), Bus: router, S3PathStyle: true}
 	}
 	h, err := buildHandlers(ctx, deps)
 	if err != nil {
@@ -200,7 +212,8 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	st.cancel = cancel
 	router.Run(runCtx, sqs.NewFromConfig(awsCfg))
-	st.runSchedules(runCtx, h.scheduled)
+	st.schedules = scheduleRunners(h, cfg.now)
+	st.runSchedules(runCtx)
 
 	mux := http.NewServeMux()
 	for _, r := range topology.Routes {
@@ -250,15 +263,52 @@ func buildHandlers(ctx context.Context, deps func(string) app.Deps) (handlers, e
 	return h, nil
 }
 
+// scheduleRunners binds each schedule to its function. A function that
+// handles bus events gets the "Scheduled Event" envelope EventBridge sends.
+func scheduleRunners(h handlers, now func() time.Time) map[string]func(context.Context) error {
+	out := map[string]func(context.Context) error{}
+	for _, s := range topology.Schedules {
+		if fn, ok := h.scheduled[s.Target]; ok {
+			out[s.Name] = fn
+			continue
+		}
+		if fn, ok := h.events[s.Target]; ok {
+			name := s.Name
+			out[s.Name] = func(ctx context.Context) error {
+				return fn(ctx, lambdaevents.CloudWatchEvent{
+					Version: "0", ID: newID(), DetailType: "Scheduled Event", Source: "aws.events",
+					AccountID: "000000000000", Time: now().UTC(), Region: "us-east-1",
+					Resources: []string{"arn:aws:events:us-east-1:000000000000:rule/" + name}, Detail: []byte("{}"),
+				})
+			}
+		}
+	}
+	return out
+}
+
+// Tick runs a schedule now, as its timer would; tests use it with a moved
+// clock instead of waiting.
+func (st *Stack) Tick(ctx context.Context, schedule string) error {
+	fn, ok := st.schedules[schedule]
+	if !ok {
+		return fmt.Errorf("no schedule %q", schedule)
+	}
+	return fn(ctx)
+}
+
 // runSchedules drives topology.Schedules with the local clock; the rollup's
 // period is OCX_ROLLUP_INTERVAL so a newcomer sees figures quickly.
-func (st *Stack) runSchedules(ctx context.Context, fns map[string]app.ScheduledHandler) {
+func (st *Stack) runSchedules(ctx context.Context) {
 	for _, s := range topology.Schedules {
 		every := s.Every
 		if s.Target == topology.Rollup {
 			every = st.cfg.RollupEvery
 		}
-		fn := fns[s.Target]
+		fn := st.schedules[s.Name]
+		if fn == nil {
+			st.cfg.Log.Error("schedule has no handler", "schedule", s.Name, "target", s.Target)
+			continue
+		}
 		st.wg.Add(1)
 		go func() {
 			defer st.wg.Done()
