@@ -45,9 +45,13 @@ func printBanner(st *localstack.Stack, cfg localstack.Config) {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	fmt.Println("  webhooks:")
+	fmt.Println("  webhooks (sign with):")
 	for _, id := range ids {
-		fmt.Printf("    %s/v1/webhooks/%s   secret %s\n", st.URL, id, st.ChannelSecrets[id][0])
+		sign := st.ChannelSecrets[id].Sign
+		if sign == "" {
+			sign = "(your own signing key)"
+		}
+		fmt.Printf("    %-40s %s\n", st.URL+"/v1/webhooks/"+id, sign)
 	}
 	slack := cfg.SlackURL
 	if slack == "" {

@@ -1,69 +1,105 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
+	"github.com/ocxhq/ocx/infra/config"
 	"github.com/ocxhq/ocx/internal/channel"
-	"github.com/ocxhq/ocx/internal/channel/standardwebhooks"
 	"github.com/ocxhq/ocx/internal/localstack"
 	"github.com/ocxhq/ocx/internal/secrets"
 )
 
 const sampleNPS = `{"type":"survey.responded","customer":{"id":"u-1001","email":"ann@example.com"},"occurred_at":"%s","attributes":{"survey":"nps","score":3}}`
 
-// runSign prints a curl command carrying a Standard Webhooks signature, so a
-// first webhook needs no hand-computed HMAC.
+// runSign prints a curl command carrying the channel's provider signature,
+// so a first webhook needs no hand-computed HMAC.
 func runSign(out io.Writer, args []string) error {
-	fs := flag.NewFlagSet("sign", flag.ExitOnError)
-	ch := fs.String("channel", "app", "channel id")
-	base := fs.String("url", "http://"+localstack.DefaultHTTPAddr, "base URL of the OCX API")
-	secret := fs.String("secret", "", "signing secret (default: OCX_SECRET_<CHANNEL> or the local demo secret)")
-	bodyFile := fs.String("body", "", "file with the JSON body, - for stdin (default: an NPS answer of 3)")
-	tamper := fs.Bool("tamper", false, "change the body after signing, to see a 401")
-	_ = fs.Parse(args)
+	flags := flag.NewFlagSet("sign", flag.ExitOnError)
+	ch := flags.String("channel", "app", "channel id (from channels.yaml)")
+	base := flags.String("url", "http://"+localstack.DefaultHTTPAddr, "base URL of the OCX API")
+	secret := flags.String("secret", "", "signing secret (default: OCX_SECRET_<CHANNEL> for shared-secret schemes, else the local demo secret)")
+	bodyFile := flags.String("body", "", "file with the body, - for stdin (default for Standard Webhooks channels: an NPS answer of 3)")
+	tamper := flags.Bool("tamper", false, "change the body after signing, to see a 401")
+	_ = flags.Parse(args)
 
-	body := fmt.Sprintf(sampleNPS, time.Now().UTC().Format(time.RFC3339))
-	if *bodyFile != "" {
-		var b []byte
-		var err error
-		if *bodyFile == "-" {
-			b, err = io.ReadAll(os.Stdin)
-		} else {
-			b, err = os.ReadFile(*bodyFile)
-		}
-		if err != nil {
-			return fmt.Errorf("read body: %w", err)
-		}
-		body = strings.TrimSpace(string(b))
+	var fsys fs.FS = config.Shipped
+	if dir := os.Getenv("OCX_CONFIG_DIR"); dir != "" {
+		fsys = os.DirFS(dir)
 	}
-	if *secret == "" {
-		*secret = os.Getenv(channel.SecretEnv(*ch))
-	}
-	if *secret == "" {
-		*secret = localstack.DemoSecret(*ch)
-	}
-	key, err := standardwebhooks.DecodeSecret(secrets.Split(*secret)[0])
+	chans, err := channel.Load(fsys, "channels.yaml")
 	if err != nil {
 		return err
 	}
-	idb := make([]byte, 12)
-	_, _ = rand.Read(idb)
-	id := "msg_" + hex.EncodeToString(idb)
-	ts := time.Now().Unix()
-	sig := standardwebhooks.Sign(key, id, ts, []byte(body))
-	if *tamper {
-		body = strings.Replace(body, `"score":3`, `"score":10`, 1)
+	var c *channel.Channel
+	for i := range chans {
+		if chans[i].ID == *ch {
+			c = &chans[i]
+		}
 	}
-	fmt.Fprintf(out, "curl -sS -X POST %s/v1/webhooks/%s \\\n  -H 'content-type: application/json' \\\n  -H 'webhook-id: %s' \\\n  -H 'webhook-timestamp: %d' \\\n  -H 'webhook-signature: v1,%s' \\\n  --data-raw %s\n",
-		strings.TrimRight(*base, "/"), *ch, id, ts, sig, shellQuote(body))
+	if c == nil {
+		return fmt.Errorf("no channel %q in channels.yaml", *ch)
+	}
+	signer, ok := c.Kind.(channel.Signer)
+	if !ok {
+		return fmt.Errorf("channel %s (%s) cannot sign requests", c.ID, c.Config.Kind)
+	}
+	body, err := readBody(*bodyFile, c.Config.Kind)
+	if err != nil {
+		return err
+	}
+	if *secret == "" {
+		demoSign, demoVerify, _ := localstack.DemoSecrets(*c)
+		*secret = demoSign
+		if env := secrets.Split(os.Getenv(channel.SecretEnv(c.ID))); len(env) > 0 && demoSign == demoVerify {
+			*secret = env[0]
+		}
+	}
+	contentType := "application/json"
+	if t := strings.TrimSpace(body); !strings.HasPrefix(t, "{") && !strings.HasPrefix(t, "[") {
+		contentType = "application/x-www-form-urlencoded"
+	}
+	req := channel.Request{Header: http.Header{"Content-Type": {contentType}}, Body: []byte(body), URL: strings.TrimRight(*base, "/") + "/v1/webhooks/" + c.ID}
+	if err := signer.Sign(&req, *secret, time.Now()); err != nil {
+		return err
+	}
+	if *tamper {
+		body = strings.Replace(body, `"score":3`, `"score":10`, 1) + " "
+	}
+	names := make([]string, 0, len(req.Header))
+	for k := range req.Header {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(out, "curl -sS -X POST %s", shellQuote(req.URL))
+	for _, k := range names {
+		fmt.Fprintf(out, " \\\n  -H %s", shellQuote(k+": "+req.Header.Get(k)))
+	}
+	fmt.Fprintf(out, " \\\n  --data-binary %s\n", shellQuote(body))
 	return nil
+}
+
+func readBody(file, kind string) (string, error) {
+	switch file {
+	case "":
+		if kind != "standardwebhooks" {
+			return "", fmt.Errorf("give the %s payload with --body (see internal/channel/%s/testdata for examples)", kind, kind)
+		}
+		return fmt.Sprintf(sampleNPS, time.Now().UTC().Format(time.RFC3339)), nil
+	case "-":
+		b, err := io.ReadAll(os.Stdin)
+		return string(b), err
+	default:
+		b, err := os.ReadFile(file)
+		return string(b), err
+	}
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -5,6 +5,7 @@
 package channel
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -125,5 +126,29 @@ func Kinds() []string {
 		out = append(out, n)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// Signer is implemented by kinds that can sign a request the way their
+// provider does. The local stack's demo traffic, `ocx sign` and the
+// end-to-end tests use it to send provider-shaped, correctly signed webhooks.
+type Signer interface {
+	// DemoSecrets derives a fixed secret pair from seed: the one that signs
+	// and the one the channel verifies with (equal for shared-secret HMAC
+	// schemes, a key pair for public-key schemes).
+	DemoSecrets(seed string) (sign, verify string)
+	// Sign sets the provider's signature headers on req, which will be
+	// posted to req.URL.
+	Sign(req *Request, secret string, now time.Time) error
+}
+
+// DemoKey is a deterministic, printable key derived from seed, for local
+// demo secrets only.
+func DemoKey(seed string, n int) []byte {
+	sum := sha256.Sum256([]byte("ocx-demo:" + seed))
+	out := make([]byte, n)
+	for i := range out {
+		out[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[int(sum[i%len(sum)])%36]
+	}
 	return out
 }

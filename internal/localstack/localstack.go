@@ -21,7 +21,6 @@ import (
 	"time"
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -118,7 +117,7 @@ type Stack struct {
 	// Moto is the emulator's endpoint.
 	Moto string
 	// ChannelSecrets are the secrets in effect, by channel.
-	ChannelSecrets map[string][]string
+	ChannelSecrets map[string]Secret
 	cancel         context.CancelFunc
 	router         *Router
 	schedules      map[string]func(context.Context) error
@@ -362,4 +361,3 @@ func newID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-var _ = aws.String

@@ -22,7 +22,6 @@ import (
 
 	"github.com/ocxhq/ocx/infra/config"
 	"github.com/ocxhq/ocx/internal/channel"
-	"github.com/ocxhq/ocx/internal/channel/standardwebhooks"
 	"github.com/ocxhq/ocx/internal/dynamo"
 	"github.com/ocxhq/ocx/internal/secrets"
 	"github.com/ocxhq/ocx/internal/team"
@@ -61,21 +60,36 @@ func (n Names) Env() map[string]string {
 	return env
 }
 
-// DemoSecret is a channel's secret when OCX_SECRET_<ID> is unset: fixed, so
-// the README's signed example works on every machine. Never use it in AWS.
-func DemoSecret(channelID string) string {
-	return standardwebhooks.EncodeSecret([]byte("ocx-local-demo-secret-" + channelID))
+// DemoSecrets are a channel's secrets when OCX_SECRET_<ID> is unset: fixed,
+// so the README's signed example works on every machine. Never use them in
+// AWS. sign is what a sender signs with, verify what the channel checks
+// with (they differ for public-key schemes such as SendGrid's).
+func DemoSecrets(c channel.Channel) (sign, verify string, ok bool) {
+	s, isSigner := c.Kind.(channel.Signer)
+	if !isSigner {
+		return "", "", false
+	}
+	sign, verify = s.DemoSecrets("local-" + c.ID)
+	return sign, verify, true
+}
+
+// Secret is one channel's secrets as the local stack runs it.
+type Secret struct {
+	// Sign signs requests; empty when OCX_SECRET_<ID> set only the verifying secret.
+	Sign string
+	// Verify is what the channel checks with (comma-separated for rotation).
+	Verify string
 }
 
 type provisioned struct {
-	channelSecrets map[string][]string
+	channelSecrets map[string]Secret
 	dlqs           map[string]string
 }
 
 // provision creates what the CDK app deploys. Every step tolerates
 // resources that already exist, since restored state has them.
 func provision(ctx context.Context, awsCfg aws.Config, n Names, cfg Config, slackURL string) (provisioned, error) {
-	p := provisioned{channelSecrets: map[string][]string{}, dlqs: map[string]string{}}
+	p := provisioned{channelSecrets: map[string]Secret{}, dlqs: map[string]string{}}
 	if err := dynamo.CreateTables(ctx, dynamodb.NewFromConfig(awsCfg), n.Tables); err != nil {
 		return p, err
 	}
@@ -113,14 +127,24 @@ func provision(ctx context.Context, awsCfg aws.Config, n Names, cfg Config, slac
 		return p, err
 	}
 	for _, c := range chans {
-		v := cfg.Secrets[c.ID]
-		if v == "" {
-			v = DemoSecret(c.ID)
+		sec := Secret{Verify: cfg.Secrets[c.ID]}
+		if sec.Verify == "" {
+			var ok bool
+			if sec.Sign, sec.Verify, ok = DemoSecrets(c); !ok {
+				return p, fmt.Errorf("channel %s: set %s (its kind has no demo secret)", c.ID, channel.SecretEnv(c.ID))
+			}
+		} else if first := secrets.Split(sec.Verify); len(first) > 0 {
+			if _, ok := c.Kind.(channel.Signer); ok {
+				// Shared-secret schemes sign with what they verify with.
+				if s, v, _ := DemoSecrets(c); s == v {
+					sec.Sign = first[0]
+				}
+			}
 		}
-		if err := store.Put(ctx, channel.SecretName(c.ID), v); err != nil {
+		if err := store.Put(ctx, channel.SecretName(c.ID), sec.Verify); err != nil {
 			return p, err
 		}
-		p.channelSecrets[c.ID] = secrets.Split(v)
+		p.channelSecrets[c.ID] = sec
 	}
 	teams, err := team.Load(config.Shipped, "teams.yaml")
 	if err != nil {
