@@ -285,6 +285,12 @@ func scheduleRunners(h handlers, now func() time.Time) map[string]func(context.C
 	return out
 }
 
+// Meter counts the AWS requests the stack makes.
+func (st *Stack) Meter() *motoserver.Meter { return &st.moto.Meter }
+
+// Router is the stack's in-process event router.
+func (st *Stack) Router() *Router { return st.router }
+
 // Tick runs a schedule now, as its timer would; tests use it with a moved
 // clock instead of waiting.
 func (st *Stack) Tick(ctx context.Context, schedule string) error {
@@ -360,4 +366,3 @@ func newID() string {
 	h := hex.EncodeToString(b)
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
-

@@ -59,11 +59,20 @@ const secret = "whsec_ZTJlLXRlc3Qtc2VjcmV0LWtleS0xMjM0NTY3OA=="
 
 func start(t *testing.T, stateDir, slackURL string) *localstack.Stack {
 	t.Helper()
+	return startWith(t, stateDir, slackURL, nil)
+}
+
+// startWith starts a stack, letting the test adjust its configuration.
+func startWith(t *testing.T, stateDir, slackURL string, adjust func(*localstack.Config)) *localstack.Stack {
+	t.Helper()
 	cfg := localstack.Config{
 		HTTPAddr: "127.0.0.1:0", StateDir: stateDir, SlackURL: slackURL, APIToken: "test-token",
 		RollupEvery: 200 * time.Millisecond, EmailFrom: localstack.DefaultFrom,
 		Secrets: map[string]string{"app": secret},
 		Log:     slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	if adjust != nil {
+		adjust(&cfg)
 	}
 	st, err := localstack.Start(context.Background(), cfg)
 	if err != nil {

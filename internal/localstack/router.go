@@ -33,6 +33,12 @@ type Router struct {
 	attempts int
 	backoff  time.Duration
 	wg       sync.WaitGroup
+
+	// inflight counts queued and running deliveries; invocations counts
+	// handler calls by function (what Lambda would bill).
+	inflight    sync.WaitGroup
+	countMu     sync.Mutex
+	invocations map[string]int
 }
 
 type target struct {
@@ -98,6 +104,7 @@ func (r *Router) Publish(ctx context.Context, evs ...bus.Event) error {
 		}
 		for _, n := range names {
 			if t, ok := r.targets[n]; ok {
+				r.inflight.Add(1)
 				t.queue <- env
 			}
 		}
@@ -137,6 +144,7 @@ func (r *Router) Run(ctx context.Context, sqsc *sqs.Client) {
 					return
 				case env := <-t.queue:
 					r.deliver(ctx, sqsc, t, env)
+					r.inflight.Done()
 				}
 			}
 		}(t)
@@ -150,6 +158,7 @@ func (r *Router) deliver(ctx context.Context, sqsc *sqs.Client, t *target, env l
 	wait := r.backoff
 	var err error
 	for attempt := 1; attempt <= r.attempts; attempt++ {
+		r.count(t.name)
 		if err = t.handler(ctx, env); err == nil {
 			return
 		}
@@ -165,3 +174,26 @@ func (r *Router) deliver(ctx context.Context, sqsc *sqs.Client, t *target, env l
 	_, serr := sqsc.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(t.dlqURL), MessageBody: aws.String(string(body))})
 	r.log.Error("event sent to dead-letter queue", "function", t.name, "event_id", env.ID, "err", err, "dlq_err", serr)
 }
+
+func (r *Router) count(function string) {
+	r.countMu.Lock()
+	defer r.countMu.Unlock()
+	if r.invocations == nil {
+		r.invocations = map[string]int{}
+	}
+	r.invocations[function]++
+}
+
+// Invocations returns handler calls by function since the last reset, and
+// resets the counts.
+func (r *Router) Invocations() map[string]int {
+	r.countMu.Lock()
+	defer r.countMu.Unlock()
+	out := r.invocations
+	r.invocations = nil
+	return out
+}
+
+// Idle waits until every published event has been delivered, including
+// the events those deliveries published.
+func (r *Router) Idle() { r.inflight.Wait() }

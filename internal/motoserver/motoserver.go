@@ -27,6 +27,8 @@ type Server struct {
 	cmd    *exec.Cmd
 	done   chan error
 	proxy  *http.Server
+	// Meter counts requests through the serializing proxy.
+	Meter Meter
 }
 
 // Options tune Start.
@@ -108,6 +110,7 @@ func (s *Server) serialize() error {
 	s.proxy = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
+		s.Meter.record(r)
 		rp.ServeHTTP(w, r)
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.proxy.Serve(ln) }()

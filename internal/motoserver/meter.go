@@ -1,0 +1,134 @@
+package motoserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Meter counts the AWS requests that pass the proxy, by service and
+// action, and the DynamoDB items they touch — the figures cost follows.
+type Meter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (m *Meter) add(k string, n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.counts == nil {
+		m.counts = map[string]int{}
+	}
+	m.counts[k] += n
+}
+
+// Snapshot returns the counts so far.
+func (m *Meter) Snapshot() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]int, len(m.counts))
+	for k, v := range m.counts {
+		out[k] = v
+	}
+	return out
+}
+
+// Reset zeroes the counts.
+func (m *Meter) Reset() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.counts = nil
+}
+
+// Keys lists counted keys, sorted.
+func Keys(c map[string]int) []string {
+	out := make([]string, 0, len(c))
+	for k := range c {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// record classifies one request. JSON-protocol services name the action in
+// X-Amz-Target; REST ones (S3, SES v2) by method and path.
+func (m *Meter) record(r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/moto-api") {
+		return
+	}
+	target := r.Header.Get("X-Amz-Target")
+	if service, action, ok := strings.Cut(target, "."); ok {
+		name := map[string]string{
+			"DynamoDB_20120810": "dynamodb", "AWSEvents": "eventbridge", "secretsmanager": "secretsmanager",
+			"AmazonSQS": "sqs", "AWSStepFunctions": "sfn",
+		}[service]
+		if name == "" {
+			name = service
+		}
+		m.add(name+" "+action, 1)
+		if name == "dynamodb" {
+			m.dynamoItems(action, r)
+		}
+		if name == "eventbridge" && action == "PutEvents" {
+			m.putEventsEntries(r)
+		}
+		return
+	}
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/v2/email/outbound-emails"):
+		m.add("sesv2 SendEmail", 1)
+	case r.Method == http.MethodPut:
+		m.add("s3 PutObject", 1)
+	case r.Method == http.MethodGet:
+		m.add("s3 GetObject", 1)
+	case r.Method == http.MethodDelete:
+		m.add("s3 DeleteObject", 1)
+	default:
+		m.add("other "+r.Method, 1)
+	}
+}
+
+// dynamoItems counts items written and read, for capacity units: a
+// transactional write costs two write units per item.
+func (m *Meter) dynamoItems(action string, r *http.Request) {
+	body := peek(r)
+	var in struct {
+		TransactItems []json.RawMessage
+		RequestItems  map[string]json.RawMessage
+	}
+	_ = json.Unmarshal(body, &in)
+	switch action {
+	case "PutItem", "UpdateItem", "DeleteItem":
+		m.add("dynamodb items written", 1)
+	case "TransactWriteItems":
+		m.add("dynamodb items written (transactional)", len(in.TransactItems))
+	case "GetItem":
+		m.add("dynamodb items read", 1)
+	case "BatchGetItem":
+		for _, raw := range in.RequestItems {
+			var ka struct{ Keys []json.RawMessage }
+			_ = json.Unmarshal(raw, &ka)
+			m.add("dynamodb items read", len(ka.Keys))
+		}
+	}
+}
+
+func (m *Meter) putEventsEntries(r *http.Request) {
+	var in struct{ Entries []json.RawMessage }
+	_ = json.Unmarshal(peek(r), &in)
+	m.add("eventbridge events put", len(in.Entries))
+}
+
+// peek reads the body and puts it back for the proxy.
+func peek(r *http.Request) []byte {
+	if r.Body == nil {
+		return nil
+	}
+	b, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return b
+}
