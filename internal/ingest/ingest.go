@@ -241,6 +241,7 @@ func (s *Service) keep(ctx context.Context, chID string, req channel.Request, d 
 	}
 	if len(out) > 0 {
 		if err := s.Bus.Publish(ctx, out...); err != nil {
+			s.Metrics.Count("PutEventsFailed", len(out), map[string]string{"channel": chID})
 			return nil, fmt.Errorf("publish %d events of delivery %s: %w", len(out), d.ID, err)
 		}
 	}
