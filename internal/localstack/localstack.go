@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/ocxhq/ocx/infra/config"
 	"github.com/ocxhq/ocx/internal/app"
 	"github.com/ocxhq/ocx/internal/awsclient"
 	"github.com/ocxhq/ocx/internal/bus"
@@ -50,6 +52,9 @@ type Config struct {
 	RollupEvery time.Duration
 	// EmailFrom is the sender of alert mail.
 	EmailFrom string
+	// ConfigDir holds channels, teams and rules to use instead of the
+	// shipped configuration (OCX_CONFIG_DIR).
+	ConfigDir string
 	// Now is the stack's clock; tests move it to make timers fall due.
 	// Nil means time.Now.
 	Now func() time.Time
@@ -77,6 +82,7 @@ func FromEnv(getenv func(string) string, log *slog.Logger) (Config, error) {
 		APIToken:  or(getenv("OCX_API_TOKEN"), DefaultAPIToken),
 		Secrets:   map[string]string{},
 		EmailFrom: or(getenv(topology.EnvEmailFrom), DefaultFrom),
+		ConfigDir: getenv(topology.EnvConfigDir),
 		Log:       log,
 	}
 	every, err := time.ParseDuration(or(getenv("OCX_ROLLUP_INTERVAL"), "1m"))
@@ -91,6 +97,14 @@ func FromEnv(getenv func(string) string, log *slog.Logger) (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// configFS is the configuration tree the stack runs with.
+func (c Config) configFS() fs.FS {
+	if c.ConfigDir != "" {
+		return os.DirFS(c.ConfigDir)
+	}
+	return config.Shipped
 }
 
 func (c Config) now() time.Time {
@@ -184,6 +198,9 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 
 	env := res.Env()
 	env["OCX_API_TOKEN"] = cfg.APIToken
+	if cfg.ConfigDir != "" {
+		env[topology.EnvConfigDir] = cfg.ConfigDir
+	}
 	env[topology.EnvEmailFrom] = cfg.EmailFrom
 	getenv := func(k string) string {
 		if v, ok := env[k]; ok {

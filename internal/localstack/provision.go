@@ -20,7 +20,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/ocxhq/ocx/infra/config"
 	"github.com/ocxhq/ocx/internal/channel"
 	"github.com/ocxhq/ocx/internal/dynamo"
 	"github.com/ocxhq/ocx/internal/secrets"
@@ -122,7 +121,7 @@ func provision(ctx context.Context, awsCfg aws.Config, n Names, cfg Config, slac
 		p.dlqs[r.Target] = aws.ToString(out.QueueUrl)
 	}
 	store := secrets.New(secretsmanager.NewFromConfig(awsCfg), n.SecretsPrefix)
-	chans, err := channel.Load(config.Shipped, "channels.yaml")
+	chans, err := channel.Load(cfg.configFS(), "channels.yaml")
 	if err != nil {
 		return p, err
 	}
@@ -146,7 +145,7 @@ func provision(ctx context.Context, awsCfg aws.Config, n Names, cfg Config, slac
 		}
 		p.channelSecrets[c.ID] = sec
 	}
-	teams, err := team.Load(config.Shipped, "teams.yaml")
+	teams, err := team.Load(cfg.configFS(), "teams.yaml")
 	if err != nil {
 		return p, err
 	}
