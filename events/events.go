@@ -64,6 +64,21 @@ type Failure struct {
 	Labels      map[string]string `json:"labels"`
 	DetectedAt  time.Time         `json:"detected_at"`
 	Evidence    []Evidence        `json:"evidence"`
+	// Key is what the rule keyed the failure on: the customer for
+	// per-customer rules, the order or ticket for absence rules, the
+	// dimension (e.g. "channel=sendgrid") for rate rules.
+	Key string `json:"key,omitempty"`
+	// Summary says in one line what was measured, e.g. "3 matching events
+	// within 168h0m0s" or "bounce ratio 0.12 (6 of 50) over 15m0s".
+	Summary string `json:"summary,omitempty"`
+	// State is open, acknowledged or resolved; History lists every step,
+	// the opening first.
+	State   string        `json:"state,omitempty"`
+	History []FailureStep `json:"history,omitempty"`
+	// Occurrences counts how often the condition was met for Key while the
+	// rule's cooldown held further failures back, the first included.
+	Occurrences int       `json:"occurrences,omitempty"`
+	LastSeenAt  time.Time `json:"last_seen_at,omitzero"`
 }
 
 // Evidence is an event that contributed to a failure.
@@ -74,4 +89,75 @@ type Evidence struct {
 	OccurredAt time.Time      `json:"occurred_at"`
 	Customer   Customer       `json:"customer"`
 	Attributes map[string]any `json:"attributes,omitempty"`
+}
+
+// Journey event types: the detail-types of "ocx.journey" events.
+const (
+	TypeJourneyStarted      = "journey.started"
+	TypeJourneyStageChanged = "journey.stage_changed"
+	TypeJourneyCompleted    = "journey.completed"
+	TypeJourneyAbandoned    = "journey.abandoned"
+)
+
+// Journey outcomes.
+const (
+	OutcomeCompleted = "completed"
+	OutcomeAbandoned = "abandoned"
+)
+
+// JourneyEvent reports that one journey instance (one order, one ticket)
+// started, entered a stage, completed or was abandoned. Detail of every
+// "ocx.journey" event; the envelope's detail-type equals Type.
+//
+// Every event that enters a stage with an SLA carries SLADueAt: a consumer
+// that has not seen the instance leave that stage by then knows it stalled.
+// Its id, channel, occurred_at and customer fields read the same way as an
+// Interaction's, so consumers that take evidence from interactions can take
+// it from journey events too.
+type JourneyEvent struct {
+	// ID is deterministic per (journey, instance, type, stage, entered_at):
+	// a redelivered cause publishes the same id.
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	// Journey is the definition's id, Instance the value of its instance
+	// key (an order id, a ticket id).
+	Journey    string `json:"journey"`
+	Instance   string `json:"instance"`
+	CustomerID string `json:"customer_id"`
+	// Team owns the journey, when its definition names one.
+	Team string `json:"team,omitempty"`
+	// Stage is the stage entered (started, stage_changed) or the stage the
+	// journey ended in (completed, abandoned).
+	Stage         string `json:"stage"`
+	PreviousStage string `json:"previous_stage,omitempty"`
+	// EnteredAt is when Stage was entered; ExitedAt when the previous stage
+	// (stage_changed) or Stage (completed, abandoned) was left.
+	EnteredAt time.Time  `json:"entered_at"`
+	ExitedAt  *time.Time `json:"exited_at,omitempty"`
+	// SLADueAt is when Stage must be left by, if it has an SLA.
+	SLADueAt *time.Time `json:"sla_due_at,omitempty"`
+	Outcome  string     `json:"outcome,omitempty"`
+	// OccurredAt is the time of the transition (the cause's occurred_at).
+	OccurredAt time.Time `json:"occurred_at"`
+	// EventID is the interaction that caused the transition, Channel its
+	// channel and Customer the identity it carried.
+	EventID  string   `json:"event_id"`
+	Channel  string   `json:"channel"`
+	Customer Customer `json:"customer"`
+}
+
+// Failure lifecycle event types. Their detail is the Failure record after
+// the change, with State and History saying what happened.
+const (
+	TypeFailureAcknowledged = "failure.acknowledged"
+	TypeFailureResolved     = "failure.resolved"
+)
+
+// FailureStep is one step of a failure's lifecycle: who moved it to which
+// state, when, and why.
+type FailureStep struct {
+	State string    `json:"state"`
+	By    string    `json:"by"`
+	At    time.Time `json:"at"`
+	Note  string    `json:"note,omitempty"`
 }

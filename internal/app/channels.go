@@ -4,8 +4,12 @@ package app
 // its package under internal/channel/ and adding its line here.
 import (
 	_ "github.com/ocxhq/ocx/internal/channel/delighted"
+	_ "github.com/ocxhq/ocx/internal/channel/intercom"
 	_ "github.com/ocxhq/ocx/internal/channel/sendgrid"
+	_ "github.com/ocxhq/ocx/internal/channel/shopify"
 	_ "github.com/ocxhq/ocx/internal/channel/standardwebhooks"
+	_ "github.com/ocxhq/ocx/internal/channel/stripe"
 	_ "github.com/ocxhq/ocx/internal/channel/twilio"
 	_ "github.com/ocxhq/ocx/internal/channel/typeform"
+	_ "github.com/ocxhq/ocx/internal/channel/zendesk"
 )

@@ -28,6 +28,10 @@ type delivery struct {
 var deliveries = []delivery{
 	{channel: "app", fixture: "../../events/samples/webhook.standard.json"},
 	{channel: "checkout", fixture: "../../events/samples/webhook.standard.json"},
+	{channel: "stripe", fixture: "stripe/testdata/payment_intent.payment_failed.json"},
+	{channel: "shopify", fixture: "shopify/testdata/orders-create.json", header: map[string]string{"X-Shopify-Topic": "orders/create", "X-Shopify-Webhook-Id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", "X-Shopify-Shop-Domain": "example.myshopify.com"}},
+	{channel: "zendesk", fixture: "zendesk/testdata/ticket.created.json", header: map[string]string{"X-Zendesk-Webhook-Invocation-Id": "inv-8f7e6d"}},
+	{channel: "intercom", fixture: "intercom/testdata/conversation.user.created.json"},
 	{channel: "twilio", fixture: "twilio/testdata/inbound_sms.form"},
 	{channel: "sendgrid", fixture: "sendgrid/testdata/events.json"},
 	{channel: "typeform", fixture: "typeform/testdata/nps_response.json"},

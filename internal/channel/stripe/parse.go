@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ocxhq/ocx/events"
@@ -188,8 +189,8 @@ func (ev *event) draft() (channel.Draft, error) {
 	switch {
 	case ev.ID == "" || ev.Type == "":
 		return channel.Draft{}, fmt.Errorf("stripe event needs id and type")
-	case ev.Created <= 0:
-		return channel.Draft{}, fmt.Errorf("stripe event %s has no created time", ev.ID)
+	case ev.Created <= 0 || ev.Created > maxUnix:
+		return channel.Draft{}, fmt.Errorf("stripe event %s has no usable created time", ev.ID)
 	case len(ev.Data.Object) == 0 || ev.Data.Object[0] != '{':
 		return channel.Draft{}, fmt.Errorf("stripe event %s has no data.object", ev.ID)
 	}
@@ -231,7 +232,7 @@ func (ev *event) invoice(a map[string]any) (events.Customer, error) {
 		return events.Customer{}, fmt.Errorf("invoice has no id")
 	}
 	a["invoice_id"] = in.ID
-	a["currency"] = in.Currency
+	a["currency"] = strings.ToUpper(in.Currency)
 	if ev.Type == "invoice.paid" {
 		a["amount"] = in.AmountPaid
 	} else {
@@ -263,7 +264,7 @@ func (ev *event) charge(a map[string]any) (events.Customer, error) {
 		return events.Customer{}, fmt.Errorf("charge has no id")
 	}
 	a["charge_id"] = ch.ID
-	a["currency"] = ch.Currency
+	a["currency"] = strings.ToUpper(ch.Currency)
 	if ev.Type == "charge.refunded" {
 		a["amount"] = ch.AmountRefunded
 		a["charge_amount"] = ch.Amount
@@ -298,7 +299,7 @@ func (ev *event) paymentIntent(a map[string]any) (events.Customer, error) {
 		return events.Customer{}, fmt.Errorf("payment intent has no id")
 	}
 	a["payment_intent_id"] = pi.ID
-	a["currency"] = pi.Currency
+	a["currency"] = strings.ToUpper(pi.Currency)
 	c := events.Customer{ID: string(pi.Customer), Email: pi.ReceiptEmail}
 	chargeID := pi.LatestCharge
 	if ev.Type == "payment_intent.succeeded" {
@@ -337,7 +338,7 @@ func (ev *event) dispute(a map[string]any) (events.Customer, error) {
 	}
 	a["dispute_id"] = dp.ID
 	a["amount"] = dp.Amount
-	a["currency"] = dp.Currency
+	a["currency"] = strings.ToUpper(dp.Currency)
 	put(a, "reason", dp.Reason)
 	put(a, "status", dp.Status)
 	put(a, "charge_id", string(dp.Charge))
@@ -349,6 +350,9 @@ func (ev *event) dispute(a map[string]any) (events.Customer, error) {
 	}
 	return c, nil
 }
+
+// maxUnix is 9999-12-31T23:59:59Z, the last time RFC 3339 can write.
+const maxUnix = 253402300799
 
 // put sets a string attribute only when Stripe sent a value.
 func put(a map[string]any, k, v string) {
