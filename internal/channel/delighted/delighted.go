@@ -15,7 +15,6 @@
 package delighted
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -108,92 +107,70 @@ type Payload struct {
 
 // Response is a survey_response object (the part OCX reads).
 type Response struct {
-	ID               flexString     `json:"id"`
-	Person           *Person        `json:"person"`
-	SurveyType       string         `json:"survey_type"`
-	Score            *float64       `json:"score"`
-	Comment          string         `json:"comment"`
-	Permalink        string         `json:"permalink"`
-	CreatedAt        int64          `json:"created_at"`
-	UpdatedAt        int64          `json:"updated_at"`
-	PersonProperties map[string]any `json:"person_properties"`
-	Tags             []any          `json:"tags"`
+	ID               channel.ProviderID `json:"id"`
+	Person           *Person            `json:"person"`
+	SurveyType       string             `json:"survey_type"`
+	Score            *float64           `json:"score"`
+	Comment          string             `json:"comment"`
+	Permalink        string             `json:"permalink"`
+	CreatedAt        int64              `json:"created_at"`
+	UpdatedAt        int64              `json:"updated_at"`
+	PersonProperties map[string]any     `json:"person_properties"`
+	Tags             []any              `json:"tags"`
 }
 
 // Person is the respondent.
 type Person struct {
-	ID          flexString `json:"id"`
-	Email       string     `json:"email"`
-	PhoneNumber string     `json:"phone_number"`
-	Name        string     `json:"name"`
-}
-
-// flexString reads an id given as a JSON string or number.
-type flexString string
-
-func (f *flexString) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flexString(s)
-		return nil
-	}
-	if string(b) == "null" {
-		return nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return err
-	}
-	*f = flexString(n.String())
-	return nil
+	ID          channel.ProviderID `json:"id"`
+	Email       string             `json:"email"`
+	PhoneNumber string             `json:"phone_number"`
+	Name        string             `json:"name"`
 }
 
 // Parse maps one survey_response event to a draft. Each request is one
 // item: index 0, and the whole body is the item.
 func (s Scheme) Parse(req channel.Request) (channel.Delivery, error) {
 	var p Payload
-	if err := decodeStrict(req.Body, &p); err != nil {
+	if err := json.Unmarshal(req.Body, &p); err != nil {
 		return channel.Delivery{}, fmt.Errorf("%w: %v", channel.ErrMalformed, err)
 	}
-	d := channel.Delivery{ID: p.EventID}
-	reject := func(format string, args ...any) (channel.Delivery, error) {
-		d.Rejects = append(d.Rejects, channel.Reject{Reason: fmt.Sprintf(format, args...), Item: req.Body})
-		return d, nil
-	}
+	dr, err := s.draft(p)
+	return channel.SingleItem(p.EventID, req.Body, dr, err), nil
+}
+
+// draft maps the survey response, or says why it cannot.
+func (s Scheme) draft(p Payload) (channel.Draft, error) {
 	updated := p.EventType == "survey_response.updated"
 	if !updated && p.EventType != "survey_response.created" {
-		return reject("unknown delighted event type %q (mapped: survey_response.created, survey_response.updated)", p.EventType)
+		return channel.Draft{}, fmt.Errorf("unknown delighted event type %q (mapped: survey_response.created, survey_response.updated)", p.EventType)
 	}
 	var r Response
 	if err := json.Unmarshal(p.EventData, &r); err != nil {
-		return reject("delighted %s event_data is not a survey_response: %v", p.EventType, err)
+		return channel.Draft{}, fmt.Errorf("delighted %s event_data is not a survey_response: %v", p.EventType, err)
 	}
 	if r.ID == "" {
-		return reject("delighted %s has no event_data.id", p.EventType)
+		return channel.Draft{}, fmt.Errorf("delighted %s has no event_data.id", p.EventType)
 	}
 	survey := s.Survey
 	if r.SurveyType != "" {
 		if _, ok := scales[r.SurveyType]; !ok {
-			return reject("delighted survey_type %q has no canonical scale (nps, csat, ces)", r.SurveyType)
+			return channel.Draft{}, fmt.Errorf("delighted survey_type %q has no canonical scale (nps, csat, ces)", r.SurveyType)
 		}
 		survey = r.SurveyType
 	}
 	if r.Score == nil {
-		return reject("delighted response %s has no score", r.ID)
+		return channel.Draft{}, fmt.Errorf("delighted response %s has no score", r.ID)
 	}
 	score, scale := *r.Score, scales[survey]
 	if score != math.Trunc(score) || score < scale[0] || score > scale[1] {
-		return reject("delighted %s score %g of response %s is outside %g-%g", survey, score, r.ID, scale[0], scale[1])
+		return channel.Draft{}, fmt.Errorf("delighted %s score %g of response %s is outside %g-%g", survey, score, r.ID, scale[0], scale[1])
 	}
 	var cust events.Customer
 	if r.Person != nil {
 		cust = events.Customer{ID: string(r.Person.ID), Email: r.Person.Email, Phone: r.Person.PhoneNumber}
 	}
 	if cust.Empty() {
-		return reject("delighted response %s has no person id, email or phone", r.ID)
+		return channel.Draft{}, fmt.Errorf("delighted response %s has no person id, email or phone", r.ID)
 	}
 	id, sec := string(r.ID), r.CreatedAt
 	if updated {
@@ -204,7 +181,7 @@ func (s Scheme) Parse(req channel.Request) (channel.Delivery, error) {
 		sec = max(r.CreatedAt, r.UpdatedAt)
 	}
 	if sec <= 0 {
-		return reject("delighted response %s has no created_at/updated_at", r.ID)
+		return channel.Draft{}, fmt.Errorf("delighted response %s has no created_at/updated_at", r.ID)
 	}
 	a := map[string]any{
 		"provider_event": p.EventType,
@@ -212,41 +189,23 @@ func (s Scheme) Parse(req channel.Request) (channel.Delivery, error) {
 		"score":          int(score),
 		"response_id":    string(r.ID),
 	}
-	if r.SurveyType != "" {
-		a["survey_type"] = r.SurveyType
+	channel.SetNonEmpty(a, "survey_type", r.SurveyType)
+	if r.Person != nil {
+		channel.SetNonEmpty(a, "person_id", string(r.Person.ID))
 	}
-	if r.Person != nil && r.Person.ID != "" {
-		a["person_id"] = string(r.Person.ID)
-	}
-	if r.Comment != "" {
-		a["comment"] = r.Comment
-	}
-	if r.Permalink != "" {
-		a["permalink"] = r.Permalink
-	}
+	channel.SetNonEmpty(a, "comment", r.Comment)
+	channel.SetNonEmpty(a, "permalink", r.Permalink)
 	if len(r.Tags) > 0 {
 		a["tags"] = r.Tags
 	}
 	if len(r.PersonProperties) > 0 {
 		a["person_properties"] = r.PersonProperties
 	}
-	d.Events = []channel.Draft{{
+	return channel.Draft{
 		ID:         id,
 		Type:       events.TypeSurveyResponded,
 		OccurredAt: time.Unix(sec, 0).UTC(),
 		Customer:   cust,
 		Attributes: a,
-	}}
-	return d, nil
-}
-
-func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return fmt.Errorf("trailing data after JSON value")
-	}
-	return nil
+	}, nil
 }

@@ -1,16 +1,13 @@
 package delighted
 
 import (
-	"errors"
-	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ocxhq/ocx/internal/channel"
+	"github.com/ocxhq/ocx/internal/channel/channeltest"
 )
 
 // Delighted publishes neither a vector nor a Go library. This one was
@@ -23,67 +20,40 @@ const (
 )
 
 func request(sig string, body []byte) channel.Request {
-	h := http.Header{}
-	if sig != "" {
-		h.Set(HeaderSignature, sig)
-	}
-	return channel.Request{Header: h, Body: body}
-}
-
-func readFixture(t testing.TB, name string) []byte {
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return channeltest.Request(body, HeaderSignature, sig)
 }
 
 func mustNew(t testing.TB, opts channel.Options) Scheme {
-	k, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k.(Scheme)
+	return channeltest.Build[Scheme](t, New, opts)
 }
 
 func TestSignMatchesOpenSSL(t *testing.T) {
-	if got := Sign(vecKey, readFixture(t, "survey_response_updated.json")); got != vecSig {
+	if got := Sign(vecKey, channeltest.Fixture(t, "survey_response_updated.json")); got != vecSig {
 		t.Fatalf("Sign = %s, want %s", got, vecSig)
 	}
 }
 
 func TestVerify(t *testing.T) {
-	body := readFixture(t, "survey_response_updated.json")
-	cases := []struct {
-		name    string
-		req     channel.Request
-		secrets []string
-		want    error
-	}{
-		{"openssl vector", request(vecSig, body), []string{vecKey}, nil},
-		{"bare hex digest", request(strings.TrimPrefix(vecSig, "sha256="), body), []string{vecKey}, nil},
-		{"upper-case hex", request("sha256="+strings.ToUpper(vecSig[7:]), body), []string{vecKey}, nil},
-		{"rotated: old and new API keys", request(vecSig, body), []string{"old-key", vecKey}, nil},
-		{"tampered body", request(vecSig, append([]byte(" "), body...)), []string{vecKey}, channel.ErrSignature},
-		{"wrong key", request(vecSig, body), []string{"another-key"}, channel.ErrSignature},
-		{"no secrets", request(vecSig, body), nil, channel.ErrSignature},
-		{"missing header", request("", body), []string{vecKey}, channel.ErrSignature},
-		{"not hex", request("sha256=zz", body), []string{vecKey}, channel.ErrSignature},
-		{"truncated digest", request(vecSig[:40], body), []string{vecKey}, channel.ErrSignature},
-		{"sha1 digest", request("sha1=0123456789abcdef0123456789abcdef01234567", body), []string{vecKey}, channel.ErrSignature},
+	body := channeltest.Fixture(t, "survey_response_updated.json")
+	s := channeltest.Signing{
+		Sign:   func(b []byte, _ time.Time) channel.Request { return request(Sign(vecKey, b), b) },
+		Body:   body,
+		Secret: vecKey, Other: "another-key", At: time.Now(),
 	}
-	s := mustNew(t, nil)
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			err := s.Verify(c.req, c.secrets, time.Now())
-			if c.want == nil && err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-			if c.want != nil && !errors.Is(err, c.want) {
-				t.Fatalf("Verify = %v, want %v", err, c.want)
-			}
-		})
-	}
+	channeltest.Verify(t, mustNew(t, nil), s,
+		s.Case("openssl vector", request(vecSig, body), nil),
+		s.Case("bare hex digest", request(strings.TrimPrefix(vecSig, "sha256="), body), nil),
+		s.Case("upper-case hex", request("sha256="+strings.ToUpper(vecSig[7:]), body), nil),
+		s.Case("missing header", request("", body), channel.ErrSignature),
+		s.Case("not hex", request("sha256=zz", body), channel.ErrSignature),
+		s.Case("truncated digest", request(vecSig[:40], body), channel.ErrSignature),
+		s.Case("sha1 digest", request("sha1=0123456789abcdef0123456789abcdef01234567", body), channel.ErrSignature),
+	)
+}
+
+// The Signer the local stack and ocx sign use produces requests Verify accepts.
+func TestSigner(t *testing.T) {
+	channeltest.SignerRoundTrip(t, mustNew(t, nil), request("", channeltest.Fixture(t, "survey_response_created.json")))
 }
 
 func TestOptions(t *testing.T) {
@@ -110,11 +80,7 @@ func TestOptions(t *testing.T) {
 			t.Errorf("New(%v) = %+v, %v", c.opts, k, err)
 		}
 	}
-	if f, ok := channel.Lookup(Kind); !ok {
-		t.Fatal("delighted not registered")
-	} else if _, err := f(channel.Options{"bogus": "x"}); err == nil {
-		t.Fatal("registered factory accepts unknown options")
-	}
+	channeltest.Registered(t, Kind, channel.Options{"survey": "csat"})
 }
 
 func TestParseFixtures(t *testing.T) {
@@ -141,14 +107,10 @@ func TestParseFixtures(t *testing.T) {
 	s := mustNew(t, nil)
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			d, err := s.Parse(request("", readFixture(t, c.file)))
-			if err != nil {
-				t.Fatal(err)
+			d, e := channeltest.ParseOne(t, s, request("", channeltest.Fixture(t, c.file)))
+			if d.ID != c.delivery {
+				t.Errorf("delivery %q, want %q", d.ID, c.delivery)
 			}
-			if d.ID != c.delivery || len(d.Events) != 1 || len(d.Rejects) != 0 {
-				t.Fatalf("delivery %q, %d events, rejects %+v", d.ID, len(d.Events), d.Rejects)
-			}
-			e := d.Events[0]
 			if e.ID != c.id || e.Type != "survey.responded" || !e.OccurredAt.Equal(c.at) || e.OccurredAt.Location() != time.UTC {
 				t.Errorf("id %q type %q at %v", e.ID, e.Type, e.OccurredAt)
 			}
@@ -164,7 +126,7 @@ func TestParseFixtures(t *testing.T) {
 
 func TestParseSurveyOption(t *testing.T) {
 	// Without survey_type in the payload the channel's option decides the scale.
-	body := strings.Replace(string(readFixture(t, "survey_response_created.json")), `"survey_type": "csat",`, "", 1)
+	body := strings.Replace(string(channeltest.Fixture(t, "survey_response_created.json")), `"survey_type": "csat",`, "", 1)
 	for _, c := range []struct {
 		survey string
 		ok     bool
@@ -183,7 +145,7 @@ func TestParseSurveyOption(t *testing.T) {
 }
 
 func TestParseRejects(t *testing.T) {
-	upd := string(readFixture(t, "survey_response_updated.json"))
+	upd := string(channeltest.Fixture(t, "survey_response_updated.json"))
 	cases := []struct{ name, body, reason string }{
 		{"unsubscribe", `{"event_type":"unsubscribe.created","event_id":"e1","event_data":{"person":{"id":"1","email":"a@b.c"}}}`, `unknown delighted event type "unsubscribe.created"`},
 		{"out of scale", strings.Replace(upd, `"score": 9`, `"score": 11`, 1), "nps score 11 of response 5435 is outside 0-10"},
@@ -198,52 +160,31 @@ func TestParseRejects(t *testing.T) {
 	s := mustNew(t, nil)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d, err := s.Parse(request("", []byte(c.body)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(d.Events) != 0 || len(d.Rejects) != 1 {
-				t.Fatalf("%d events, rejects %+v", len(d.Events), d.Rejects)
-			}
-			if r := d.Rejects[0]; r.Index != 0 || string(r.Item) != c.body || !strings.Contains(r.Reason, c.reason) {
-				t.Errorf("reject %q, want %q", r.Reason, c.reason)
-			}
+			channeltest.RejectsWhole(t, s, request("", []byte(c.body)), c.reason)
 		})
 	}
-	for _, bad := range []string{``, `[]`, `{"event_type":`, `{} {}`, `"x"`} {
-		if _, err := s.Parse(request("", []byte(bad))); !errors.Is(err, channel.ErrMalformed) {
-			t.Errorf("Parse(%q) = %v, want ErrMalformed", bad, err)
-		}
+	for _, bad := range []string{``, `[]`, `{"event_type":`, `{} {}`, `{} ]`, `"x"`} {
+		channeltest.Malformed(t, s, request("", []byte(bad)))
 	}
 	// Numeric ids are read as strings.
-	d, err := s.Parse(request("", []byte(`{"event_type":"survey_response.created","event_id":"e","event_data":{"id":5435,"score":0,"created_at":1,"person":{"id":5975}}}`)))
-	if err != nil || len(d.Events) != 1 || d.Events[0].ID != "5435" || d.Events[0].Customer.ID != "5975" {
-		t.Errorf("numeric ids: %+v %v", d, err)
+	_, e := channeltest.ParseOne(t, s, request("", []byte(`{"event_type":"survey_response.created","event_id":"e","event_data":{"id":5435,"score":0,"created_at":1,"person":{"id":5975}}}`)))
+	if e.ID != "5435" || e.Customer.ID != "5975" {
+		t.Errorf("numeric ids: %+v", e)
 	}
 }
 
 func FuzzVerifyAndParse(f *testing.F) {
-	for _, name := range []string{"survey_response_updated.json", "survey_response_created.json"} {
-		b := readFixture(f, name)
+	for _, name := range channeltest.Fixtures(f, "*.json") {
+		b := channeltest.Fixture(f, name)
 		f.Add(Sign(vecKey, b), b)
 	}
 	f.Add("sha256=", []byte(`{"event_type":"survey_response.updated","event_data":{"id":1e400,"score":1e400,"person":{"id":null}}}`))
 	s := mustNew(f, nil)
+	inv := channeltest.Invariants{Secrets: []string{vecKey}, Now: time.Now(), OneItem: true}
 	f.Fuzz(func(t *testing.T, sig string, body []byte) {
-		req := request(sig, body)
-		_ = s.Verify(req, []string{vecKey}, time.Now())
-		d, err := s.Parse(req)
-		if err != nil {
-			if !errors.Is(err, channel.ErrMalformed) {
-				t.Fatalf("Parse error %v does not wrap ErrMalformed", err)
-			}
-			return
-		}
-		if len(d.Events)+len(d.Rejects) != 1 {
-			t.Fatalf("%d events and %d rejects for one webhook", len(d.Events), len(d.Rejects))
-		}
+		d := inv.Check(t, s, request(sig, body))
 		for _, e := range d.Events {
-			if e.Customer.Empty() || e.ID == "" || e.OccurredAt.IsZero() {
+			if e.ID == "" || e.OccurredAt.IsZero() {
 				t.Fatalf("incomplete draft %+v", e)
 			}
 		}
@@ -251,17 +192,6 @@ func FuzzVerifyAndParse(f *testing.F) {
 }
 
 func BenchmarkVerifyAndParse(b *testing.B) {
-	body := readFixture(b, "survey_response_updated.json")
-	s := mustNew(b, nil)
-	req := request(Sign(vecKey, body), body)
-	secrets := []string{"old-key", vecKey}
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := s.Verify(req, secrets, time.Now()); err != nil {
-			b.Fatal(err)
-		}
-		if d, err := s.Parse(req); err != nil || len(d.Events) != 1 {
-			b.Fatal(d, err)
-		}
-	}
+	body := channeltest.Fixture(b, "survey_response_updated.json")
+	channeltest.Benchmark(b, mustNew(b, nil), request(Sign(vecKey, body), body), []string{"old-key", vecKey}, time.Now(), 1)
 }

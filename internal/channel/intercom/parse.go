@@ -38,32 +38,11 @@ var topics = map[string]topic{
 	"conversation.rating.added":         {events.TypeSurveyResponded, "customer", nil},
 }
 
-// id is an Intercom id: usually a string, a number in some fields.
-type id string
-
-func (i *id) UnmarshalJSON(b []byte) error {
-	switch {
-	case len(b) == 0 || b[0] == 'n':
-		*i = ""
-	case b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*i = id(s)
-	case b[0] == '-' || b[0] >= '0' && b[0] <= '9':
-		*i = id(b)
-	default:
-		return fmt.Errorf("id is neither a number nor a string")
-	}
-	return nil
-}
-
 type person struct {
-	Type       string `json:"type"`
-	ID         id     `json:"id"`
-	Email      string `json:"email"`
-	ExternalID string `json:"external_id"`
+	Type       string             `json:"type"`
+	ID         channel.ProviderID `json:"id"`
+	Email      string             `json:"email"`
+	ExternalID string             `json:"external_id"`
 }
 
 // isContact reports whether an author is the customer side (a user or lead)
@@ -92,26 +71,26 @@ func (c *contacts) UnmarshalJSON(b []byte) error {
 }
 
 type part struct {
-	ID        id     `json:"id"`
-	PartType  string `json:"part_type"`
-	CreatedAt int64  `json:"created_at"`
-	Author    person `json:"author"`
+	ID        channel.ProviderID `json:"id"`
+	PartType  string             `json:"part_type"`
+	CreatedAt int64              `json:"created_at"`
+	Author    person             `json:"author"`
 }
 
 type conversation struct {
-	Type            string   `json:"type"`
-	ID              id       `json:"id"`
-	CreatedAt       int64    `json:"created_at"`
-	State           string   `json:"state"`
-	Priority        string   `json:"priority"`
-	AdminAssigneeID id       `json:"admin_assignee_id"`
-	TeamAssigneeID  id       `json:"team_assignee_id"`
-	Contacts        contacts `json:"contacts"`
-	User            *person  `json:"user"` // API 1.x
+	Type            string             `json:"type"`
+	ID              channel.ProviderID `json:"id"`
+	CreatedAt       int64              `json:"created_at"`
+	State           string             `json:"state"`
+	Priority        string             `json:"priority"`
+	AdminAssigneeID channel.ProviderID `json:"admin_assignee_id"`
+	TeamAssigneeID  channel.ProviderID `json:"team_assignee_id"`
+	Contacts        contacts           `json:"contacts"`
+	User            *person            `json:"user"` // API 1.x
 	Source          *struct {
-		ID          id     `json:"id"`
-		DeliveredAs string `json:"delivered_as"`
-		Author      person `json:"author"`
+		ID          channel.ProviderID `json:"id"`
+		DeliveredAs string             `json:"delivered_as"`
+		Author      person             `json:"author"`
 	} `json:"source"`
 	ConversationRating *struct {
 		Rating    *float64 `json:"rating"`
@@ -138,24 +117,10 @@ type notification struct {
 	} `json:"data"`
 }
 
-// Parse maps the one notification an Intercom delivery carries.
+// Parse maps the one notification an Intercom delivery carries; the
+// notification id is the delivery id.
 func (Scheme) Parse(req channel.Request) (channel.Delivery, error) {
-	var n notification
-	if err := json.Unmarshal(req.Body, &n); err != nil {
-		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) || len(bytes.TrimSpace(req.Body)) == 0 {
-			return channel.Delivery{}, fmt.Errorf("%w: intercom body is not JSON: %v", channel.ErrMalformed, err)
-		}
-		return channel.Delivery{Rejects: []channel.Reject{{Index: 0, Reason: "not an intercom notification: " + err.Error(), Item: req.Body}}}, nil
-	}
-	d := channel.Delivery{ID: n.ID}
-	draft, err := n.draft()
-	if err != nil {
-		d.Rejects = []channel.Reject{{Index: 0, Reason: err.Error(), Item: req.Body}}
-		return d, nil
-	}
-	d.Events = []channel.Draft{draft}
-	return d, nil
+	return channel.ParseJSONItem(req, "an intercom notification", func(n *notification) string { return n.ID }, (*notification).draft)
 }
 
 func (n *notification) draft() (channel.Draft, error) {
@@ -186,17 +151,17 @@ func (n *notification) draft() (channel.Draft, error) {
 	for k, v := range tp.attrs {
 		a[k] = v
 	}
-	put(a, "app_id", n.AppID)
-	put(a, "state", cv.State)
-	put(a, "priority", cv.Priority)
+	channel.SetNonEmpty(a, "app_id", n.AppID)
+	channel.SetNonEmpty(a, "state", cv.State)
+	channel.SetNonEmpty(a, "priority", cv.Priority)
 	if cv.AdminAssigneeID != "0" {
-		put(a, "admin_assignee_id", string(cv.AdminAssigneeID))
+		channel.SetNonEmpty(a, "admin_assignee_id", string(cv.AdminAssigneeID))
 	}
 	if cv.TeamAssigneeID != "0" {
-		put(a, "team_assignee_id", string(cv.TeamAssigneeID))
+		channel.SetNonEmpty(a, "team_assignee_id", string(cv.TeamAssigneeID))
 	}
 	if len(cv.Contacts) > 0 {
-		put(a, "contact_external_id", cv.Contacts[0].ExternalID)
+		channel.SetNonEmpty(a, "contact_external_id", cv.Contacts[0].ExternalID)
 	}
 	c := cv.customer()
 	at := n.CreatedAt
@@ -207,8 +172,8 @@ func (n *notification) draft() (channel.Draft, error) {
 		}
 	case TypeReplied, TypeClosed:
 		if p := cv.lastPart(); p != nil {
-			put(a, "part_id", string(p.ID))
-			put(a, "author_type", p.Author.Type)
+			channel.SetNonEmpty(a, "part_id", string(p.ID))
+			channel.SetNonEmpty(a, "author_type", p.Author.Type)
 			if p.CreatedAt > 0 {
 				at = p.CreatedAt
 			}
@@ -282,9 +247,9 @@ func (cv *conversation) rating(a map[string]any, c *events.Customer) error {
 	}
 	a["survey"] = "csat"
 	a["score"] = int64(score)
-	put(a, "comment", r.Remark)
+	channel.SetNonEmpty(a, "comment", r.Remark)
 	if r.Teammate != nil {
-		put(a, "teammate_id", string(r.Teammate.ID))
+		channel.SetNonEmpty(a, "teammate_id", string(r.Teammate.ID))
 	}
 	rater := r.Contact
 	if rater == nil {
@@ -298,9 +263,3 @@ func (cv *conversation) rating(a map[string]any, c *events.Customer) error {
 
 // maxUnix is 9999-12-31T23:59:59Z, the last time RFC 3339 can write.
 const maxUnix = 253402300799
-
-func put(a map[string]any, k, v string) {
-	if v != "" {
-		a[k] = v
-	}
-}

@@ -74,10 +74,8 @@ func (Scheme) Verify(req channel.Request, secrets []string, now time.Time) error
 	if err != nil {
 		return fmt.Errorf("%w: %s %q is not unix seconds", channel.ErrSignature, HeaderTimestamp, ts)
 	}
-	signedAt := time.Unix(sec, 0)
-	if d := now.Sub(signedAt); d > Tolerance || d < -Tolerance {
-		return fmt.Errorf("%w: signed at %s, now %s (tolerance %s)", channel.ErrStale,
-			signedAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), Tolerance)
+	if err := channel.CheckTimestamp(time.Unix(sec, 0), now, Tolerance); err != nil {
+		return err
 	}
 	der, err := base64.StdEncoding.DecodeString(sig)
 	if err != nil {
@@ -210,9 +208,8 @@ func draft(raw json.RawMessage) (channel.Draft, string) {
 			}
 		}
 	}
-	if v, ok := it["smtp-id"].(string); ok && v != "" {
-		a["smtp_id"] = v
-	}
+	smtpID, _ := it["smtp-id"].(string)
+	channel.SetNonEmpty(a, "smtp_id", smtpID)
 	if s, ok := a["attempt"].(string); ok {
 		if n, err := strconv.Atoi(s); err == nil {
 			a["attempt"] = n

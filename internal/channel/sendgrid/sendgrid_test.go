@@ -8,9 +8,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
-	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -20,6 +17,7 @@ import (
 	"github.com/sendgrid/sendgrid-go/helpers/eventwebhook"
 
 	"github.com/ocxhq/ocx/internal/channel"
+	"github.com/ocxhq/ocx/internal/channel/channeltest"
 )
 
 // The published vector of sendgrid-go's helpers/eventwebhook tests; its
@@ -31,14 +29,11 @@ const (
 )
 
 func request(sig string, ts int64, body []byte) channel.Request {
-	h := http.Header{}
-	if sig != "" {
-		h.Set(HeaderSignature, sig)
-	}
+	req := channeltest.Request(body, HeaderSignature, sig)
 	if ts != 0 {
-		h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+		req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 	}
-	return channel.Request{Header: h, Body: body}
+	return req
 }
 
 // signer is a test key pair standing in for SendGrid's.
@@ -68,60 +63,41 @@ func (s signer) sign(t testing.TB, ts int64, body []byte) string {
 	return base64.StdEncoding.EncodeToString(sig)
 }
 
-func readFixture(t testing.TB, name string) []byte {
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
+func TestVerify(t *testing.T) {
+	vecBody := channeltest.Fixture(t, "vector.json")
+	at := time.Unix(vecTS, 0)
+	signer, other := newSigner(t), newSigner(t)
+	body := channeltest.Fixture(t, "events.json")
+	now := time.Unix(1513299600, 0)
+	good := signer.sign(t, now.Unix(), body)
+	pem := "-----BEGIN PUBLIC KEY-----\n" + signer.secret[:40] + "\n" + signer.secret[40:] + "\n-----END PUBLIC KEY-----\n"
+	s := channeltest.Signing{
+		Sign: func(b []byte, when time.Time) channel.Request {
+			return request(signer.sign(t, when.Unix(), b), when.Unix(), b)
+		},
+		Body:   body,
+		Secret: signer.secret, Other: other.secret, At: now, Tolerance: Tolerance,
 	}
-	return b
+	channeltest.Verify(t, Scheme{}, s,
+		channeltest.VerifyCase{Name: "published vector", Req: request(vecSig, vecTS, vecBody), Secrets: []string{vecKey}, Now: at},
+		channeltest.VerifyCase{Name: "published vector without its trailing CRLF", Req: request(vecSig, vecTS, vecBody[:len(vecBody)-2]), Secrets: []string{vecKey}, Now: at, Want: channel.ErrSignature},
+		channeltest.VerifyCase{Name: "key given as PEM", Req: request(good, now.Unix(), body), Secrets: []string{pem}, Now: now},
+		s.Case("tampered timestamp", request(good, now.Unix()+1, body), channel.ErrSignature),
+		s.Case("missing signature", request("", now.Unix(), body), channel.ErrSignature),
+		s.Case("missing timestamp", request(good, 0, body), channel.ErrSignature),
+		s.Case("signature not base64", request("!!", now.Unix(), body), channel.ErrSignature),
+		s.Case("signature not DER", request(base64.StdEncoding.EncodeToString([]byte("nope")), now.Unix(), body), channel.ErrSignature),
+	)
 }
 
-func TestVerify(t *testing.T) {
-	vecBody := readFixture(t, "vector.json")
-	at := time.Unix(vecTS, 0)
-	s, other := newSigner(t), newSigner(t)
-	body := readFixture(t, "events.json")
-	now := time.Unix(1513299600, 0)
-	good := s.sign(t, now.Unix(), body)
-	cases := []struct {
-		name    string
-		req     channel.Request
-		secrets []string
-		now     time.Time
-		want    error
-	}{
-		{"published vector", request(vecSig, vecTS, vecBody), []string{vecKey}, at, nil},
-		{"published vector without its trailing CRLF", request(vecSig, vecTS, vecBody[:len(vecBody)-2]), []string{vecKey}, at, channel.ErrSignature},
-		{"signed fixture", request(good, now.Unix(), body), []string{s.secret}, now, nil},
-		{"rotated: old and new keys active", request(good, now.Unix(), body), []string{other.secret, s.secret}, now, nil},
-		{"key given as PEM", request(good, now.Unix(), body), []string{"-----BEGIN PUBLIC KEY-----\n" + s.secret[:40] + "\n" + s.secret[40:] + "\n-----END PUBLIC KEY-----\n"}, now, nil},
-		{"tampered body", request(good, now.Unix(), append([]byte(" "), body...)), []string{s.secret}, now, channel.ErrSignature},
-		{"tampered timestamp", request(good, now.Unix()+1, body), []string{s.secret}, now, channel.ErrSignature},
-		{"wrong key", request(good, now.Unix(), body), []string{other.secret}, now, channel.ErrSignature},
-		{"no secrets", request(good, now.Unix(), body), nil, now, channel.ErrSignature},
-		{"missing signature", request("", now.Unix(), body), []string{s.secret}, now, channel.ErrSignature},
-		{"missing timestamp", request(good, 0, body), []string{s.secret}, now, channel.ErrSignature},
-		{"signature not base64", request("!!", now.Unix(), body), []string{s.secret}, now, channel.ErrSignature},
-		{"signature not DER", request(base64.StdEncoding.EncodeToString([]byte("nope")), now.Unix(), body), []string{s.secret}, now, channel.ErrSignature},
-		{"just inside tolerance", request(vecSig, vecTS, vecBody), []string{vecKey}, at.Add(Tolerance), nil},
-		{"stale", request(vecSig, vecTS, vecBody), []string{vecKey}, at.Add(Tolerance + time.Second), channel.ErrStale},
-		{"from the future", request(vecSig, vecTS, vecBody), []string{vecKey}, at.Add(-Tolerance - time.Second), channel.ErrStale},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			err := Scheme{}.Verify(c.req, c.secrets, c.now)
-			if c.want == nil && err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-			if c.want != nil && !errors.Is(err, c.want) {
-				t.Fatalf("Verify = %v, want %v", err, c.want)
-			}
-		})
-	}
+// The Signer the local stack and ocx sign use produces requests Verify
+// accepts: a P-256 key pair, the private half signing.
+func TestSigner(t *testing.T) {
+	channeltest.SignerRoundTrip(t, Scheme{}, request("", 0, channeltest.Fixture(t, "events.json")))
 }
 
 func TestVerifyBadKeyIsAConfigurationError(t *testing.T) {
-	body := readFixture(t, "vector.json")
+	body := channeltest.Fixture(t, "vector.json")
 	for _, key := range []string{"not base64!", base64.StdEncoding.EncodeToString([]byte("not a key"))} {
 		err := Scheme{}.Verify(request(vecSig, vecTS, body), []string{key}, time.Unix(vecTS, 0))
 		if err == nil || errors.Is(err, channel.ErrSignature) || strings.Contains(err.Error(), key) {
@@ -143,8 +119,8 @@ func TestCrossCheckWithSendgridGo(t *testing.T) {
 	}
 	s := newSigner(t)
 	sKey, _ := eventwebhook.ConvertPublicKeyBase64ToECDSA(s.secret)
-	body := readFixture(t, "events.json")
-	vecBody := readFixture(t, "vector.json")
+	body := channeltest.Fixture(t, "events.json")
+	vecBody := channeltest.Fixture(t, "vector.json")
 	now := time.Unix(1513299600, 0)
 	good := s.sign(t, now.Unix(), body)
 	for _, c := range []struct {
@@ -171,10 +147,11 @@ func TestCrossCheckWithSendgridGo(t *testing.T) {
 }
 
 func TestParseFixture(t *testing.T) {
-	d, err := Scheme{}.Parse(channel.Request{Body: readFixture(t, "events.json")})
+	d, err := Scheme{}.Parse(channel.Request{Body: channeltest.Fixture(t, "events.json")})
 	if err != nil {
 		t.Fatal(err)
 	}
+	channeltest.MatchSchemas(t, d)
 	if d.ID != "" {
 		t.Errorf("delivery id %q, want empty (SendGrid sends none)", d.ID)
 	}
@@ -230,7 +207,7 @@ func TestParseItems(t *testing.T) {
 		events     int
 		reason     string
 	}{
-		{"published vector", string(readFixture(t, "vector.json")), 1, ""},
+		{"published vector", string(channeltest.Fixture(t, "vector.json")), 1, ""},
 		{"one bad item never sinks the rest", `[{"event":"delivered","email":"a@b.c","timestamp":1},{"event":"delivered","timestamp":1}]`, 1, "sendgrid delivered event has no email"},
 		{"not an object", `[1]`, 0, "not a JSON object"},
 		{"no event", `[{"email":"a@b.c","timestamp":1}]`, 0, "has no event"},
@@ -251,43 +228,24 @@ func TestParseItems(t *testing.T) {
 			if c.reason == "" && len(d.Rejects) != 0 || c.reason != "" && (len(d.Rejects) != 1 || !strings.Contains(d.Rejects[0].Reason, c.reason)) {
 				t.Fatalf("rejects %+v, want one containing %q", d.Rejects, c.reason)
 			}
+			channeltest.MatchSchemas(t, d)
 		})
 	}
 	for _, bad := range []string{``, `{"event":"open"}`, `[`, `[]`, `not json`} {
-		if _, err := (Scheme{}).Parse(channel.Request{Body: []byte(bad)}); !errors.Is(err, channel.ErrMalformed) {
-			t.Errorf("Parse(%q) = %v, want ErrMalformed", bad, err)
-		}
+		channeltest.Malformed(t, Scheme{}, channel.Request{Body: []byte(bad)})
 	}
 }
 
-func TestRegistered(t *testing.T) {
-	f, ok := channel.Lookup(Kind)
-	if !ok {
-		t.Fatal("sendgrid not registered")
-	}
-	if _, err := f(channel.Options{"x": "y"}); err == nil {
-		t.Fatal("options accepted")
-	}
-}
+func TestRegistered(t *testing.T) { channeltest.Registered(t, Kind, nil) }
 
 func FuzzVerifyAndParse(f *testing.F) {
-	f.Add(vecSig, int64(vecTS), readFixture(f, "vector.json"))
-	f.Add(vecSig, int64(vecTS), readFixture(f, "events.json"))
+	f.Add(vecSig, int64(vecTS), channeltest.Fixture(f, "vector.json"))
+	f.Add(vecSig, int64(vecTS), channeltest.Fixture(f, "events.json"))
 	f.Add("", int64(-1), []byte(`[{"event":"click","timestamp":1e400}]`))
 	f.Add("MEUC", int64(1), []byte(`[null,{},[],"x"]`))
+	inv := channeltest.Invariants{Secrets: []string{vecKey}, Now: time.Unix(vecTS, 0)}
 	f.Fuzz(func(t *testing.T, sig string, ts int64, body []byte) {
-		req := request(sig, ts, body)
-		_ = Scheme{}.Verify(req, []string{vecKey}, time.Unix(vecTS, 0))
-		d, err := Scheme{}.Parse(req)
-		if err != nil {
-			if !errors.Is(err, channel.ErrMalformed) {
-				t.Fatalf("Parse error %v does not wrap ErrMalformed", err)
-			}
-			return
-		}
-		if len(d.Events)+len(d.Rejects) == 0 {
-			t.Fatal("Parse succeeded with no events and no rejects")
-		}
+		d := inv.Check(t, Scheme{}, request(sig, ts, body))
 		for _, e := range d.Events {
 			if e.Customer.Email == "" || e.Attributes["provider_event"] == nil {
 				t.Fatalf("incomplete draft %+v", e)
@@ -298,17 +256,7 @@ func FuzzVerifyAndParse(f *testing.F) {
 
 func BenchmarkVerifyAndParse(b *testing.B) {
 	s := newSigner(b)
-	body := readFixture(b, "events.json")
+	body := channeltest.Fixture(b, "events.json")
 	now := time.Unix(1513299600, 0)
-	req := request(s.sign(b, now.Unix(), body), now.Unix(), body)
-	secrets := []string{s.secret}
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := (Scheme{}).Verify(req, secrets, now); err != nil {
-			b.Fatal(err)
-		}
-		if d, err := (Scheme{}).Parse(req); err != nil || len(d.Events) != 8 {
-			b.Fatal(d, err)
-		}
-	}
+	channeltest.Benchmark(b, Scheme{}, request(s.sign(b, now.Unix(), body), now.Unix(), body), []string{s.secret}, now, 8)
 }

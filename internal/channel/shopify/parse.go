@@ -28,32 +28,10 @@ var Topics = map[string]string{
 	"refunds/create":   TypeRefunded,
 }
 
-// id is a Shopify id: a JSON number (or, in some payloads, a string) kept as
-// its decimal digits.
-type id string
-
-func (i *id) UnmarshalJSON(b []byte) error {
-	switch {
-	case len(b) == 0 || b[0] == 'n':
-		*i = ""
-	case b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*i = id(s)
-	case b[0] == '-' || b[0] >= '0' && b[0] <= '9':
-		*i = id(b)
-	default:
-		return fmt.Errorf("id %s is neither a number nor a string", clip(string(b)))
-	}
-	return nil
-}
-
 type customer struct {
-	ID    id     `json:"id"`
-	Email string `json:"email"`
-	Phone string `json:"phone"`
+	ID    channel.ProviderID `json:"id"`
+	Email string             `json:"email"`
+	Phone string             `json:"phone"`
 }
 
 type address struct {
@@ -62,30 +40,30 @@ type address struct {
 
 // order is the part of Shopify's order payload OCX reads.
 type order struct {
-	ID                id        `json:"id"`
-	Name              string    `json:"name"`
-	OrderNumber       int64     `json:"order_number"`
-	Email             string    `json:"email"`
-	ContactEmail      string    `json:"contact_email"`
-	Phone             string    `json:"phone"`
-	TotalPrice        string    `json:"total_price"`
-	Currency          string    `json:"currency"`
-	FinancialStatus   string    `json:"financial_status"`
-	FulfillmentStatus string    `json:"fulfillment_status"`
-	CancelReason      string    `json:"cancel_reason"`
-	Test              bool      `json:"test"`
-	CreatedAt         time.Time `json:"created_at"`
-	UpdatedAt         time.Time `json:"updated_at"`
-	CancelledAt       time.Time `json:"cancelled_at"`
-	ClosedAt          time.Time `json:"closed_at"`
-	Customer          *customer `json:"customer"`
-	ShippingAddress   *address  `json:"shipping_address"`
-	BillingAddress    *address  `json:"billing_address"`
+	ID                channel.ProviderID `json:"id"`
+	Name              string             `json:"name"`
+	OrderNumber       int64              `json:"order_number"`
+	Email             string             `json:"email"`
+	ContactEmail      string             `json:"contact_email"`
+	Phone             string             `json:"phone"`
+	TotalPrice        string             `json:"total_price"`
+	Currency          string             `json:"currency"`
+	FinancialStatus   string             `json:"financial_status"`
+	FulfillmentStatus string             `json:"fulfillment_status"`
+	CancelReason      string             `json:"cancel_reason"`
+	Test              bool               `json:"test"`
+	CreatedAt         time.Time          `json:"created_at"`
+	UpdatedAt         time.Time          `json:"updated_at"`
+	CancelledAt       time.Time          `json:"cancelled_at"`
+	ClosedAt          time.Time          `json:"closed_at"`
+	Customer          *customer          `json:"customer"`
+	ShippingAddress   *address           `json:"shipping_address"`
+	BillingAddress    *address           `json:"billing_address"`
 	Fulfillments      []struct {
-		ID              id        `json:"id"`
-		Status          string    `json:"status"`
-		CreatedAt       time.Time `json:"created_at"`
-		TrackingCompany string    `json:"tracking_company"`
+		ID              channel.ProviderID `json:"id"`
+		Status          string             `json:"status"`
+		CreatedAt       time.Time          `json:"created_at"`
+		TrackingCompany string             `json:"tracking_company"`
 	} `json:"fulfillments"`
 }
 
@@ -93,14 +71,14 @@ type order struct {
 // refunds/create payload names the order but not the customer; customer and
 // email are read in case a shop's payload carries them.
 type refund struct {
-	ID           id        `json:"id"`
-	OrderID      id        `json:"order_id"`
-	CreatedAt    time.Time `json:"created_at"`
-	ProcessedAt  time.Time `json:"processed_at"`
-	Note         string    `json:"note"`
-	Restock      bool      `json:"restock"`
-	Customer     *customer `json:"customer"`
-	Email        string    `json:"email"`
+	ID           channel.ProviderID `json:"id"`
+	OrderID      channel.ProviderID `json:"order_id"`
+	CreatedAt    time.Time          `json:"created_at"`
+	ProcessedAt  time.Time          `json:"processed_at"`
+	Note         string             `json:"note"`
+	Restock      bool               `json:"restock"`
+	Customer     *customer          `json:"customer"`
+	Email        string             `json:"email"`
 	Transactions []struct {
 		Kind     string `json:"kind"`
 		Status   string `json:"status"`
@@ -118,31 +96,26 @@ type refund struct {
 
 // Parse maps the one resource a Shopify delivery carries, by topic.
 func (Scheme) Parse(req channel.Request) (channel.Delivery, error) {
-	d := channel.Delivery{ID: req.Header.Get(HeaderWebhookID)}
+	deliveryID := req.Header.Get(HeaderWebhookID)
 	eventID := req.Header.Get(HeaderEventID)
-	if d.ID == "" {
-		d.ID = eventID
+	if deliveryID == "" {
+		deliveryID = eventID
 	}
 	if eventID == "" {
-		eventID = d.ID
+		eventID = deliveryID
 	}
 	topic := req.Header.Get(HeaderTopic)
 	draft, err := parse(topic, req)
 	var syntax *json.SyntaxError
-	switch {
-	case errors.As(err, &syntax):
+	if errors.As(err, &syntax) {
 		return channel.Delivery{}, fmt.Errorf("%w: shopify body is not JSON: %v", channel.ErrMalformed, syntax)
-	case err != nil:
-		d.Rejects = []channel.Reject{{Index: 0, Reason: err.Error(), Item: req.Body}}
-		return d, nil
 	}
-	if eventID != "" {
+	if err == nil && eventID != "" {
 		// The event id is the same on every redelivery of this topic's
 		// webhook, so a redelivery names the same canonical event.
 		draft.ID = topic + ":" + eventID
 	}
-	d.Events = []channel.Draft{draft}
-	return d, nil
+	return channel.SingleItem(deliveryID, req.Body, draft, err), nil
 }
 
 func parse(topic string, req channel.Request) (channel.Draft, error) {
@@ -195,15 +168,15 @@ func orderDraft(topic string, body []byte, a map[string]any) (events.Customer, t
 	if o.OrderNumber != 0 {
 		a["order_number"] = o.OrderNumber
 	}
-	put(a, "name", o.Name)
+	channel.SetNonEmpty(a, "name", o.Name)
 	if total, ok := decimal(o.TotalPrice); ok {
 		f, _ := total.Float64()
 		a["total"] = f
 	}
-	put(a, "currency", strings.ToUpper(o.Currency))
-	put(a, "financial_status", o.FinancialStatus)
-	put(a, "fulfillment_status", o.FulfillmentStatus)
-	put(a, "cancel_reason", o.CancelReason)
+	channel.SetNonEmpty(a, "currency", strings.ToUpper(o.Currency))
+	channel.SetNonEmpty(a, "financial_status", o.FinancialStatus)
+	channel.SetNonEmpty(a, "fulfillment_status", o.FulfillmentStatus)
+	channel.SetNonEmpty(a, "cancel_reason", o.CancelReason)
 	if o.Test {
 		a["test"] = true
 	}
@@ -216,8 +189,8 @@ func orderDraft(topic string, body []byte, a map[string]any) (events.Customer, t
 	case "orders/fulfilled":
 		if n := len(o.Fulfillments); n > 0 {
 			f := o.Fulfillments[n-1]
-			put(a, "fulfillment_id", string(f.ID))
-			put(a, "tracking_company", f.TrackingCompany)
+			channel.SetNonEmpty(a, "fulfillment_id", string(f.ID))
+			channel.SetNonEmpty(a, "tracking_company", f.TrackingCompany)
 			at = f.CreatedAt
 		}
 		at = first(at, o.ClosedAt, o.UpdatedAt)
@@ -268,7 +241,7 @@ func refundDraft(body []byte, a map[string]any) (events.Customer, time.Time, err
 	}
 	f, _ := total.Float64()
 	a["total"] = f
-	put(a, "currency", strings.ToUpper(currency))
+	channel.SetNonEmpty(a, "currency", strings.ToUpper(currency))
 	c := events.Customer{Email: r.Email}
 	if r.Customer != nil {
 		c.ID = string(r.Customer.ID)
@@ -317,17 +290,4 @@ func first[T comparable](vs ...T) T {
 		}
 	}
 	return zero
-}
-
-func put(a map[string]any, k, v string) {
-	if v != "" {
-		a[k] = v
-	}
-}
-
-func clip(s string) string {
-	if len(s) > 32 {
-		return s[:32] + "…"
-	}
-	return s
 }

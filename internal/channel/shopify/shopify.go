@@ -50,15 +50,7 @@ func (Scheme) Verify(req channel.Request, secrets []string, _ time.Time) error {
 	if err != nil || len(got) != sha256.Size {
 		return fmt.Errorf("%w: %s is not a base64 SHA-256 digest", channel.ErrSignature, HeaderHMAC)
 	}
-	if len(secrets) == 0 {
-		return fmt.Errorf("%w: the channel has no active secret", channel.ErrSignature)
-	}
-	for _, secret := range secrets {
-		if hmac.Equal(got, mac(secret, req.Body)) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: %s matches no active secret", channel.ErrSignature, HeaderHMAC)
+	return channel.VerifyMAC(HeaderHMAC, got, secrets, func(secret string) []byte { return mac(secret, req.Body) })
 }
 
 func mac(secret string, body []byte) []byte {

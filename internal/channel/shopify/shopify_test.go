@@ -2,20 +2,14 @@ package shopify
 
 import (
 	"encoding/json"
-	"errors"
-	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/channel"
-	"github.com/ocxhq/ocx/internal/ingest"
+	"github.com/ocxhq/ocx/internal/channel/channeltest"
 )
 
 const (
@@ -34,41 +28,18 @@ const (
 	vecHMAC = "D0UMXmhjwBRi4y66TmhJrDlhQABD7zI2fm3p6/QLMo8="
 )
 
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func request(topic, hmac string, body []byte) channel.Request {
-	h := http.Header{}
-	h.Set(HeaderTopic, topic)
-	h.Set(HeaderShopDomain, "jsmith.myshopify.com")
-	h.Set(HeaderWebhookID, "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043")
-	h.Set(HeaderEventID, "98880550-7158-44d4-b7cd-2c97c8a091b5")
-	h.Set(HeaderTriggeredAt, "2022-01-03T15:15:00.123456Z")
-	h.Set("X-Shopify-Api-Version", "2025-07")
-	if hmac != "" {
-		h.Set(HeaderHMAC, hmac)
-	}
-	return channel.Request{Header: h, Body: body}
+	return channeltest.Request(body,
+		HeaderTopic, topic,
+		HeaderShopDomain, "jsmith.myshopify.com",
+		HeaderWebhookID, "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+		HeaderEventID, "98880550-7158-44d4-b7cd-2c97c8a091b5",
+		HeaderTriggeredAt, "2022-01-03T15:15:00.123456Z",
+		"X-Shopify-Api-Version", "2025-07",
+		HeaderHMAC, hmac)
 }
 
-func TestRegistered(t *testing.T) {
-	f, ok := channel.Lookup(Kind)
-	if !ok {
-		t.Fatal("shopify kind not registered")
-	}
-	if _, err := f(nil); err != nil {
-		t.Fatalf("no options: %v", err)
-	}
-	if _, err := f(channel.Options{"shop": "x"}); err == nil {
-		t.Fatal("an unknown option was accepted")
-	}
-}
+func TestRegistered(t *testing.T) { channeltest.Registered(t, Kind, nil) }
 
 func TestSignVector(t *testing.T) {
 	if got := Sign(secret, []byte(vecBody)); got != vecHMAC {
@@ -78,59 +49,25 @@ func TestSignVector(t *testing.T) {
 
 // The Signer the local stack and ocx sign use produces requests Verify accepts.
 func TestSigner(t *testing.T) {
-	sign, verify := Scheme{}.DemoSecrets("local-shopify")
-	if again, _ := (Scheme{}).DemoSecrets("local-shopify"); again != sign || sign != verify {
-		t.Fatalf("demo secrets are not fixed and shared: %q %q %q", sign, again, verify)
-	}
-	otherSign, _ := Scheme{}.DemoSecrets("local-elsewhere")
-	now := time.Now()
-	req := request("orders/create", "", fixture(t, "orders-create.json"))
-	if err := (Scheme{}).Sign(&req, sign, now); err != nil {
-		t.Fatal(err)
-	}
-	if err := (Scheme{}).Verify(req, []string{verify}, now); err != nil {
-		t.Fatalf("Verify rejects Sign: %v", err)
-	}
-	if err := (Scheme{}).Verify(req, []string{otherSign}, now); !errors.Is(err, channel.ErrSignature) {
-		t.Fatalf("another channel's secret verifies: %v", err)
-	}
+	channeltest.SignerRoundTrip(t, Scheme{}, request("orders/create", "", channeltest.Fixture(t, "orders-create.json")))
 }
 
 func TestVerify(t *testing.T) {
-	body := fixture(t, "orders-create.json")
+	body := channeltest.Fixture(t, "orders-create.json")
 	good := Sign(secret, body)
-	now := time.Now()
-	cases := []struct {
-		name    string
-		req     channel.Request
-		secrets []string
-		want    error
-	}{
-		{"valid", request("orders/create", good, body), []string{secret}, nil},
-		{"independent vector", request("orders/create", vecHMAC, []byte(vecBody)), []string{secret}, nil},
-		{"rotated: old and new secrets active", request("orders/create", good, body), []string{other, secret}, nil},
-		{"tampered body", request("orders/create", good, []byte(strings.Replace(string(body), "388.00", "0.01", 1))), []string{secret}, channel.ErrSignature},
-		{"wrong secret", request("orders/create", good, body), []string{other}, channel.ErrSignature},
-		{"no secrets", request("orders/create", good, body), nil, channel.ErrSignature},
-		{"missing header", request("orders/create", "", body), []string{secret}, channel.ErrSignature},
-		{"not base64", request("orders/create", "%%%", body), []string{secret}, channel.ErrSignature},
-		{"hex instead of base64", request("orders/create", strings.Repeat("ab", 32), body), []string{secret}, channel.ErrSignature},
-		{"truncated digest", request("orders/create", good[:20], body), []string{secret}, channel.ErrSignature},
+	s := channeltest.Signing{
+		Sign:   func(b []byte, _ time.Time) channel.Request { return request("orders/create", Sign(secret, b), b) },
+		Body:   body,
+		Secret: secret, Other: other, At: time.Now(),
+		Tamper: func(b []byte) []byte { return []byte(strings.Replace(string(b), "388.00", "0.01", 1)) },
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			err := Scheme{}.Verify(c.req, c.secrets, now)
-			if c.want == nil && err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-			if c.want != nil && !errors.Is(err, c.want) {
-				t.Fatalf("Verify = %v, want %v", err, c.want)
-			}
-			if err != nil && (strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), other)) {
-				t.Fatalf("error echoes a secret: %v", err)
-			}
-		})
-	}
+	channeltest.Verify(t, Scheme{}, s,
+		s.Case("independent vector", request("orders/create", vecHMAC, []byte(vecBody)), nil),
+		s.Case("missing header", request("orders/create", "", body), channel.ErrSignature),
+		s.Case("not base64", request("orders/create", "%%%", body), channel.ErrSignature),
+		s.Case("hex instead of base64", request("orders/create", strings.Repeat("ab", 32), body), channel.ErrSignature),
+		s.Case("truncated digest", request("orders/create", good[:20], body), channel.ErrSignature),
+	)
 }
 
 func TestParseFixtures(t *testing.T) {
@@ -152,20 +89,9 @@ func TestParseFixtures(t *testing.T) {
 			"order_id": "820982911946154508", "cancel_reason": "customer", "financial_status": "voided", "total": 388.0,
 		}},
 	}
-	schemas, err := events.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, c := range cases {
 		t.Run(c.topic, func(t *testing.T) {
-			d, err := Scheme{}.Parse(request(c.topic, "", fixture(t, c.file)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(d.Events) != 1 || len(d.Rejects) != 0 {
-				t.Fatalf("events %d, rejects %+v", len(d.Events), d.Rejects)
-			}
-			e := d.Events[0]
+			d, e := channeltest.ParseOne(t, Scheme{}, request(c.topic, "", channeltest.Fixture(t, c.file)))
 			if d.ID != "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043" || e.ID != c.topic+":98880550-7158-44d4-b7cd-2c97c8a091b5" {
 				t.Errorf("delivery id %q, draft id %q", d.ID, e.ID)
 			}
@@ -181,41 +107,15 @@ func TestParseFixtures(t *testing.T) {
 					t.Errorf("attributes[%s] = %#v, want %#v", k, got, v)
 				}
 			}
-			validate(t, schemas, d)
 		})
-	}
-}
-
-func validate(t *testing.T, schemas map[string]*jsonschema.Schema, d channel.Delivery) {
-	t.Helper()
-	for _, in := range ingest.Canonical("shop", d, "s3://archive/raw/shop/x.json", time.Unix(1690000000, 0)) {
-		b, _ := json.Marshal(in)
-		var doc any
-		_ = json.Unmarshal(b, &doc)
-		s, ok := schemas[in.Type]
-		if !ok {
-			t.Fatalf("no schema for %s", in.Type)
-		}
-		if err := s.Validate(doc); err != nil {
-			t.Errorf("%s does not match its schema: %v\n%s", in.Type, err, b)
-		}
 	}
 }
 
 // Shopify's refunds/create payload names the order, never the customer, so
 // a refund cannot be attached to anyone and is quarantined, not dropped.
 func TestRefund(t *testing.T) {
-	body := fixture(t, "refunds-create.json")
-	d, err := Scheme{}.Parse(request("refunds/create", "", body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(d.Events) != 0 || len(d.Rejects) != 1 {
-		t.Fatalf("events %d, rejects %d", len(d.Events), len(d.Rejects))
-	}
-	if r := d.Rejects[0]; !strings.Contains(r.Reason, "refund 890088186047892319 of order 820982911946154508 carries no customer") || string(r.Item) != string(body) {
-		t.Fatalf("reject %q", r.Reason)
-	}
+	body := channeltest.Fixture(t, "refunds-create.json")
+	channeltest.RejectsWhole(t, Scheme{}, request("refunds/create", "", body), "refund 890088186047892319 of order 820982911946154508 carries no customer")
 
 	// When a payload does carry the customer, the refund maps.
 	var m map[string]any
@@ -226,11 +126,7 @@ func TestRefund(t *testing.T) {
 	}
 	m["customer"] = map[string]any{"id": json.Number("115310627314723954"), "email": "john@example.com"}
 	withCustomer, _ := json.Marshal(m)
-	d, err = Scheme{}.Parse(request("refunds/create", "", withCustomer))
-	if err != nil || len(d.Events) != 1 {
-		t.Fatalf("Parse: %v %+v", err, d.Rejects)
-	}
-	e := d.Events[0]
+	_, e := channeltest.ParseOne(t, Scheme{}, request("refunds/create", "", withCustomer))
 	want := map[string]any{"provider_event": "refunds/create", "refund_id": "890088186047892319", "order_id": "820982911946154508", "total": 89.99, "currency": "USD", "shop_domain": "jsmith.myshopify.com"}
 	if !reflect.DeepEqual(e.Attributes, want) {
 		t.Errorf("attributes %#v, want %#v", e.Attributes, want)
@@ -238,12 +134,10 @@ func TestRefund(t *testing.T) {
 	if e.Type != TypeRefunded || e.Customer != (events.Customer{ID: "115310627314723954", Email: "john@example.com"}) || e.OccurredAt != time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC) {
 		t.Errorf("draft %+v", e)
 	}
-	schemas, _ := events.Compile()
-	validate(t, schemas, d)
 }
 
 func TestParseRejects(t *testing.T) {
-	order := string(fixture(t, "orders-create.json"))
+	order := string(channeltest.Fixture(t, "orders-create.json"))
 	cases := []struct {
 		name, topic, body, reason string
 	}{
@@ -260,16 +154,7 @@ func TestParseRejects(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d, err := Scheme{}.Parse(request(c.topic, "", []byte(c.body)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(d.Events) != 0 || len(d.Rejects) != 1 {
-				t.Fatalf("events %d rejects %d", len(d.Events), len(d.Rejects))
-			}
-			if r := d.Rejects[0]; r.Index != 0 || !strings.Contains(r.Reason, c.reason) || string(r.Item) != c.body {
-				t.Fatalf("reject %d %q, want %q", r.Index, r.Reason, c.reason)
-			}
+			channeltest.RejectsWhole(t, Scheme{}, request(c.topic, "", []byte(c.body)), c.reason)
 		})
 	}
 }
@@ -290,15 +175,13 @@ func TestTotalIsADecimalOrAbsent(t *testing.T) {
 func TestParseMalformed(t *testing.T) {
 	for _, topic := range []string{"orders/create", "refunds/create", "carts/update", ""} {
 		for _, body := range []string{``, `{"id":`, `<xml/>`, `{"id":1} {}`} {
-			if _, err := (Scheme{}).Parse(request(topic, "", []byte(body))); !errors.Is(err, channel.ErrMalformed) {
-				t.Errorf("Parse(%s, %q) = %v, want ErrMalformed", topic, body, err)
-			}
+			channeltest.Malformed(t, Scheme{}, request(topic, "", []byte(body)))
 		}
 	}
 }
 
 func TestDeliveryIDFallsBackToEventID(t *testing.T) {
-	req := request("orders/create", "", fixture(t, "orders-create.json"))
+	req := request("orders/create", "", channeltest.Fixture(t, "orders-create.json"))
 	req.Header.Del(HeaderWebhookID)
 	d, _ := Scheme{}.Parse(req)
 	if d.ID != "98880550-7158-44d4-b7cd-2c97c8a091b5" {
@@ -313,56 +196,23 @@ func TestDeliveryIDFallsBackToEventID(t *testing.T) {
 func FuzzVerifyAndParse(f *testing.F) {
 	seeds := map[string]string{"orders-create.json": "orders/create", "orders-fulfilled.json": "orders/fulfilled", "orders-cancelled.json": "orders/cancelled", "refunds-create.json": "refunds/create"}
 	for n, topic := range seeds {
-		b := fixture(f, n)
+		b := channeltest.Fixture(f, n)
 		f.Add(topic, Sign(secret, b), string(b))
 	}
 	f.Add("orders/create", "", `{"id":-1e400,"customer":{"id":"x"},"fulfillments":[{}]}`)
 	f.Add("refunds/create", "AAAA", `{"id":1,"order_id":2,"transactions":[{"kind":"refund","status":"success","amount":"1e999999"}]}`)
+	inv := channeltest.Invariants{Secrets: []string{secret}, OneItem: true, RFC3339: true}
 	f.Fuzz(func(t *testing.T, topic, hmac, body string) {
-		req := request(topic, hmac, []byte(body))
-		if err := (Scheme{}).Verify(req, []string{secret}, time.Time{}); err != nil && !errors.Is(err, channel.ErrSignature) {
-			t.Fatalf("Verify error does not wrap ErrSignature: %v", err)
-		}
-		d, err := Scheme{}.Parse(req)
-		if err != nil {
-			if !errors.Is(err, channel.ErrMalformed) {
-				t.Fatalf("Parse error does not wrap ErrMalformed: %v", err)
-			}
-			return
-		}
-		if len(d.Events)+len(d.Rejects) != 1 {
-			t.Fatalf("%d events and %d rejects from one resource", len(d.Events), len(d.Rejects))
-		}
+		d := inv.Check(t, Scheme{}, request(topic, hmac, []byte(body)))
 		for _, e := range d.Events {
-			if _, err := e.OccurredAt.MarshalJSON(); err != nil {
-				t.Fatalf("occurred_at does not marshal: %v", err)
-			}
-			if e.Type == "" || e.Customer.Empty() || e.Attributes["provider_event"] == nil || e.Attributes["order_id"] == nil {
+			if e.Attributes["provider_event"] == nil || e.Attributes["order_id"] == nil {
 				t.Fatalf("incomplete draft %+v", e)
-			}
-			if _, err := json.Marshal(e.Attributes); err != nil {
-				t.Fatalf("attributes do not marshal: %v", err)
-			}
-		}
-		for _, r := range d.Rejects {
-			if r.Reason == "" {
-				t.Fatalf("reject without reason: %+v", r)
 			}
 		}
 	})
 }
 
 func BenchmarkVerifyAndParse(b *testing.B) {
-	body := fixture(b, "orders-create.json")
-	req := request("orders/create", Sign(secret, body), body)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		if err := (Scheme{}).Verify(req, []string{other, secret}, time.Time{}); err != nil {
-			b.Fatal(err)
-		}
-		if d, err := (Scheme{}).Parse(req); err != nil || len(d.Events) != 1 {
-			b.Fatal(d, err)
-		}
-	}
+	body := channeltest.Fixture(b, "orders-create.json")
+	channeltest.Benchmark(b, Scheme{}, request("orders/create", Sign(secret, body), body), []string{other, secret}, time.Time{}, 1)
 }

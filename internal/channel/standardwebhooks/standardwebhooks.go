@@ -51,10 +51,8 @@ func (Scheme) Verify(req channel.Request, secrets []string, now time.Time) error
 	if err != nil {
 		return fmt.Errorf("%w: %s %q is not unix seconds", channel.ErrSignature, HeaderTimestamp, ts)
 	}
-	signedAt := time.Unix(sec, 0)
-	if d := now.Sub(signedAt); d > Tolerance || d < -Tolerance {
-		return fmt.Errorf("%w: signed at %s, now %s (tolerance %s)", channel.ErrStale,
-			signedAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), Tolerance)
+	if err := channel.CheckTimestamp(time.Unix(sec, 0), now, Tolerance); err != nil {
+		return err
 	}
 	for _, secret := range secrets {
 		key, err := DecodeSecret(secret)
@@ -113,10 +111,10 @@ func (Scheme) Parse(req channel.Request) (channel.Delivery, error) {
 	var list []Event
 	var err error
 	if len(body) > 0 && body[0] == '[' {
-		err = decodeStrict(body, &list)
+		err = json.Unmarshal(body, &list)
 	} else {
 		var one Event
-		err = decodeStrict(body, &one)
+		err = json.Unmarshal(body, &one)
 		list = []Event{one}
 	}
 	if err != nil {
@@ -182,15 +180,4 @@ func validType(t string) bool {
 		}
 	}
 	return true
-}
-
-func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return fmt.Errorf("trailing data after JSON value")
-	}
-	return nil
 }

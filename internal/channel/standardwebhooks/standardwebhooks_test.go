@@ -1,15 +1,15 @@
 package standardwebhooks
 
 import (
-	"errors"
-	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	swlib "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/ocxhq/ocx/internal/channel"
+	"github.com/ocxhq/ocx/internal/channel/channeltest"
 )
 
 // The spec's published vector.
@@ -22,12 +22,10 @@ const (
 )
 
 func request(id string, ts int64, sig, body string) channel.Request {
-	h := http.Header{}
-	h.Set(HeaderID, id)
-	h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	h.Set(HeaderSignature, sig)
-	return channel.Request{Header: h, Body: []byte(body)}
+	return channeltest.Request([]byte(body), HeaderID, id, HeaderTimestamp, strconv.FormatInt(ts, 10), HeaderSignature, sig)
 }
+
+func TestRegistered(t *testing.T) { channeltest.Registered(t, Kind, nil) }
 
 func TestSignMatchesPublishedVector(t *testing.T) {
 	key, err := DecodeSecret(vecSecret)
@@ -40,39 +38,30 @@ func TestSignMatchesPublishedVector(t *testing.T) {
 }
 
 func TestVerify(t *testing.T) {
-	at := time.Unix(vecTS, 0)
-	other := EncodeSecret([]byte("another key of thirty-two bytes!"))
-	cases := []struct {
-		name    string
-		req     channel.Request
-		secrets []string
-		now     time.Time
-		want    error
-	}{
-		{"published vector", request(vecID, vecTS, vecSig, vecBody), []string{vecSecret}, at, nil},
-		{"rotated: old and new secrets active", request(vecID, vecTS, vecSig, vecBody), []string{other, vecSecret}, at, nil},
-		{"several signatures, one valid", request(vecID, vecTS, "v1,bm9wZQ== v1a,xyz "+vecSig, vecBody), []string{vecSecret}, at, nil},
-		{"tampered body", request(vecID, vecTS, vecSig, `{"test": 2432232315}`), []string{vecSecret}, at, channel.ErrSignature},
-		{"tampered id", request("msg_other", vecTS, vecSig, vecBody), []string{vecSecret}, at, channel.ErrSignature},
-		{"wrong secret", request(vecID, vecTS, vecSig, vecBody), []string{other}, at, channel.ErrSignature},
-		{"no secrets", request(vecID, vecTS, vecSig, vecBody), nil, at, channel.ErrSignature},
-		{"unknown version only", request(vecID, vecTS, "v2,"+vecSig[3:], vecBody), []string{vecSecret}, at, channel.ErrSignature},
-		{"missing headers", channel.Request{Header: http.Header{}, Body: []byte(vecBody)}, []string{vecSecret}, at, channel.ErrSignature},
-		{"just inside tolerance", request(vecID, vecTS, vecSig, vecBody), []string{vecSecret}, at.Add(Tolerance), nil},
-		{"stale", request(vecID, vecTS, vecSig, vecBody), []string{vecSecret}, at.Add(Tolerance + time.Second), channel.ErrStale},
-		{"from the future", request(vecID, vecTS, vecSig, vecBody), []string{vecSecret}, at.Add(-Tolerance - time.Second), channel.ErrStale},
+	key, err := DecodeSecret(vecSecret)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			err := Scheme{}.Verify(c.req, c.secrets, c.now)
-			if c.want == nil && err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-			if c.want != nil && !errors.Is(err, c.want) {
-				t.Fatalf("Verify = %v, want %v", err, c.want)
-			}
-		})
+	s := channeltest.Signing{
+		Sign: func(b []byte, when time.Time) channel.Request {
+			return request(vecID, when.Unix(), "v1,"+Sign(key, vecID, when.Unix(), b), string(b))
+		},
+		Body:   []byte(vecBody),
+		Secret: vecSecret, Other: EncodeSecret([]byte("another key of thirty-two bytes!")), At: time.Unix(vecTS, 0), Tolerance: Tolerance,
+		Tamper: func(b []byte) []byte { return []byte(strings.Replace(string(b), "2432232314", "2432232315", 1)) },
 	}
+	channeltest.Verify(t, Scheme{}, s,
+		s.Case("published vector", request(vecID, vecTS, vecSig, vecBody), nil),
+		s.Case("several signatures, one valid", request(vecID, vecTS, "v1,bm9wZQ== v1a,xyz "+vecSig, vecBody), nil),
+		s.Case("tampered id", request("msg_other", vecTS, vecSig, vecBody), channel.ErrSignature),
+		s.Case("unknown version only", request(vecID, vecTS, "v2,"+vecSig[3:], vecBody), channel.ErrSignature),
+		s.Case("missing headers", channeltest.Request([]byte(vecBody)), channel.ErrSignature),
+	)
+}
+
+// The Signer the local stack and ocx sign use produces requests Verify accepts.
+func TestSigner(t *testing.T) {
+	channeltest.SignerRoundTrip(t, Scheme{}, channeltest.Request([]byte(`{"type":"order.created","customer":{"id":"u1"},"occurred_at":"2026-11-23T08:00:00Z"}`)))
 }
 
 // The reference library must accept what OCX signs and OCX must accept what
@@ -109,6 +98,7 @@ func TestParse(t *testing.T) {
 		{"array", `[{"type":"order.created","customer":{"id":"u1"},"occurred_at":"2026-11-23T08:00:00Z"},{"type":"order.shipped","customer":{"phone":"+15551234567"},"occurred_at":"2026-11-23T09:00:00+01:00"}]`, 2, false},
 		{"not json", `{"type":`, 0, true},
 		{"trailing data", `{"type":"a.b","customer":{"id":"1"},"occurred_at":"2026-11-23T08:00:00Z"} x`, 0, true},
+		{"trailing bracket", `{"type":"a.b","customer":{"id":"1"},"occurred_at":"2026-11-23T08:00:00Z"} ]`, 0, true},
 		{"empty array", `[]`, 0, true},
 		{"no type", `{"customer":{"id":"1"},"occurred_at":"2026-11-23T08:00:00Z"}`, 0, true},
 		{"bad type", `{"type":"Order Created","customer":{"id":"1"},"occurred_at":"2026-11-23T08:00:00Z"}`, 0, true},
@@ -122,13 +112,12 @@ func TestParse(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d, err := Scheme{}.Parse(request("msg_9", 0, "", c.body))
+			req := request("msg_9", 0, "", c.body)
 			if c.bad {
-				if !errors.Is(err, channel.ErrMalformed) {
-					t.Fatalf("Parse = %v, want ErrMalformed", err)
-				}
+				channeltest.Malformed(t, Scheme{}, req)
 				return
 			}
+			d, err := Scheme{}.Parse(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -148,12 +137,15 @@ func FuzzVerifyAndParse(f *testing.F) {
 	f.Add(vecID, int64(vecTS), vecSig, vecBody)
 	f.Add("m", int64(0), "v1,", `[{"type":"a.b","customer":{"id":"1"},"occurred_at":"2026-11-23T08:00:00Z"}]`)
 	f.Add("", int64(-1), "v1 v1,,", `{"attributes":{"survey":"nps","score":1e400}}`)
+	inv := channeltest.Invariants{Secrets: []string{vecSecret}, Now: time.Unix(vecTS, 0)}
 	f.Fuzz(func(t *testing.T, id string, ts int64, sig, body string) {
-		req := request(id, ts, sig, body)
-		_ = Scheme{}.Verify(req, []string{vecSecret}, time.Unix(vecTS, 0))
-		d, err := Scheme{}.Parse(req)
-		if err == nil && len(d.Events) == 0 {
-			t.Fatal("Parse succeeded with no events")
-		}
+		inv.Check(t, Scheme{}, request(id, ts, sig, body))
 	})
+}
+
+func BenchmarkVerifyAndParse(b *testing.B) {
+	key, _ := DecodeSecret(vecSecret)
+	body := `[{"type":"order.created","customer":{"id":"u1"},"occurred_at":"2026-11-23T08:00:00Z"},{"type":"survey.responded","customer":{"email":"a@b.c"},"occurred_at":"2026-11-23T09:00:00Z","attributes":{"survey":"nps","score":3}}]`
+	req := request(vecID, vecTS, "v1,"+Sign(key, vecID, vecTS, []byte(body)), body)
+	channeltest.Benchmark(b, Scheme{}, req, []string{vecSecret}, time.Unix(vecTS, 0), 2)
 }

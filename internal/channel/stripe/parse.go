@@ -3,7 +3,6 @@ package stripe
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -164,25 +163,10 @@ type dispute struct {
 	} `json:"evidence"`
 }
 
-// Parse maps the one event a Stripe delivery carries.
+// Parse maps the one event a Stripe delivery carries; the event id is the
+// delivery id.
 func (Scheme) Parse(req channel.Request) (channel.Delivery, error) {
-	var ev event
-	if err := json.Unmarshal(req.Body, &ev); err != nil {
-		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) || len(bytes.TrimSpace(req.Body)) == 0 {
-			return channel.Delivery{}, fmt.Errorf("%w: stripe body is not JSON: %v", channel.ErrMalformed, err)
-		}
-		// JSON, but not shaped like an event: keep it for inspection.
-		return channel.Delivery{Rejects: []channel.Reject{{Index: 0, Reason: "not a stripe event: " + err.Error(), Item: req.Body}}}, nil
-	}
-	d := channel.Delivery{ID: ev.ID}
-	draft, err := ev.draft()
-	if err != nil {
-		d.Rejects = []channel.Reject{{Index: 0, Reason: err.Error(), Item: req.Body}}
-		return d, nil
-	}
-	d.Events = []channel.Draft{draft}
-	return d, nil
+	return channel.ParseJSONItem(req, "a stripe event", func(ev *event) string { return ev.ID }, (*event).draft)
 }
 
 func (ev *event) draft() (channel.Draft, error) {
@@ -242,16 +226,16 @@ func (ev *event) invoice(a map[string]any) (events.Customer, error) {
 			a["next_payment_attempt"] = time.Unix(in.NextPaymentAttempt, 0).UTC().Format(time.RFC3339)
 		}
 	}
-	put(a, "invoice_number", in.Number)
-	put(a, "billing_reason", in.BillingReason)
-	put(a, "status", in.Status)
-	put(a, "charge_id", string(in.Charge))
-	put(a, "payment_intent_id", string(in.PaymentIntent))
+	channel.SetNonEmpty(a, "invoice_number", in.Number)
+	channel.SetNonEmpty(a, "billing_reason", in.BillingReason)
+	channel.SetNonEmpty(a, "status", in.Status)
+	channel.SetNonEmpty(a, "charge_id", string(in.Charge))
+	channel.SetNonEmpty(a, "payment_intent_id", string(in.PaymentIntent))
 	sub := in.Subscription
 	if sub == "" && in.Parent != nil && in.Parent.SubscriptionDetails != nil {
 		sub = in.Parent.SubscriptionDetails.Subscription
 	}
-	put(a, "subscription_id", string(sub))
+	channel.SetNonEmpty(a, "subscription_id", string(sub))
 	return events.Customer{ID: string(in.Customer), Email: in.CustomerEmail, Phone: in.CustomerPhone}, nil
 }
 
@@ -270,19 +254,19 @@ func (ev *event) charge(a map[string]any) (events.Customer, error) {
 		a["charge_amount"] = ch.Amount
 		a["full_refund"] = ch.Refunded
 		if ch.Refunds != nil && len(ch.Refunds.Data) > 0 {
-			put(a, "refund_id", ch.Refunds.Data[0].ID)
-			put(a, "reason", ch.Refunds.Data[0].Reason)
+			channel.SetNonEmpty(a, "refund_id", ch.Refunds.Data[0].ID)
+			channel.SetNonEmpty(a, "reason", ch.Refunds.Data[0].Reason)
 		}
 	} else {
 		a["amount"] = ch.Amount
-		put(a, "failure_code", ch.FailureCode)
-		put(a, "failure_message", ch.FailureMessage)
+		channel.SetNonEmpty(a, "failure_code", ch.FailureCode)
+		channel.SetNonEmpty(a, "failure_message", ch.FailureMessage)
 		if ch.Outcome != nil {
-			put(a, "reason", ch.Outcome.Reason)
+			channel.SetNonEmpty(a, "reason", ch.Outcome.Reason)
 		}
 	}
-	put(a, "payment_intent_id", string(ch.PaymentIntent))
-	put(a, "invoice_id", string(ch.Invoice))
+	channel.SetNonEmpty(a, "payment_intent_id", string(ch.PaymentIntent))
+	channel.SetNonEmpty(a, "invoice_id", string(ch.Invoice))
 	email := ch.BillingDetails.Email
 	if email == "" {
 		email = ch.ReceiptEmail
@@ -307,15 +291,15 @@ func (ev *event) paymentIntent(a map[string]any) (events.Customer, error) {
 	} else {
 		a["amount"] = pi.Amount
 		if e := pi.LastPaymentError; e != nil {
-			put(a, "failure_code", e.Code)
-			put(a, "decline_code", e.DeclineCode)
-			put(a, "failure_message", e.Message)
-			put(a, "error_type", e.Type)
+			channel.SetNonEmpty(a, "failure_code", e.Code)
+			channel.SetNonEmpty(a, "decline_code", e.DeclineCode)
+			channel.SetNonEmpty(a, "failure_message", e.Message)
+			channel.SetNonEmpty(a, "error_type", e.Type)
 			if chargeID == "" {
 				chargeID = e.Charge
 			}
 			if pm := e.PaymentMethod; pm != nil {
-				put(a, "payment_method_type", pm.Type)
+				channel.SetNonEmpty(a, "payment_method_type", pm.Type)
 				if c.Email == "" {
 					c.Email = pm.BillingDetails.Email
 				}
@@ -323,8 +307,8 @@ func (ev *event) paymentIntent(a map[string]any) (events.Customer, error) {
 			}
 		}
 	}
-	put(a, "charge_id", string(chargeID))
-	put(a, "invoice_id", string(pi.Invoice))
+	channel.SetNonEmpty(a, "charge_id", string(chargeID))
+	channel.SetNonEmpty(a, "invoice_id", string(pi.Invoice))
 	return c, nil
 }
 
@@ -339,10 +323,10 @@ func (ev *event) dispute(a map[string]any) (events.Customer, error) {
 	a["dispute_id"] = dp.ID
 	a["amount"] = dp.Amount
 	a["currency"] = strings.ToUpper(dp.Currency)
-	put(a, "reason", dp.Reason)
-	put(a, "status", dp.Status)
-	put(a, "charge_id", string(dp.Charge))
-	put(a, "payment_intent_id", string(dp.PaymentIntent))
+	channel.SetNonEmpty(a, "reason", dp.Reason)
+	channel.SetNonEmpty(a, "status", dp.Status)
+	channel.SetNonEmpty(a, "charge_id", string(dp.Charge))
+	channel.SetNonEmpty(a, "payment_intent_id", string(dp.PaymentIntent))
 	// A dispute names no Stripe customer; the evidence may carry an email.
 	var c events.Customer
 	if dp.Evidence != nil {
@@ -353,10 +337,3 @@ func (ev *event) dispute(a map[string]any) (events.Customer, error) {
 
 // maxUnix is 9999-12-31T23:59:59Z, the last time RFC 3339 can write.
 const maxUnix = 253402300799
-
-// put sets a string attribute only when Stripe sent a value.
-func put(a map[string]any, k, v string) {
-	if v != "" {
-		a[k] = v
-	}
-}

@@ -51,10 +51,8 @@ func (Scheme) Verify(req channel.Request, secrets []string, now time.Time) error
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", channel.ErrSignature, HeaderSignature, err)
 	}
-	signedAt := time.Unix(ts, 0)
-	if d := now.Sub(signedAt); d > Tolerance || d < -Tolerance {
-		return fmt.Errorf("%w: signed at %s, now %s (tolerance %s)", channel.ErrStale,
-			signedAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), Tolerance)
+	if err := channel.CheckTimestamp(time.Unix(ts, 0), now, Tolerance); err != nil {
+		return err
 	}
 	if len(secrets) == 0 {
 		return fmt.Errorf("%w: the channel has no active secret", channel.ErrSignature)

@@ -4,9 +4,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -16,7 +13,7 @@ import (
 
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/channel"
-	"github.com/ocxhq/ocx/internal/ingest"
+	"github.com/ocxhq/ocx/internal/channel/channeltest"
 )
 
 const (
@@ -25,111 +22,49 @@ const (
 	fixedTS = 1680644470 // created time of testdata/invoice.payment_failed.json
 )
 
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func request(sig string, body []byte) channel.Request {
-	h := http.Header{}
-	if sig != "" {
-		h.Set(HeaderSignature, sig)
-	}
-	return channel.Request{Header: h, Body: body}
+	return channeltest.Request(body, HeaderSignature, sig)
 }
 
-func TestRegistered(t *testing.T) {
-	f, ok := channel.Lookup(Kind)
-	if !ok {
-		t.Fatal("stripe kind not registered")
-	}
-	if _, err := f(nil); err != nil {
-		t.Fatalf("no options: %v", err)
-	}
-	if _, err := f(channel.Options{"tolerance": "10m"}); err == nil {
-		t.Fatal("an unknown option was accepted")
-	}
-}
+func TestRegistered(t *testing.T) { channeltest.Registered(t, Kind, nil) }
 
 // The Signer the local stack and ocx sign use produces requests Verify accepts.
 func TestSigner(t *testing.T) {
-	sign, verify := Scheme{}.DemoSecrets("local-stripe")
-	if again, _ := (Scheme{}).DemoSecrets("local-stripe"); again != sign || sign != verify {
-		t.Fatalf("demo secrets are not fixed and shared: %q %q %q", sign, again, verify)
-	}
-	otherSign, _ := Scheme{}.DemoSecrets("local-elsewhere")
-	now := time.Now()
-	req := request("", fixture(t, "charge.failed.json"))
-	if err := (Scheme{}).Sign(&req, sign, now); err != nil {
-		t.Fatal(err)
-	}
-	if err := (Scheme{}).Verify(req, []string{verify}, now); err != nil {
-		t.Fatalf("Verify rejects Sign: %v", err)
-	}
-	if err := (Scheme{}).Verify(req, []string{otherSign}, now); !errors.Is(err, channel.ErrSignature) {
-		t.Fatalf("another channel's secret verifies: %v", err)
-	}
+	channeltest.SignerRoundTrip(t, Scheme{}, request("", channeltest.Fixture(t, "charge.failed.json")))
 }
 
 func TestVerify(t *testing.T) {
-	body := fixture(t, "invoice.payment_failed.json")
+	body := channeltest.Fixture(t, "invoice.payment_failed.json")
 	at := time.Unix(fixedTS, 0)
 	good := Sign(secret, fixedTS, body)
 	otherSig := hex.EncodeToString(mac(rolled, fixedTS, body))
-	cases := []struct {
-		name    string
-		req     channel.Request
-		secrets []string
-		now     time.Time
-		want    error
-	}{
-		{"valid", request(good, body), []string{secret}, at, nil},
-		{"rotated: old and new secrets active", request(good, body), []string{rolled, secret}, at, nil},
-		{"rolled endpoint secret: two v1 signatures", request("t=1680644470,v1="+otherSig+",v1="+good[len("t=1680644470,v1="):], body), []string{secret}, at, nil},
-		{"v0 and unknown schemes ignored", request(good+",v0=6ffbb59b2300aae63f272406069a9788598b792a944a07aba816edb039989a39,x=1", body), []string{secret}, at, nil},
-		{"spaces after commas", request(strings.ReplaceAll(good, ",", ", "), body), []string{secret}, at, nil},
-		{"tampered body", request(good, []byte(strings.Replace(string(body), "1500", "1501", 1))), []string{secret}, at, channel.ErrSignature},
-		{"wrong secret", request(good, body), []string{rolled}, at, channel.ErrSignature},
-		{"no secrets", request(good, body), nil, at, channel.ErrSignature},
-		{"missing header", request("", body), []string{secret}, at, channel.ErrSignature},
-		{"no timestamp", request("v1="+good[len("t=1680644470,v1="):], body), []string{secret}, at, channel.ErrSignature},
-		{"timestamp not a number", request("t=yesterday,v1=00", body), []string{secret}, at, channel.ErrSignature},
-		{"no v1 signature", request("t=1680644470,v0=00", body), []string{secret}, at, channel.ErrSignature},
-		{"v1 not hex", request("t=1680644470,v1=zz", body), []string{secret}, at, channel.ErrSignature},
-		{"garbage element", request("t=1680644470;v1=00", body), []string{secret}, at, channel.ErrSignature},
-		{"signature for another timestamp", request("t=1680644471,v1="+good[len("t=1680644470,v1="):], body), []string{secret}, at, channel.ErrSignature},
-		{"just inside tolerance", request(good, body), []string{secret}, at.Add(Tolerance), nil},
-		{"stale", request(good, body), []string{secret}, at.Add(Tolerance + time.Second), channel.ErrStale},
-		{"from the future", request(good, body), []string{secret}, at.Add(-Tolerance - time.Second), channel.ErrStale},
+	s := channeltest.Signing{
+		Sign:   func(b []byte, when time.Time) channel.Request { return request(Sign(secret, when.Unix(), b), b) },
+		Body:   body,
+		Secret: secret, Other: rolled, At: at, Tolerance: Tolerance,
+		Tamper: func(b []byte) []byte { return []byte(strings.Replace(string(b), "1500", "1501", 1)) },
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			err := Scheme{}.Verify(c.req, c.secrets, c.now)
-			if c.want == nil && err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-			if c.want != nil && !errors.Is(err, c.want) {
-				t.Fatalf("Verify = %v, want %v", err, c.want)
-			}
-			if err != nil && (strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), rolled)) {
-				t.Fatalf("error echoes a secret: %v", err)
-			}
-		})
-	}
+	channeltest.Verify(t, Scheme{}, s,
+		s.Case("rolled endpoint secret: two v1 signatures", request("t=1680644470,v1="+otherSig+",v1="+good[len("t=1680644470,v1="):], body), nil),
+		s.Case("v0 and unknown schemes ignored", request(good+",v0=6ffbb59b2300aae63f272406069a9788598b792a944a07aba816edb039989a39,x=1", body), nil),
+		s.Case("spaces after commas", request(strings.ReplaceAll(good, ",", ", "), body), nil),
+		s.Case("missing header", request("", body), channel.ErrSignature),
+		s.Case("no timestamp", request("v1="+good[len("t=1680644470,v1="):], body), channel.ErrSignature),
+		s.Case("timestamp not a number", request("t=yesterday,v1=00", body), channel.ErrSignature),
+		s.Case("no v1 signature", request("t=1680644470,v0=00", body), channel.ErrSignature),
+		s.Case("v1 not hex", request("t=1680644470,v1=zz", body), channel.ErrSignature),
+		s.Case("garbage element", request("t=1680644470;v1=00", body), channel.ErrSignature),
+		s.Case("signature for another timestamp", request("t=1680644471,v1="+good[len("t=1680644470,v1="):], body), channel.ErrSignature),
+	)
 }
 
 // stripe-go must accept what OCX signs and OCX must accept what stripe-go
 // signs, for every fixture whatever its api_version.
 func TestCrossCheckWithStripeGo(t *testing.T) {
-	names, _ := filepath.Glob("testdata/*.json")
 	now := time.Now()
-	for _, n := range names {
-		body := fixture(t, filepath.Base(n))
-		t.Run(filepath.Base(n), func(t *testing.T) {
+	for _, n := range channeltest.Fixtures(t, "*.json") {
+		body := channeltest.Fixture(t, n)
+		t.Run(n, func(t *testing.T) {
 			lib := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: secret, Timestamp: now})
 			if err := (Scheme{}).Verify(request(lib.Header, body), []string{rolled, secret}, now); err != nil {
 				t.Fatalf("OCX rejects stripe-go's signature: %v", err)
@@ -198,23 +133,12 @@ func TestParseFixtures(t *testing.T) {
 			"provider_event": "charge.dispute.closed", "dispute_id": "dp_1MtJUT2eZvKYlo2CNaw2HvEv", "status": "lost", "reason": "fraudulent",
 		}},
 	}
-	schemas, err := events.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
 	for name, w := range cases {
 		t.Run(name, func(t *testing.T) {
-			body := fixture(t, name)
+			body := channeltest.Fixture(t, name)
 			var env struct{ ID string }
 			_ = json.Unmarshal(body, &env)
-			d, err := Scheme{}.Parse(request("", body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(d.Rejects) != 0 || len(d.Events) != 1 {
-				t.Fatalf("got %d events, rejects %+v", len(d.Events), d.Rejects)
-			}
-			e := d.Events[0]
+			d, e := channeltest.ParseOne(t, Scheme{}, request("", body))
 			if d.ID != env.ID || e.ID != env.ID {
 				t.Errorf("delivery id %q, draft id %q, want %q", d.ID, e.ID, env.ID)
 			}
@@ -232,31 +156,13 @@ func TestParseFixtures(t *testing.T) {
 					t.Errorf("attributes[%s] = %#v, want %#v", k, got, v)
 				}
 			}
-			// What ingest publishes from this draft satisfies the schema of its type.
-			for _, in := range ingest.Canonical("payments", d, "s3://archive/raw/payments/x.json", time.Unix(1690000000, 0)) {
-				b, _ := json.Marshal(in)
-				doc, _ := jsonschemaDoc(b)
-				s, ok := schemas[in.Type]
-				if !ok {
-					t.Fatalf("no schema for %s", in.Type)
-				}
-				if err := s.Validate(doc); err != nil {
-					t.Errorf("%s does not match its schema: %v\n%s", in.Type, err, b)
-				}
-			}
 		})
 	}
 }
 
-func jsonschemaDoc(b []byte) (any, error) {
-	var v any
-	err := json.Unmarshal(b, &v)
-	return v, err
-}
-
 func TestParseRejects(t *testing.T) {
-	unknown := fixture(t, "customer.created.json")
-	dispute := strings.Replace(string(fixture(t, "charge.dispute.created.json")), `"customer_email_address": "jenny.rosen@example.com"`, `"customer_email_address": null`, 1)
+	unknown := channeltest.Fixture(t, "customer.created.json")
+	dispute := strings.Replace(string(channeltest.Fixture(t, "charge.dispute.created.json")), `"customer_email_address": "jenny.rosen@example.com"`, `"customer_email_address": null`, 1)
 	cases := []struct {
 		name, body, reason string
 	}{
@@ -273,84 +179,41 @@ func TestParseRejects(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d, err := Scheme{}.Parse(request("", []byte(c.body)))
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if len(d.Events) != 0 || len(d.Rejects) != 1 {
-				t.Fatalf("events %d, rejects %d", len(d.Events), len(d.Rejects))
-			}
-			r := d.Rejects[0]
-			if r.Index != 0 || !strings.Contains(r.Reason, c.reason) || string(r.Item) != c.body {
-				t.Fatalf("reject %d %q, want reason containing %q and the raw item", r.Index, r.Reason, c.reason)
-			}
+			channeltest.RejectsWhole(t, Scheme{}, request("", []byte(c.body)), c.reason)
 		})
 	}
 }
 
 func TestParseMalformed(t *testing.T) {
 	for _, body := range []string{``, `{"id":`, `not json`, `{"id":"evt_1"} trailing`} {
-		if _, err := (Scheme{}).Parse(request("", []byte(body))); !errors.Is(err, channel.ErrMalformed) {
-			t.Errorf("Parse(%q) = %v, want ErrMalformed", body, err)
-		}
+		channeltest.Malformed(t, Scheme{}, request("", []byte(body)))
 	}
 }
 
 func FuzzVerifyAndParse(f *testing.F) {
-	names, _ := filepath.Glob("testdata/*.json")
-	for _, n := range names {
-		b := fixture(f, filepath.Base(n))
+	for _, n := range channeltest.Fixtures(f, "*.json") {
+		b := channeltest.Fixture(f, n)
 		f.Add(Sign(secret, fixedTS, b), string(b))
 	}
 	f.Add("t=1,v1=,v1=zz,,=", `{"id":"evt_1","type":"invoice.paid","created":1,"data":{"object":{"customer":{"id":7}}}}`)
 	f.Add("t=-9223372036854775808,v1=00", `{"data":{"object":[]}}`)
+	inv := channeltest.Invariants{Secrets: []string{secret}, Now: time.Unix(fixedTS, 0), OneItem: true, RFC3339: true}
 	f.Fuzz(func(t *testing.T, sig, body string) {
-		req := request(sig, []byte(body))
-		if err := (Scheme{}).Verify(req, []string{secret}, time.Unix(fixedTS, 0)); err != nil &&
-			!errors.Is(err, channel.ErrSignature) && !errors.Is(err, channel.ErrStale) {
-			t.Fatalf("Verify error wraps neither ErrSignature nor ErrStale: %v", err)
-		}
-		d, err := Scheme{}.Parse(req)
-		if err != nil {
-			if !errors.Is(err, channel.ErrMalformed) {
-				t.Fatalf("Parse error does not wrap ErrMalformed: %v", err)
-			}
-			return
-		}
-		if len(d.Events)+len(d.Rejects) != 1 {
-			t.Fatalf("%d events and %d rejects from one event", len(d.Events), len(d.Rejects))
-		}
+		d := inv.Check(t, Scheme{}, request(sig, []byte(body)))
 		for _, e := range d.Events {
-			if _, err := e.OccurredAt.MarshalJSON(); err != nil {
-				t.Fatalf("occurred_at does not marshal: %v", err)
-			}
-			if e.Type == "" || e.ID == "" || e.Customer.Empty() || e.Attributes["provider_event"] == nil || e.OccurredAt.IsZero() {
+			if e.ID == "" || e.Attributes["provider_event"] == nil || e.OccurredAt.IsZero() {
 				t.Fatalf("incomplete draft %+v", e)
-			}
-			if _, err := json.Marshal(e.Attributes); err != nil {
-				t.Fatalf("attributes do not marshal: %v", err)
 			}
 		}
 		for _, r := range d.Rejects {
-			if r.Reason == "" || len(r.Item) == 0 {
-				t.Fatalf("reject without reason or item: %+v", r)
+			if len(r.Item) == 0 {
+				t.Fatalf("reject without item: %+v", r)
 			}
 		}
 	})
 }
 
 func BenchmarkVerifyAndParse(b *testing.B) {
-	body := fixture(b, "payment_intent.payment_failed.json")
-	req := request(Sign(secret, fixedTS, body), body)
-	now := time.Unix(fixedTS, 0)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		if err := (Scheme{}).Verify(req, []string{rolled, secret}, now); err != nil {
-			b.Fatal(err)
-		}
-		if d, err := (Scheme{}).Parse(req); err != nil || len(d.Events) != 1 {
-			b.Fatal(d, err)
-		}
-	}
+	body := channeltest.Fixture(b, "payment_intent.payment_failed.json")
+	channeltest.Benchmark(b, Scheme{}, request(Sign(secret, fixedTS, body), body), []string{rolled, secret}, time.Unix(fixedTS, 0), 1)
 }

@@ -219,18 +219,18 @@ func message(p url.Values, typ, sid, status string) (channel.Draft, string) {
 		"message_sid":    sid,
 		"status":         status,
 	}
-	set(a, "account_sid", p.Get("AccountSid"))
-	set(a, "messaging_service_sid", p.Get("MessagingServiceSid"))
-	set(a, "from", p.Get("From"))
-	set(a, "to", p.Get("To"))
+	channel.SetNonEmpty(a, "account_sid", p.Get("AccountSid"))
+	channel.SetNonEmpty(a, "messaging_service_sid", p.Get("MessagingServiceSid"))
+	channel.SetNonEmpty(a, "from", p.Get("From"))
+	channel.SetNonEmpty(a, "to", p.Get("To"))
 	if typ == TypeMessageReceived {
-		set(a, "body", p.Get("Body"))
+		channel.SetNonEmpty(a, "body", p.Get("Body"))
 		setInt(a, "num_media", p.Get("NumMedia"))
 		setInt(a, "num_segments", p.Get("NumSegments"))
 	}
 	setInt(a, "error_code", p.Get("ErrorCode"))
-	set(a, "error_message", p.Get("ErrorMessage"))
-	set(a, "raw_dlr_done_date", p.Get("RawDlrDoneDate"))
+	channel.SetNonEmpty(a, "error_message", p.Get("ErrorMessage"))
+	channel.SetNonEmpty(a, "raw_dlr_done_date", p.Get("RawDlrDoneDate"))
 	return channel.Draft{Type: typ, Customer: events.Customer{Phone: phone}, Attributes: a}, ""
 }
 
@@ -248,14 +248,14 @@ func call(p url.Values, sid, status string) (channel.Draft, string) {
 		"call_sid":       sid,
 		"status":         status,
 	}
-	set(a, "account_sid", p.Get("AccountSid"))
-	set(a, "parent_call_sid", p.Get("ParentCallSid"))
-	set(a, "direction", dir)
-	set(a, "from", p.Get("From"))
-	set(a, "to", p.Get("To"))
+	channel.SetNonEmpty(a, "account_sid", p.Get("AccountSid"))
+	channel.SetNonEmpty(a, "parent_call_sid", p.Get("ParentCallSid"))
+	channel.SetNonEmpty(a, "direction", dir)
+	channel.SetNonEmpty(a, "from", p.Get("From"))
+	channel.SetNonEmpty(a, "to", p.Get("To"))
 	setInt(a, "duration", p.Get("CallDuration"))
-	set(a, "answered_by", p.Get("AnsweredBy"))
-	set(a, "callback_source", p.Get("CallbackSource"))
+	channel.SetNonEmpty(a, "answered_by", p.Get("AnsweredBy"))
+	channel.SetNonEmpty(a, "callback_source", p.Get("CallbackSource"))
 	setInt(a, "sequence_number", p.Get("SequenceNumber"))
 	var at time.Time
 	if ts := p.Get("Timestamp"); ts != "" {
@@ -313,12 +313,6 @@ func first(p url.Values, keys ...string) string {
 		}
 	}
 	return ""
-}
-
-func set(a map[string]any, k, v string) {
-	if v != "" {
-		a[k] = v
-	}
 }
 
 // setInt stores numeric parameters as numbers so rules can compare them;

@@ -1,11 +1,7 @@
 package twilio
 
 import (
-	"errors"
-	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,6 +10,7 @@ import (
 	twclient "github.com/twilio/twilio-go/client"
 
 	"github.com/ocxhq/ocx/internal/channel"
+	"github.com/ocxhq/ocx/internal/channel/channeltest"
 )
 
 // Twilio's published vectors: the "Secure your webhooks" code samples
@@ -55,12 +52,12 @@ var (
 )
 
 func request(rawURL, sig, body string) channel.Request {
-	h := http.Header{}
-	if sig != "" {
-		h.Set(HeaderSignature, sig)
-	}
-	return channel.Request{Header: h, Body: []byte(body), URL: rawURL}
+	req := channeltest.Request([]byte(body), HeaderSignature, sig)
+	req.URL = rawURL
+	return req
 }
+
+func readFixture(t testing.TB, name string) string { return string(channeltest.Fixture(t, name)) }
 
 func TestSignMatchesPublishedVectors(t *testing.T) {
 	cases := []struct {
@@ -85,55 +82,49 @@ func TestSignMatchesPublishedVectors(t *testing.T) {
 }
 
 func TestVerify(t *testing.T) {
-	now := time.Unix(1700000000, 0)
 	form := vecDocsParams.Encode()
 	jsonURL := vecURL + "&bodySHA256=" + vecBodyHash
-	cases := []struct {
-		name    string
-		req     channel.Request
-		secrets []string
-		want    error
-	}{
-		{"published vector", request(vecURL, vecDocsSig, form), []string{vecToken}, nil},
-		{"library form body", request(vecURL, vecFormSig, vecFormBody), []string{vecToken}, nil},
-		{"library JSON body", request(jsonURL, vecJSONSig, vecJSONBody), []string{vecToken}, nil},
-		{"JSON body, URL without other params", request("https://mycompany.com/myapp.php?bodySHA256="+vecBodyHash, vecJSONOnlySig, vecJSONBody), []string{vecToken}, nil},
-		{"rotated: secondary and primary tokens", request(vecURL, vecDocsSig, form), []string{"another-token", vecToken}, nil},
-		{"URL has a port the signature lacks", request(strings.Replace(vecURL, ".com", ".com:1234", 1), vecLibSig, vecLibParams.Encode()), []string{vecToken}, nil},
-		{"signature over the default port", request(vecURL, Sign(vecToken, "https://mycompany.com:443/myapp.php?foo=1&bar=2", vecDocsParams), form), []string{vecToken}, nil},
-		{"parameter order on the wire does not matter", request(vecURL, vecDocsSig, "To=%2B18005551212&From=%2B14158675310&Digits=1234&Caller=%2B14158675310&CallSid=CA1234567890ABCDE"), []string{vecToken}, nil},
-		{"tampered body", request(vecURL, vecDocsSig, strings.Replace(form, "1234", "1235", 1)), []string{vecToken}, channel.ErrSignature},
-		{"added parameter", request(vecURL, vecDocsSig, form+"&Extra=1"), []string{vecToken}, channel.ErrSignature},
-		{"tampered URL", request(strings.Replace(vecURL, "foo=1", "foo=2", 1), vecDocsSig, form), []string{vecToken}, channel.ErrSignature},
-		{"tampered JSON body", request(jsonURL, vecJSONSig, `{"property": "value", "boolean": false}`), []string{vecToken}, channel.ErrSignature},
-		{"JSON body hash right, signature wrong", request(jsonURL, vecDocsSig, vecJSONBody), []string{vecToken}, channel.ErrSignature},
-		{"wrong token", request(vecURL, vecDocsSig, form), []string{"54321"}, channel.ErrSignature},
-		{"no secrets", request(vecURL, vecDocsSig, form), nil, channel.ErrSignature},
-		{"missing header", request(vecURL, "", form), []string{vecToken}, channel.ErrSignature},
-		{"missing URL", request("", vecDocsSig, form), []string{vecToken}, channel.ErrSignature},
-		{"bad form body", request(vecURL, vecDocsSig, "a=%zz"), []string{vecToken}, channel.ErrSignature},
+	s := channeltest.Signing{
+		Sign: func(b []byte, _ time.Time) channel.Request {
+			p, _ := url.ParseQuery(string(b))
+			return request(vecURL, Sign(vecToken, vecURL, p), string(b))
+		},
+		Body:   []byte(form),
+		Secret: vecToken, Other: "54321", At: time.Unix(1700000000, 0),
+		Tamper: func(b []byte) []byte { return []byte(strings.Replace(string(b), "1234", "1235", 1)) },
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			err := Scheme{}.Verify(c.req, c.secrets, now)
-			if c.want == nil && err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-			if c.want != nil && !errors.Is(err, c.want) {
-				t.Fatalf("Verify = %v, want %v", err, c.want)
-			}
-			if err != nil && strings.Contains(err.Error(), vecToken) {
-				t.Fatalf("error echoes the secret: %v", err)
-			}
-		})
-	}
+	channeltest.Verify(t, Scheme{}, s,
+		s.Case("published vector", request(vecURL, vecDocsSig, form), nil),
+		s.Case("library form body", request(vecURL, vecFormSig, vecFormBody), nil),
+		s.Case("library JSON body", request(jsonURL, vecJSONSig, vecJSONBody), nil),
+		s.Case("JSON body, URL without other params", request("https://mycompany.com/myapp.php?bodySHA256="+vecBodyHash, vecJSONOnlySig, vecJSONBody), nil),
+		s.Case("URL has a port the signature lacks", request(strings.Replace(vecURL, ".com", ".com:1234", 1), vecLibSig, vecLibParams.Encode()), nil),
+		s.Case("signature over the default port", request(vecURL, Sign(vecToken, "https://mycompany.com:443/myapp.php?foo=1&bar=2", vecDocsParams), form), nil),
+		s.Case("parameter order on the wire does not matter", request(vecURL, vecDocsSig, "To=%2B18005551212&From=%2B14158675310&Digits=1234&Caller=%2B14158675310&CallSid=CA1234567890ABCDE"), nil),
+		s.Case("added parameter", request(vecURL, vecDocsSig, form+"&Extra=1"), channel.ErrSignature),
+		s.Case("tampered URL", request(strings.Replace(vecURL, "foo=1", "foo=2", 1), vecDocsSig, form), channel.ErrSignature),
+		s.Case("tampered JSON body", request(jsonURL, vecJSONSig, `{"property": "value", "boolean": false}`), channel.ErrSignature),
+		s.Case("JSON body hash right, signature wrong", request(jsonURL, vecDocsSig, vecJSONBody), channel.ErrSignature),
+		s.Case("missing header", request(vecURL, "", form), channel.ErrSignature),
+		s.Case("missing URL", request("", vecDocsSig, form), channel.ErrSignature),
+		s.Case("bad form body", request(vecURL, vecDocsSig, "a=%zz"), channel.ErrSignature),
+	)
+}
+
+// The Signer the local stack and ocx sign use produces requests Verify
+// accepts, for form posts and for JSON bodies.
+func TestSigner(t *testing.T) {
+	channeltest.SignerRoundTrip(t, Scheme{}, request("https://ocx.example/v1/webhooks/sms", "", readFixture(t, "inbound_sms.form")))
+	asJSON := request("https://ocx.example/v1/webhooks/sms?x=1", "", `{"MessageSid":"SM9","MessageStatus":"undelivered","To":"+15558675310"}`)
+	asJSON.Header.Set("Content-Type", "application/json")
+	channeltest.SignerRoundTrip(t, Scheme{}, asJSON)
 }
 
 // twilio-go's RequestValidator must accept what OCX signs, and OCX must
 // accept exactly what it accepts.
 func TestCrossCheckWithTwilioGo(t *testing.T) {
 	lib := twclient.NewRequestValidator(vecToken)
-	for _, name := range fixtures(t) {
+	for _, name := range channeltest.Fixtures(t, "*.form") {
 		body := readFixture(t, name)
 		params, err := url.ParseQuery(body)
 		if err != nil {
@@ -207,14 +198,7 @@ func TestParseFixtures(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			d, err := Scheme{}.Parse(request("https://ocx.example/v1/webhooks/sms", "", readFixture(t, c.file)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(d.Rejects) != 0 || len(d.Events) != 1 {
-				t.Fatalf("got %d events, rejects %+v", len(d.Events), d.Rejects)
-			}
-			e := d.Events[0]
+			d, e := channeltest.ParseOne(t, Scheme{}, request("https://ocx.example/v1/webhooks/sms", "", readFixture(t, c.file)))
 			if d.ID != c.delivery || e.ID != c.delivery {
 				t.Errorf("delivery id %q, draft id %q, want %q", d.ID, e.ID, c.delivery)
 			}
@@ -244,17 +228,7 @@ func TestParseRejects(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d, err := Scheme{}.Parse(request("https://ocx.example/x", "", c.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(d.Events) != 0 || len(d.Rejects) != 1 {
-				t.Fatalf("got %d events, %d rejects", len(d.Events), len(d.Rejects))
-			}
-			r := d.Rejects[0]
-			if r.Index != 0 || string(r.Item) != c.body || !strings.Contains(r.Reason, c.reason) {
-				t.Errorf("reject %+v, want reason containing %q", r, c.reason)
-			}
+			d := channeltest.RejectsWhole(t, Scheme{}, request("https://ocx.example/x", "", c.body), c.reason)
 			if d.ID != c.delivery {
 				t.Errorf("delivery id %q, want %q", d.ID, c.delivery)
 			}
@@ -264,57 +238,23 @@ func TestParseRejects(t *testing.T) {
 
 func TestParseOtherEncodings(t *testing.T) {
 	// A GET callback carries its parameters in the URL.
-	d, err := Scheme{}.Parse(request("https://ocx.example/sms?MessageSid=SM9&SmsStatus=received&From=%2B14017122661&To=%2B15558675310&Body=hi", "", ""))
-	if err != nil || len(d.Events) != 1 || d.Events[0].Attributes["body"] != "hi" {
-		t.Fatalf("GET callback: %+v %v", d, err)
+	if _, e := channeltest.ParseOne(t, Scheme{}, request("https://ocx.example/sms?MessageSid=SM9&SmsStatus=received&From=%2B14017122661&To=%2B15558675310&Body=hi", "", "")); e.Attributes["body"] != "hi" {
+		t.Fatalf("GET callback: %+v", e)
 	}
 	// A JSON object body uses the same parameter names.
-	d, err = Scheme{}.Parse(request("https://ocx.example/sms?bodySHA256=x", "", `{"MessageSid":"SM9","MessageStatus":"undelivered","To":"+15558675310","ErrorCode":30005}`))
-	if err != nil || len(d.Events) != 1 || d.Events[0].Attributes["error_code"] != 30005 {
-		t.Fatalf("JSON body: %+v %v", d, err)
+	if _, e := channeltest.ParseOne(t, Scheme{}, request("https://ocx.example/sms?bodySHA256=x", "", `{"MessageSid":"SM9","MessageStatus":"undelivered","To":"+15558675310","ErrorCode":30005}`)); e.Attributes["error_code"] != 30005 {
+		t.Fatalf("JSON body: %+v", e)
 	}
 	for _, bad := range []string{"a=%zz", `{"MessageSid":`} {
-		if _, err := (Scheme{}).Parse(request("https://ocx.example/sms", "", bad)); !errors.Is(err, channel.ErrMalformed) {
-			t.Errorf("Parse(%q) = %v, want ErrMalformed", bad, err)
-		}
+		channeltest.Malformed(t, Scheme{}, request("https://ocx.example/sms", "", bad))
 	}
 }
 
-func TestRegistered(t *testing.T) {
-	f, ok := channel.Lookup(Kind)
-	if !ok {
-		t.Fatal("twilio not registered")
-	}
-	if _, err := f(nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f(channel.Options{"x": "y"}); err == nil {
-		t.Fatal("options accepted")
-	}
-}
-
-func fixtures(t testing.TB) []string {
-	names, err := filepath.Glob("testdata/*.form")
-	if err != nil || len(names) == 0 {
-		t.Fatalf("no fixtures: %v", err)
-	}
-	for i := range names {
-		names[i] = filepath.Base(names[i])
-	}
-	return names
-}
-
-func readFixture(t testing.TB, name string) string {
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
+func TestRegistered(t *testing.T) { channeltest.Registered(t, Kind, nil) }
 
 func FuzzVerifyAndParse(f *testing.F) {
 	const u = "https://ocx.example/v1/webhooks/sms"
-	for _, name := range fixtures(f) {
+	for _, name := range channeltest.Fixtures(f, "*.form") {
 		body := readFixture(f, name)
 		p, _ := url.ParseQuery(body)
 		f.Add(u, Sign(vecToken, u, p), body)
@@ -322,21 +262,11 @@ func FuzzVerifyAndParse(f *testing.F) {
 	f.Add(vecURL+"&bodySHA256="+vecBodyHash, vecJSONSig, vecJSONBody)
 	f.Add("http://[::1]:80/x?bodySHA256=zz", "", `{"CallSid":1,"CallStatus":"completed"}`)
 	f.Add("%", "x", "%%")
+	inv := channeltest.Invariants{Secrets: []string{vecToken}, Now: time.Now(), OneItem: true}
 	f.Fuzz(func(t *testing.T, rawURL, sig, body string) {
-		req := request(rawURL, sig, body)
-		_ = Scheme{}.Verify(req, []string{vecToken}, time.Now())
-		d, err := Scheme{}.Parse(req)
-		if err != nil {
-			if !errors.Is(err, channel.ErrMalformed) {
-				t.Fatalf("Parse error %v does not wrap ErrMalformed", err)
-			}
-			return
-		}
-		if len(d.Events)+len(d.Rejects) != 1 {
-			t.Fatalf("Parse gave %d events and %d rejects for one callback", len(d.Events), len(d.Rejects))
-		}
+		d := inv.Check(t, Scheme{}, request(rawURL, sig, body))
 		for _, e := range d.Events {
-			if e.Customer.Empty() || e.ID == "" || e.Attributes["provider_event"] == nil {
+			if e.ID == "" || e.Attributes["provider_event"] == nil {
 				t.Fatalf("incomplete draft %+v", e)
 			}
 		}
@@ -347,18 +277,7 @@ func BenchmarkVerifyAndParse(b *testing.B) {
 	const u = "https://ocx.example/v1/webhooks/sms"
 	body := readFixture(b, "inbound_sms.form")
 	p, _ := url.ParseQuery(body)
-	req := request(u, Sign(vecToken, u, p), body)
-	secrets := []string{"old-token", vecToken}
-	now := time.Now()
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := (Scheme{}).Verify(req, secrets, now); err != nil {
-			b.Fatal(err)
-		}
-		if d, err := (Scheme{}).Parse(req); err != nil || len(d.Events) != 1 {
-			b.Fatal(d, err)
-		}
-	}
+	channeltest.Benchmark(b, Scheme{}, request(u, Sign(vecToken, u, p), body), []string{"old-token", vecToken}, time.Now(), 1)
 }
 
 func TestSignRepeatedParameters(t *testing.T) {

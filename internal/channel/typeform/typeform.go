@@ -19,7 +19,6 @@
 package typeform
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -174,7 +173,7 @@ type Answer struct {
 // its JSON; a response that cannot be mapped at all is rejected whole.
 func (s Scheme) Parse(req channel.Request) (channel.Delivery, error) {
 	var p Payload
-	if err := decodeStrict(req.Body, &p); err != nil {
+	if err := json.Unmarshal(req.Body, &p); err != nil {
 		return channel.Delivery{}, fmt.Errorf("%w: %v", channel.ErrMalformed, err)
 	}
 	d := channel.Delivery{ID: p.EventID}
@@ -241,15 +240,9 @@ func (s Scheme) Parse(req channel.Request) (channel.Delivery, error) {
 			"response_token": r.Token,
 			"question_ref":   q.ref,
 		}
-		if a.Field.Type != "" {
-			attrs["question_type"] = a.Field.Type
-		}
-		if r.Definition.Title != "" {
-			attrs["form_title"] = r.Definition.Title
-		}
-		if comment != "" {
-			attrs["comment"] = comment
-		}
+		channel.SetNonEmpty(attrs, "question_type", a.Field.Type)
+		channel.SetNonEmpty(attrs, "form_title", r.Definition.Title)
+		channel.SetNonEmpty(attrs, "comment", comment)
 		d.Events = append(d.Events, channel.Draft{
 			ID:         r.Token + ":" + q.ref,
 			Type:       events.TypeSurveyResponded,
@@ -320,15 +313,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return fmt.Errorf("trailing data after JSON value")
-	}
-	return nil
 }

@@ -1,16 +1,13 @@
 package typeform
 
 import (
-	"errors"
-	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ocxhq/ocx/internal/channel"
+	"github.com/ocxhq/ocx/internal/channel/channeltest"
 )
 
 // Typeform publishes the procedure but no vector, and has no Go library.
@@ -28,68 +25,42 @@ const (
 )
 
 func request(sig string, body []byte) channel.Request {
-	h := http.Header{}
-	if sig != "" {
-		h.Set(HeaderSignature, sig)
-	}
-	return channel.Request{Header: h, Body: body}
-}
-
-func readFixture(t testing.TB, name string) []byte {
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return channeltest.Request(body, HeaderSignature, sig)
 }
 
 func mustNew(t testing.TB, opts channel.Options) Scheme {
-	k, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k.(Scheme)
+	return channeltest.Build[Scheme](t, New, opts)
 }
 
 func TestSignMatchesOpenSSL(t *testing.T) {
 	if got := Sign(vecSecret, []byte(vecShortBody)); got != vecShortSig {
 		t.Errorf("Sign = %s, want %s", got, vecShortSig)
 	}
-	if got := Sign(vecSecret, readFixture(t, "nps_response.json")); got != vecNPSSig {
+	if got := Sign(vecSecret, channeltest.Fixture(t, "nps_response.json")); got != vecNPSSig {
 		t.Errorf("Sign(fixture) = %s, want %s", got, vecNPSSig)
 	}
 }
 
 func TestVerify(t *testing.T) {
-	body := readFixture(t, "nps_response.json")
-	cases := []struct {
-		name    string
-		req     channel.Request
-		secrets []string
-		want    error
-	}{
-		{"openssl vector", request(vecNPSSig, body), []string{vecSecret}, nil},
-		{"short vector", request(vecShortSig, []byte(vecShortBody)), []string{vecSecret}, nil},
-		{"rotated: old and new secrets", request(vecNPSSig, body), []string{"old-secret", vecSecret}, nil},
-		{"tampered body", request(vecNPSSig, append(body, ' ')), []string{vecSecret}, channel.ErrSignature},
-		{"wrong secret", request(vecNPSSig, body), []string{"abc124"}, channel.ErrSignature},
-		{"no secrets", request(vecNPSSig, body), nil, channel.ErrSignature},
-		{"missing header", request("", body), []string{vecSecret}, channel.ErrSignature},
-		{"hex instead of base64", request("sha256=9353fbcb0906cbf7b4f93f21270", body), []string{vecSecret}, channel.ErrSignature},
-		{"no sha256= prefix", request(strings.TrimPrefix(vecNPSSig, "sha256="), body), []string{vecSecret}, channel.ErrSignature},
+	body := channeltest.Fixture(t, "nps_response.json")
+	s := channeltest.Signing{
+		Sign:   func(b []byte, _ time.Time) channel.Request { return request(Sign(vecSecret, b), b) },
+		Body:   body,
+		Secret: vecSecret, Other: "abc124", At: time.Now(),
+		Tamper: func(b []byte) []byte { return append(b, ' ') },
 	}
-	s := mustNew(t, channel.Options{"nps_ref": "nps"})
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			err := s.Verify(c.req, c.secrets, time.Now())
-			if c.want == nil && err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-			if c.want != nil && !errors.Is(err, c.want) {
-				t.Fatalf("Verify = %v, want %v", err, c.want)
-			}
-		})
-	}
+	channeltest.Verify(t, mustNew(t, channel.Options{"nps_ref": "nps"}), s,
+		s.Case("openssl vector", request(vecNPSSig, body), nil),
+		s.Case("short vector", request(vecShortSig, []byte(vecShortBody)), nil),
+		s.Case("missing header", request("", body), channel.ErrSignature),
+		s.Case("hex instead of base64", request("sha256=9353fbcb0906cbf7b4f93f21270", body), channel.ErrSignature),
+		s.Case("no sha256= prefix", request(strings.TrimPrefix(vecNPSSig, "sha256="), body), channel.ErrSignature),
+	)
+}
+
+// The Signer the local stack and ocx sign use produces requests Verify accepts.
+func TestSigner(t *testing.T) {
+	channeltest.SignerRoundTrip(t, mustNew(t, channel.Options{"nps_ref": "nps"}), request("", channeltest.Fixture(t, "nps_response.json")))
 }
 
 func TestOptions(t *testing.T) {
@@ -110,11 +81,7 @@ func TestOptions(t *testing.T) {
 			t.Errorf("New(%v) = %v, want %q", c.opts, err, c.err)
 		}
 	}
-	if f, ok := channel.Lookup(Kind); !ok {
-		t.Fatal("typeform not registered")
-	} else if _, err := f(channel.Options{"bogus": "x"}); err == nil {
-		t.Fatal("registered factory accepts unknown options")
-	}
+	channeltest.Registered(t, Kind, channel.Options{"nps_ref": "nps"})
 }
 
 func TestParseDocumentedExample(t *testing.T) {
@@ -122,13 +89,14 @@ func TestParseDocumentedExample(t *testing.T) {
 	// refs come from the definition; the customer is the hidden user_id
 	// plus the email answer; the long_text answer is the comment.
 	s := mustNew(t, channel.Options{"nps_ref": "readable_ref_number1", "csat_ref": "readable_ref_rating", "ces_ref": "readable_ref_opinion_scale"})
-	d, err := s.Parse(request("", readFixture(t, "form_response.json")))
+	d, err := s.Parse(request("", channeltest.Fixture(t, "form_response.json")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d.ID != "LtWXD3crgy" || len(d.Rejects) != 0 || len(d.Events) != 3 {
 		t.Fatalf("delivery %q, %d events, rejects %+v", d.ID, len(d.Events), d.Rejects)
 	}
+	channeltest.MatchSchemas(t, d)
 	at := time.Date(2018, 1, 18, 18, 17, 2, 0, time.UTC)
 	comment := "It's cold right now! I live in an older medium-sized city with a university. Geographically, the area is hilly."
 	want := []struct {
@@ -160,14 +128,10 @@ func TestParseDocumentedExample(t *testing.T) {
 
 func TestParseNPSResponse(t *testing.T) {
 	s := mustNew(t, channel.Options{"nps_ref": "nps", "csat_ref": "csat"})
-	d, err := s.Parse(request("", readFixture(t, "nps_response.json")))
-	if err != nil {
-		t.Fatal(err)
+	d, e := channeltest.ParseOne(t, s, request("", channeltest.Fixture(t, "nps_response.json")))
+	if d.ID != "01HQ3RZ1AJ8G1XK2M5T7V9B0CD" {
+		t.Errorf("delivery %q", d.ID)
 	}
-	if d.ID != "01HQ3RZ1AJ8G1XK2M5T7V9B0CD" || len(d.Events) != 1 || len(d.Rejects) != 0 {
-		t.Fatalf("%+v", d)
-	}
-	e := d.Events[0]
 	if e.ID != "01hq3rz0w4kq8v2c6n9d1f5g7h:nps" || e.Customer.ID != "u-1001" || e.Customer.Email != "ann@example.com" ||
 		e.Attributes["score"] != 3 || e.Attributes["survey"] != "nps" || e.Attributes["comment"] != "Took three calls to fix my order" {
 		t.Errorf("%+v", e)
@@ -175,7 +139,7 @@ func TestParseNPSResponse(t *testing.T) {
 }
 
 func TestParseRejects(t *testing.T) {
-	nps := string(readFixture(t, "nps_response.json"))
+	nps := string(channeltest.Fixture(t, "nps_response.json"))
 	cases := []struct {
 		name, body string
 		events     int
@@ -208,40 +172,28 @@ func TestParseRejects(t *testing.T) {
 	}
 	// One bad answer never sinks the others.
 	two := mustNew(t, channel.Options{"nps_ref": "readable_ref_number1", "csat_ref": "readable_ref_number2", "ces_ref": "readable_ref_date"})
-	d, err := two.Parse(request("", readFixture(t, "form_response.json")))
+	d, err := two.Parse(request("", channeltest.Fixture(t, "form_response.json")))
 	if err != nil || len(d.Events) != 2 || len(d.Rejects) != 1 || d.Rejects[0].Index != 3 || !strings.Contains(string(d.Rejects[0].Item), "2005-10-15") {
 		t.Fatalf("%+v %v", d, err)
 	}
-	for _, bad := range []string{``, `[]`, `{"event_id":`, `{} {}`} {
-		if _, err := s.Parse(request("", []byte(bad))); !errors.Is(err, channel.ErrMalformed) {
-			t.Errorf("Parse(%q) = %v, want ErrMalformed", bad, err)
-		}
+	for _, bad := range []string{``, `[]`, `{"event_id":`, `{} {}`, `{} ]`} {
+		channeltest.Malformed(t, s, request("", []byte(bad)))
 	}
 }
 
 func FuzzVerifyAndParse(f *testing.F) {
-	for _, name := range []string{"form_response.json", "nps_response.json"} {
-		b := readFixture(f, name)
+	for _, name := range channeltest.Fixtures(f, "*.json") {
+		b := channeltest.Fixture(f, name)
 		f.Add(Sign(vecSecret, b), b)
 	}
 	f.Add(vecShortSig, []byte(vecShortBody))
 	f.Add("sha256=", []byte(`{"event_type":"form_response","form_response":{"token":"t","submitted_at":"2026-11-23T08:12:00Z","hidden":{"user_id":"u"},"answers":[{"type":"number","number":1e400,"field":{"ref":"nps"}}]}}`))
 	s := mustNew(f, channel.Options{"nps_ref": "nps", "csat_ref": "readable_ref_rating", "ces_ref": "readable_ref_opinion_scale"})
+	inv := channeltest.Invariants{Secrets: []string{vecSecret}, Now: time.Now()}
 	f.Fuzz(func(t *testing.T, sig string, body []byte) {
-		req := request(sig, body)
-		_ = s.Verify(req, []string{vecSecret}, time.Now())
-		d, err := s.Parse(req)
-		if err != nil {
-			if !errors.Is(err, channel.ErrMalformed) {
-				t.Fatalf("Parse error %v does not wrap ErrMalformed", err)
-			}
-			return
-		}
-		if len(d.Events)+len(d.Rejects) == 0 {
-			t.Fatal("Parse succeeded with no events and no rejects")
-		}
+		d := inv.Check(t, s, request(sig, body))
 		for _, e := range d.Events {
-			if e.Customer.Empty() || e.ID == "" || e.Attributes["survey"] == nil {
+			if e.ID == "" || e.Attributes["survey"] == nil {
 				t.Fatalf("incomplete draft %+v", e)
 			}
 		}
@@ -249,17 +201,7 @@ func FuzzVerifyAndParse(f *testing.F) {
 }
 
 func BenchmarkVerifyAndParse(b *testing.B) {
-	body := readFixture(b, "form_response.json")
+	body := channeltest.Fixture(b, "form_response.json")
 	s := mustNew(b, channel.Options{"nps_ref": "readable_ref_number1", "csat_ref": "readable_ref_rating", "ces_ref": "readable_ref_opinion_scale"})
-	req := request(Sign(vecSecret, body), body)
-	secrets := []string{"old-secret", vecSecret}
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := s.Verify(req, secrets, time.Now()); err != nil {
-			b.Fatal(err)
-		}
-		if d, err := s.Parse(req); err != nil || len(d.Events) != 3 {
-			b.Fatal(d, err)
-		}
-	}
+	channeltest.Benchmark(b, s, request(Sign(vecSecret, body), body), []string{"old-secret", vecSecret}, time.Now(), 3)
 }

@@ -1,7 +1,6 @@
 package zendesk
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,28 +27,6 @@ const (
 	EventStatusChanged = "zen:event-type:ticket.status_changed"
 	EventCommentAdded  = "zen:event-type:ticket.comment_added"
 )
-
-// id is a Zendesk id: event payloads send ids as strings, some examples as
-// numbers; either way it is kept as its decimal text.
-type id string
-
-func (i *id) UnmarshalJSON(b []byte) error {
-	switch {
-	case len(b) == 0 || b[0] == 'n':
-		*i = ""
-	case b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*i = id(s)
-	case b[0] == '-' || b[0] >= '0' && b[0] <= '9':
-		*i = id(b)
-	default:
-		return fmt.Errorf("id %s is neither a number nor a string", clip(string(b)))
-	}
-	return nil
-}
 
 // status is a ticket status: a string, or an object with a status field.
 type status string
@@ -79,22 +56,22 @@ func (s *status) UnmarshalJSON(b []byte) error {
 // payload is Zendesk's event envelope (shared by every zen:event-type) with
 // the ticket detail and the event objects of the types OCX maps.
 type payload struct {
-	Type      string    `json:"type"`
-	AccountID id        `json:"account_id"`
-	ID        string    `json:"id"`
-	Time      time.Time `json:"time"`
-	Subject   string    `json:"subject"`
+	Type      string             `json:"type"`
+	AccountID channel.ProviderID `json:"account_id"`
+	ID        string             `json:"id"`
+	Time      time.Time          `json:"time"`
+	Subject   string             `json:"subject"`
 	Detail    *struct {
-		ID             id       `json:"id"`
-		RequesterID    id       `json:"requester_id"`
-		AssigneeID     id       `json:"assignee_id"`
-		GroupID        id       `json:"group_id"`
-		BrandID        id       `json:"brand_id"`
-		OrganizationID id       `json:"organization_id"`
-		Status         status   `json:"status"`
-		Priority       string   `json:"priority"`
-		Type           string   `json:"type"`
-		Tags           []string `json:"tags"`
+		ID             channel.ProviderID `json:"id"`
+		RequesterID    channel.ProviderID `json:"requester_id"`
+		AssigneeID     channel.ProviderID `json:"assignee_id"`
+		GroupID        channel.ProviderID `json:"group_id"`
+		BrandID        channel.ProviderID `json:"brand_id"`
+		OrganizationID channel.ProviderID `json:"organization_id"`
+		Status         status             `json:"status"`
+		Priority       string             `json:"priority"`
+		Type           string             `json:"type"`
+		Tags           []string           `json:"tags"`
 		Via            struct {
 			Channel string `json:"channel"`
 		} `json:"via"`
@@ -103,37 +80,26 @@ type payload struct {
 		Current  status `json:"current"`
 		Previous status `json:"previous"`
 		Comment  *struct {
-			ID       id    `json:"id"`
-			IsPublic *bool `json:"is_public"`
+			ID       channel.ProviderID `json:"id"`
+			IsPublic *bool              `json:"is_public"`
 			Author   struct {
-				ID      id   `json:"id"`
-				IsStaff bool `json:"is_staff"`
+				ID      channel.ProviderID `json:"id"`
+				IsStaff bool               `json:"is_staff"`
 			} `json:"author"`
 		} `json:"comment"`
 	} `json:"event"`
 }
 
-// Parse maps the one event a Zendesk event webhook carries.
+// Parse maps the one event a Zendesk event webhook carries. The delivery id
+// is the invocation id, else the event id.
 func (Scheme) Parse(req channel.Request) (channel.Delivery, error) {
-	var p payload
-	if err := json.Unmarshal(req.Body, &p); err != nil {
-		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) || len(bytes.TrimSpace(req.Body)) == 0 {
-			return channel.Delivery{}, fmt.Errorf("%w: zendesk body is not JSON: %v", channel.ErrMalformed, err)
+	deliveryID := func(p *payload) string {
+		if id := req.Header.Get(HeaderInvocationID); id != "" {
+			return id
 		}
-		return channel.Delivery{Rejects: []channel.Reject{{Index: 0, Reason: "not a zendesk event: " + err.Error(), Item: req.Body}}}, nil
+		return p.ID
 	}
-	d := channel.Delivery{ID: req.Header.Get(HeaderInvocationID)}
-	if d.ID == "" {
-		d.ID = p.ID
-	}
-	draft, err := p.draft()
-	if err != nil {
-		d.Rejects = []channel.Reject{{Index: 0, Reason: err.Error(), Item: req.Body}}
-		return d, nil
-	}
-	d.Events = []channel.Draft{draft}
-	return d, nil
+	return channel.ParseJSONItem(req, "a zendesk event", deliveryID, (*payload).draft)
 }
 
 func (p *payload) draft() (channel.Draft, error) {
@@ -153,15 +119,15 @@ func (p *payload) draft() (channel.Draft, error) {
 	}
 	t := p.Detail
 	a := map[string]any{"provider_event": p.Type, "zendesk_event_id": p.ID, "ticket_id": string(t.ID)}
-	put(a, "status", string(t.Status))
-	put(a, "priority", strings.ToLower(t.Priority))
-	put(a, "ticket_type", strings.ToLower(t.Type))
-	put(a, "via_channel", t.Via.Channel)
-	put(a, "assignee_id", string(t.AssigneeID))
-	put(a, "group_id", string(t.GroupID))
-	put(a, "brand_id", string(t.BrandID))
-	put(a, "organization_id", string(t.OrganizationID))
-	put(a, "account_id", string(p.AccountID))
+	channel.SetNonEmpty(a, "status", string(t.Status))
+	channel.SetNonEmpty(a, "priority", strings.ToLower(t.Priority))
+	channel.SetNonEmpty(a, "ticket_type", strings.ToLower(t.Type))
+	channel.SetNonEmpty(a, "via_channel", t.Via.Channel)
+	channel.SetNonEmpty(a, "assignee_id", string(t.AssigneeID))
+	channel.SetNonEmpty(a, "group_id", string(t.GroupID))
+	channel.SetNonEmpty(a, "brand_id", string(t.BrandID))
+	channel.SetNonEmpty(a, "organization_id", string(t.OrganizationID))
+	channel.SetNonEmpty(a, "account_id", string(p.AccountID))
 	if len(t.Tags) > 0 {
 		a["tags"] = t.Tags
 	}
@@ -176,7 +142,7 @@ func (p *payload) draft() (channel.Draft, error) {
 			typ = TypeSolved
 		}
 		a["status"] = string(p.Event.Current)
-		put(a, "previous_status", string(p.Event.Previous))
+		channel.SetNonEmpty(a, "previous_status", string(p.Event.Previous))
 	case EventCommentAdded:
 		c := p.Event.Comment
 		if c == nil || c.IsPublic == nil {
@@ -188,8 +154,8 @@ func (p *payload) draft() (channel.Draft, error) {
 			a["author"] = "agent"
 		}
 		a["public"] = *c.IsPublic
-		put(a, "comment_id", string(c.ID))
-		put(a, "author_id", string(c.Author.ID))
+		channel.SetNonEmpty(a, "comment_id", string(c.ID))
+		channel.SetNonEmpty(a, "author_id", string(c.Author.ID))
 	}
 	return channel.Draft{
 		ID:         p.ID,
@@ -198,10 +164,4 @@ func (p *payload) draft() (channel.Draft, error) {
 		Customer:   events.Customer{ID: string(t.RequesterID)},
 		Attributes: a,
 	}, nil
-}
-
-func put(a map[string]any, k, v string) {
-	if v != "" {
-		a[k] = v
-	}
 }

@@ -1,11 +1,8 @@
 package zendesk
 
 import (
-	"encoding/json"
 	"errors"
-	"net/http"
-	"os"
-	"path/filepath"
+	"maps"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,7 +10,7 @@ import (
 
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/channel"
-	"github.com/ocxhq/ocx/internal/ingest"
+	"github.com/ocxhq/ocx/internal/channel/channeltest"
 )
 
 const (
@@ -27,41 +24,16 @@ const (
 
 var at, _ = time.Parse(time.RFC3339, ts)
 
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func request(sig, ts string, body []byte) channel.Request {
-	h := http.Header{}
-	h.Set(HeaderWebhookID, "01F1KRFQ6BG29CNWFR60NK5FNY")
-	h.Set(HeaderInvocationID, "8350205582")
-	h.Set(HeaderAccountID, "22129848")
-	if sig != "" {
-		h.Set(HeaderSignature, sig)
-	}
-	if ts != "" {
-		h.Set(HeaderTimestamp, ts)
-	}
-	return channel.Request{Header: h, Body: body}
+	return channeltest.Request(body,
+		HeaderWebhookID, "01F1KRFQ6BG29CNWFR60NK5FNY",
+		HeaderInvocationID, "8350205582",
+		HeaderAccountID, "22129848",
+		HeaderSignature, sig,
+		HeaderTimestamp, ts)
 }
 
-func TestRegistered(t *testing.T) {
-	f, ok := channel.Lookup(Kind)
-	if !ok {
-		t.Fatal("zendesk kind not registered")
-	}
-	if _, err := f(nil); err != nil {
-		t.Fatalf("no options: %v", err)
-	}
-	if _, err := f(channel.Options{"subdomain": "acme"}); err == nil {
-		t.Fatal("an unknown option was accepted")
-	}
-}
+func TestRegistered(t *testing.T) { channeltest.Registered(t, Kind, nil) }
 
 // Zendesk publishes no current vector. This one was computed outside Go, with
 //
@@ -103,63 +75,29 @@ func TestLegacyPublishedVector(t *testing.T) {
 
 // The Signer the local stack and ocx sign use produces requests Verify accepts.
 func TestSigner(t *testing.T) {
-	sign, verify := Scheme{}.DemoSecrets("local-zendesk")
-	if again, _ := (Scheme{}).DemoSecrets("local-zendesk"); again != sign || sign != verify {
-		t.Fatalf("demo secrets are not fixed and shared: %q %q %q", sign, again, verify)
-	}
-	otherSign, _ := Scheme{}.DemoSecrets("local-elsewhere")
-	now := time.Now()
-	req := request("", "", fixture(t, "ticket.created.json"))
-	if err := (Scheme{}).Sign(&req, sign, now); err != nil {
-		t.Fatal(err)
-	}
-	if err := (Scheme{}).Verify(req, []string{verify}, now); err != nil {
-		t.Fatalf("Verify rejects Sign: %v", err)
-	}
-	if err := (Scheme{}).Verify(req, []string{otherSign}, now); !errors.Is(err, channel.ErrSignature) {
-		t.Fatalf("another channel's secret verifies: %v", err)
-	}
+	channeltest.SignerRoundTrip(t, Scheme{}, request("", "", channeltest.Fixture(t, "ticket.created.json")))
 }
 
 func TestVerify(t *testing.T) {
-	body := fixture(t, "ticket.status_changed.json")
+	body := channeltest.Fixture(t, "ticket.status_changed.json")
 	good := Sign(testSecret, ts, body)
-	cases := []struct {
-		name    string
-		req     channel.Request
-		secrets []string
-		now     time.Time
-		want    error
-	}{
-		{"valid", request(good, ts, body), []string{testSecret}, at, nil},
-		{"rotated: old and new secrets active", request(good, ts, body), []string{other, testSecret}, at, nil},
-		{"tampered body", request(good, ts, []byte(strings.Replace(string(body), "PENDING", "SOLVED", 1))), []string{testSecret}, at, channel.ErrSignature},
-		{"tampered timestamp", request(good, "2025-01-08T14:25:32Z", body), []string{testSecret}, at, channel.ErrSignature},
-		{"timestamp reformatted", request(good, "2025-01-08T15:25:31+01:00", body), []string{testSecret}, at, channel.ErrSignature},
-		{"wrong secret", request(good, ts, body), []string{other}, at, channel.ErrSignature},
-		{"no secrets", request(good, ts, body), nil, at, channel.ErrSignature},
-		{"missing signature", request("", ts, body), []string{testSecret}, at, channel.ErrSignature},
-		{"missing timestamp", request(good, "", body), []string{testSecret}, at, channel.ErrSignature},
-		{"unix timestamp", request(good, "1736346331", body), []string{testSecret}, at, channel.ErrSignature},
-		{"not base64", request("!!", ts, body), []string{testSecret}, at, channel.ErrSignature},
-		{"just inside tolerance", request(good, ts, body), []string{testSecret}, at.Add(Tolerance), nil},
-		{"stale", request(good, ts, body), []string{testSecret}, at.Add(Tolerance + time.Second), channel.ErrStale},
-		{"from the future", request(good, ts, body), []string{testSecret}, at.Add(-Tolerance - time.Second), channel.ErrStale},
+	s := channeltest.Signing{
+		Sign: func(b []byte, when time.Time) channel.Request {
+			ts := when.UTC().Format(time.RFC3339)
+			return request(Sign(testSecret, ts, b), ts, b)
+		},
+		Body:   body,
+		Secret: testSecret, Other: other, At: at, Tolerance: Tolerance,
+		Tamper: func(b []byte) []byte { return []byte(strings.Replace(string(b), "PENDING", "SOLVED", 1)) },
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			err := Scheme{}.Verify(c.req, c.secrets, c.now)
-			if c.want == nil && err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-			if c.want != nil && !errors.Is(err, c.want) {
-				t.Fatalf("Verify = %v, want %v", err, c.want)
-			}
-			if err != nil && (strings.Contains(err.Error(), testSecret) || strings.Contains(err.Error(), other)) {
-				t.Fatalf("error echoes a secret: %v", err)
-			}
-		})
-	}
+	channeltest.Verify(t, Scheme{}, s,
+		s.Case("tampered timestamp", request(good, "2025-01-08T14:25:32Z", body), channel.ErrSignature),
+		s.Case("timestamp reformatted", request(good, "2025-01-08T15:25:31+01:00", body), channel.ErrSignature),
+		s.Case("missing signature", request("", ts, body), channel.ErrSignature),
+		s.Case("missing timestamp", request(good, "", body), channel.ErrSignature),
+		s.Case("unix timestamp", request(good, "1736346331", body), channel.ErrSignature),
+		s.Case("not base64", request("!!", ts, body), channel.ErrSignature),
+	)
 }
 
 func TestParseFixtures(t *testing.T) {
@@ -181,20 +119,9 @@ func TestParseFixtures(t *testing.T) {
 		{"ticket.comment_added.customer.json", TypeReplied, "7c0d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f", "2025-01-09T08:02:11.5Z",
 			map[string]any{"provider_event": EventCommentAdded, "status": "open", "author": "customer", "public": true, "comment_id": "9876543299", "author_id": "8447388090495"}},
 	}
-	schemas, err := events.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
-			d, err := Scheme{}.Parse(request("", "", fixture(t, c.file)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(d.Events) != 1 || len(d.Rejects) != 0 {
-				t.Fatalf("events %d, rejects %+v", len(d.Events), d.Rejects)
-			}
-			e := d.Events[0]
+			d, e := channeltest.ParseOne(t, Scheme{}, request("", "", channeltest.Fixture(t, c.file)))
 			if d.ID != "8350205582" || e.ID != c.id || e.Type != c.typ {
 				t.Errorf("delivery %q, draft %q %q; want 8350205582, %q %q", d.ID, e.ID, e.Type, c.id, c.typ)
 			}
@@ -205,29 +132,17 @@ func TestParseFixtures(t *testing.T) {
 				t.Errorf("occurred_at %s, want %s", got, c.at)
 			}
 			want := map[string]any{"zendesk_event_id": c.id}
-			for k, v := range base {
-				want[k] = v
-			}
-			for k, v := range c.attrs {
-				want[k] = v
-			}
+			maps.Copy(want, base)
+			maps.Copy(want, c.attrs)
 			if !reflect.DeepEqual(e.Attributes, want) {
 				t.Errorf("attributes\n got %#v\nwant %#v", e.Attributes, want)
-			}
-			for _, in := range ingest.Canonical("support", d, "s3://archive/raw/support/x.json", time.Unix(1736400000, 0)) {
-				b, _ := json.Marshal(in)
-				var doc any
-				_ = json.Unmarshal(b, &doc)
-				if err := schemas[in.Type].Validate(doc); err != nil {
-					t.Errorf("%s does not match its schema: %v\n%s", in.Type, err, b)
-				}
 			}
 		})
 	}
 }
 
 func TestDeliveryID(t *testing.T) {
-	req := request("", "", fixture(t, "ticket.created.json"))
+	req := request("", "", channeltest.Fixture(t, "ticket.created.json"))
 	req.Header.Del(HeaderInvocationID)
 	d, err := Scheme{}.Parse(req)
 	if err != nil {
@@ -240,11 +155,11 @@ func TestDeliveryID(t *testing.T) {
 }
 
 func TestParseRejects(t *testing.T) {
-	created := string(fixture(t, "ticket.created.json"))
+	created := string(channeltest.Fixture(t, "ticket.created.json"))
 	cases := []struct {
 		name, body, reason string
 	}{
-		{"unknown type", string(fixture(t, "ticket.priority_changed.json")), `unknown zendesk event type "zen:event-type:ticket.priority_changed"`},
+		{"unknown type", string(channeltest.Fixture(t, "ticket.priority_changed.json")), `unknown zendesk event type "zen:event-type:ticket.priority_changed"`},
 		{"trigger payload", `{"ticket":{"id":"35436","status":"solved"}}`, "has no type"},
 		{"no requester", strings.Replace(created, `"requester_id": "8447388090495"`, `"requester_id": null`, 1), "has no requester_id"},
 		{"no detail", `{"type":"zen:event-type:ticket.created","id":"e1","time":"2025-01-08T10:12:07Z"}`, "has no ticket detail"},
@@ -257,76 +172,35 @@ func TestParseRejects(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d, err := Scheme{}.Parse(request("", "", []byte(c.body)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(d.Events) != 0 || len(d.Rejects) != 1 {
-				t.Fatalf("events %d rejects %d", len(d.Events), len(d.Rejects))
-			}
-			if r := d.Rejects[0]; r.Index != 0 || !strings.Contains(r.Reason, c.reason) || string(r.Item) != c.body {
-				t.Fatalf("reject %d %q, want %q", r.Index, r.Reason, c.reason)
-			}
+			channeltest.RejectsWhole(t, Scheme{}, request("", "", []byte(c.body)), c.reason)
 		})
 	}
 }
 
 func TestParseMalformed(t *testing.T) {
 	for _, body := range []string{``, `{"type":`, `type=ticket.created`} {
-		if _, err := (Scheme{}).Parse(request("", "", []byte(body))); !errors.Is(err, channel.ErrMalformed) {
-			t.Errorf("Parse(%q) = %v, want ErrMalformed", body, err)
-		}
+		channeltest.Malformed(t, Scheme{}, request("", "", []byte(body)))
 	}
 }
 
 func FuzzVerifyAndParse(f *testing.F) {
-	names, _ := filepath.Glob("testdata/*.json")
-	for _, n := range names {
-		b := fixture(f, filepath.Base(n))
+	for _, n := range channeltest.Fixtures(f, "*.json") {
+		b := channeltest.Fixture(f, n)
 		f.Add(Sign(testSecret, ts, b), ts, string(b))
 	}
 	f.Add("AAAA", "2025-01-08T14:25:31.999999999+14:00", `{"type":"zen:event-type:ticket.comment_added","id":"e","detail":{"id":1e9,"requester_id":-1,"status":{"status":7}},"event":{"comment":{"is_public":false,"author":{"id":{}}}}}`)
+	inv := channeltest.Invariants{Secrets: []string{testSecret}, Now: at, OneItem: true, RFC3339: true}
 	f.Fuzz(func(t *testing.T, sig, ts, body string) {
-		req := request(sig, ts, []byte(body))
-		if err := (Scheme{}).Verify(req, []string{testSecret}, at); err != nil &&
-			!errors.Is(err, channel.ErrSignature) && !errors.Is(err, channel.ErrStale) {
-			t.Fatalf("Verify error wraps neither ErrSignature nor ErrStale: %v", err)
-		}
-		d, err := Scheme{}.Parse(req)
-		if err != nil {
-			if !errors.Is(err, channel.ErrMalformed) {
-				t.Fatalf("Parse error does not wrap ErrMalformed: %v", err)
-			}
-			return
-		}
-		if len(d.Events)+len(d.Rejects) != 1 {
-			t.Fatalf("%d events and %d rejects from one event", len(d.Events), len(d.Rejects))
-		}
+		d := inv.Check(t, Scheme{}, request(sig, ts, []byte(body)))
 		for _, e := range d.Events {
-			if _, err := e.OccurredAt.MarshalJSON(); err != nil {
-				t.Fatalf("occurred_at does not marshal: %v", err)
-			}
-			if e.ID == "" || e.Type == "" || e.Customer.Empty() || e.Attributes["provider_event"] == nil || e.Attributes["ticket_id"] == nil {
+			if e.ID == "" || e.Attributes["provider_event"] == nil || e.Attributes["ticket_id"] == nil {
 				t.Fatalf("incomplete draft %+v", e)
-			}
-			if _, err := json.Marshal(e.Attributes); err != nil {
-				t.Fatalf("attributes do not marshal: %v", err)
 			}
 		}
 	})
 }
 
 func BenchmarkVerifyAndParse(b *testing.B) {
-	body := fixture(b, "ticket.comment_added.json")
-	req := request(Sign(testSecret, ts, body), ts, body)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		if err := (Scheme{}).Verify(req, []string{other, testSecret}, at); err != nil {
-			b.Fatal(err)
-		}
-		if d, err := (Scheme{}).Parse(req); err != nil || len(d.Events) != 1 {
-			b.Fatal(d, err)
-		}
-	}
+	body := channeltest.Fixture(b, "ticket.comment_added.json")
+	channeltest.Benchmark(b, Scheme{}, request(Sign(testSecret, ts, body), ts, body), []string{other, testSecret}, at, 1)
 }
