@@ -8,11 +8,15 @@ FUZZTIME  ?= 3s
 
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: run reset sign check test vet fuzz build synth diff deploy destroy bench clean
+.PHONY: run reset sign check test vet fuzz build synth diff deploy destroy bench clean demo
 
 ## run: start the local stack (moto_server + every function) on 127.0.0.1:8080
 run:
 	$(GO) run ./cmd/ocx local
+
+## demo: send a month of signed multi-channel traffic to a running `make run`
+demo:
+	$(GO) run ./cmd/ocx demo
 
 ## reset: delete the local stack's state
 reset:

@@ -1,10 +1,15 @@
 // Command infra is the OCX CDK app: `cdk synth -c stage=prod` builds the
 // stack for a stage from the function binaries under the assets directory.
+//
+// Context keys (`-c key=value`, see docs/deploy.md): stage, assets,
+// emailFrom, alarmEmail, domainName, certificateArn, analystAuth, jwtIssuer,
+// jwtAudience (comma-separated).
 package main
 
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
@@ -24,6 +29,12 @@ func main() {
 		EmailFrom:  contextString(app, "emailFrom", stack.DefaultEmailFrom),
 		AlarmEmail: contextString(app, "alarmEmail", ""),
 		Config:     config.Shipped,
+
+		DomainName:     contextString(app, "domainName", ""),
+		CertificateArn: contextString(app, "certificateArn", ""),
+		AnalystAuth:    contextString(app, "analystAuth", stack.AnalystAuthIAM),
+		JWTIssuer:      contextString(app, "jwtIssuer", ""),
+		JWTAudience:    contextList(app, "jwtAudience"),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ocx infra:", err)
@@ -39,4 +50,25 @@ func contextString(app awscdk.App, key, def string) string {
 		return v
 	}
 	return def
+}
+
+// contextList reads a comma-separated context value, or a JSON list given
+// in cdk.json, skipping empty entries.
+func contextList(app awscdk.App, key string) []string {
+	var out []string
+	switch v := app.Node().TryGetContext(jsii.String(key)).(type) {
+	case string:
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if s, ok := x.(string); ok && strings.TrimSpace(s) != "" {
+				out = append(out, strings.TrimSpace(s))
+			}
+		}
+	}
+	return out
 }

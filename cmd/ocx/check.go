@@ -8,12 +8,12 @@ import (
 	"os"
 
 	"github.com/ocxhq/ocx/infra/config"
+	// app also registers every channel kind, which channels.yaml needs.
+	"github.com/ocxhq/ocx/internal/app"
 	"github.com/ocxhq/ocx/internal/channel"
+	"github.com/ocxhq/ocx/internal/journey"
 	"github.com/ocxhq/ocx/internal/rules"
 	"github.com/ocxhq/ocx/internal/team"
-
-	// Channel kinds must be registered for channels.yaml to validate.
-	_ "github.com/ocxhq/ocx/internal/app"
 )
 
 // runCheck validates a configuration tree the way the functions load it,
@@ -46,6 +46,13 @@ func runCheck(out io.Writer, args []string) error {
 	if _, err := rules.NewEngine(rs); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s: %d channels, %d teams, %d rules: OK\n", where, len(chans), len(ids), len(rs))
+	js, err := journey.Load(fsys, app.JourneysDir, ids)
+	if err != nil {
+		return err
+	}
+	if _, err := journey.NewCatalog(js); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: %d channels, %d teams, %d rules, %d journeys: OK\n", where, len(chans), len(ids), len(rs), len(js))
 	return nil
 }

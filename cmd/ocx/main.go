@@ -15,8 +15,14 @@ commands:
   reset    delete the local stack's state
   sign     print a curl command that sends a correctly signed webhook
   check    validate channels, teams and rules configuration
+  rules    check failure rules and run their unit tests (ocx rules check|test)
   badrows  list quarantined payloads (verified but not mappable)
   replay   re-map quarantined payloads after a mapping fix
+  demo     send a month of signed multi-channel traffic to a running local stack
+  backfill rebuild metric counters for a range from stored interactions
+  customer show one customer (by id or --key identity key)
+  erase    delete everything about one customer, leaving an audit record
+  unmerge  undo a customer merge
 `
 
 func main() {
@@ -36,10 +42,22 @@ func main() {
 		err = runSign(os.Stdout, args)
 	case "check":
 		err = runCheck(os.Stdout, args)
+	case "rules":
+		err = runRules(ctx, os.Stdout, args)
 	case "badrows":
 		err = runBadRows(ctx, os.Stdout, args)
 	case "replay":
 		err = runReplay(ctx, os.Stdout, args)
+	case "demo":
+		err = runDemo(ctx, os.Stdout, args)
+	case "backfill":
+		err = runBackfill(ctx, os.Stdout, args)
+	case "customer":
+		err = runCustomer(ctx, os.Stdout, args)
+	case "erase":
+		err = runErase(ctx, os.Stdout, args)
+	case "unmerge":
+		err = runUnmerge(ctx, os.Stdout, args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

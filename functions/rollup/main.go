@@ -1,6 +1,7 @@
-// Command rollup is the OCX rollup Lambda function, run on a schedule.
+// Command rollup is the OCX rollup Lambda function: it counts bus events
+// into metric counters and, on its schedule, rolls them up.
 package main
 
 import "github.com/ocxhq/ocx/internal/app"
 
-func main() { app.RunScheduled("rollup", app.Rollup) }
+func main() { app.RunEvents("rollup", app.RollupEvents) }

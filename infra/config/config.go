@@ -1,12 +1,12 @@
-// Package config holds the configuration OCX ships with: channels, teams and
-// failure rules as YAML files a platform engineer edits. It is embedded into
-// every function; OCX_CONFIG_DIR points at a directory of the same layout to
-// use edited files instead.
+// Package config holds the configuration OCX ships with: channels, teams,
+// failure rules and journeys as YAML files a platform engineer edits. It is
+// embedded into every function; OCX_CONFIG_DIR points at a directory of the
+// same layout to use edited files instead.
 package config
 
 import "embed"
 
 // Shipped is the default configuration tree.
 //
-//go:embed channels.yaml teams.yaml rules
+//go:embed channels.yaml teams.yaml rules journeys
 var Shipped embed.FS

@@ -1,10 +1,14 @@
 package stack
 
 import (
+	"fmt"
+	"strconv"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
@@ -12,11 +16,14 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/ocxhq/ocx/internal/emf"
 )
 
 // alarms raise on the stack's own failures: anything in a dead-letter
-// queue, any function error or throttle, any API 5xx. They all notify one
-// topic.
+// queue, function errors and throttles, rules that could not deliver, API
+// 5xx and 4xx spikes, and ingest's failed publishes and quarantined items.
+// They all notify one topic, when they fire and when they clear.
 type alarms struct {
 	b      *builder
 	topic  awssns.Topic
@@ -49,40 +56,158 @@ func (b *builder) newAlarms() *alarms {
 	return &alarms{b: b, topic: topic, action: awscloudwatchactions.NewSnsAction(topic)}
 }
 
+// Alarm thresholds that are not simply "anything at all".
+const (
+	// alarmPeriodMinutes is the period of every alarm.
+	alarmPeriodMinutes = 5
+	// A webhook 4xx spike is more than client4xxPercent of at least
+	// client4xxMinRequests requests in each of client4xxPeriods periods:
+	// scanners and the odd bad signature stay below it, a channel whose
+	// secret no longer matches does not.
+	client4xxPercent     = 10
+	client4xxMinRequests = 20
+	client4xxPeriods     = 2
+	// throttledPeriods is how long a function with reserved concurrency
+	// may be throttled before it alarms: throttling is its design under a
+	// burst, a backlog that lasts is not.
+	throttledPeriods = 3
+	// asyncAgeAlarmMinutes is how long an event may wait in such a
+	// function's async queue (AsyncEventAge, in milliseconds) before it
+	// alarms.
+	asyncAgeAlarmMinutes = 15
+)
+
+// EMF metrics the ingest function writes (internal/ingest) in the
+// emf.Namespace namespace, per channel.
+const (
+	metricPutEventsFailed  = "PutEventsFailed"
+	metricQuarantinedItems = "QuarantinedItems"
+	metricChannelDimension = "channel"
+)
+
+// threshold says when an alarm fires: the value is above `above` in
+// `breaching` of the last `periods` periods.
+type threshold struct {
+	above              float64
+	periods, breaching float64
+}
+
+// anyAtAll fires on one occurrence in one period.
+var anyAtAll = threshold{above: 0, periods: 1, breaching: 1}
+
+func period() awscdk.Duration { return awscdk.Duration_Minutes(jsii.Number(alarmPeriodMinutes)) }
+
+func sum() *awscloudwatch.MetricOptions {
+	return &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: period()}
+}
+
 // onQueue alarms as soon as one message is waiting in a dead-letter queue.
 func (a *alarms) onQueue(id, what string, q awssqs.Queue) {
 	a.add(id+"Alarm", "messages waiting: "+what,
 		q.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
 			Statistic: jsii.String("Maximum"),
-			Period:    awscdk.Duration_Minutes(jsii.Number(5)),
-		}))
+			Period:    period(),
+		}), anyAtAll)
 }
 
-// onFunction alarms on any error or throttle of a function.
-func (a *alarms) onFunction(name string, fn awslambda.Function) {
-	opts := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}
-	a.add(pascal(name)+"ErrorsAlarm", "the "+name+" function returned errors", fn.MetricErrors(opts))
-	a.add(pascal(name)+"ThrottlesAlarm", "the "+name+" function was throttled", fn.MetricThrottles(opts))
+// onFunction alarms on any error of a function and on any throttle, or, for
+// a function whose concurrency is capped on purpose, on throttling that
+// lasts.
+func (a *alarms) onFunction(name string, fn awslambda.Function, reserved int) {
+	a.add(pascal(name)+"ErrorsAlarm", "the "+name+" function returned errors", fn.MetricErrors(sum()), anyAtAll)
+	if reserved > 0 {
+		minutes := strconv.Itoa(throttledPeriods * alarmPeriodMinutes)
+		a.add(pascal(name)+"ThrottlesAlarm", "the "+name+" function was throttled for "+minutes+
+			" minutes: its reserved concurrency of "+strconv.Itoa(reserved)+" is behind a backlog (events wait in its async queue)",
+			fn.MetricThrottles(sum()), threshold{above: 0, periods: throttledPeriods, breaching: throttledPeriods})
+		// How late the backlog makes events, whether they wait for a
+		// throttle or a retry.
+		a.add(pascal(name)+"EventAgeAlarm", "events waited more than "+strconv.Itoa(asyncAgeAlarmMinutes)+
+			" minutes for the "+name+" function (its async queue is backed up)",
+			fn.Metric(jsii.String("AsyncEventAge"), &awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: period()}),
+			threshold{above: asyncAgeAlarmMinutes * 60 * 1000, periods: 1, breaching: 1})
+		return
+	}
+	a.add(pascal(name)+"ThrottlesAlarm", "the "+name+" function was throttled", fn.MetricThrottles(sum()), anyAtAll)
 }
 
-// onAPI alarms on any 5xx the API returned.
+// onAPI alarms on any 5xx the API returned and on a spike of 4xx, which
+// mostly means webhooks being rejected (a signature that no longer
+// verifies, a channel not configured) or callers hitting the throttle.
 func (a *alarms) onAPI(api awsapigatewayv2.HttpApi) {
-	a.add("Api5xxAlarm", "the HTTP API answered with 5xx",
-		api.MetricServerError(&awscloudwatch.MetricOptions{
-			Statistic: jsii.String("Sum"),
-			Period:    awscdk.Duration_Minutes(jsii.Number(5)),
-		}))
+	a.add("Api5xxAlarm", "the HTTP API answered with 5xx", api.MetricServerError(sum()), anyAtAll)
+	rate := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Label: jsii.String("4xx as % of requests"),
+		Expression: jsii.String(fmt.Sprintf("IF(requests >= %d, 100 * FILL(rejected, 0) / requests, 0)",
+			client4xxMinRequests)),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{
+			"requests": api.MetricCount(sum()),
+			"rejected": api.MetricClientError(sum()),
+		},
+		Period: period(),
+	})
+	a.add("Api4xxAlarm", fmt.Sprintf("the HTTP API answered more than %d%% of requests with 4xx for %d minutes "+
+		"(webhooks rejected? see the access log's status and the ingest log)",
+		client4xxPercent, client4xxPeriods*alarmPeriodMinutes),
+		rate, threshold{above: client4xxPercent, periods: client4xxPeriods, breaching: client4xxPeriods})
 }
 
-// add alarms when metric is above zero for one period; no data means
-// nothing happened.
-func (a *alarms) add(id, description string, metric awscloudwatch.Metric) {
-	alarm := metric.CreateAlarm(a.b.stack, jsii.String(id), &awscloudwatch.CreateAlarmOptions{
+// onChannels alarms per channel on the ingest function's own metrics:
+// deliveries it could not publish to the bus (the provider gets a 5xx and
+// redelivers) and items it quarantined as bad rows (waiting for
+// `ocx badrows` and a replay).
+func (a *alarms) onChannels(channels []string) {
+	for _, ch := range channels {
+		dims := &map[string]*string{metricChannelDimension: jsii.String(ch)}
+		a.add("PutEventsFailed"+pascal(ch)+"Alarm", "ingest could not publish events of channel "+ch+" to the bus",
+			awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+				Namespace: jsii.String(emf.Namespace), MetricName: jsii.String(metricPutEventsFailed),
+				DimensionsMap: dims, Statistic: jsii.String("Sum"), Period: period(),
+			}), anyAtAll)
+		a.add("Quarantined"+pascal(ch)+"Alarm", "ingest quarantined items of channel "+ch+" as bad rows (ocx badrows)",
+			awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+				Namespace: jsii.String(emf.Namespace), MetricName: jsii.String(metricQuarantinedItems),
+				DimensionsMap: dims, Statistic: jsii.String("Sum"), Period: period(),
+			}), anyAtAll)
+	}
+}
+
+// onRule alarms when EventBridge gave up invoking a rule's target (the
+// event is in the rule's dead-letter queue) and, worse, when it could not
+// even put it there; ifLost tells the operator how to recover such events.
+// busName is nil for rules on the default bus, whose metrics carry only the
+// rule name.
+func (a *alarms) onRule(id, name string, rule awsevents.Rule, busName *string, ifLost string) {
+	dims := map[string]*string{"RuleName": rule.RuleName()}
+	if busName != nil {
+		dims["EventBusName"] = busName
+	}
+	metric := func(m string) awscloudwatch.Metric {
+		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String("AWS/Events"), MetricName: jsii.String(m),
+			DimensionsMap: &dims, Statistic: jsii.String("Sum"), Period: period(),
+		})
+	}
+	a.add(id+"FailedInvocationsAlarm", "EventBridge gave up invoking the target of rule "+name+
+		" after retries (the events are in its dead-letter queue)",
+		metric("FailedInvocations"), anyAtAll)
+	a.add(id+"DlqFailuresAlarm", "EventBridge could not put undeliverable events of rule "+name+
+		" into its dead-letter queue: "+ifLost,
+		metric("InvocationsFailedToBeSentToDlq"), anyAtAll)
+}
+
+// add alarms on metric, notifying the topic when it fires and when it
+// clears; no data means nothing happened.
+func (a *alarms) add(id, description string, metric awscloudwatch.IMetric, th threshold) {
+	alarm := awscloudwatch.NewAlarm(a.b.stack, jsii.String(id), &awscloudwatch.AlarmProps{
+		Metric:             metric,
 		AlarmDescription:   jsii.String("OCX " + a.b.props.Stage + ": " + description),
-		Threshold:          jsii.Number(0),
+		Threshold:          jsii.Number(th.above),
 		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
-		EvaluationPeriods:  jsii.Number(1),
+		EvaluationPeriods:  jsii.Number(th.periods),
+		DatapointsToAlarm:  jsii.Number(th.breaching),
 		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 	})
 	alarm.AddAlarmAction(a.action)
+	alarm.AddOkAction(a.action)
 }

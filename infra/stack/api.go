@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/jsii-runtime-go"
@@ -29,13 +30,18 @@ const accessLogFormat = `{"requestId":"$context.requestId","requestTime":"$conte
 type httpAPI struct {
 	api   awsapigatewayv2.HttpApi
 	stage awsapigatewayv2.HttpStage
-	// analysts is the policy an operator attaches to analysts' principals.
+	// analysts is the policy an operator attaches to analysts' principals;
+	// nil when analysts authenticate with a JWT.
 	analysts awsiam.ManagedPolicy
+	// domain is the custom domain, or nil.
+	domain awsapigatewayv2.DomainName
 }
 
 // addAPI creates the HTTP API with one route per topology.Route. Analyst
-// routes require SigV4 (IAM); public routes authenticate themselves
-// (webhooks by signature). No CORS: no browser calls it.
+// routes require SigV4 (IAM) or, with analystAuth=jwt, a token from the
+// configured issuer; public routes authenticate themselves (webhooks by
+// signature). No CORS configuration: no browser calls it, so browsers get
+// no CORS headers and cross-origin calls stay closed.
 func (b *builder) addAPI() (*httpAPI, error) {
 	api := awsapigatewayv2.NewHttpApi(b.stack, jsii.String("Api"), &awsapigatewayv2.HttpApiProps{
 		ApiName:     jsii.String(b.name("api")),
@@ -45,6 +51,7 @@ func (b *builder) addAPI() (*httpAPI, error) {
 		CreateDefaultStage: jsii.Bool(false),
 	})
 	stage := b.addAPIStage(api)
+	analystAuthorizer := b.analystAuthorizer()
 
 	integrations := map[string]awsapigatewayv2integrations.HttpLambdaIntegration{}
 	var analystArns []*string
@@ -65,7 +72,7 @@ func (b *builder) addAPI() (*httpAPI, error) {
 		}
 		switch r.Auth {
 		case topology.Analyst:
-			opts.Authorizer = awsapigatewayv2authorizers.NewHttpIamAuthorizer()
+			opts.Authorizer = analystAuthorizer
 			analystArns = append(analystArns, api.ArnForExecuteApi(jsii.String(r.Method), jsii.String(iamPath(r.Path)), stage.StageName()))
 		case topology.Public:
 			// No authorizer: the route proves callers itself.
@@ -83,7 +90,47 @@ func (b *builder) addAPI() (*httpAPI, error) {
 		}
 	}
 	b.alarms.onAPI(api)
-	return &httpAPI{api: api, stage: stage, analysts: b.analystPolicy(analystArns)}, nil
+	out := &httpAPI{api: api, stage: stage, domain: b.addDomain(api, stage)}
+	if b.props.AnalystAuth != AnalystAuthJWT {
+		out.analysts = b.analystPolicy(analystArns)
+	}
+	return out, nil
+}
+
+// analystAuthorizer is the authorizer every analyst route shares.
+func (b *builder) analystAuthorizer() awsapigatewayv2.IHttpRouteAuthorizer {
+	if b.props.AnalystAuth != AnalystAuthJWT {
+		return awsapigatewayv2authorizers.NewHttpIamAuthorizer()
+	}
+	// API Gateway fetches the issuer's keys (OIDC discovery), checks the
+	// token's signature, expiry, issuer and audience; the function sees
+	// only authenticated requests.
+	return awsapigatewayv2authorizers.NewHttpJwtAuthorizer(jsii.String("AnalystJwtAuthorizer"),
+		jsii.String(b.props.JWTIssuer), &awsapigatewayv2authorizers.HttpJwtAuthorizerProps{
+			AuthorizerName: jsii.String(b.name("analysts")),
+			JwtAudience:    jsii.Strings(b.props.JWTAudience...),
+		})
+}
+
+// addDomain maps the API's stage onto the custom domain, when one is set.
+// TLS 1.2 is the minimum; the DNS record pointing the domain at the
+// regional endpoint (the CustomDomainTarget output) is the operator's.
+func (b *builder) addDomain(api awsapigatewayv2.HttpApi, stage awsapigatewayv2.HttpStage) awsapigatewayv2.DomainName {
+	if b.props.DomainName == "" {
+		return nil
+	}
+	domain := awsapigatewayv2.NewDomainName(b.stack, jsii.String("ApiDomain"), &awsapigatewayv2.DomainNameProps{
+		DomainName:     jsii.String(b.props.DomainName),
+		Certificate:    awscertificatemanager.Certificate_FromCertificateArn(b.stack, jsii.String("ApiCertificate"), jsii.String(b.props.CertificateArn)),
+		EndpointType:   awsapigatewayv2.EndpointType_REGIONAL,
+		SecurityPolicy: awsapigatewayv2.SecurityPolicy_TLS_1_2,
+	})
+	awsapigatewayv2.NewApiMapping(b.stack, jsii.String("ApiMapping"), &awsapigatewayv2.ApiMappingProps{
+		Api:        api,
+		DomainName: domain,
+		Stage:      stage,
+	})
+	return domain
 }
 
 // addAPIStage creates the $default stage with throttling and JSON access logs.
@@ -145,18 +192,37 @@ func (b *builder) analystPolicy(arns []*string) awsiam.ManagedPolicy {
 	return p
 }
 
-// addOutputs publishes what operators and channels need: the API URL, one
-// webhook URL per channel, the analyst policy and the alarm topic.
+// addOutputs publishes what operators and channels need: the API URL (and
+// the custom domain's), one webhook URL per channel, the analyst policy and
+// the alarm topic.
 func (b *builder) addOutputs(api *httpAPI, cfg configured) {
 	awscdk.NewCfnOutput(b.stack, jsii.String("ApiUrl"), &awscdk.CfnOutputProps{
 		Description: jsii.String("base URL of the HTTP API"),
 		Value:       api.api.ApiEndpoint(),
 	})
+	// Channels are pointed at the custom domain when there is one, so the
+	// API can be replaced without touching every provider's settings.
+	base := api.api.ApiEndpoint()
+	if api.domain != nil {
+		base = jsii.String("https://" + b.props.DomainName)
+		awscdk.NewCfnOutput(b.stack, jsii.String("CustomDomainUrl"), &awscdk.CfnOutputProps{
+			Description: jsii.String("base URL of the HTTP API on its custom domain"),
+			Value:       base,
+		})
+		awscdk.NewCfnOutput(b.stack, jsii.String("CustomDomainTarget"), &awscdk.CfnOutputProps{
+			Description: jsii.String("point a CNAME (or alias, with CustomDomainHostedZoneId) for " + b.props.DomainName + " at this name"),
+			Value:       api.domain.RegionalDomainName(),
+		})
+		awscdk.NewCfnOutput(b.stack, jsii.String("CustomDomainHostedZoneId"), &awscdk.CfnOutputProps{
+			Description: jsii.String("hosted zone id of CustomDomainTarget, for a Route 53 alias record"),
+			Value:       api.domain.RegionalHostedZoneId(),
+		})
+	}
 	if path, ok := webhookPath(); ok {
 		for _, ch := range cfg.channels {
 			awscdk.NewCfnOutput(b.stack, jsii.String("WebhookUrl"+pascal(ch)), &awscdk.CfnOutputProps{
 				Description: jsii.String("webhook URL for channel " + ch),
-				Value:       jsii.String(*api.api.ApiEndpoint() + strings.ReplaceAll(path, "{channel}", ch)),
+				Value:       jsii.String(*base + strings.ReplaceAll(path, "{channel}", ch)),
 			})
 		}
 	}

@@ -43,7 +43,8 @@ func (b *builder) addBus() awsevents.EventBus {
 }
 
 // addRouting creates one rule per topology.BusRule and per
-// topology.Schedule, each with retries and a dead-letter queue, and gives
+// topology.Schedule, each with retries, a dead-letter queue and alarms on
+// failed deliveries, and gives
 // every function they invoke an on-failure queue for errors it returns.
 func (b *builder) addRouting(bus awsevents.EventBus) error {
 	invoked := map[string]bool{}
@@ -57,12 +58,13 @@ func (b *builder) addRouting(bus awsevents.EventBus) error {
 			return fmt.Errorf("bus rule %s: unknown target %q", r.Name, r.Target)
 		}
 		id := pascal(r.Name)
-		awsevents.NewRule(b.stack, jsii.String(id+"Rule"), &awsevents.RuleProps{
+		rule := awsevents.NewRule(b.stack, jsii.String(id+"Rule"), &awsevents.RuleProps{
 			EventBus:     bus,
 			Description:  jsii.String(r.Description),
 			EventPattern: pattern,
 			Targets:      &[]awsevents.IRuleTarget{b.target(id, fn)},
 		})
+		b.alarms.onRule(id, r.Name, rule, bus.EventBusName(), "replay them from the bus archive")
 		invoked[r.Target] = true
 	}
 	for _, s := range topology.Schedules {
@@ -71,11 +73,13 @@ func (b *builder) addRouting(bus awsevents.EventBus) error {
 			return fmt.Errorf("schedule %s: unknown target %q", s.Name, s.Target)
 		}
 		id := pascal(s.Name) + "Schedule"
-		awsevents.NewRule(b.stack, jsii.String(id+"Rule"), &awsevents.RuleProps{
+		rule := awsevents.NewRule(b.stack, jsii.String(id+"Rule"), &awsevents.RuleProps{
 			Description: jsii.String(s.Description),
 			Schedule:    awsevents.Schedule_Expression(jsii.String(s.Expression())),
 			Targets:     &[]awsevents.IRuleTarget{b.target(id, fn)},
 		})
+		// Schedules run on the default bus.
+		b.alarms.onRule(id, "schedule "+s.Name, rule, nil, "a missed run is caught up by the next one")
 		invoked[s.Target] = true
 	}
 	for _, fn := range topology.Functions {

@@ -38,29 +38,39 @@ func (b *builder) addFunction(fn topology.Function, bus awsevents.EventBus, arch
 	if err != nil {
 		return fmt.Errorf("function %s: %w", fn.Name, err)
 	}
+	// Memory, timeout and reserved concurrency, and why: sizing.go.
+	sz, err := sizeOf(fn)
+	if err != nil {
+		return fmt.Errorf("function %s: %w", fn.Name, err)
+	}
+	var reserved *float64
+	if sz.ReservedConcurrency > 0 {
+		reserved = jsii.Number(float64(sz.ReservedConcurrency))
+	}
 	f := awslambda.NewFunction(b.stack, jsii.String(id+"Function"), &awslambda.FunctionProps{
-		FunctionName:          jsii.String(b.name(fn.Name)),
-		Description:           jsii.String(fn.Description),
-		Runtime:               awslambda.Runtime_PROVIDED_AL2023(),
-		Architecture:          awslambda.Architecture_ARM_64(),
-		Handler:               jsii.String("bootstrap"),
-		Code:                  awslambda.Code_FromAsset(jsii.String(b.assetPath(fn.Name)), nil),
-		MemorySize:            jsii.Number(float64(fn.MemoryMB)),
-		Timeout:               awscdk.Duration_Seconds(jsii.Number(fn.Timeout.Seconds())),
-		Tracing:               awslambda.Tracing_ACTIVE,
-		Role:                  role,
-		LogGroup:              logs,
-		LoggingFormat:         awslambda.LoggingFormat_JSON,
-		ApplicationLogLevelV2: awslambda.ApplicationLogLevel_INFO,
-		SystemLogLevelV2:      awslambda.SystemLogLevel_WARN,
-		Environment:           &env,
+		FunctionName:                 jsii.String(b.name(fn.Name)),
+		Description:                  jsii.String(fn.Description),
+		Runtime:                      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:                 awslambda.Architecture_ARM_64(),
+		Handler:                      jsii.String("bootstrap"),
+		Code:                         awslambda.Code_FromAsset(jsii.String(b.assetPath(fn.Name)), nil),
+		MemorySize:                   jsii.Number(float64(sz.MemoryMB)),
+		Timeout:                      awscdk.Duration_Seconds(jsii.Number(sz.Timeout.Seconds())),
+		ReservedConcurrentExecutions: reserved,
+		Tracing:                      awslambda.Tracing_ACTIVE,
+		Role:                         role,
+		LogGroup:                     logs,
+		LoggingFormat:                awslambda.LoggingFormat_JSON,
+		ApplicationLogLevelV2:        awslambda.ApplicationLogLevel_INFO,
+		SystemLogLevelV2:             awslambda.SystemLogLevel_WARN,
+		Environment:                  &env,
 	})
 	b.functions[fn.Name] = f
 
 	if err := b.grant(fn, f, role, bus, archive); err != nil {
 		return fmt.Errorf("function %s: %w", fn.Name, err)
 	}
-	b.alarms.onFunction(fn.Name, f)
+	b.alarms.onFunction(fn.Name, f, sz.ReservedConcurrency)
 	return nil
 }
 
@@ -77,8 +87,11 @@ func (b *builder) environment(fn topology.Function, bus awsevents.EventBus, arch
 		env[topology.EnvArchiveBucket] = archive.BucketName()
 	}
 	if servesAnalysts(fn.Name) {
-		// API Gateway checks SigV4 before the request arrives, so the
-		// function trusts the caller instead of asking for a bearer token.
+		// API Gateway authenticates analysts before the request arrives
+		// (SigV4 with the IAM authorizer, a verified token with the JWT
+		// one), so the function trusts the caller instead of asking for a
+		// bearer token. "iam" means "the gateway authenticated the caller"
+		// with either authorizer.
 		env[topology.EnvAPIAuth] = jsii.String("iam")
 	}
 	for _, name := range fn.Tables {
@@ -91,7 +104,7 @@ func (b *builder) environment(fn topology.Function, bus awsevents.EventBus, arch
 	return env, nil
 }
 
-// servesAnalysts reports whether any IAM-protected route targets the function.
+// servesAnalysts reports whether any analyst route targets the function.
 func servesAnalysts(name string) bool {
 	for _, r := range topology.Routes {
 		if r.Target == name && r.Auth == topology.Analyst {

@@ -4,9 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/ocxhq/ocx/infra/config"
 	"github.com/ocxhq/ocx/internal/topology"
@@ -66,24 +68,68 @@ func TestValidate(t *testing.T) {
 	if err := validate(&p); err != nil {
 		t.Fatalf("valid props rejected: %v", err)
 	}
-	if p.Stage != StageDev || p.EmailFrom != DefaultEmailFrom {
-		t.Errorf("defaults: stage %q, email %q", p.Stage, p.EmailFrom)
+	if p.Stage != StageDev || p.EmailFrom != DefaultEmailFrom || p.AnalystAuth != AnalystAuthIAM {
+		t.Errorf("defaults: stage %q, email %q, analyst auth %q", p.Stage, p.EmailFrom, p.AnalystAuth)
+	}
+	for name, change := range map[string]func(*Props){
+		"custom domain": func(p *Props) {
+			p.DomainName, p.CertificateArn = "ocx.example.com", "arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-aaaa-bbbb-cccc-111122223333"
+		},
+		"jwt": func(p *Props) {
+			p.AnalystAuth, p.JWTIssuer, p.JWTAudience = AnalystAuthJWT, "https://login.example.com/", []string{"ocx-api"}
+		},
+	} {
+		p := ok
+		change(&p)
+		if err := validate(&p); err != nil {
+			t.Errorf("%s: valid props rejected: %v", name, err)
+		}
 	}
 
-	missing := filepath.Join(assets, topology.Rollup, "bootstrap")
-	if err := os.Remove(missing); err != nil {
-		t.Fatal(err)
+	complete := assets
+	assets = t.TempDir()
+	for _, fn := range topology.Functions {
+		if fn.Name == topology.Rollup {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Join(assets, fn.Name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(assets, fn.Name, "bootstrap"), nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
+	ok.AssetsDir = assets
 	for name, tc := range map[string]struct {
 		change func(*Props)
 		want   string
 	}{
-		"unknown stage":  {func(p *Props) { p.Stage = "staging" }, `stage "staging"`},
-		"bad sender":     {func(p *Props) { p.EmailFrom = "alerts" }, `email sender "alerts"`},
-		"no config":      {func(p *Props) { p.Config = nil }, "no configuration"},
-		"missing binary": {func(p *Props) {}, "function " + topology.Rollup},
+		"unknown stage":       {func(p *Props) { p.Stage = "staging" }, `stage "staging"`},
+		"bad sender":          {func(p *Props) { p.EmailFrom = "alerts" }, `email sender "alerts"`},
+		"no config":           {func(p *Props) { p.Config = nil }, "no configuration"},
+		"missing binary":      {func(p *Props) {}, "function " + topology.Rollup},
+		"domain without cert": {func(p *Props) { p.DomainName = "ocx.example.com" }, "both domainName and certificateArn"},
+		"cert without domain": {func(p *Props) { p.CertificateArn = "arn:aws:acm:eu-west-1:123456789012:certificate/x" }, "both domainName"},
+		"domain with scheme": {func(p *Props) {
+			p.DomainName, p.CertificateArn = "https://ocx.example.com", "arn:aws:acm:eu-west-1:123456789012:certificate/x"
+		}, `domainName "https://ocx.example.com"`},
+		"not an acm arn": {func(p *Props) {
+			p.DomainName, p.CertificateArn = "ocx.example.com", "arn:aws:iam::123456789012:server-certificate/x"
+		}, "certificateArn"},
+		"unknown auth":       {func(p *Props) { p.AnalystAuth = "cognito" }, `analystAuth "cognito"`},
+		"issuer without jwt": {func(p *Props) { p.JWTIssuer = "https://login.example.com/" }, "only with analystAuth=jwt"},
+		"jwt without issuer": {func(p *Props) { p.AnalystAuth, p.JWTAudience = AnalystAuthJWT, []string{"ocx"} }, "jwtIssuer"},
+		"jwt over plain http": {func(p *Props) {
+			p.AnalystAuth, p.JWTIssuer, p.JWTAudience = AnalystAuthJWT, "http://idp", []string{"ocx"}
+		}, "https URL"},
+		"jwt without audience": {func(p *Props) { p.AnalystAuth, p.JWTIssuer = AnalystAuthJWT, "https://login.example.com/" }, "no jwtAudience"},
 	} {
 		p := ok
+		if name != "missing binary" {
+			// Every other case must fail for its own reason, not the
+			// missing binary.
+			p.AssetsDir = complete
+		}
 		tc.change(&p)
 		err := validate(&p)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -143,5 +189,82 @@ func TestNames(t *testing.T) {
 	}
 	if got := regexpQuote("ocx/prod/channel/"); got != `ocx\/prod\/channel\/` {
 		t.Errorf("regexpQuote = %q", got)
+	}
+}
+
+// TestSizesJustifyTopology keeps sizing.go's reasons honest: every function
+// has them, and they were written for the memory and timeout topology
+// deploys.
+func TestSizesJustifyTopology(t *testing.T) {
+	for _, fn := range topology.Functions {
+		s, ok := sizes[fn.Name]
+		if !ok {
+			t.Errorf("%s: not in sizes (infra/stack/sizing.go): add its memory, timeout and concurrency with reasons", fn.Name)
+			continue
+		}
+		if s.WhyMemory == "" || s.WhyTimeout == "" || s.WhyConcurrency == "" {
+			t.Errorf("%s: sizing without a reason for memory, timeout or concurrency: %+v", fn.Name, s)
+		}
+		if fn.MemoryMB > 0 && fn.MemoryMB != s.MemoryMB {
+			t.Errorf("%s: topology deploys %d MB, sizing.go justifies %d MB: revisit the reason and the figure", fn.Name, fn.MemoryMB, s.MemoryMB)
+		}
+		if fn.Timeout > 0 && fn.Timeout != s.Timeout {
+			t.Errorf("%s: topology deploys a %s timeout, sizing.go justifies %s: revisit the reason and the figure", fn.Name, fn.Timeout, s.Timeout)
+		}
+		if s.ReservedConcurrency < 0 {
+			t.Errorf("%s: negative reserved concurrency", fn.Name)
+		}
+	}
+	for name := range sizes {
+		if _, ok := topology.FunctionByName(name); !ok {
+			t.Errorf("sizing.go sizes %q, which topology no longer has", name)
+		}
+	}
+}
+
+func TestSizeOfFallsBackToSizing(t *testing.T) {
+	got, err := sizeOf(topology.Function{Name: topology.Notify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sizes[topology.Notify]; got != want {
+		t.Errorf("unsized function: %+v, want sizing.go's %+v", got, want)
+	}
+	got, err = sizeOf(topology.Function{Name: topology.Notify, MemoryMB: 1024, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.MemoryMB != 1024 || got.Timeout != time.Minute || got.ReservedConcurrency != sizes[topology.Notify].ReservedConcurrency {
+		t.Errorf("topology override: %+v", got)
+	}
+	if _, err := sizeOf(topology.Function{Name: "timers", MemoryMB: 128, Timeout: time.Second}); err == nil ||
+		!strings.Contains(err.Error(), "sizing.go") {
+		t.Errorf("function without sizing: error %v, want one pointing at sizing.go", err)
+	}
+}
+
+// TestAlarmedMetricsAreEmitted guards the ingest alarms against a renamed
+// metric: the names must still be what internal/ingest records.
+func TestAlarmedMetricsAreEmitted(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "internal", "ingest", "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("internal/ingest sources: %v %v", files, err)
+	}
+	var src strings.Builder
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.Write(b)
+	}
+	for _, m := range []string{metricPutEventsFailed, metricQuarantinedItems} {
+		call := regexp.MustCompile(`Count\("` + m + `",[^\n]*"` + metricChannelDimension + `":`)
+		if !call.MatchString(src.String()) {
+			t.Errorf("internal/ingest no longer records %s with a %q dimension; the alarm on it would never fire", m, metricChannelDimension)
+		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
@@ -28,6 +30,15 @@ const (
 // DefaultEmailFrom is the sender address used when none is configured.
 const DefaultEmailFrom = "alerts@ocx.example"
 
+// Authorizers the analyst routes can use.
+const (
+	// AnalystAuthIAM requires SigV4-signed requests from principals holding
+	// the stack's analyst policy.
+	AnalystAuthIAM = "iam"
+	// AnalystAuthJWT requires a bearer token from an OIDC/OAuth 2.0 issuer.
+	AnalystAuthJWT = "jwt"
+)
+
 // Props configures one deployment of OCX.
 type Props struct {
 	awscdk.StackProps
@@ -42,6 +53,18 @@ type Props struct {
 	AlarmEmail string
 	// Config is the configuration tree (channels.yaml, teams.yaml).
 	Config fs.FS
+
+	// DomainName and CertificateArn, both or neither, serve the API on a
+	// custom domain as well: an ACM certificate in the stack's region
+	// covering DomainName. The DNS record is the operator's to create.
+	DomainName     string
+	CertificateArn string
+	// AnalystAuth protects the analyst routes: AnalystAuthIAM (default) or
+	// AnalystAuthJWT, which needs JWTIssuer (an https URL serving OIDC
+	// discovery) and at least one JWTAudience.
+	AnalystAuth string
+	JWTIssuer   string
+	JWTAudience []string
 }
 
 // builder carries what the parts of the stack share while they are built.
@@ -97,6 +120,7 @@ func New(scope constructs.Construct, id string, props Props) (awscdk.Stack, erro
 		return nil, fmt.Errorf("stack %s: %w", id, err)
 	}
 	b.addSecrets(cfg)
+	b.alarms.onChannels(cfg.channels)
 	b.addOutputs(api, cfg)
 	return st, nil
 }
@@ -119,6 +143,9 @@ func validate(p *Props) error {
 	if p.Config == nil {
 		return fmt.Errorf("no configuration tree")
 	}
+	if err := validateAPI(p); err != nil {
+		return err
+	}
 	if p.AssetsDir == "" {
 		return fmt.Errorf("no assets directory")
 	}
@@ -130,6 +157,50 @@ func validate(p *Props) error {
 	}
 	return nil
 }
+
+// validateAPI checks the custom domain and analyst authorizer options.
+func validateAPI(p *Props) error {
+	if (p.DomainName == "") != (p.CertificateArn == "") {
+		return fmt.Errorf("custom domain: set both domainName and certificateArn, or neither")
+	}
+	if p.DomainName != "" {
+		if !hostname.MatchString(p.DomainName) {
+			return fmt.Errorf("domainName %q: want a host name such as api.example.com", p.DomainName)
+		}
+		if !certificateArn.MatchString(p.CertificateArn) {
+			return fmt.Errorf("certificateArn %q: want arn:aws:acm:<region>:<account>:certificate/<id>", p.CertificateArn)
+		}
+	}
+	switch p.AnalystAuth {
+	case "":
+		p.AnalystAuth = AnalystAuthIAM
+		fallthrough
+	case AnalystAuthIAM:
+		if p.JWTIssuer != "" || len(p.JWTAudience) > 0 {
+			return fmt.Errorf("jwtIssuer and jwtAudience apply only with analystAuth=%s", AnalystAuthJWT)
+		}
+	case AnalystAuthJWT:
+		if !strings.HasPrefix(p.JWTIssuer, "https://") || len(p.JWTIssuer) == len("https://") {
+			return fmt.Errorf("analystAuth=jwt: jwtIssuer %q: want the issuer's https URL", p.JWTIssuer)
+		}
+		if len(p.JWTAudience) == 0 {
+			return fmt.Errorf("analystAuth=jwt: no jwtAudience")
+		}
+		for _, aud := range p.JWTAudience {
+			if strings.TrimSpace(aud) == "" {
+				return fmt.Errorf("analystAuth=jwt: empty jwtAudience entry in %q", p.JWTAudience)
+			}
+		}
+	default:
+		return fmt.Errorf("analystAuth %q: want %q or %q", p.AnalystAuth, AnalystAuthIAM, AnalystAuthJWT)
+	}
+	return nil
+}
+
+var (
+	hostname       = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+	certificateArn = regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$`)
+)
 
 // useFeatureFlags pins on the stack itself the CDK feature flags its design
 // depends on. cdk.json enables the recommended set for `cdk synth`, but an

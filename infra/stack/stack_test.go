@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,20 +18,45 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/ocxhq/ocx/infra/config"
 	"github.com/ocxhq/ocx/infra/stack"
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
-// synthesized is one stage's stack, synthesized once and shared by the
-// tests: starting the jsii runtime and synthesizing takes seconds.
+// synthesized is one variant of the stack, synthesized once and shared by
+// the tests: starting the jsii runtime and synthesizing takes seconds.
 type synthesized struct {
+	variant  string
 	stage    string
+	props    stack.Props
 	file     string // template JSON on disk, for cfn-lint
+	raw      []byte // the template as written to file
 	tmpl     cfnTemplate
 	errors   []string // unsuppressed cdk-nag errors
 	warnings []string // unsuppressed cdk-nag warnings
+}
+
+// variant is one way of deploying the stack that the tests synthesize.
+type variant struct {
+	name  string
+	props stack.Props // Stage and the optional API settings; the rest is filled in
+}
+
+// variants are both stages with their defaults, and prod with every
+// optional API setting (custom domain, JWT analysts).
+var variants = []variant{
+	{name: stack.StageDev, props: stack.Props{Stage: stack.StageDev}},
+	{name: stack.StageProd, props: stack.Props{Stage: stack.StageProd}},
+	{name: "prod-domain-jwt", props: stack.Props{
+		Stage:          stack.StageProd,
+		DomainName:     "ocx.example.com",
+		CertificateArn: "arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-aaaa-bbbb-cccc-111122223333",
+		AnalystAuth:    stack.AnalystAuthJWT,
+		JWTIssuer:      "https://login.example.com/",
+		JWTAudience:    []string{"ocx-api", "ocx-cli"},
+	}},
 }
 
 type cfnTemplate struct {
@@ -43,6 +69,7 @@ type cfnTemplate struct {
 type cfnResource struct {
 	Type           string         `json:"Type"`
 	Properties     map[string]any `json:"Properties"`
+	Metadata       map[string]any `json:"Metadata"`
 	DeletionPolicy string         `json:"DeletionPolicy"`
 }
 
@@ -72,12 +99,12 @@ func run(m *testing.M, dir string) (int, error) {
 		return 0, err
 	}
 	stages = map[string]*synthesized{}
-	for _, stage := range []string{stack.StageDev, stack.StageProd} {
-		s, err := synthesize(dir, assets, stage)
+	for _, v := range variants {
+		s, err := synthesize(dir, assets, v)
 		if err != nil {
-			return 0, fmt.Errorf("stage %s: %w", stage, err)
+			return 0, fmt.Errorf("variant %s: %w", v.name, err)
 		}
-		stages[stage] = s
+		stages[v.name] = s
 	}
 	return m.Run(), nil
 }
@@ -114,21 +141,21 @@ func cdkContext() (map[string]any, error) {
 	return cdk.Context, nil
 }
 
-func synthesize(dir, assets, stage string) (*synthesized, error) {
+func synthesize(dir, assets string, v variant) (*synthesized, error) {
 	ctx, err := cdkContext()
 	if err != nil {
 		return nil, err
 	}
 	app := awscdk.NewApp(&awscdk.AppProps{
-		Outdir:  jsii.String(filepath.Join(dir, "cdk.out-"+stage)),
+		Outdir:  jsii.String(filepath.Join(dir, "cdk.out-"+v.name)),
 		Context: &ctx,
 	})
-	st, err := stack.New(app, "ocx-"+stage, stack.Props{
-		Stage:      stage,
-		AssetsDir:  assets,
-		AlarmEmail: "oncall@example.com",
-		Config:     config.Shipped,
-	})
+	props := v.props
+	props.AssetsDir = assets
+	props.AlarmEmail = "oncall@example.com"
+	props.Config = config.Shipped
+	stage := props.Stage
+	st, err := stack.New(app, "ocx-"+stage, props)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +165,11 @@ func synthesize(dir, assets, stage string) (*synthesized, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode template: %w", err)
 	}
-	s := &synthesized{stage: stage, file: filepath.Join(dir, "ocx-"+stage+".template.json")}
+	if props.AnalystAuth == "" {
+		props.AnalystAuth = stack.AnalystAuthIAM // the stack's default
+	}
+	s := &synthesized{variant: v.name, stage: stage, props: props, raw: raw,
+		file: filepath.Join(dir, "ocx-"+v.name+".template.json")}
 	if err := os.WriteFile(s.file, raw, 0o644); err != nil {
 		return nil, fmt.Errorf("write template: %w", err)
 	}
@@ -163,9 +194,10 @@ func messages(found *[]*cxapi.SynthesisMessage) []string {
 	return out
 }
 
+// forEachStage runs test on every synthesized variant.
 func forEachStage(t *testing.T, test func(t *testing.T, s *synthesized)) {
-	for _, stage := range []string{stack.StageDev, stack.StageProd} {
-		t.Run(stage, func(t *testing.T) { test(t, stages[stage]) })
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) { test(t, stages[v.name]) })
 	}
 }
 
@@ -207,8 +239,17 @@ func TestFunctionsFollowTopology(t *testing.T) {
 			check("Runtime", p["Runtime"], "provided.al2023")
 			check("Architectures", p["Architectures"], []any{"arm64"})
 			check("Handler", p["Handler"], "bootstrap")
-			check("MemorySize", p["MemorySize"], float64(want.MemoryMB))
-			check("Timeout", p["Timeout"], want.Timeout.Seconds())
+			memory, timeout, reserved, err := stack.DeployedSize(want)
+			if err != nil {
+				t.Errorf("%s: %v", want.Name, err)
+			}
+			check("MemorySize", p["MemorySize"], float64(memory))
+			check("Timeout", p["Timeout"], timeout.Seconds())
+			if reserved > 0 {
+				check("ReservedConcurrentExecutions", p["ReservedConcurrentExecutions"], float64(reserved))
+			} else {
+				check("ReservedConcurrentExecutions", p["ReservedConcurrentExecutions"], nil)
+			}
 			check("TracingConfig", p["TracingConfig"], map[string]any{"Mode": "Active"})
 			check("LogFormat", dig(p, "LoggingConfig", "LogFormat"), "JSON")
 
@@ -236,11 +277,36 @@ func TestFunctionsFollowTopology(t *testing.T) {
 			sort.Strings(wantTables)
 			check("table env", tables, wantTables)
 		}
-		api, _ := s.function(topology.API)
-		if got := api.env()[topology.EnvAPIAuth]; got != "iam" {
-			t.Errorf("api: %s = %v, want iam", topology.EnvAPIAuth, got)
+		// Whatever the authorizer, functions behind analyst routes trust
+		// the gateway to have authenticated the caller.
+		for _, want := range topology.Functions {
+			analysts := false
+			for _, r := range topology.Routes {
+				analysts = analysts || r.Target == want.Name && r.Auth == topology.Analyst
+			}
+			fn, _ := s.function(want.Name)
+			got := fn.env()[topology.EnvAPIAuth]
+			if analysts && got != "iam" {
+				t.Errorf("%s serves analyst routes: %s = %v, want iam", want.Name, topology.EnvAPIAuth, got)
+			}
+			if !analysts && got != nil {
+				t.Errorf("%s serves no analyst route: %s = %v, want unset", want.Name, topology.EnvAPIAuth, got)
+			}
 		}
 	})
+}
+
+// TestNotifyConcurrencyFitsSlack checks the one downstream limit the stack
+// protects: notify posts to Slack webhooks, which accept about one message
+// a second.
+func TestNotifyConcurrencyFitsSlack(t *testing.T) {
+	fn, ok := topology.FunctionByName(topology.Notify)
+	if !ok {
+		t.Skip("no notify function")
+	}
+	if _, _, reserved, _ := stack.DeployedSize(fn); reserved < 1 || reserved > 5 {
+		t.Errorf("notify reserved concurrency %d, want a small cap (1-5) for Slack's rate limit", reserved)
+	}
 }
 
 func TestTablesFollowTopology(t *testing.T) {
@@ -607,16 +673,60 @@ func TestAPIRoutes(t *testing.T) {
 				continue
 			}
 			auth := r.Properties["AuthorizationType"]
-			if want.Auth == topology.Analyst && auth != "AWS_IAM" {
-				t.Errorf("%s %s: authorization %v, want AWS_IAM", want.Method, want.Path, auth)
+			wantAnalyst := map[string]string{stack.AnalystAuthIAM: "AWS_IAM", stack.AnalystAuthJWT: "JWT"}[s.props.AnalystAuth]
+			if want.Auth == topology.Analyst && auth != wantAnalyst {
+				t.Errorf("%s %s: authorization %v, want %s", want.Method, want.Path, auth, wantAnalyst)
 			}
 			if want.Auth == topology.Public && auth != nil && auth != "NONE" {
 				t.Errorf("%s %s: authorization %v, want none", want.Method, want.Path, auth)
 			}
 		}
+		authorizerIDs, authorizers := s.tmpl.ofType("AWS::ApiGatewayV2::Authorizer")
+		if s.props.AnalystAuth == stack.AnalystAuthJWT {
+			if len(authorizers) != 1 {
+				t.Fatalf("%d authorizers, want one JWT authorizer shared by the analyst routes", len(authorizers))
+			}
+			a := authorizers[0].Properties
+			var aud []string
+			for _, x := range asList(dig(a, "JwtConfiguration", "Audience")) {
+				aud = append(aud, fmt.Sprint(x))
+			}
+			if a["AuthorizerType"] != "JWT" || dig(a, "JwtConfiguration", "Issuer") != s.props.JWTIssuer ||
+				!reflect.DeepEqual(aud, s.props.JWTAudience) {
+				t.Errorf("JWT authorizer %v, want issuer %s and audience %v", a, s.props.JWTIssuer, s.props.JWTAudience)
+			}
+			for _, want := range topology.Routes {
+				r := byKey[want.Method+" "+want.Path]
+				if got := refs(r.Properties["AuthorizerId"])[authorizerIDs[0]]; got != (want.Auth == topology.Analyst) {
+					t.Errorf("%s %s: uses the JWT authorizer = %v", want.Method, want.Path, got)
+				}
+			}
+		} else if len(authorizers) != 0 {
+			t.Errorf("%d authorizer resources with IAM auth, want none", len(authorizers))
+		}
 		_, apis := s.tmpl.ofType("AWS::ApiGatewayV2::Api")
 		if len(apis) != 1 || apis[0].Properties["CorsConfiguration"] != nil {
 			t.Errorf("want one API without CORS, got %v", apis)
+		}
+		domainIDs, domains := s.tmpl.ofType("AWS::ApiGatewayV2::DomainName")
+		_, mappings := s.tmpl.ofType("AWS::ApiGatewayV2::ApiMapping")
+		if s.props.DomainName == "" {
+			if len(domains)+len(mappings) != 0 {
+				t.Errorf("custom domain resources without a domainName: %v %v", domains, mappings)
+			}
+		} else {
+			if len(domains) != 1 || len(mappings) != 1 {
+				t.Fatalf("%d domain names and %d mappings, want 1 each", len(domains), len(mappings))
+			}
+			d := domains[0].Properties
+			cfg := dig(d, "DomainNameConfigurations", 0)
+			if d["DomainName"] != s.props.DomainName || dig(cfg, "CertificateArn") != s.props.CertificateArn ||
+				dig(cfg, "EndpointType") != "REGIONAL" || dig(cfg, "SecurityPolicy") != "TLS_1_2" {
+				t.Errorf("domain name %v", d)
+			}
+			if !refs(mappings[0].Properties["DomainName"])[domainIDs[0]] || mappings[0].Properties["Stage"] == nil {
+				t.Errorf("API mapping %v does not map the stage onto the domain", mappings[0].Properties)
+			}
 		}
 		_, apiStages := s.tmpl.ofType("AWS::ApiGatewayV2::Stage")
 		if len(apiStages) != 1 {
@@ -643,25 +753,48 @@ func TestSecretsAndOutputs(t *testing.T) {
 				t.Errorf("no secret %s in %v", want, names)
 			}
 		}
-		for _, out := range []string{"ApiUrl", "WebhookUrlApp", "AnalystPolicyArn", "AlarmTopicArn"} {
-			if _, ok := s.tmpl.Outputs[out]; !ok {
-				t.Errorf("no output %s", out)
+		outputs := map[string]bool{"ApiUrl": true, "WebhookUrlApp": true, "AlarmTopicArn": true,
+			"AnalystPolicyArn":   s.props.AnalystAuth == stack.AnalystAuthIAM,
+			"CustomDomainUrl":    s.props.DomainName != "",
+			"CustomDomainTarget": s.props.DomainName != "",
+		}
+		for out, want := range outputs {
+			if _, got := s.tmpl.Outputs[out]; got != want {
+				t.Errorf("output %s present = %v, want %v", out, got, want)
 			}
 		}
-		hook, _ := json.Marshal(s.tmpl.Outputs["WebhookUrlApp"].Value)
-		if !strings.Contains(string(hook), "/v1/webhooks/app") {
-			t.Errorf("WebhookUrlApp = %s", hook)
+		for _, ch := range shippedChannels(t) {
+			hook, _ := json.Marshal(s.tmpl.Outputs["WebhookUrl"+pascal(ch)].Value)
+			if !strings.Contains(string(hook), "/v1/webhooks/"+ch) {
+				t.Errorf("WebhookUrl%s = %s", pascal(ch), hook)
+			}
+			if s.props.DomainName != "" && !strings.HasPrefix(string(hook), `"https://`+s.props.DomainName+"/") {
+				t.Errorf("WebhookUrl%s = %s, want it on the custom domain", pascal(ch), hook)
+			}
 		}
 	})
 }
 
 func TestAlarms(t *testing.T) {
+	channels := shippedChannels(t)
 	forEachStage(t, func(t *testing.T, s *synthesized) {
-		_, alarms := s.tmpl.ofType("AWS::CloudWatch::Alarm")
+		alarmIDs, alarms := s.tmpl.ofType("AWS::CloudWatch::Alarm")
 		queues, _ := s.tmpl.ofType("AWS::SQS::Queue")
-		want := 2*len(topology.Functions) + len(queues) + 1
+		rules, _ := s.tmpl.ofType("AWS::Events::Rule")
+		if len(rules) != len(topology.BusRules)+len(topology.Schedules) {
+			t.Fatalf("%d rules, want one per bus rule and schedule", len(rules))
+		}
+		capped := 0
+		for _, fn := range topology.Functions {
+			if _, _, reserved, _ := stack.DeployedSize(fn); reserved > 0 {
+				capped++
+			}
+		}
+		want := 2*len(topology.Functions) + capped + len(queues) + 2 + 2*len(channels) + 2*len(rules)
 		if len(alarms) != want {
-			t.Errorf("%d alarms, want %d (errors and throttles per function, one per queue, API 5xx)", len(alarms), want)
+			t.Errorf("%d alarms, want %d (errors and throttles per function, event age per capped function, one per queue, "+
+				"API 5xx and 4xx, failed publishes and quarantined items per channel, failed and undeadlettered invocations per rule)",
+				len(alarms), want)
 		}
 		topics, _ := s.tmpl.ofType("AWS::SNS::Topic")
 		if len(topics) != 1 {
@@ -671,15 +804,126 @@ func TestAlarms(t *testing.T) {
 			t.Error("alarm topic not encrypted")
 		}
 		metrics := map[string]int{}
-		for _, a := range alarms {
-			metrics[fmt.Sprint(a.Properties["MetricName"])]++
-			if !refs(a.Properties["AlarmActions"])[topics[0]] {
-				t.Errorf("alarm %v does not notify the topic", a.Properties["AlarmDescription"])
+		for i, a := range alarms {
+			p := a.Properties
+			metrics[fmt.Sprint(p["MetricName"])]++
+			if !refs(p["AlarmActions"])[topics[0]] || !refs(p["OKActions"])[topics[0]] {
+				t.Errorf("alarm %s does not notify the topic when it fires and clears", alarmIDs[i])
+			}
+			if p["TreatMissingData"] != "notBreaching" {
+				t.Errorf("alarm %s: missing data %v, want notBreaching", alarmIDs[i], p["TreatMissingData"])
 			}
 		}
-		for _, m := range []string{"Errors", "Throttles", "ApproximateNumberOfMessagesVisible", "5xx"} {
+		for _, m := range []string{"Errors", "Throttles", "ApproximateNumberOfMessagesVisible", "5xx",
+			"FailedInvocations", "InvocationsFailedToBeSentToDlq"} {
 			if metrics[m] == 0 {
 				t.Errorf("no alarm on %s (have %v)", m, metrics)
+			}
+		}
+
+		// Per channel: the ingest function's EMF metrics.
+		for _, ch := range channels {
+			for _, m := range []string{"PutEventsFailed", "QuarantinedItems"} {
+				found := 0
+				for _, a := range alarms {
+					p := a.Properties
+					if p["Namespace"] == "OCX" && p["MetricName"] == m &&
+						reflect.DeepEqual(p["Dimensions"], []any{map[string]any{"Name": "channel", "Value": ch}}) {
+						found++
+						if p["Threshold"] != 0.0 || p["Statistic"] != "Sum" {
+							t.Errorf("%s alarm for %s: threshold %v, statistic %v, want any Sum above 0", m, ch, p["Threshold"], p["Statistic"])
+						}
+					}
+				}
+				if found != 1 {
+					t.Errorf("channel %s: %d alarms on %s, want 1", ch, found, m)
+				}
+			}
+		}
+
+		// Per rule: EventBridge's delivery failures, with the dimensions
+		// the metrics carry (custom bus rules also name the bus).
+		for _, rule := range rules {
+			onBus := s.tmpl.Resources[rule].Properties["EventBusName"] != nil
+			for _, m := range []string{"FailedInvocations", "InvocationsFailedToBeSentToDlq"} {
+				found := 0
+				for _, a := range alarms {
+					p := a.Properties
+					if p["Namespace"] != "AWS/Events" || p["MetricName"] != m {
+						continue
+					}
+					dims := map[string]any{}
+					for _, d := range asList(p["Dimensions"]) {
+						dims[fmt.Sprint(dig(d, "Name"))] = dig(d, "Value")
+					}
+					if refs(dims["RuleName"])[rule] {
+						found++
+						if _, ok := dims["EventBusName"]; ok != onBus {
+							t.Errorf("rule %s: %s alarm has EventBusName = %v, want %v", rule, m, ok, onBus)
+						}
+					}
+				}
+				if found != 1 {
+					t.Errorf("rule %s: %d alarms on %s, want 1", rule, found, m)
+				}
+			}
+		}
+
+		// The 4xx alarm is a rate over a minimum volume, not "any 4xx".
+		var spike []cfnResource
+		for _, a := range alarms {
+			for _, q := range asList(a.Properties["Metrics"]) {
+				if dig(q, "MetricStat", "Metric", "MetricName") == "4xx" {
+					spike = append(spike, a)
+				}
+			}
+		}
+		if len(spike) != 1 {
+			t.Fatalf("%d alarms on the API's 4xx, want 1", len(spike))
+		}
+		p := spike[0].Properties
+		if th, _ := p["Threshold"].(float64); th <= 0 || th >= 100 {
+			t.Errorf("4xx alarm threshold %v, want a percentage", p["Threshold"])
+		}
+		if ev, _ := p["EvaluationPeriods"].(float64); ev < 2 {
+			t.Errorf("4xx alarm evaluates %v periods, want a sustained spike", p["EvaluationPeriods"])
+		}
+		expr := ""
+		for _, q := range asList(p["Metrics"]) {
+			if e, ok := dig(q, "Expression").(string); ok {
+				expr = e
+			}
+		}
+		if !strings.Contains(expr, "IF(requests >=") {
+			t.Errorf("4xx alarm expression %q: want a rate guarded by a minimum request count", expr)
+		}
+
+		// A function whose concurrency is capped on purpose alarms on
+		// lasting throttling and on events waiting long in its queue.
+		for _, fn := range topology.Functions {
+			_, _, reserved, _ := stack.DeployedSize(fn)
+			f, _ := s.function(fn.Name)
+			aged := 0
+			for i, a := range alarms {
+				p := a.Properties
+				if !refs(p["Dimensions"])[f.id] {
+					continue
+				}
+				switch p["MetricName"] {
+				case "Throttles":
+					ev, _ := p["EvaluationPeriods"].(float64)
+					if reserved > 0 && ev < 2 || reserved == 0 && ev != 1 {
+						t.Errorf("%s (reserved %d): throttle alarm %s evaluates %v periods", fn.Name, reserved, alarmIDs[i], ev)
+					}
+				case "AsyncEventAge":
+					aged++
+					if p["Statistic"] != "Maximum" || p["Threshold"].(float64) < 60_000 {
+						t.Errorf("%s: event age alarm %s: %v of %v ms", fn.Name, alarmIDs[i], p["Statistic"], p["Threshold"])
+					}
+				}
+			}
+			if wantAged := map[bool]int{true: 1, false: 0}[reserved > 0]; aged != wantAged {
+				t.Errorf("%s (reserved %d): %d event age alarms, want %d", fn.Name, reserved, aged, wantAged)
 			}
 		}
 	})
@@ -857,4 +1101,32 @@ func nonNil(m map[string]bool) map[string]bool {
 		return map[string]bool{}
 	}
 	return m
+}
+
+func pascal(s string) string { return stack.Pascal(s) }
+
+// shippedChannels are the channel ids in the shipped channels.yaml, read
+// independently of the stack.
+func shippedChannels(t *testing.T) []string {
+	t.Helper()
+	raw, err := fs.ReadFile(config.Shipped, "channels.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Channels []struct {
+			ID string `yaml:"id"`
+		} `yaml:"channels"`
+	}
+	if err := yaml.Unmarshal(raw, &file); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, ch := range file.Channels {
+		ids = append(ids, ch.ID)
+	}
+	if len(ids) == 0 {
+		t.Fatal("no channels in the shipped channels.yaml")
+	}
+	return ids
 }

@@ -6,10 +6,13 @@ import (
 	"time"
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/ocxhq/ocx/internal/api"
+	"github.com/ocxhq/ocx/internal/archive"
+	"github.com/ocxhq/ocx/internal/customer"
 	"github.com/ocxhq/ocx/internal/dynamo"
-	"github.com/ocxhq/ocx/internal/rollup"
+	"github.com/ocxhq/ocx/internal/failure"
 	"github.com/ocxhq/ocx/internal/team"
 	"github.com/ocxhq/ocx/internal/topology"
 )
@@ -29,19 +32,6 @@ func (d Deps) Teams() (team.Registry, error) {
 	return team.Load(d.ConfigFS(), "teams.yaml")
 }
 
-// Rollup builds the scheduled rollup.
-func Rollup(ctx context.Context, d Deps) (ScheduledHandler, error) {
-	metrics, err := d.table(topology.TableMetrics)
-	if err != nil {
-		return nil, err
-	}
-	svc := &rollup.Service{Store: dynamo.NewMetrics(d.dynamo(), metrics), Log: d.Log}
-	return func(ctx context.Context) error {
-		_, err := svc.Run(ctx)
-		return err
-	}, nil
-}
-
 // API builds the analyst API.
 func API(ctx context.Context, d Deps) (http.Handler, error) {
 	metrics, err := d.table(topology.TableMetrics)
@@ -52,8 +42,54 @@ func API(ctx context.Context, d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &api.Server{Series: dynamo.NewMetrics(d.dynamo(), metrics), Guard: guard, Now: d.Now, Log: d.Log}
+	attrs, err := d.metricAttributes()
+	if err != nil {
+		return nil, err
+	}
+	srv := &api.Server{Cubes: dynamo.NewMetrics(d.dynamo(), metrics), Attributes: attrs, Guard: guard, Now: d.Now, Log: d.Log}
+	failures, err := d.table(topology.TableFailures)
+	if err != nil {
+		return nil, err
+	}
+	customers, err := d.customers()
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	srv.Routes(mux)
+	failure.Routes(mux, dynamo.NewFailures(d.dynamo(), failures), guard, d.Log)
+	customer.Routes(mux, customers, guard)
 	return mux, nil
+}
+
+// customers builds the customers service: reads over the customers and
+// failures tables, erasure of raw payloads in the archive bucket.
+func (d Deps) customers() (*customer.Service, error) {
+	v, err := d.require(topology.EnvArchiveBucket)
+	if err != nil {
+		return nil, err
+	}
+	customers, err := d.table(topology.TableCustomers)
+	if err != nil {
+		return nil, err
+	}
+	metrics, err := d.table(topology.TableMetrics)
+	if err != nil {
+		return nil, err
+	}
+	failures, err := d.table(topology.TableFailures)
+	if err != nil {
+		return nil, err
+	}
+	s3c := s3.NewFromConfig(d.AWS, func(o *s3.Options) { o.UsePathStyle = d.S3PathStyle })
+	fl := dynamo.NewCustomerFailures(d.dynamo(), failures)
+	fl.Now = d.Now
+	return &customer.Service{
+		Store:    dynamo.NewCustomers(d.dynamo(), customers, metrics),
+		Failures: fl,
+		Archive:  archive.New(s3c, v[topology.EnvArchiveBucket]),
+		Bucket:   v[topology.EnvArchiveBucket],
+		Now:      d.Now,
+		Log:      d.Log,
+	}, nil
 }

@@ -4,13 +4,19 @@ import (
 	"context"
 
 	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/failure"
 	"github.com/ocxhq/ocx/internal/rules"
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
-// Rules builds the failure-rule handler.
+// Rules builds the failure-rule handler. It takes bus events and the
+// rule-timers schedule's "Scheduled Event" alike.
 func Rules(ctx context.Context, d Deps) (EventHandler, error) {
-	failures, err := d.table(topology.TableFailures)
+	failuresTable, err := d.table(topology.TableFailures)
+	if err != nil {
+		return nil, err
+	}
+	rulesTable, err := d.table(topology.TableRules)
 	if err != nil {
 		return nil, err
 	}
@@ -34,6 +40,16 @@ func Rules(ctx context.Context, d Deps) (EventHandler, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := &rules.Service{Engine: eng, Store: dynamo.NewFailures(d.dynamo(), failures), Bus: pub, Now: d.Now, Log: d.Log}
+	db := d.dynamo()
+	failures := dynamo.NewFailures(db, failuresTable)
+	announcer := &failure.Announcer{Outbox: failures, Bus: pub, Log: d.Log}
+	svc := &rules.Service{
+		Engine:    eng,
+		Store:     dynamo.NewRuleState(db, rulesTable, failuresTable),
+		Failures:  &failure.Service{Store: failures, Announcer: announcer, Now: d.Now},
+		Announcer: announcer,
+		Now:       d.Now,
+		Log:       d.Log,
+	}
 	return svc.Handle, nil
 }

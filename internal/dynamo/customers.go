@@ -2,9 +2,8 @@ package dynamo
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -14,9 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/identity"
 	"github.com/ocxhq/ocx/internal/journey"
-	"github.com/ocxhq/ocx/internal/metric"
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
@@ -25,6 +24,7 @@ import (
 const EventMemory = 30 * 24 * time.Hour
 
 // Customers implements journey.Store over the customers and metrics tables.
+// docs/data-model.md describes every item and the access patterns.
 type Customers struct {
 	client    *dynamodb.Client
 	customers string
@@ -36,156 +36,482 @@ func NewCustomers(client *dynamodb.Client, customersTable, metricsTable string) 
 	return &Customers{client: client, customers: customersTable, metrics: metricsTable}
 }
 
+// Item keys of the customers table.
 func identityKey(k identity.Key) map[string]ddb.AttributeValue {
 	return key("identity#"+string(k), "identity")
+}
+func profileKey(cid string) map[string]ddb.AttributeValue { return key(customerPK(cid), "profile") }
+func markerKey(eventID string) map[string]ddb.AttributeValue {
+	return key("event#"+eventID, "journey")
+}
+func instanceKey(r journey.Ref) map[string]ddb.AttributeValue {
+	return key("journey#"+r.Journey+"#"+r.Instance, "journey")
+}
+func pointerKey(owner string, r journey.Ref) map[string]ddb.AttributeValue {
+	return key(customerPK(owner), pointerSK(r))
+}
+func customerPK(cid string) string   { return "customer#" + cid }
+func pointerSK(r journey.Ref) string { return "journey#" + r.Journey + "#" + r.Instance }
+func interactionSK(ev events.Interaction) string {
+	return "interaction#" + ev.OccurredAt.UTC().Format(time.RFC3339Nano) + "#" + ev.ID
 }
 
 // CustomerIDFor derives a new customer's id from its strongest key, so two
 // racing first events for one person create the same customer.
-func CustomerIDFor(k identity.Key) string {
-	sum := sha256.Sum256([]byte(k))
-	return "cus_" + hex.EncodeToString(sum[:10])
-}
+func CustomerIDFor(k identity.Key) string { return journey.CustomerIDFor(k) }
 
-// Resolve looks up every key in one batch, picks the customer of the
-// strongest known key (or a new one) and links the unknown keys to it.
+// Resolve returns the customer behind keys without recording anything else:
+// the customer of the strongest known key, or a new one, with the unknown
+// keys linked to it. It never merges; applying an event does.
 func (c *Customers) Resolve(ctx context.Context, keys []identity.Key, now time.Time) (string, error) {
-	known, err := c.lookup(ctx, keys)
-	if err != nil {
-		return "", err
+	if len(keys) == 0 {
+		return "", errors.New("resolve: no identity keys")
 	}
-	cid := ""
-	for _, k := range keys {
-		if id, ok := known[k]; ok {
-			cid = id
-			break
+	for attempt := 0; attempt < 5; attempt++ {
+		snap, err := c.Load(ctx, "", keys, nil)
+		if err != nil {
+			return "", err
+		}
+		cid := ""
+		for _, k := range keys {
+			if o, ok := snap.Owners[k]; ok {
+				cid = o
+				break
+			}
+		}
+		if cid == "" {
+			cid = CustomerIDFor(keys[0])
+		}
+		var link []identity.Key
+		for _, k := range keys {
+			if _, ok := snap.Owners[k]; !ok {
+				link = append(link, k)
+			}
+		}
+		if len(link) == 0 {
+			return cid, nil
+		}
+		at := now.UTC().Format(time.RFC3339Nano)
+		items := []ddb.TransactWriteItem{profileUpdate(c.customers, cid, link, at, false)}
+		for _, k := range link {
+			items = append(items, linkUpdate(c.customers, k, cid, "", at))
+		}
+		_, err = c.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		if err == nil {
+			return cid, nil
+		}
+		if len(cancelled(err)) == 0 {
+			return "", fmt.Errorf("link %d keys to %s: %w", len(link), cid, err)
 		}
 	}
-	if cid == "" {
-		cid = CustomerIDFor(keys[0])
-	}
-	for _, k := range keys {
-		if _, ok := known[k]; ok {
-			continue
-		}
-		item := identityKey(k)
-		item["customer_id"] = s(cid)
-		item["linked_at"] = s(now.UTC().Format(time.RFC3339Nano))
-		_, err := c.client.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: aws.String(c.customers), Item: item,
-			ConditionExpression: aws.String("attribute_not_exists(pk)"),
-		})
-		if err != nil && !conditionFailed(err) {
-			return "", fmt.Errorf("link %s to %s: %w", k, cid, err)
-		}
-		// A lost race means another event linked the key first; it links to
-		// the same derived id unless the key was known elsewhere, which
-		// merging resolves.
-	}
-	return cid, nil
+	return "", fmt.Errorf("resolve %v: still conflicting", keys)
 }
 
-func (c *Customers) lookup(ctx context.Context, keys []identity.Key) (map[identity.Key]string, error) {
-	req := make([]map[string]ddb.AttributeValue, 0, len(keys))
+// Load reads the event's dedupe marker, the keys' identity items and the
+// journey instances in one BatchGetItem: with Commit, two calls per event.
+func (c *Customers) Load(ctx context.Context, eventID string, keys []identity.Key, refs []journey.Ref) (journey.Snapshot, error) {
+	req := make([]map[string]ddb.AttributeValue, 0, 1+len(keys)+len(refs))
+	if eventID != "" {
+		req = append(req, markerKey(eventID))
+	}
 	for _, k := range keys {
 		req = append(req, identityKey(k))
 	}
-	out, err := c.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
-		RequestItems: map[string]ddb.KeysAndAttributes{c.customers: {Keys: req, ConsistentRead: aws.Bool(true)}},
-	})
+	for _, r := range refs {
+		req = append(req, instanceKey(r))
+	}
+	items, err := c.batchGet(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("look up %d identity keys: %w", len(keys), err)
+		return journey.Snapshot{}, fmt.Errorf("load %d items: %w", len(req), err)
 	}
-	if len(out.UnprocessedKeys) > 0 {
-		return nil, fmt.Errorf("look up identity keys: %d unprocessed (throttled); retry", len(out.UnprocessedKeys[c.customers].Keys))
+	snap := journey.Snapshot{Owners: map[identity.Key]string{}, Instances: map[journey.Ref]*journey.Instance{}}
+	for _, it := range items {
+		pk := str(it, topology.PK)
+		switch {
+		case strings.HasPrefix(pk, "event#"):
+			a := &journey.Applied{CustomerID: str(it, "customer_id")}
+			if e := str(it, "emitted"); e != "" {
+				if err := json.Unmarshal([]byte(e), &a.Emitted); err != nil {
+					return snap, fmt.Errorf("decode journey events of %s: %w", eventID, err)
+				}
+			}
+			snap.Applied = a
+		case strings.HasPrefix(pk, "identity#"):
+			snap.Owners[identity.Key(strings.TrimPrefix(pk, "identity#"))] = str(it, "customer_id")
+		case strings.HasPrefix(pk, "journey#"):
+			in, err := decodeInstance(it)
+			if err != nil {
+				return snap, err
+			}
+			snap.Instances[in.Ref()] = in
+		}
 	}
-	known := map[identity.Key]string{}
-	for _, item := range out.Responses[c.customers] {
-		k := identity.Key(strings.TrimPrefix(str(item, topology.PK), "identity#"))
-		known[k] = str(item, "customer_id")
-	}
-	return known, nil
+	return snap, nil
 }
 
-// Apply writes the dedupe marker, the interaction, the customer profile and
-// every counter in one transaction, so either all of an event counts or
-// none of it does.
-func (c *Customers) Apply(ctx context.Context, r journey.Record) (bool, error) {
-	body, err := json.Marshal(r.Event)
+// batchGet reads items consistently, retrying what DynamoDB leaves
+// unprocessed under throttling.
+func (c *Customers) batchGet(ctx context.Context, keys []map[string]ddb.AttributeValue) ([]map[string]ddb.AttributeValue, error) {
+	var out []map[string]ddb.AttributeValue
+	for start := 0; start < len(keys); start += 100 {
+		pending := keys[start:min(start+100, len(keys))]
+		for attempt := 0; len(pending) > 0; attempt++ {
+			if attempt == 5 {
+				return nil, fmt.Errorf("%d keys still unprocessed (throttled); retry", len(pending))
+			}
+			if attempt > 0 {
+				time.Sleep(time.Duration(attempt*attempt) * 20 * time.Millisecond)
+			}
+			res, err := c.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+				RequestItems: map[string]ddb.KeysAndAttributes{c.customers: {Keys: pending, ConsistentRead: aws.Bool(true)}},
+			})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, res.Responses[c.customers]...)
+			pending = res.UnprocessedKeys[c.customers].Keys
+		}
+	}
+	return out, nil
+}
+
+// Commit writes the dedupe marker, the interaction, the customer profile,
+// key links, journey instances and every counter in one transaction, so
+// either all of an event counts or none of it does.
+func (c *Customers) Commit(ctx context.Context, ch journey.Change) error {
+	body, err := json.Marshal(ch.Event)
 	if err != nil {
-		return false, fmt.Errorf("encode interaction: %w", err)
+		return fmt.Errorf("encode interaction: %w", err)
 	}
-	now := r.Now.UTC().Format(time.RFC3339Nano)
-	marker := key("event#"+r.Event.ID, "journey")
-	marker["customer_id"] = s(r.CustomerID)
-	marker["expires_at"] = epoch(r.Now.Add(EventMemory))
+	now := ch.Now.UTC().Format(time.RFC3339Nano)
+	marker := markerKey(ch.Event.ID)
+	marker["customer_id"] = s(ch.CustomerID)
+	marker["expires_at"] = epoch(ch.Now.Add(EventMemory))
+	if len(ch.Emitted) > 0 {
+		b, err := json.Marshal(ch.Emitted)
+		if err != nil {
+			return fmt.Errorf("encode journey events: %w", err)
+		}
+		marker["emitted"] = s(string(b))
+	}
 
-	interaction := key("customer#"+r.CustomerID, "interaction#"+r.Event.OccurredAt.UTC().Format(time.RFC3339Nano)+"#"+r.Event.ID)
+	interaction := key(customerPK(ch.CustomerID), interactionSK(ch.Event))
 	interaction["event"] = s(string(body))
-	interaction["type"] = s(r.Event.Type)
-	interaction["channel"] = s(r.Event.Channel)
-	interaction["expires_at"] = epoch(r.ExpiresAt)
-
-	keys := make([]string, len(r.Keys))
-	for i, k := range r.Keys {
-		keys[i] = string(k)
+	interaction["type"] = s(ch.Event.Type)
+	interaction["channel"] = s(ch.Event.Channel)
+	interaction["expires_at"] = epoch(ch.ExpiresAt)
+	interaction["applied_at"] = s(now)
+	interaction["keys"] = keySet(ch.Keys)
+	if len(ch.Link) > 0 {
+		interaction["linked"] = keySet(ch.Link)
 	}
+
 	items := []ddb.TransactWriteItem{
 		{Put: &ddb.Put{TableName: aws.String(c.customers), Item: marker, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 		{Put: &ddb.Put{TableName: aws.String(c.customers), Item: interaction}},
-		{Update: &ddb.Update{
-			TableName:        aws.String(c.customers),
-			Key:              key("customer#"+r.CustomerID, "profile"),
-			UpdateExpression: aws.String("SET #first = if_not_exists(#first, :now), #updated = :now ADD #count :one, #keys :keys"),
-			ExpressionAttributeNames: map[string]string{
-				"#first": "first_seen_at", "#updated": "updated_at", "#count": "interactions", "#keys": "identity_keys",
-			},
-			ExpressionAttributeValues: map[string]ddb.AttributeValue{
-				":now": s(now), ":one": n(1), ":keys": &ddb.AttributeValueMemberSS{Value: keys},
-			},
-		}},
+		profileUpdate(c.customers, ch.CustomerID, ch.Own, now, true),
 	}
-	for _, inc := range r.Counters {
-		items = append(items, counterUpdate(c.metrics, inc, now))
+	for _, k := range ch.Link {
+		items = append(items, linkUpdate(c.customers, k, ch.CustomerID, ch.Event.ID, now))
+	}
+	for k, from := range ch.Repoint {
+		items = append(items, repoint(c.customers, k, from, ch.CustomerID))
+	}
+	for _, in := range ch.Journeys {
+		put, err := instancePut(c.customers, in)
+		if err != nil {
+			return err
+		}
+		items = append(items, put)
+		if in.Version == 0 || in.StoredOutcome != in.State.Outcome {
+			items = append(items, pointerPut(c.customers, in))
+		}
+	}
+	if len(items) > 100 {
+		return fmt.Errorf("interaction %s needs %d writes, over DynamoDB's 100 per transaction", ch.Event.ID, len(items))
 	}
 	_, err = c.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	if transactionConditionFailed(err, 0) {
-		return false, nil
+	reasons := cancelled(err)
+	switch {
+	case err == nil:
+		return nil
+	case len(reasons) > 0 && reasons[0] == "ConditionalCheckFailed":
+		return journey.ErrDuplicate
+	case len(reasons) > 0:
+		return fmt.Errorf("write interaction %s: %w (%s)", ch.Event.ID, journey.ErrConflict, strings.Join(reasons, ","))
+	}
+	return fmt.Errorf("write interaction %s: %w", ch.Event.ID, err)
+}
+
+// cancelled returns the per-item reasons of a cancelled transaction ("" for
+// items that were fine), or nil for any other outcome. A cancellation is a
+// conflict with another writer: a condition that no longer holds, or a
+// transaction racing on the same item.
+func cancelled(err error) []string {
+	var tc *ddb.TransactionCanceledException
+	if !errors.As(err, &tc) {
+		return nil
+	}
+	out := make([]string, len(tc.CancellationReasons))
+	for i, r := range tc.CancellationReasons {
+		if code := aws.ToString(r.Code); code != "None" {
+			out[i] = code
+		}
+	}
+	if len(out) == 0 {
+		out = []string{"TransactionConflict"}
+	}
+	return out
+}
+
+// profileUpdate counts an interaction (or only links keys) on a live
+// customer's profile, creating it on first sight. The condition makes a
+// write based on a stale key lookup fail once the customer is merged away.
+func profileUpdate(table, cid string, own []identity.Key, now string, interaction bool) ddb.TransactWriteItem {
+	set := "SET #first = if_not_exists(#first, :now), #updated = :now"
+	add := "ADD #version :one"
+	names := map[string]string{"#first": "first_seen_at", "#updated": "updated_at", "#version": "version", "#merged": "merged_into"}
+	values := map[string]ddb.AttributeValue{":now": s(now), ":one": n(1)}
+	if interaction {
+		add += ", #count :one"
+		names["#count"] = "interactions"
+	}
+	if len(own) > 0 {
+		add += ", #keys :keys"
+		names["#keys"] = "identity_keys"
+		values[":keys"] = keySet(own)
+	}
+	return ddb.TransactWriteItem{Update: &ddb.Update{
+		TableName: aws.String(table), Key: profileKey(cid),
+		UpdateExpression:          aws.String(set + " " + add),
+		ConditionExpression:       aws.String("attribute_not_exists(#merged)"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	}}
+}
+
+// linkUpdate points a new key at cid. Racing first events of one person
+// derive the same customer id, so they may both link it.
+func linkUpdate(table string, k identity.Key, cid, eventID, now string) ddb.TransactWriteItem {
+	values := map[string]ddb.AttributeValue{":c": s(cid), ":now": s(now)}
+	set := "SET customer_id = :c, linked_at = if_not_exists(linked_at, :now)"
+	if eventID != "" {
+		set += ", linked_by = if_not_exists(linked_by, :e)"
+		values[":e"] = s(eventID)
+	}
+	return ddb.TransactWriteItem{Update: &ddb.Update{
+		TableName: aws.String(table), Key: identityKey(k),
+		UpdateExpression:          aws.String(set),
+		ConditionExpression:       aws.String("attribute_not_exists(pk) OR customer_id = :c"),
+		ExpressionAttributeValues: values,
+	}}
+}
+
+// repoint moves a key from one customer to another, if it is still where
+// the caller saw it.
+func repoint(table string, k identity.Key, from, to string) ddb.TransactWriteItem {
+	return ddb.TransactWriteItem{Update: &ddb.Update{
+		TableName: aws.String(table), Key: identityKey(k),
+		UpdateExpression:          aws.String("SET customer_id = :to"),
+		ConditionExpression:       aws.String("customer_id = :from"),
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":to": s(to), ":from": s(from)},
+	}}
+}
+
+// instancePut writes an instance if nobody changed it since it was read.
+func instancePut(table string, in *journey.Instance) (ddb.TransactWriteItem, error) {
+	steps, err := json.Marshal(in.Steps)
+	if err != nil {
+		return ddb.TransactWriteItem{}, fmt.Errorf("encode steps of %s/%s: %w", in.Journey, in.Instance, err)
+	}
+	state, err := json.Marshal(in.State)
+	if err != nil {
+		return ddb.TransactWriteItem{}, fmt.Errorf("encode state of %s/%s: %w", in.Journey, in.Instance, err)
+	}
+	item := instanceKey(in.Ref())
+	item["journey"] = s(in.Journey)
+	item["instance"] = s(in.Instance)
+	item["customer_id"] = s(in.CustomerID)
+	item["version"] = n(in.Version + 1)
+	item["steps"] = s(string(steps))
+	item["state"] = s(string(state))
+	item["outcome"] = s(in.State.Outcome)
+	item["updated_at"] = s(in.UpdatedAt.UTC().Format(time.RFC3339Nano))
+	if in.State.Stage != "" {
+		item["stage"] = s(in.State.Stage)
+	}
+	if in.State.SLADueAt != nil {
+		item["sla_due_at"] = s(in.State.SLADueAt.UTC().Format(time.RFC3339Nano))
+	}
+	if len(in.Keys) > 0 {
+		item["keys"] = keySet(in.Keys)
+	}
+	if !in.ExpiresAt.IsZero() {
+		item["expires_at"] = epoch(in.ExpiresAt)
+	}
+	put := &ddb.Put{TableName: aws.String(table), Item: item}
+	if in.Version == 0 {
+		put.ConditionExpression = aws.String("attribute_not_exists(pk)")
+	} else {
+		put.ConditionExpression = aws.String("version = :v")
+		put.ExpressionAttributeValues = map[string]ddb.AttributeValue{":v": n(in.Version)}
+	}
+	return ddb.TransactWriteItem{Put: put}, nil
+}
+
+// pointerPut lists an instance under the customer it belongs to, so a
+// customer's journeys are one Query away. It carries the instance's expiry
+// so both go together.
+func pointerPut(table string, in *journey.Instance) ddb.TransactWriteItem {
+	item := pointerKey(in.CustomerID, in.Ref())
+	item["journey"] = s(in.Journey)
+	item["instance"] = s(in.Instance)
+	item["outcome"] = s(in.State.Outcome)
+	if !in.ExpiresAt.IsZero() {
+		item["expires_at"] = epoch(in.ExpiresAt)
+	}
+	return ddb.TransactWriteItem{Put: &ddb.Put{TableName: aws.String(table), Item: item}}
+}
+
+func decodeInstance(it map[string]ddb.AttributeValue) (*journey.Instance, error) {
+	in := &journey.Instance{
+		Journey: str(it, "journey"), Instance: str(it, "instance"), CustomerID: str(it, "customer_id"),
+		Version: num(it, "version"), StoredOutcome: str(it, "outcome"),
+	}
+	if err := json.Unmarshal([]byte(str(it, "steps")), &in.Steps); err != nil {
+		return nil, fmt.Errorf("decode steps of %s/%s: %w", in.Journey, in.Instance, err)
+	}
+	if err := json.Unmarshal([]byte(str(it, "state")), &in.State); err != nil {
+		return nil, fmt.Errorf("decode state of %s/%s: %w", in.Journey, in.Instance, err)
+	}
+	for _, k := range strs(it, "keys") {
+		in.Keys = append(in.Keys, identity.Key(k))
+	}
+	in.UpdatedAt, _ = time.Parse(time.RFC3339Nano, str(it, "updated_at"))
+	if e := num(it, "expires_at"); e > 0 {
+		in.ExpiresAt = time.Unix(e, 0).UTC()
+	}
+	return in, nil
+}
+
+// Customers reads profiles by id.
+func (c *Customers) Customers(ctx context.Context, ids []string) (map[string]journey.Customer, error) {
+	req := make([]map[string]ddb.AttributeValue, len(ids))
+	for i, id := range ids {
+		req[i] = profileKey(id)
+	}
+	items, err := c.batchGet(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("read %d profiles: %w", len(ids), err)
+	}
+	out := map[string]journey.Customer{}
+	for _, it := range items {
+		p := decodeProfile(it)
+		out[p.ID] = p
+	}
+	return out, nil
+}
+
+func decodeProfile(it map[string]ddb.AttributeValue) journey.Customer {
+	p := journey.Customer{
+		ID: strings.TrimPrefix(str(it, topology.PK), "customer#"), Exists: true, Version: num(it, "version"),
+		MergedInto: str(it, "merged_into"), Apart: strs(it, "apart"),
+	}
+	p.FirstSeen, _ = time.Parse(time.RFC3339Nano, str(it, "first_seen_at"))
+	for _, k := range strs(it, "identity_keys") {
+		p.Keys = append(p.Keys, identity.Key(k))
+	}
+	sort.Slice(p.Keys, func(i, j int) bool { return p.Keys[i] < p.Keys[j] })
+	return p
+}
+
+// Merge points the absorbed customer at the survivor, moves its keys and
+// records why, in one transaction. Interactions and journeys stay where
+// they were recorded: readers follow the merge, and undoing it has nothing
+// to unpick for them.
+func (c *Customers) Merge(ctx context.Context, m journey.Merge) error {
+	a, b := m.Survivor, m.Absorbed
+	if len(b.Keys)+3 > 100 {
+		return fmt.Errorf("merge %s: %s has %d identity keys, more than one transaction can move", m.ID, b.ID, len(b.Keys))
+	}
+	at := m.At.UTC().Format(time.RFC3339Nano)
+	recSK := "merge#" + at + "#" + m.ID
+	survivor := &ddb.Update{
+		TableName: aws.String(c.customers), Key: profileKey(a.ID),
+		UpdateExpression:         aws.String("SET #updated = :at ADD #version :one, #absorbed :b"),
+		ConditionExpression:      aws.String("attribute_not_exists(#merged)"),
+		ExpressionAttributeNames: map[string]string{"#updated": "updated_at", "#version": "version", "#absorbed": "absorbed", "#merged": "merged_into"},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{
+			":at": s(at), ":one": n(1), ":b": &ddb.AttributeValueMemberSS{Value: []string{b.ID}},
+		},
+	}
+	if len(b.Keys) > 0 {
+		*survivor.UpdateExpression += ", #keys :keys"
+		survivor.ExpressionAttributeNames["#keys"] = "identity_keys"
+		survivor.ExpressionAttributeValues[":keys"] = keySet(b.Keys)
+	}
+	absorbed := &ddb.Update{
+		TableName: aws.String(c.customers), Key: profileKey(b.ID),
+		UpdateExpression:         aws.String("SET #merged = :a, #mergedAt = :at, #mergeSK = :sk ADD #version :one"),
+		ExpressionAttributeNames: map[string]string{"#merged": "merged_into", "#mergedAt": "merged_at", "#mergeSK": "merge_sk", "#version": "version"},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{
+			":a": s(a.ID), ":at": s(at), ":sk": s(recSK), ":one": n(1),
+		},
+	}
+	if b.Version == 0 {
+		absorbed.ConditionExpression = aws.String("attribute_not_exists(#version) AND attribute_not_exists(#merged)")
+	} else {
+		absorbed.ConditionExpression = aws.String("#version = :v AND attribute_not_exists(#merged)")
+		absorbed.ExpressionAttributeValues[":v"] = n(b.Version)
+	}
+	rec := key(customerPK(a.ID), recSK)
+	rec["merge_id"] = s(m.ID)
+	rec["survivor"] = s(a.ID)
+	rec["absorbed"] = s(b.ID)
+	rec["at"] = s(at)
+	rec["state"] = s(MergeStateMerged)
+	rec["cause_event"] = s(m.CauseEvent)
+	rec["cause_keys"] = keySet(m.CauseKeys)
+	if len(b.Keys) > 0 {
+		rec["keys"] = keySet(b.Keys)
+	}
+	items := []ddb.TransactWriteItem{
+		{Update: survivor}, {Update: absorbed},
+		{Put: &ddb.Put{TableName: aws.String(c.customers), Item: rec, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+	}
+	for _, k := range b.Keys {
+		items = append(items, repoint(c.customers, k, b.ID, a.ID))
+	}
+	_, err := c.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	if r := cancelled(err); len(r) > 0 {
+		return fmt.Errorf("merge %s: %w (%s)", m.ID, journey.ErrConflict, strings.Join(r, ","))
 	}
 	if err != nil {
-		return false, fmt.Errorf("write interaction %s: %w", r.Event.ID, err)
+		return fmt.Errorf("merge %s: %w", m.ID, err)
 	}
-	return true, nil
+	return nil
+}
+
+// Merge record states.
+const (
+	MergeStateMerged   = "merged"
+	MergeStateUnmerged = "unmerged"
+)
+
+func keySet(keys []identity.Key) ddb.AttributeValue {
+	seen := map[string]bool{}
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if !seen[string(k)] {
+			seen[string(k)] = true
+			out = append(out, string(k))
+		}
+	}
+	sort.Strings(out)
+	return &ddb.AttributeValueMemberSS{Value: out}
 }
 
 // CounterKey is the key of an hourly counter.
 func CounterKey(family string, hour time.Time, dims string) (pk, sk string) {
 	return "counter#" + family, hour.UTC().Format(time.RFC3339) + "#" + dims
-}
-
-// counterUpdate adds to a counter and marks it dirty for the next rollup.
-func counterUpdate(table string, inc metric.Increment, now string) ddb.TransactWriteItem {
-	pk, sk := CounterKey(inc.Family, inc.Hour, inc.Dims)
-	// Every attribute goes through a placeholder: HOUR and friends are
-	// DynamoDB reserved words.
-	names := map[string]string{"#dirty": topology.DirtyPK, "#dirty_at": topology.DirtySK, "#family": "family", "#hour": "hour", "#dims": "dims", "#version": "version"}
-	values := map[string]ddb.AttributeValue{":one": n(1), ":d": s("1"), ":now": s(now), ":fam": s(inc.Family), ":hour": s(inc.Hour.UTC().Format(time.RFC3339)), ":dims": s(inc.Dims)}
-	fields := make([]string, 0, len(inc.Fields))
-	for f := range inc.Fields {
-		fields = append(fields, f)
-	}
-	sort.Strings(fields)
-	add := []string{"#version :one"}
-	for i, f := range fields {
-		names[fmt.Sprintf("#f%d", i)] = f
-		values[fmt.Sprintf(":v%d", i)] = n(inc.Fields[f])
-		add = append(add, fmt.Sprintf("#f%d :v%d", i, i))
-	}
-	return ddb.TransactWriteItem{Update: &ddb.Update{
-		TableName:                 aws.String(table),
-		Key:                       key(pk, sk),
-		UpdateExpression:          aws.String("SET #dirty = :d, #dirty_at = :now, #family = :fam, #hour = :hour, #dims = :dims ADD " + strings.Join(add, ", ")),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-	}}
 }

@@ -1,8 +1,13 @@
 package dynamo
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -11,11 +16,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/ocxhq/ocx/internal/metric"
 	"github.com/ocxhq/ocx/internal/rollup"
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
-// Metrics implements rollup.Store and serves series to the API.
+// Metrics keeps counters and cubes in the metrics table: it implements
+// rollup.Store (and rollup.BackfillStore) and serves cubes to the API.
+//
+// A counter is the item (counter#<family>, <slot start>#<dims>) with one
+// number attribute per field ("f.<field>"), a version and, while it has
+// changes the rollup has not seen, the sparse dirty index's keys. A cube is
+// the item (cube#<family>#<granularity>, <bucket start>) holding its cells
+// as gzipped JSON.
 type Metrics struct {
 	client *dynamodb.Client
 	table  string
@@ -26,21 +39,34 @@ func NewMetrics(client *dynamodb.Client, table string) *Metrics {
 	return &Metrics{client: client, table: table}
 }
 
+// fieldPrefix marks a counter's field attributes, so no field can clash
+// with the item's own attributes.
+const fieldPrefix = "f."
+
 // counterMeta are the attributes of a counter item that are not fields.
+// Counters the journey function wrote carry bare field names and "hour".
 var counterMeta = map[string]bool{
 	topology.PK: true, topology.SK: true, topology.DirtyPK: true, topology.DirtySK: true,
-	"family": true, "hour": true, "dims": true, "version": true,
+	"family": true, "start": true, "hour": true, "dims": true, "version": true,
+}
+
+func counterKey(family string, start time.Time, dims string) map[string]ddb.AttributeValue {
+	return key("counter#"+family, start.UTC().Format(time.RFC3339)+"#"+dims)
 }
 
 func toCounter(item map[string]ddb.AttributeValue) (rollup.Counter, error) {
-	hour, err := time.Parse(time.RFC3339, str(item, "hour"))
-	if err != nil {
-		return rollup.Counter{}, fmt.Errorf("counter %s/%s: bad hour: %w", str(item, topology.PK), str(item, topology.SK), err)
+	at := str(item, "start")
+	if at == "" {
+		at = str(item, "hour")
 	}
-	c := rollup.Counter{Family: str(item, "family"), Hour: hour, Dims: str(item, "dims"), Version: num(item, "version"), Fields: map[string]int64{}}
+	start, err := time.Parse(time.RFC3339, at)
+	if err != nil {
+		return rollup.Counter{}, fmt.Errorf("counter %s/%s: bad start: %w", str(item, topology.PK), str(item, topology.SK), err)
+	}
+	c := rollup.Counter{Family: str(item, "family"), Start: start.UTC(), Dims: str(item, "dims"), Version: num(item, "version"), Fields: metric.Fields{}}
 	for k, v := range item {
 		if nv, ok := v.(*ddb.AttributeValueMemberN); ok && !counterMeta[k] {
-			c.Fields[k], _ = strconv.ParseInt(nv.Value, 10, 64)
+			c.Fields[strings.TrimPrefix(k, fieldPrefix)], _ = strconv.ParseInt(nv.Value, 10, 64)
 		}
 	}
 	return c, nil
@@ -59,10 +85,26 @@ func (m *Metrics) query(ctx context.Context, in *dynamodb.QueryInput) ([]map[str
 	return out, nil
 }
 
+func (m *Metrics) counters(ctx context.Context, in *dynamodb.QueryInput) ([]rollup.Counter, error) {
+	items, err := m.query(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]rollup.Counter, 0, len(items))
+	for _, it := range items {
+		c, err := toCounter(it)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
 // Dirty queries the sparse dirty index: only counters changed since their
 // last rollup are in it, so the cost follows new data, not history.
 func (m *Metrics) Dirty(ctx context.Context) ([]rollup.Counter, error) {
-	items, err := m.query(ctx, &dynamodb.QueryInput{
+	out, err := m.counters(ctx, &dynamodb.QueryInput{
 		TableName:                 aws.String(m.table),
 		IndexName:                 aws.String(topology.DirtyGSI),
 		KeyConditionExpression:    aws.String("#d = :d"),
@@ -72,41 +114,29 @@ func (m *Metrics) Dirty(ctx context.Context) ([]rollup.Counter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("query dirty counters: %w", err)
 	}
-	out := make([]rollup.Counter, 0, len(items))
-	for _, it := range items {
-		c, err := toCounter(it)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
 	return out, nil
 }
 
-// Counters returns a family's counters for hours in [from, to).
+// Counters returns a family's counters for slots in [from, to).
 func (m *Metrics) Counters(ctx context.Context, family string, from, to time.Time) ([]rollup.Counter, error) {
-	pk, lo := CounterKey(family, from, "")
-	_, hi := CounterKey(family, to, "")
-	items, err := m.query(ctx, &dynamodb.QueryInput{
-		TableName:                 aws.String(m.table),
-		KeyConditionExpression:    aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": s(pk), ":lo": s(lo), ":hi": s(hi)},
-		ConsistentRead:            aws.Bool(true),
+	cs, err := m.counters(ctx, &dynamodb.QueryInput{
+		TableName:              aws.String(m.table),
+		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{
+			":pk": s("counter#" + family), ":lo": s(from.UTC().Format(time.RFC3339)), ":hi": s(to.UTC().Format(time.RFC3339)),
+		},
+		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("query %s counters: %w", family, err)
 	}
-	out := make([]rollup.Counter, 0, len(items))
-	for _, it := range items {
-		c, err := toCounter(it)
-		if err != nil {
-			return nil, err
+	out := cs[:0]
+	for _, c := range cs {
+		// BETWEEN is inclusive of the bare bound; a slot starting at `to`
+		// sorts after it anyway, this keeps the contract explicit.
+		if c.Start.Before(to) && !c.Start.Before(from) {
+			out = append(out, c)
 		}
-		// BETWEEN is inclusive; the hour starting at `to` is not ours.
-		if !c.Hour.Before(to) {
-			continue
-		}
-		out = append(out, c)
 	}
 	return out, nil
 }
@@ -114,10 +144,9 @@ func (m *Metrics) Counters(ctx context.Context, family string, from, to time.Tim
 // MarkClean removes the counter from the dirty index unless its version
 // moved on, in which case the next run picks it up again.
 func (m *Metrics) MarkClean(ctx context.Context, c rollup.Counter) error {
-	pk, sk := CounterKey(c.Family, c.Hour, c.Dims)
 	_, err := m.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(m.table),
-		Key:                       key(pk, sk),
+		Key:                       counterKey(c.Family, c.Start, c.Dims),
 		UpdateExpression:          aws.String("REMOVE #d, #da"),
 		ConditionExpression:       aws.String("#v = :v"),
 		ExpressionAttributeNames:  map[string]string{"#d": topology.DirtyPK, "#da": topology.DirtySK, "#v": "version"},
@@ -129,51 +158,228 @@ func (m *Metrics) MarkClean(ctx context.Context, c rollup.Counter) error {
 	return nil
 }
 
-func seriesPK(metric, gran string) string { return "series#" + metric + "#" + gran }
-
-// PutPoint writes (or overwrites) a point of a series.
-func (m *Metrics) PutPoint(ctx context.Context, p rollup.Point) error {
-	item := key(seriesPK(p.Metric, p.Granularity), p.Start.UTC().Format(time.RFC3339))
-	item["value"] = &ddb.AttributeValueMemberN{Value: strconv.FormatFloat(p.Value, 'f', -1, 64)}
-	item["n"] = n(p.N)
-	for k, v := range p.Parts {
-		item["part_"+k] = n(v)
+// deltaUpdate adds a delta to a counter and marks it dirty; every
+// attribute goes through a placeholder (several are reserved words).
+func deltaUpdate(table string, d metric.Delta, now time.Time) ddb.TransactWriteItem {
+	names := map[string]string{"#dirty": topology.DirtyPK, "#dirty_at": topology.DirtySK, "#family": "family", "#start": "start", "#dims": "dims", "#version": "version"}
+	values := map[string]ddb.AttributeValue{
+		":one": n(1), ":d": s("1"), ":now": s(now.UTC().Format(time.RFC3339Nano)),
+		":fam": s(d.Family), ":start": s(d.Start.UTC().Format(time.RFC3339)), ":dims": s(d.Dims),
 	}
-	_, err := m.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(m.table), Item: item})
-	return err
+	fields := make([]string, 0, len(d.Fields))
+	for f := range d.Fields {
+		fields = append(fields, f)
+	}
+	sort.Strings(fields)
+	add := []string{"#version :one"}
+	for i, f := range fields {
+		names[fmt.Sprintf("#f%d", i)] = fieldPrefix + f
+		values[fmt.Sprintf(":v%d", i)] = n(d.Fields[f])
+		add = append(add, fmt.Sprintf("#f%d :v%d", i, i))
+	}
+	return ddb.TransactWriteItem{Update: &ddb.Update{
+		TableName:                 aws.String(table),
+		Key:                       counterKey(d.Family, d.Start, d.Dims),
+		UpdateExpression:          aws.String("SET #dirty = :d, #dirty_at = :now, #family = :fam, #start = :start, #dims = :dims ADD " + strings.Join(add, ", ")),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	}}
 }
 
-// Series returns points with start in [from, to).
-func (m *Metrics) Series(ctx context.Context, metric, gran string, from, to time.Time) ([]rollup.Point, error) {
+func cubePK(family, gran string) string { return "cube#" + family + "#" + gran }
+
+// maxCube is the largest compressed cube stored, below DynamoDB's 400 KB
+// item limit with room for the other attributes.
+const maxCube = 380 << 10
+
+// cubeItem encodes a cube: its cells as gzipped JSON.
+func cubeItem(c rollup.Cube) (map[string]ddb.AttributeValue, error) {
+	raw, err := json.Marshal(c.Cells)
+	if err != nil {
+		return nil, fmt.Errorf("encode cube: %w", err)
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(raw); err != nil {
+		return nil, fmt.Errorf("compress cube: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("compress cube: %w", err)
+	}
+	if buf.Len() > maxCube {
+		return nil, fmt.Errorf("cube %s %s %s holds %d dimension combinations, %d KB compressed, over the %d KB an item can hold; configure fewer customer attributes",
+			c.Family, c.Gran, c.Start.Format(time.RFC3339), len(c.Cells), buf.Len()>>10, maxCube>>10)
+	}
+	item := key(cubePK(c.Family, c.Gran), c.Start.UTC().Format(time.RFC3339))
+	item["cells"] = &ddb.AttributeValueMemberB{Value: buf.Bytes()}
+	item["src"] = n(c.Source)
+	item["combinations"] = n(int64(len(c.Cells)))
+	return item, nil
+}
+
+// PutCube stores a cube unless the stored one was computed from later
+// counter versions (a larger source).
+func (m *Metrics) PutCube(ctx context.Context, c rollup.Cube) error {
+	item, err := cubeItem(c)
+	if err != nil {
+		return err
+	}
+	_, err = m.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(m.table), Item: item,
+		ConditionExpression:       aws.String("attribute_not_exists(src) OR src <= :src"),
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":src": n(c.Source)},
+	})
+	if err != nil && !conditionFailed(err) {
+		return err
+	}
+	return nil
+}
+
+// Cubes returns a family's gran cubes starting in [from, to).
+func (m *Metrics) Cubes(ctx context.Context, family, gran string, from, to time.Time) ([]rollup.Cube, error) {
 	items, err := m.query(ctx, &dynamodb.QueryInput{
 		TableName:              aws.String(m.table),
 		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
 		ExpressionAttributeValues: map[string]ddb.AttributeValue{
-			":pk": s(seriesPK(metric, gran)), ":lo": s(from.UTC().Format(time.RFC3339)), ":hi": s(to.UTC().Format(time.RFC3339)),
+			":pk": s(cubePK(family, gran)), ":lo": s(from.UTC().Format(time.RFC3339)), ":hi": s(to.UTC().Format(time.RFC3339)),
 		},
+		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("query %s %s series: %w", metric, gran, err)
+		return nil, fmt.Errorf("query %s %s cubes: %w", family, gran, err)
 	}
-	out := make([]rollup.Point, 0, len(items))
+	out := make([]rollup.Cube, 0, len(items))
 	for _, it := range items {
 		start, err := time.Parse(time.RFC3339, str(it, topology.SK))
 		if err != nil || !start.Before(to) {
 			continue
 		}
-		p := rollup.Point{Metric: metric, Granularity: gran, Start: start, N: num(it, "n")}
-		if v, ok := it["value"].(*ddb.AttributeValueMemberN); ok {
-			p.Value, _ = strconv.ParseFloat(v.Value, 64)
-		}
-		for k := range it {
-			if part, ok := strings.CutPrefix(k, "part_"); ok {
-				if p.Parts == nil {
-					p.Parts = map[string]int64{}
-				}
-				p.Parts[part] = num(it, k)
+		c := rollup.Cube{Family: family, Gran: gran, Start: start.UTC(), Source: num(it, "src"), Cells: metric.Cells{}}
+		if b, ok := it["cells"].(*ddb.AttributeValueMemberB); ok {
+			zr, err := gzip.NewReader(bytes.NewReader(b.Value))
+			if err != nil {
+				return nil, fmt.Errorf("cube %s %s %s: %w", family, gran, start.Format(time.RFC3339), err)
+			}
+			raw, err := io.ReadAll(zr)
+			if err != nil {
+				return nil, fmt.Errorf("cube %s %s %s: %w", family, gran, start.Format(time.RFC3339), err)
+			}
+			if err := json.Unmarshal(raw, &c.Cells); err != nil {
+				return nil, fmt.Errorf("cube %s %s %s: %w", family, gran, start.Format(time.RFC3339), err)
 			}
 		}
-		out = append(out, p)
+		out = append(out, c)
 	}
 	return out, nil
+}
+
+// Series returns the ungrouped UTC series of a metric with buckets
+// starting in [from, to).
+func (m *Metrics) Series(ctx context.Context, name, gran string, from, to time.Time) ([]rollup.Point, error) {
+	mt, ok := metric.Lookup(name, nil)
+	if !ok {
+		return nil, fmt.Errorf("no metric %q", name)
+	}
+	ans, err := rollup.Reader{Cubes: m}.Query(ctx, rollup.Request{Metric: mt, Granularity: gran, From: from, To: to, Location: time.UTC, Now: time.Now()})
+	if err != nil {
+		return nil, err
+	}
+	var out []rollup.Point
+	for _, p := range ans.Series[0].Points {
+		if p.N > 0 {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// ReplaceCounters makes a family's counters for slots in [from, to)
+// exactly slots. It writes only counters whose fields change, each with
+// its version raised and marked dirty, and only if no event changed it
+// since it was read (those are reported as raced and left as they are).
+func (m *Metrics) ReplaceCounters(ctx context.Context, family string, from, to time.Time, slots map[time.Time]metric.Cells) (rollup.Replaced, error) {
+	var r rollup.Replaced
+	have, err := m.Counters(ctx, family, from, to)
+	if err != nil {
+		return r, err
+	}
+	type ck struct {
+		start int64
+		dims  string
+	}
+	old := map[ck]rollup.Counter{}
+	for _, c := range have {
+		old[ck{c.Start.Unix(), c.Dims}] = c
+	}
+	want := map[ck]metric.Fields{}
+	for start, cells := range slots {
+		for dims, f := range cells {
+			want[ck{start.Unix(), dims}] = f
+		}
+	}
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	put := func(k ck, f metric.Fields, prev *rollup.Counter) error {
+		start := time.Unix(k.start, 0).UTC()
+		item := counterKey(family, start, k.dims)
+		item["family"], item["start"], item["dims"] = s(family), s(start.Format(time.RFC3339)), s(k.dims)
+		item[topology.DirtyPK], item[topology.DirtySK] = s("1"), s(now)
+		for name, v := range f {
+			if v != 0 {
+				item[fieldPrefix+name] = n(v)
+			}
+		}
+		in := &dynamodb.PutItemInput{TableName: aws.String(m.table), Item: item}
+		if prev == nil {
+			item["version"] = n(1)
+			in.ConditionExpression = aws.String("attribute_not_exists(pk)")
+		} else {
+			item["version"] = n(prev.Version + 1)
+			in.ConditionExpression = aws.String("version = :v")
+			in.ExpressionAttributeValues = map[string]ddb.AttributeValue{":v": n(prev.Version)}
+		}
+		_, err := m.client.PutItem(ctx, in)
+		if conditionFailed(err) {
+			r.Raced++
+			return nil
+		}
+		return err
+	}
+	for k, c := range old {
+		if _, ok := want[k]; !ok && !c.Fields.Zero() {
+			if err := put(k, metric.Fields{}, &c); err != nil {
+				return r, fmt.Errorf("zero %s counter %s: %w", family, k.dims, err)
+			}
+			r.Zeroed++
+		}
+	}
+	for k, f := range want {
+		c, ok := old[k]
+		if ok && sameFields(c.Fields, f) {
+			r.Unchanged++
+			continue
+		}
+		var prev *rollup.Counter
+		if ok {
+			prev = &c
+		}
+		if err := put(k, f, prev); err != nil {
+			return r, fmt.Errorf("write %s counter %s: %w", family, k.dims, err)
+		}
+		r.Written++
+	}
+	return r, nil
+}
+
+func sameFields(a, b metric.Fields) bool {
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	for k, v := range b {
+		if a[k] != v {
+			return false
+		}
+	}
+	return true
 }

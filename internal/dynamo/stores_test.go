@@ -16,7 +16,6 @@ import (
 	"github.com/ocxhq/ocx/internal/identity"
 	"github.com/ocxhq/ocx/internal/journey"
 	"github.com/ocxhq/ocx/internal/motoserver/mototest"
-	"github.com/ocxhq/ocx/internal/rollup"
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
@@ -161,111 +160,5 @@ func TestApplyIsIdempotentAndConcurrencySafe(t *testing.T) {
 	}
 	if got := num(prof.Item, "interactions"); got != 10 {
 		t.Fatalf("profile counts %d interactions, want 10", got)
-	}
-	m := NewMetrics(c, names[topology.TableMetrics])
-	cs, err := m.Counters(ctx, "survey.nps", at.Truncate(time.Hour), at.Truncate(time.Hour).Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var total int64
-	for _, cn := range cs {
-		for _, v := range cn.Fields {
-			total += v
-		}
-	}
-	if total != 10 {
-		t.Fatalf("NPS counters hold %d answers, want 10", total)
-	}
-}
-
-func TestRollupIsIncrementalAndExact(t *testing.T) {
-	ctx := context.Background()
-	c, names := newTables(t)
-	st := NewCustomers(c, names[topology.TableCustomers], names[topology.TableMetrics])
-	svc := journeySvc(st)
-	m := NewMetrics(c, names[topology.TableMetrics])
-	ru := &rollup.Service{Store: m, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	day := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
-	h8, h9 := day.Add(8*time.Hour), day.Add(9*time.Hour)
-
-	// Hour 8: 6 (detractor), 7 (passive), 9 (promoter) -> 0. Hour 9: 3 -> -100.
-	for i, e := range []events.Interaction{
-		nps("e1", 6, h8.Add(time.Minute), events.Customer{ID: "a"}),
-		nps("e2", 7, h8.Add(2*time.Minute), events.Customer{ID: "b"}),
-		nps("e3", 9, h8.Add(59*time.Minute), events.Customer{ID: "c"}),
-		nps("e4", 3, h9, events.Customer{ID: "d"}),
-	} {
-		if err := svc.Apply(ctx, e); err != nil {
-			t.Fatalf("event %d: %v", i, err)
-		}
-	}
-	res, err := ru.Run(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Counters == 0 {
-		t.Fatal("rollup saw no changed counters")
-	}
-	wantSeries(t, m, "nps", rollup.Hour, day, map[time.Time][2]float64{h8: {0, 3}, h9: {-100, 1}})
-	wantSeries(t, m, "nps", rollup.Day, day, map[time.Time][2]float64{day: {-25, 4}})
-
-	// Nothing changed: the next run reads nothing.
-	if res, err := ru.Run(ctx); err != nil || res.Counters != 0 || res.Points != 0 {
-		t.Fatalf("idle run = %+v, %v; want nothing read", res, err)
-	}
-
-	// A late promoter for hour 8 arrives: only its hour and day are redone.
-	if err := svc.Apply(ctx, nps("e5", 10, h8.Add(30*time.Minute), events.Customer{ID: "e"})); err != nil {
-		t.Fatal(err)
-	}
-	res, err = ru.Run(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Points != 4 { // nps and interactions, hour and day each
-		t.Fatalf("late event rollup wrote %d points, want 4", res.Points)
-	}
-	wantSeries(t, m, "nps", rollup.Hour, day, map[time.Time][2]float64{h8: {25, 4}, h9: {-100, 1}})
-	wantSeries(t, m, "nps", rollup.Day, day, map[time.Time][2]float64{day: {0, 5}})
-	wantSeries(t, m, "interactions", rollup.Day, day, map[time.Time][2]float64{day: {5, 5}})
-}
-
-func wantSeries(t *testing.T, m *Metrics, metric, gran string, day time.Time, want map[time.Time][2]float64) {
-	t.Helper()
-	pts, err := m.Series(context.Background(), metric, gran, day, day.AddDate(0, 0, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(pts) != len(want) {
-		t.Fatalf("%s %s: %d points %+v, want %d", metric, gran, len(pts), pts, len(want))
-	}
-	for _, p := range pts {
-		w, ok := want[p.Start]
-		if !ok || p.Value != w[0] || float64(p.N) != w[1] {
-			t.Errorf("%s %s at %s = %v (n=%d), want %v", metric, gran, p.Start.Format(time.RFC3339), p.Value, p.N, w)
-		}
-	}
-}
-
-func TestFailureCreateIsOnce(t *testing.T) {
-	ctx := context.Background()
-	c, names := newTables(t)
-	f := NewFailures(c, names[topology.TableFailures])
-	fl := events.Failure{ID: "flr_1", RuleID: "nps.detractor", Team: "cx", Severity: "warning", DetectedAt: time.Now()}
-	if created, pub, err := f.Create(ctx, fl); err != nil || !created || pub {
-		t.Fatalf("first Create = %v %v %v", created, pub, err)
-	}
-	if created, pub, err := f.Create(ctx, fl); err != nil || created || pub {
-		t.Fatalf("second Create = %v %v %v, want existing and unpublished", created, pub, err)
-	}
-	if err := f.MarkPublished(ctx, fl.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, pub, _ := f.Create(ctx, fl); !pub {
-		t.Fatal("Create after MarkPublished does not report published")
-	}
-	got, ok, err := f.Get(ctx, fl.ID)
-	if err != nil || !ok || got.RuleID != "nps.detractor" {
-		t.Fatalf("Get = %+v %v %v", got, ok, err)
 	}
 }

@@ -4,6 +4,8 @@
 package identity
 
 import (
+	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/ocxhq/ocx/events"
@@ -67,3 +69,46 @@ func Phone(s string) string {
 	}
 	return b.String()
 }
+
+// Kind is what a key identifies: "email", "phone" or the channel whose id
+// it is.
+func (k Key) Kind() string {
+	kind, _, _ := strings.Cut(string(k), ":")
+	return kind
+}
+
+// Value is the key without its kind: the address, number or provider id.
+func (k Key) Value() string {
+	_, v, _ := strings.Cut(string(k), ":")
+	return v
+}
+
+// ParseKey reads a key as an operator writes it ("email:Ann@Example.com",
+// "phone:+44 20 7946 0958", "shopify:820982911") and normalises it the way
+// ingest does, so a lookup finds what the journey function stored.
+func ParseKey(s string) (Key, error) {
+	kind, v, ok := strings.Cut(strings.TrimSpace(s), ":")
+	v = strings.TrimSpace(v)
+	if !ok || v == "" {
+		return "", fmt.Errorf("identity key %q: want <kind>:<value>, e.g. email:ann@example.com", s)
+	}
+	switch kind {
+	case "email":
+		if e := Email(v); e != "" {
+			return Key("email:" + e), nil
+		}
+		return "", fmt.Errorf("identity key %q: not an email address", s)
+	case "phone":
+		if p := Phone(v); p != "" {
+			return Key("phone:" + p), nil
+		}
+		return "", fmt.Errorf("identity key %q: not an E.164 phone number (+ and country code)", s)
+	}
+	if !channelID.MatchString(kind) {
+		return "", fmt.Errorf("identity key %q: kind %q is neither email, phone nor a channel id", s, kind)
+	}
+	return Key(kind + ":" + v), nil
+}
+
+// channelID is the shape of a channel id (see infra/config/channels.yaml).
+var channelID = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)

@@ -1,67 +1,433 @@
 // Package journey applies interactions to customer state: it resolves the
-// customer behind an event's identity keys and records the interaction and
-// its metric counters exactly once.
+// customer behind an event's identity keys (merging customers the event
+// proves to be one), records the interaction and its metric counters
+// exactly once, moves the journey instances the event matches, and
+// announces their transitions on the bus.
 package journey
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"time"
 
 	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/identity"
-	"github.com/ocxhq/ocx/internal/metric"
 )
 
-// Record is everything one interaction changes.
-type Record struct {
+// Errors a Store returns.
+var (
+	// ErrConflict means something read before the write changed; read
+	// again and retry.
+	ErrConflict = errors.New("concurrent change")
+	// ErrDuplicate means the event was applied meanwhile by another
+	// delivery.
+	ErrDuplicate = errors.New("event already applied")
+)
+
+// PendingMemory is how long an instance that has seen only its ending is
+// kept waiting for a late start. Most such endings (a payment that never
+// failed succeeding) start nothing, so they must not be kept long.
+const PendingMemory = 7 * 24 * time.Hour
+
+// maxAttempts bounds retries after conflicts: each one means another writer
+// made progress, so a handful is plenty.
+const maxAttempts = 8
+
+// Snapshot is what applying one event needs to read, in one round trip.
+type Snapshot struct {
+	// Applied is set when the event was applied before.
+	Applied *Applied
+	// Owners maps each known key to the customer it points at.
+	Owners map[identity.Key]string
+	// Instances holds the requested instances that exist.
+	Instances map[Ref]*Instance
+}
+
+// Applied is what an earlier application of an event left.
+type Applied struct {
 	CustomerID string
-	Keys       []identity.Key
-	Event      events.Interaction
-	Counters   []metric.Increment
+	// Emitted are the journey events it published; a redelivery publishes
+	// them again in case the first publication failed.
+	Emitted []events.JourneyEvent
+}
+
+// Change is everything one interaction writes, atomically.
+type Change struct {
+	CustomerID string
+	// Keys are the event's identity keys; Own those that point (or will
+	// point) at CustomerID.
+	Keys []identity.Key
+	Own  []identity.Key
+	// Link are keys seen for the first time, to point at CustomerID.
+	Link []identity.Key
+	// Repoint maps keys still pointing at a merged-away customer to it,
+	// to be moved to CustomerID.
+	Repoint map[identity.Key]string
+	Event   events.Interaction
 	// ExpiresAt is when the stored interaction may be dropped (retention).
 	ExpiresAt time.Time
 	Now       time.Time
+	// Journeys are the instances the event changed.
+	Journeys []*Instance
+	// Emitted are the journey events to publish once written.
+	Emitted []events.JourneyEvent
 }
 
-// Store persists customers and interactions.
+// Customer is what a merge decision reads about a customer.
+type Customer struct {
+	ID        string
+	Exists    bool
+	Version   int64
+	FirstSeen time.Time
+	// Keys are the identity keys pointing at the customer (for a merged
+	// customer: those it had when it was merged).
+	Keys       []identity.Key
+	MergedInto string
+	// Apart are customers an unmerge separated this one from; events
+	// joining them do not merge them again.
+	Apart []string
+}
+
+// Merge absorbs one customer into another.
+type Merge struct {
+	ID       string
+	Survivor Customer
+	Absorbed Customer
+	// CauseEvent carried CauseKeys, which pointed at both customers.
+	CauseEvent string
+	CauseKeys  []identity.Key
+	At         time.Time
+}
+
+// Store persists customers, interactions and journey instances.
 type Store interface {
-	// Resolve returns the customer behind keys, creating one and linking
-	// unknown keys to it as needed.
-	Resolve(ctx context.Context, keys []identity.Key, now time.Time) (string, error)
-	// Apply writes the record atomically unless the event was applied
-	// before; applied reports which.
-	Apply(ctx context.Context, r Record) (applied bool, err error)
+	// Load reads the event's dedupe marker, its keys' owners and the
+	// requested instances.
+	Load(ctx context.Context, eventID string, keys []identity.Key, refs []Ref) (Snapshot, error)
+	// Commit writes the change atomically. It returns ErrDuplicate when
+	// the event was applied meanwhile and ErrConflict when anything it was
+	// based on changed (a customer merged away, an instance moved on, a
+	// key linked elsewhere).
+	Commit(ctx context.Context, c Change) error
+	// Customers reads profiles by id.
+	Customers(ctx context.Context, ids []string) (map[string]Customer, error)
+	// Merge records m atomically: the absorbed customer points at the
+	// survivor and its keys resolve to the survivor. It returns
+	// ErrConflict when either customer changed since it was read.
+	Merge(ctx context.Context, m Merge) error
 }
 
 // Service applies interactions.
 type Service struct {
 	Store Store
-	// Retention is how long raw interactions are kept; aggregates stay.
+	// Journeys are the journey definitions; nil means none.
+	Journeys *Catalog
+	// Bus receives journey events; nil publishes nothing.
+	Bus bus.Publisher
+	// Retention is how long raw interactions (and ended journeys) are
+	// kept; aggregates stay.
 	Retention time.Duration
 	Now       func() time.Time
 	Log       *slog.Logger
 }
 
-// Apply records one interaction. Applying the same event again changes nothing.
+// Apply records one interaction. Applying the same event again changes
+// nothing (its journey events are published again, with the same ids).
 func (s *Service) Apply(ctx context.Context, ev events.Interaction) error {
 	keys := identity.Keys(ev.Channel, ev.Customer)
 	if len(keys) == 0 {
 		return fmt.Errorf("interaction %s has no usable identity key", ev.ID)
 	}
-	now := s.Now()
-	cid, err := s.Store.Resolve(ctx, keys, now)
+	matches, err := s.Journeys.Match(ev)
 	if err != nil {
-		return fmt.Errorf("resolve customer of %s: %w", ev.ID, err)
+		return err
 	}
-	applied, err := s.Store.Apply(ctx, Record{
-		CustomerID: cid, Keys: keys, Event: ev, Counters: metric.For(ev),
-		ExpiresAt: ev.OccurredAt.Add(s.Retention), Now: now,
-	})
-	if err != nil {
-		return fmt.Errorf("apply %s to customer %s: %w", ev.ID, cid, err)
+	refs := make([]Ref, len(matches))
+	for i, m := range matches {
+		refs[i] = m.Ref()
 	}
-	s.Log.Info("interaction applied", "event_id", ev.ID, "customer_id", cid, "type", ev.Type, "channel", ev.Channel, "duplicate", !applied)
+	careful := false
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		if attempt > 1 {
+			// Someone else made progress; let them finish.
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("apply %s: %w", ev.ID, ctx.Err())
+			case <-time.After(time.Duration(attempt*attempt) * 5 * time.Millisecond):
+			}
+		}
+		snap, err := s.Store.Load(ctx, ev.ID, keys, refs)
+		if err != nil {
+			return fmt.Errorf("load state for %s: %w", ev.ID, err)
+		}
+		if snap.Applied != nil {
+			s.Log.Info("interaction applied before", "event_id", ev.ID, "customer_id", snap.Applied.CustomerID, "duplicate", true)
+			return s.publish(ctx, snap.Applied.Emitted)
+		}
+		res, err := s.resolve(ctx, ev, keys, snap, careful)
+		if errors.Is(err, ErrConflict) {
+			careful = true
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if res.merged {
+			// Keys moved: read them again.
+			continue
+		}
+		ch := s.change(ev, keys, res, snap, matches)
+		err = s.Store.Commit(ctx, ch)
+		switch {
+		case errors.Is(err, ErrDuplicate):
+			s.Log.Info("interaction applied concurrently", "event_id", ev.ID, "duplicate", true)
+			return nil
+		case errors.Is(err, ErrConflict):
+			careful = true
+			continue
+		case err != nil:
+			return fmt.Errorf("apply %s to customer %s: %w", ev.ID, res.customer, err)
+		}
+		s.Log.Info("interaction applied", "event_id", ev.ID, "customer_id", res.customer, "type", ev.Type,
+			"channel", ev.Channel, "journeys", len(ch.Journeys), "journey_events", len(ch.Emitted), "attempt", attempt)
+		return s.publish(ctx, ch.Emitted)
+	}
+	return fmt.Errorf("apply %s: still conflicting after %d attempts", ev.ID, maxAttempts)
+}
+
+// resolution is the customer an event belongs to and how its keys get there.
+type resolution struct {
+	customer string
+	// eff maps each known key to its live customer.
+	eff     map[identity.Key]string
+	repoint map[identity.Key]string
+	merged  bool
+}
+
+// resolve finds the one customer the keys belong to, merging the customers
+// they join. careful follows merge pointers, which only a conflict (a key
+// still pointing at a merged-away customer) makes necessary.
+func (s *Service) resolve(ctx context.Context, ev events.Interaction, keys []identity.Key, snap Snapshot, careful bool) (resolution, error) {
+	res := resolution{eff: map[identity.Key]string{}, repoint: map[identity.Key]string{}}
+	var owners []string
+	for _, k := range keys {
+		if o, ok := snap.Owners[k]; ok && !contains(owners, o) {
+			owners = append(owners, o)
+		}
+	}
+	var custs map[string]Customer
+	if careful || len(owners) > 1 {
+		var err error
+		if custs, err = s.live(ctx, owners); err != nil {
+			return res, err
+		}
+	}
+	var distinct []string
+	for _, k := range keys {
+		o, ok := snap.Owners[k]
+		if !ok {
+			continue
+		}
+		e := o
+		if custs != nil {
+			e = custs[o].ID
+		}
+		if e != o {
+			res.repoint[k] = o
+		}
+		res.eff[k] = e
+		if !contains(distinct, e) {
+			distinct = append(distinct, e)
+		}
+	}
+	switch len(distinct) {
+	case 0:
+		res.customer = CustomerIDFor(keys[0])
+		return res, nil
+	case 1:
+		res.customer = distinct[0]
+		return res, nil
+	}
+	survivor := distinct[0]
+	for _, id := range distinct[1:] {
+		a, b := custs[id], custs[survivor]
+		if a.FirstSeen.Before(b.FirstSeen) || (a.FirstSeen.Equal(b.FirstSeen) && id < survivor) {
+			survivor = id
+		}
+	}
+	for _, id := range distinct {
+		if id == survivor || contains(custs[survivor].Apart, id) {
+			continue
+		}
+		m := Merge{
+			ID: mergeID(ev.ID, survivor, id), Survivor: custs[survivor], Absorbed: custs[id],
+			CauseEvent: ev.ID, CauseKeys: keys, At: s.Now().UTC(),
+		}
+		if err := s.Store.Merge(ctx, m); err != nil {
+			if errors.Is(err, ErrConflict) {
+				return res, err
+			}
+			return res, fmt.Errorf("merge %s into %s (cause %s): %w", id, survivor, ev.ID, err)
+		}
+		s.Log.Info("customers merged", "merge_id", m.ID, "survivor", survivor, "absorbed", id, "event_id", ev.ID)
+		res.merged = true
+	}
+	if !res.merged {
+		// Every pair was separated by an unmerge: the event belongs to the
+		// customer of its strongest key, and the others keep theirs.
+		res.customer = distinct[0]
+	}
+	return res, nil
+}
+
+// live reads the owners' profiles, following merge pointers to the
+// customers they live on in. The result maps every id read to its live
+// customer.
+func (s *Service) live(ctx context.Context, ids []string) (map[string]Customer, error) {
+	out := map[string]Customer{}
+	pending := ids
+	for depth := 0; len(pending) > 0; depth++ {
+		if depth > 16 {
+			return nil, fmt.Errorf("merge pointers of %v do not end", ids)
+		}
+		got, err := s.Store.Customers(ctx, pending)
+		if err != nil {
+			return nil, fmt.Errorf("read customers %v: %w", pending, err)
+		}
+		var next []string
+		for _, id := range pending {
+			c := got[id]
+			c.ID = id
+			out[id] = c
+			if c.MergedInto != "" {
+				if _, seen := out[c.MergedInto]; !seen && !contains(next, c.MergedInto) {
+					next = append(next, c.MergedInto)
+				}
+			}
+		}
+		pending = next
+	}
+	final := map[string]Customer{}
+	for id := range out {
+		c := out[id]
+		for hops := 0; c.MergedInto != "" && hops < 16; hops++ {
+			c = out[c.MergedInto]
+		}
+		final[id] = c
+	}
+	return final, nil
+}
+
+// change builds the write for an event resolved to res.customer.
+func (s *Service) change(ev events.Interaction, keys []identity.Key, res resolution, snap Snapshot, matches []Match) Change {
+	now := s.Now().UTC()
+	cid := res.customer
+	ch := Change{
+		CustomerID: cid, Keys: keys, Event: ev,
+		ExpiresAt: ev.OccurredAt.Add(s.Retention), Now: now, Repoint: map[identity.Key]string{},
+	}
+	for _, k := range keys {
+		e, known := res.eff[k]
+		switch {
+		case !known:
+			ch.Link = append(ch.Link, k)
+			ch.Own = append(ch.Own, k)
+		case e == cid:
+			ch.Own = append(ch.Own, k)
+			if o, stale := res.repoint[k]; stale {
+				ch.Repoint[k] = o
+			}
+		}
+	}
+	for _, m := range matches {
+		in := snap.Instances[m.Ref()]
+		if in == nil {
+			in = &Instance{Journey: m.Def.ID, Instance: m.Instance, CustomerID: cid}
+		} else {
+			cp := *in
+			in = &cp
+		}
+		if in.has(ev.ID) {
+			continue
+		}
+		if len(in.Steps) >= MaxSteps {
+			s.Log.Warn("journey instance has too many steps; event not applied to it", "journey", in.Journey, "event_id", ev.ID, "steps", len(in.Steps))
+			continue
+		}
+		before := Fold(m.Def, in.Steps)
+		in.Steps = append(append([]Step(nil), in.Steps...), m.Step)
+		in.State = Fold(m.Def, in.Steps)
+		in.Keys = union(in.Keys, keys)
+		in.UpdatedAt = now
+		switch {
+		case in.State.Outcome == OutcomePending:
+			in.ExpiresAt = now.Add(PendingMemory)
+		case in.State.EndedAt != nil:
+			in.ExpiresAt = in.State.EndedAt.Add(s.Retention)
+		default:
+			in.ExpiresAt = time.Time{}
+		}
+		for _, e := range Transitions(m.Def, m.Instance, before, in.State) {
+			e.CustomerID, e.Customer = cid, ev.Customer
+			ch.Emitted = append(ch.Emitted, e)
+		}
+		ch.Journeys = append(ch.Journeys, in)
+	}
+	return ch
+}
+
+func (s *Service) publish(ctx context.Context, evs []events.JourneyEvent) error {
+	if s.Bus == nil || len(evs) == 0 {
+		return nil
+	}
+	out := make([]bus.Event, len(evs))
+	for i, e := range evs {
+		out[i] = bus.Event{Source: events.SourceJourney, DetailType: e.Type, Detail: e, Time: e.OccurredAt}
+	}
+	if err := s.Bus.Publish(ctx, out...); err != nil {
+		// The event stays applied; its redelivery publishes these again.
+		return fmt.Errorf("publish %d journey events: %w", len(out), err)
+	}
 	return nil
+}
+
+// CustomerIDFor derives a new customer's id from its strongest key, so two
+// racing first events for one person create the same customer.
+func CustomerIDFor(k identity.Key) string {
+	sum := sha256.Sum256([]byte(k))
+	return "cus_" + hex.EncodeToString(sum[:10])
+}
+
+// mergeID is deterministic so a retried merge is the same merge.
+func mergeID(eventID, survivor, absorbed string) string {
+	sum := sha256.Sum256([]byte(eventID + "\x00" + survivor + "\x00" + absorbed))
+	return "mrg_" + hex.EncodeToString(sum[:12])
+}
+
+func contains(ss []string, s string) bool {
+	for _, v := range ss {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func union(a, b []identity.Key) []identity.Key {
+	seen := make(map[identity.Key]bool, len(a)+len(b))
+	var out []identity.Key
+	for _, k := range append(append([]identity.Key(nil), a...), b...) {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
 }

@@ -273,7 +273,7 @@ func buildHandlers(ctx context.Context, deps func(string) app.Deps) (handlers, e
 	if h.events[topology.Notify], err = app.Notify(ctx, deps(topology.Notify)); err != nil {
 		return h, fmt.Errorf("build notify: %w", err)
 	}
-	if h.scheduled[topology.Rollup], err = app.Rollup(ctx, deps(topology.Rollup)); err != nil {
+	if h.events[topology.Rollup], err = app.RollupEvents(ctx, deps(topology.Rollup)); err != nil {
 		return h, fmt.Errorf("build rollup: %w", err)
 	}
 	return h, nil

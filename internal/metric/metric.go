@@ -1,35 +1,43 @@
-// Package metric defines the hourly counters OCX keeps per interaction and
-// the score formulas computed from them. Counters are integer sums, so any
-// bucket rolled up from them is exact.
+// Package metric defines what OCX measures: the counters each bus event
+// adds to (interactions, survey scores, contacts, journeys, failures), the
+// catalog of metrics computed from them and their formulas. Counters are
+// integer sums — including the duration sketches, whose bins are counts —
+// so any bucket rolled up from them, in any time zone, is exact.
+//
+// docs/metrics.md states every formula and why the figures are exact.
 package metric
 
 import (
-	"fmt"
-	"math"
 	"strconv"
 	"time"
 
 	"github.com/ocxhq/ocx/events"
 )
 
-// Counter families.
+// Counter families the journey function writes with each interaction.
+//
+// Deprecated: the rollup function counts bus events itself (Observe,
+// Tally); nothing reads these families. They remain until the journey
+// function stops writing them.
 const (
 	FamilyInteractions = "interactions"
 	FamilyNPS          = "survey.nps"
 )
 
-// Increment adds Fields to the counter (Family, Hour, Dims).
+// Increment adds Fields to the hourly counter (Family, Hour, Dims).
+//
+// Deprecated: see FamilyInteractions; counting uses Delta.
 type Increment struct {
 	Family string
-	// Hour is the start of the UTC hour the event occurred in: a late event
-	// lands in its own hour, never in the hour it arrived.
-	Hour time.Time
-	// Dims is the canonical dimension string, e.g. "channel=app".
+	Hour   time.Time
 	Dims   string
 	Fields map[string]int64
 }
 
-// For returns the counter increments one interaction causes.
+// For returns the hourly counter increments the journey function writes
+// for one interaction.
+//
+// Deprecated: see FamilyInteractions.
 func For(ev events.Interaction) []Increment {
 	hour := ev.OccurredAt.UTC().Truncate(time.Hour)
 	out := []Increment{{
@@ -53,16 +61,6 @@ func For(ev events.Interaction) []Increment {
 // ScoreField names the histogram field counting answers of score s.
 func ScoreField(s int) string { return "s" + strconv.Itoa(s) }
 
-// Histogram counts answers per score.
-type Histogram map[int]int64
-
-// Add merges other into h.
-func (h Histogram) Add(other Histogram) {
-	for k, v := range other {
-		h[k] += v
-	}
-}
-
 // FromFields reads a histogram from counter fields named by ScoreField.
 func FromFields(fields map[string]int64) Histogram {
 	h := Histogram{}
@@ -76,38 +74,3 @@ func FromFields(fields map[string]int64) Histogram {
 	}
 	return h
 }
-
-// NPSScore is a Net Promoter Score with its sample.
-type NPSScore struct {
-	// Value is %promoters - %detractors, -100..100; undefined when N is 0.
-	Value      float64 `json:"value"`
-	N          int64   `json:"n"`
-	Promoters  int64   `json:"promoters"`
-	Passives   int64   `json:"passives"`
-	Detractors int64   `json:"detractors"`
-}
-
-// NPS computes the Net Promoter Score on the 0-10 scale: promoters answer
-// 9-10, passives 7-8, detractors 0-6.
-func NPS(h Histogram) (NPSScore, error) {
-	var s NPSScore
-	for score, n := range h {
-		switch {
-		case score < 0 || score > 10:
-			return NPSScore{}, fmt.Errorf("NPS answer %d outside 0-10", score)
-		case score >= 9:
-			s.Promoters += n
-		case score >= 7:
-			s.Passives += n
-		default:
-			s.Detractors += n
-		}
-		s.N += n
-	}
-	if s.N > 0 {
-		s.Value = round2(100 * float64(s.Promoters-s.Detractors) / float64(s.N))
-	}
-	return s, nil
-}
-
-func round2(v float64) float64 { return math.Round(v*100) / 100 }

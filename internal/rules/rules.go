@@ -1,14 +1,21 @@
 // Package rules evaluates failure rules against the events on the bus and
-// turns matches into failures the owning team hears about.
+// turns what they find into failures the owning team hears about.
+//
+// Rules are configuration (infra/config/rules/*.yaml): match, count,
+// sequence, absence, stall and rate rules over EventBridge event patterns,
+// each keyed (per customer, order, ticket, journey instance or dimension)
+// and deduplicated with a cooldown. Their state — windows of recent events,
+// pending deadlines, cooldowns, rate tallies — lives in a Store, so the
+// rules function can run as many concurrent copies as Lambda likes; a
+// schedule fires deadlines that came due and re-evaluates rates.
 package rules
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,15 +23,25 @@ import (
 	"quamina.net/go/quamina"
 
 	"github.com/ocxhq/ocx/events"
-	"github.com/ocxhq/ocx/internal/bus"
 )
 
-// Engine matches events against rules.
+// Engine matches events against rules' patterns.
 type Engine struct {
 	// A Quamina instance is not safe for concurrent use.
-	mu    sync.Mutex
-	q     *quamina.Quamina
-	rules map[string]Rule
+	mu      sync.Mutex
+	q       *quamina.Quamina
+	rules   []Rule
+	byID    map[string]*Rule
+	targets map[string]target
+	// always holds variants Quamina has no part of, checked on every event.
+	always []target
+}
+
+// target is one variant of one role of one rule.
+type target struct {
+	rule   int
+	role   string
+	checks []fieldCheck
 }
 
 // NewEngine compiles the rules.
@@ -33,121 +50,166 @@ func NewEngine(rs []Rule) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new matcher: %w", err)
 	}
-	e := &Engine{q: q, rules: map[string]Rule{}}
-	for _, r := range rs {
-		if r.pattern == "" {
+	e := &Engine{q: q, rules: append([]Rule(nil), rs...), byID: map[string]*Rule{}, targets: map[string]target{}}
+	for i := range e.rules {
+		r := &e.rules[i]
+		if len(r.patterns) == 0 {
 			return nil, fmt.Errorf("rule %q was not loaded through Load", r.ID)
 		}
-		if err := q.AddPattern(r.ID, r.pattern); err != nil {
-			return nil, fmt.Errorf("rule %q: %w", r.ID, err)
+		e.byID[r.ID] = r
+		for role, c := range r.patterns {
+			for j, v := range c.variants {
+				t := target{rule: i, role: role, checks: v.checks}
+				if v.quamina == "" {
+					e.always = append(e.always, t)
+					continue
+				}
+				id := r.ID + "/" + role + "/" + strconv.Itoa(j)
+				if err := q.AddPattern(id, v.quamina); err != nil {
+					return nil, fmt.Errorf("rule %q %s: %w", r.ID, role, err)
+				}
+				e.targets[id] = t
+			}
 		}
-		e.rules[r.ID] = r
 	}
 	return e, nil
 }
 
-// Match returns the rules whose pattern matches the envelope JSON.
-func (e *Engine) Match(envelope []byte) ([]Rule, error) {
-	e.mu.Lock()
-	ids, err := e.q.MatchesForEvent(envelope)
-	e.mu.Unlock()
-	if err != nil {
-		return nil, fmt.Errorf("match event: %w", err)
+// Rule returns the rule with id.
+func (e *Engine) Rule(id string) (*Rule, bool) {
+	r, ok := e.byID[id]
+	return r, ok
+}
+
+// Event is a bus event decoded once for matching, keying and evidence.
+type Event struct {
+	// ID identifies the event across redeliveries: the interaction id, or
+	// the envelope id for events that carry none.
+	ID string
+	// At is when it happened: detail.occurred_at, else the envelope time.
+	At         time.Time
+	Type       string
+	CustomerID string
+	Evidence   events.Evidence
+	raw        []byte
+	doc        map[string]any
+}
+
+// DecodeEvent prepares an EventBridge envelope for evaluation.
+func DecodeEvent(env lambdaevents.CloudWatchEvent) (Event, error) {
+	if env.Resources == nil {
+		env.Resources = []string{}
 	}
-	out := make([]Rule, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, e.rules[id.(string)])
-	}
-	return out, nil
-}
-
-// Store keeps failure records.
-type Store interface {
-	// Create stores a new failure. created is false when it already
-	// exists; published says whether failure.detected went out for it.
-	Create(ctx context.Context, f events.Failure) (created, published bool, err error)
-	// MarkPublished records that failure.detected was published.
-	MarkPublished(ctx context.Context, id string) error
-}
-
-// Service handles bus events.
-type Service struct {
-	Engine *Engine
-	Store  Store
-	Bus    bus.Publisher
-	Now    func() time.Time
-	Log    *slog.Logger
-}
-
-// Handle evaluates one bus event. A failure is recorded before it is
-// published and marked published after, so a retried invocation publishes
-// each failure once (notify dedupes the rare crash in between).
-func (s *Service) Handle(ctx context.Context, env lambdaevents.CloudWatchEvent) error {
 	raw, err := json.Marshal(env)
 	if err != nil {
-		return fmt.Errorf("encode envelope %s: %w", env.ID, err)
+		return Event{}, fmt.Errorf("encode envelope %s: %w", env.ID, err)
 	}
-	matched, err := s.Engine.Match(raw)
-	if err != nil {
-		return fmt.Errorf("evaluate %s: %w", env.ID, err)
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return Event{}, fmt.Errorf("decode envelope %s: %w", env.ID, err)
 	}
-	if len(matched) == 0 {
+	var b bytes.Buffer
+	writeJSON(&b, doc)
+	detail, _ := doc["detail"].(map[string]any)
+	ev := Event{ID: env.ID, At: env.Time.UTC(), Type: env.DetailType, raw: b.Bytes(), doc: doc}
+	if id, ok := detail["id"].(string); ok && id != "" {
+		ev.ID = id
+	}
+	if s, ok := detail["occurred_at"].(string); ok {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			ev.At = t.UTC()
+		}
+	}
+	var cust events.Customer
+	if c, ok := detail["customer"].(map[string]any); ok {
+		cust.ID, _ = c["id"].(string)
+		cust.Email, _ = c["email"].(string)
+		cust.Phone, _ = c["phone"].(string)
+	}
+	ev.CustomerID, _ = detail["customer_id"].(string)
+	if ev.CustomerID == "" {
+		ev.CustomerID = customerRef(cust)
+	}
+	channel, _ := detail["channel"].(string)
+	attrs, ok := detail["attributes"].(map[string]any)
+	if !ok {
+		// Journey events carry their facts at the top of the detail.
+		attrs = map[string]any{}
+		for k, v := range detail {
+			switch k {
+			case "id", "type", "channel", "occurred_at", "received_at", "customer", "delivery_id", "raw":
+			default:
+				attrs[k] = v
+			}
+		}
+	}
+	ev.Evidence = events.Evidence{EventID: ev.ID, Type: env.DetailType, Channel: channel, OccurredAt: ev.At,
+		Customer: cust, Attributes: scalars(attrs)}
+	return ev, nil
+}
+
+// writeJSON encodes a decoded document for Quamina, whose number reader
+// (v1.4) refuses valid JSON such as 6e0 and 1e+21: numbers are written in
+// plain decimal notation, which it reads, with the same value.
+func writeJSON(b *bytes.Buffer, v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		b.WriteByte('{')
+		first := true
+		for k, e := range x {
+			if !first {
+				b.WriteByte(',')
+			}
+			first = false
+			writeJSON(b, k)
+			b.WriteByte(':')
+			writeJSON(b, e)
+		}
+		b.WriteByte('}')
+	case []any:
+		b.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeJSON(b, e)
+		}
+		b.WriteByte(']')
+	case float64:
+		b.WriteString(strconv.FormatFloat(x, 'f', -1, 64))
+	default:
+		// Strings, booleans and null encode as encoding/json does.
+		enc, _ := json.Marshal(x)
+		b.Write(enc)
+	}
+}
+
+// maxEvidenceValue bounds a string attribute kept as evidence: rule state
+// and failures carry evidence, and a free-text comment need not be whole.
+const maxEvidenceValue = 200
+
+// scalars keeps the scalar attributes; nested objects and lists seldom
+// help a person reading a failure and can hold a whole provider payload.
+func scalars(attrs map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range attrs {
+		switch x := v.(type) {
+		case string:
+			if len(x) > maxEvidenceValue {
+				x = strings.ToValidUTF8(x[:maxEvidenceValue], "") + "…"
+			}
+			out[k] = x
+		case float64, bool:
+			out[k] = x
+		}
+	}
+	if len(out) == 0 {
 		return nil
 	}
-	ev, err := evidence(env)
-	if err != nil {
-		return err
-	}
-	for _, r := range matched {
-		f := newFailure(r, ev, s.Now())
-		created, published, err := s.Store.Create(ctx, f)
-		if err != nil {
-			return fmt.Errorf("record failure %s of rule %s: %w", f.ID, r.ID, err)
-		}
-		if published {
-			continue
-		}
-		if err := s.Bus.Publish(ctx, bus.Event{Source: events.SourceRules, DetailType: events.TypeFailureDetected, Detail: f, Time: f.DetectedAt}); err != nil {
-			return fmt.Errorf("publish failure %s: %w", f.ID, err)
-		}
-		if err := s.Store.MarkPublished(ctx, f.ID); err != nil {
-			return fmt.Errorf("mark failure %s published: %w", f.ID, err)
-		}
-		s.Log.Info("failure detected", "failure_id", f.ID, "rule", r.ID, "team", r.Team, "event_id", ev.EventID, "new", created)
-	}
-	return nil
+	return out
 }
 
-func evidence(env lambdaevents.CloudWatchEvent) (events.Evidence, error) {
-	var in events.Interaction
-	if err := json.Unmarshal(env.Detail, &in); err != nil {
-		return events.Evidence{}, fmt.Errorf("decode detail of %s: %w", env.ID, err)
-	}
-	return events.Evidence{
-		EventID: in.ID, Type: env.DetailType, Channel: in.Channel,
-		OccurredAt: in.OccurredAt, Customer: in.Customer, Attributes: in.Attributes,
-	}, nil
-}
-
-func newFailure(r Rule, ev events.Evidence, now time.Time) events.Failure {
-	sum := sha256.Sum256([]byte(r.ID + "\x00" + ev.EventID))
-	labels := map[string]string{"rule": r.ID, "team": r.Team, "severity": r.Severity}
-	if ev.Channel != "" {
-		labels["channel"] = ev.Channel
-	}
-	for k, v := range r.Labels {
-		labels[k] = v
-	}
-	return events.Failure{
-		ID: "flr_" + hex.EncodeToString(sum[:12]), RuleID: r.ID, Description: r.Description,
-		Severity: r.Severity, Team: r.Team, Runbook: r.Runbook,
-		CustomerID: customerRef(ev.Customer), Labels: labels,
-		DetectedAt: now.UTC(), Evidence: []events.Evidence{ev},
-	}
-}
-
-// customerRef names the customer by the strongest key the event carried;
-// the journey function resolves it to a customer id concurrently.
+// customerRef names the customer by the strongest key the event carried.
 func customerRef(c events.Customer) string {
 	switch {
 	case c.ID != "":
@@ -157,4 +219,57 @@ func customerRef(c events.Customer) string {
 	default:
 		return c.Phone
 	}
+}
+
+// Hit is a rule an event matched and the roles it matched in.
+type Hit struct {
+	Rule  *Rule
+	Roles map[string]bool
+}
+
+// Match returns the rules the event matches, in rule order.
+func (e *Engine) Match(ev Event) ([]Hit, error) {
+	e.mu.Lock()
+	ids, err := e.q.MatchesForEvent(ev.raw)
+	e.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("match event %s: %w", ev.ID, err)
+	}
+	roles := map[int]map[string]bool{}
+	consider := func(t target) {
+		if roles[t.rule][t.role] {
+			return
+		}
+		for _, c := range t.checks {
+			if !c.holds(ev.doc) {
+				return
+			}
+		}
+		if roles[t.rule] == nil {
+			roles[t.rule] = map[string]bool{}
+		}
+		roles[t.rule][t.role] = true
+	}
+	for _, id := range ids {
+		consider(e.targets[id.(string)])
+	}
+	for _, t := range e.always {
+		consider(t)
+	}
+	var out []Hit
+	for i := range e.rules {
+		if rs, ok := roles[i]; ok {
+			out = append(out, Hit{Rule: &e.rules[i], Roles: rs})
+		}
+	}
+	return out, nil
+}
+
+// MatchEnvelope is Match on a raw envelope, for tools and tests.
+func (e *Engine) MatchEnvelope(env lambdaevents.CloudWatchEvent) ([]Hit, error) {
+	ev, err := DecodeEvent(env)
+	if err != nil {
+		return nil, err
+	}
+	return e.Match(ev)
 }

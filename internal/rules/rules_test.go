@@ -2,28 +2,93 @@ package rules
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"testing/fstest"
-	"time"
 
-	lambdaevents "github.com/aws/aws-lambda-go/events"
+	"go.yaml.in/yaml/v3"
 
-	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/infra/config"
-	"github.com/ocxhq/ocx/internal/bus"
+	"github.com/ocxhq/ocx/internal/team"
 )
 
-func TestShippedRulesLoad(t *testing.T) {
-	rs, err := Load(config.Shipped, "rules", []string{"cx-support"})
+func shippedTeams(t *testing.T) []string {
+	t.Helper()
+	reg, err := team.Load(config.Shipped, "teams.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs) == 0 {
-		t.Fatal("no shipped rules")
+	var ids []string
+	for _, tm := range reg.All() {
+		ids = append(ids, tm.ID)
+	}
+	return ids
+}
+
+func shippedRules(t *testing.T) []Rule {
+	t.Helper()
+	rs, err := Load(config.Shipped, "rules", shippedTeams(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+func TestShippedRulesLoad(t *testing.T) {
+	rs := shippedRules(t)
+	want := []string{"ces.high_effort", "contact.channel_hop", "contact.repeat", "csat.low", "email.bounce_rate", "email.bounced",
+		"journey.stalled", "nps.detractor", "order.undelivered", "order.unfulfilled", "payment.failed_twice", "sms.undelivered", "ticket.first_response"}
+	var got []string
+	for _, r := range rs {
+		got = append(got, r.ID)
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("shipped rules %v, want %v", got, want)
+	}
+	if _, err := NewEngine(rs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The shipped rule pack's unit tests (infra/config/rules/tests) pass, so
+// `make test` runs them as `ocx rules test` does.
+func TestShippedRuleTests(t *testing.T) {
+	files, err := TestFiles(config.Shipped, "rules/tests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no shipped rule tests")
+	}
+	results, err := RunTestFiles(context.Background(), config.Shipped, files, shippedRules(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	covered := map[string]bool{}
+	for _, r := range results {
+		t.Run(r.Name, func(t *testing.T) {
+			for _, p := range r.Problems {
+				t.Errorf("%s:%d: %s", r.File, r.Line, p)
+			}
+		})
+	}
+	// Every shipped rule has a test that expects it to fire.
+	for _, f := range files {
+		b, _ := config.Shipped.ReadFile(f)
+		var tf TestFile
+		if err := yaml.Unmarshal(b, &tf); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, tc := range tf.Tests {
+			for _, e := range tc.Expect {
+				covered[e.Rule] = true
+			}
+		}
+	}
+	for _, r := range shippedRules(t) {
+		if !covered[r.ID] {
+			t.Errorf("no shipped test expects a failure of %s", r.ID)
+		}
 	}
 }
 
@@ -36,121 +101,78 @@ func TestLoadReportsFileAndLine(t *testing.T) {
     team: cx
     pattern: {"source": ["x"]}
   - id: a
-    kind: sequence
+    kind: sequential
     description: dup and unknown kind
     severity: loud
     team: nobody
     pattern: {"source": "not-a-list"}
+  - id: b
+    kind: match
+    description: bad operators
+    severity: info
+    team: cx
+    treshold: 3
+    pattern:
+      detail:
+        score: [{numeric: ["<", "five"]}]
+        name: [{wildcard: "a**b"}]
+        other: [{contains: "x"}]
+        list: [{anything-but: ["a", 1]}]
+        range: [{numeric: [">", 9, "<", 1]}]
+        empty: []
+  - id: c
+    kind: count
+    description: count without its fields
+    severity: info
+    team: cx
+    threshold: 1
+    pattern: {detail-type: [x]}
+  - id: d
+    kind: rate
+    description: rate with a percent
+    severity: info
+    team: cx
+    window: 90s
+    threshold: 5
+    cooldown: soon
+    pattern: {detail-type: [x]}
+    of: {detail-type: [y]}
+  - id: e
+    kind: absence
+    description: absence without a deadline
+    severity: info
+    team: cx
+    key: "detail..x"
+    pattern: {detail-type: [x]}
+    until: {$or: [{detail-type: [y]}]}
 `)}}
 	_, err := Load(fsys, "rules", []string{"cx"})
 	if err == nil {
 		t.Fatal("bad rules loaded")
 	}
 	for _, want := range []string{
-		`rules/bad.yaml:9: rule "a": unknown kind "sequence"`,
+		`rules/bad.yaml:9: rule "a": unknown kind "sequential"`,
+		`rules/bad.yaml:8: rule id "a" already defined at rules/bad.yaml:2`,
+		`rules/bad.yaml:19: rule "b": a match rule has no field "treshold"`,
+		`rules/bad.yaml:22: rule "b": pattern: detail.score: numeric: "five" is not a number`,
+		`rules/bad.yaml:23: rule "b": pattern: detail.name: wildcard "a**b": consecutive * are not allowed`,
+		`rules/bad.yaml:24: rule "b": pattern: detail.other: unknown operator "contains"`,
+		`rules/bad.yaml:25: rule "b": pattern: detail.list: anything-but: a list must hold only strings or only numbers`,
+		`rules/bad.yaml:26: rule "b": pattern: detail.range: numeric: the range's lower bound 9 is above its upper bound 1`,
+		`rules/bad.yaml:27: rule "b": pattern: detail.empty: an empty list matches nothing`,
+		`rules/bad.yaml:28: rule "c": a count rule needs a window`,
+		`rules/bad.yaml:33: rule "c": threshold must be a whole number of events, at least 2`,
+		`rules/bad.yaml:40: rule "d": a rate window is counted in whole minutes`,
+		`rules/bad.yaml:41: rule "d": threshold is the ratio above which the rule fails`,
+		`rules/bad.yaml:42: rule "d": cooldown "soon"`,
+		`rules/bad.yaml:45: rule "e": an absence rule needs within, due or both`,
+		`rules/bad.yaml:50: rule "e": key "detail..x"`,
+		`rules/bad.yaml:52: rule "e": until: $or takes a list of at least two patterns`,
 		`rules/bad.yaml:11: rule "a": severity "loud"`,
 		`rules/bad.yaml:12: rule "a": unknown team "nobody"`,
-		`rules/bad.yaml:13: rule "a": invalid event pattern`,
-		`rules/bad.yaml:8: rule id "a" already defined at rules/bad.yaml:2`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
-	}
-}
-
-func envelope(t *testing.T, source, detailType string, detail any) lambdaevents.CloudWatchEvent {
-	b, err := json.Marshal(detail)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return lambdaevents.CloudWatchEvent{Version: "0", ID: "env-1", Source: source, DetailType: detailType, Time: time.Now(), Detail: b, Resources: []string{}}
-}
-
-func npsEvent(score float64) events.Interaction {
-	return events.Interaction{ID: "evt_1", Type: events.TypeSurveyResponded, Channel: "app", OccurredAt: time.Now(),
-		Customer: events.Customer{ID: "u1"}, Attributes: map[string]any{"survey": "nps", "score": score}}
-}
-
-func TestNPSDetractorRule(t *testing.T) {
-	rs, err := Load(config.Shipped, "rules", []string{"cx-support"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := NewEngine(rs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cases := []struct {
-		name  string
-		ev    any
-		dt    string
-		match bool
-	}{
-		{"0", npsEvent(0), events.TypeSurveyResponded, true},
-		{"6 is the last detractor", npsEvent(6), events.TypeSurveyResponded, true},
-		{"7 is passive", npsEvent(7), events.TypeSurveyResponded, false},
-		{"10", npsEvent(10), events.TypeSurveyResponded, false},
-		{"csat 3 is not nps", events.Interaction{ID: "e", Attributes: map[string]any{"survey": "csat", "score": 3.0}}, events.TypeSurveyResponded, false},
-		{"other type", npsEvent(3), "order.created", false},
-	}
-	for _, c := range cases {
-		raw, _ := json.Marshal(envelope(t, events.SourceIngest, c.dt, c.ev))
-		got, err := eng.Match(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if (len(got) == 1 && got[0].ID == "nps.detractor") != c.match {
-			t.Errorf("%s: matched %v, want %v", c.name, got, c.match)
-		}
-	}
-}
-
-type memStore struct {
-	created   map[string]events.Failure
-	published map[string]bool
-}
-
-func (m *memStore) Create(_ context.Context, f events.Failure) (bool, bool, error) {
-	if _, ok := m.created[f.ID]; ok {
-		return false, m.published[f.ID], nil
-	}
-	m.created[f.ID] = f
-	return true, false, nil
-}
-
-func (m *memStore) MarkPublished(_ context.Context, id string) error {
-	m.published[id] = true
-	return nil
-}
-
-type memBus struct{ evs []bus.Event }
-
-func (b *memBus) Publish(_ context.Context, evs ...bus.Event) error {
-	b.evs = append(b.evs, evs...)
-	return nil
-}
-
-func TestHandlePublishesEachFailureOnce(t *testing.T) {
-	rs, _ := Load(config.Shipped, "rules", []string{"cx-support"})
-	eng, _ := NewEngine(rs)
-	st := &memStore{created: map[string]events.Failure{}, published: map[string]bool{}}
-	b := &memBus{}
-	svc := &Service{Engine: eng, Store: st, Bus: b, Now: time.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	env := envelope(t, events.SourceIngest, events.TypeSurveyResponded, npsEvent(3))
-	for range 3 { // Lambda retries
-		if err := svc.Handle(context.Background(), env); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if len(b.evs) != 1 || b.evs[0].DetailType != events.TypeFailureDetected || b.evs[0].Source != events.SourceRules {
-		t.Fatalf("published %+v, want one failure.detected", b.evs)
-	}
-	f := b.evs[0].Detail.(events.Failure)
-	if f.RuleID != "nps.detractor" || f.Team != "cx-support" || f.CustomerID != "u1" || len(f.Evidence) != 1 || f.Evidence[0].EventID != "evt_1" || f.Labels["channel"] != "app" {
-		t.Fatalf("failure %+v", f)
-	}
-	if err := svc.Handle(context.Background(), envelope(t, events.SourceIngest, events.TypeSurveyResponded, npsEvent(9))); err != nil || len(b.evs) != 1 {
-		t.Fatalf("a promoter raised a failure: %v %d", err, len(b.evs))
 	}
 }

@@ -47,6 +47,7 @@ const (
 	TableCustomers = "customers"
 	TableFailures  = "failures"
 	TableMetrics   = "metrics"
+	TableRules     = "rules"
 )
 
 // Key attribute names shared by every table.
@@ -60,6 +61,11 @@ const (
 	GSI1PK    = "gsi1pk"
 	GSI1SK    = "gsi1sk"
 	GSI1Index = "gsi1"
+	// The rules table's sparse index of what a scheduled run must look at:
+	// deadlines by due time, open rate failures and rate tallies by rule.
+	DuePK    = "due_pk"
+	DueSK    = "due_sk"
+	DueIndex = "due"
 )
 
 // Index is a global secondary index with string keys, projecting all attributes.
@@ -89,6 +95,8 @@ var Tables = []Table{
 		// Sparse index of counters changed since the last rollup, so a rollup
 		// reads only what changed.
 		Indexes: []Index{{Name: DirtyGSI, PartitionKey: DirtyPK, SortKey: DirtySK}}},
+	{Name: TableRules, Description: "failure-rule state: event windows, deadlines, cooldowns and rate tallies", TTL: TTL,
+		Indexes: []Index{{Name: DueIndex, PartitionKey: DuePK, SortKey: DueSK}}},
 }
 
 // BusRule routes events matching Pattern (EventBridge pattern syntax) to a function.
@@ -119,6 +127,12 @@ var BusRules = []BusRule{
 		Pattern:     `{"source":["` + events.SourceRules + `"],"detail-type":["` + events.TypeFailureDetected + `"]}`,
 		Target:      Notify,
 	},
+	{
+		Name:        "events-to-rollup",
+		Description: "interactions, journey events and failure lifecycle events are counted into metric counters",
+		Pattern:     `{"source":["` + events.SourceIngest + `","` + events.SourceJourney + `","` + events.SourceRules + `"]}`,
+		Target:      Rollup,
+	},
 }
 
 // Schedule invokes a function periodically.
@@ -141,6 +155,8 @@ func (s Schedule) Expression() string {
 // Schedules every stack runs.
 var Schedules = []Schedule{
 	{Name: "rollup", Description: "roll hourly counters up into metric series", Every: 5 * time.Minute, Target: Rollup},
+	{Name: "rule-timers", Description: "fire failure-rule deadlines that came due, evaluate rate windows, publish failure events left behind",
+		Every: time.Minute, Target: Rules},
 }
 
 // Auth says how an HTTP route is protected.
@@ -168,6 +184,14 @@ var Routes = []Route{
 	{Method: "POST", Path: "/v1/badrows/{id}/replay", Target: Ingest, Auth: Analyst},
 	{Method: "GET", Path: "/v1/metrics/{name}", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/healthz", Target: API, Auth: Public},
+	{Method: "GET", Path: "/v1/failures", Target: API, Auth: Analyst},
+	{Method: "GET", Path: "/v1/failures/{id}", Target: API, Auth: Analyst},
+	{Method: "GET", Path: "/v1/customers", Target: API, Auth: Analyst},
+	{Method: "GET", Path: "/v1/customers/{id}", Target: API, Auth: Analyst},
+	{Method: "DELETE", Path: "/v1/customers/{id}", Target: API, Auth: Analyst},
+	{Method: "POST", Path: "/v1/customers/{id}/unmerge", Target: API, Auth: Analyst},
+	{Method: "GET", Path: "/v1/metrics", Target: API, Auth: Analyst},
+	{Method: "GET", Path: "/v1/openapi.json", Target: API, Auth: Public},
 }
 
 // Functions of the stack.
@@ -178,14 +202,19 @@ var Functions = []Function{
 	{Name: Journey, Description: "resolve customers and record interactions and metric counters",
 		MemoryMB: 256, Timeout: 30 * time.Second, Tables: []string{TableCustomers, TableMetrics}, PutsEvents: true},
 	{Name: Rules, Description: "evaluate failure rules and publish failures",
-		MemoryMB: 256, Timeout: 30 * time.Second, Tables: []string{TableFailures}, PutsEvents: true},
+		MemoryMB: 256, Timeout: 30 * time.Second, Tables: []string{TableFailures, TableRules}, PutsEvents: true},
 	{Name: Notify, Description: "send failures to their owning team on Slack and email",
 		MemoryMB: 256, Timeout: 60 * time.Second, Tables: []string{TableFailures}, SendsEmail: true,
 		Secrets: []string{SecretSlackPrefix}},
-	{Name: Rollup, Description: "roll metric counters up into hourly and daily series",
-		MemoryMB: 512, Timeout: 5 * time.Minute, Tables: []string{TableMetrics}},
+	{Name: Rollup, Description: "count bus events into metric counters and roll them up into hour, day, week and month buckets",
+		MemoryMB: 512, Timeout: 5 * time.Minute,
+		// Counted-event markers and contact and journey records live in the
+		// customers table, which expires items.
+		Tables: []string{TableMetrics, TableCustomers}},
 	{Name: API, Description: "serve analysts' queries",
-		MemoryMB: 256, Timeout: 10 * time.Second, Tables: []string{TableMetrics, TableFailures, TableCustomers}},
+		MemoryMB: 256, Timeout: 10 * time.Second, Tables: []string{TableMetrics, TableFailures, TableCustomers},
+		// Erasing a customer overwrites its raw payloads in the archive.
+		Archive: true},
 }
 
 // Secret name prefixes in Secrets Manager. The stage is prepended by StageSecret.

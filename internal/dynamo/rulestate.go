@@ -1,0 +1,351 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/rules"
+	"github.com/ocxhq/ocx/internal/topology"
+)
+
+// RuleState implements rules.Store on the rules table, writing failures
+// and their outbox messages to the failures table in the same transaction.
+//
+// Items of the rules table:
+//
+//	state#<rule>#<key>   / state          one rule's state for one key (JSON), versioned;
+//	                                      listed in the due index under "timer" by deadline,
+//	                                      or under "watch#<rule>" while a rate failure is open
+//	tally#<rule>#<key>   / <minute>       a rate rule's counts for one minute and the
+//	                                      ids of the events counted, listed under
+//	                                      "tally#<rule>" by minute
+//
+// Every item expires (TTL) once it cannot matter. An event that changes
+// one state is one conditional put; several states, or a new failure and
+// its outbox message, are one transaction.
+type RuleState struct {
+	client   *dynamodb.Client
+	table    string
+	failures string
+}
+
+var _ rules.Store = (*RuleState)(nil)
+
+// NewRuleState returns the store over the rules and failures tables.
+func NewRuleState(client *dynamodb.Client, rulesTable, failuresTable string) *RuleState {
+	return &RuleState{client: client, table: rulesTable, failures: failuresTable}
+}
+
+// Attribute names of rule items besides the keys.
+const (
+	ruleStateBody    = "state"
+	ruleStateVersion = "version"
+	rateBad          = "bad"
+	rateTotal        = "total"
+	rateLast         = "last"
+	rateEvents       = "events"
+	duePrefixTimer   = "timer"
+	duePrefixWatch   = "watch#"
+	duePrefixTally   = "tally#"
+	// rateTallyRetention keeps a minute's tally for as long as any sane rate
+	// window reaches back.
+	rateTallyRetention = 48 * time.Hour
+)
+
+func ruleStateKey(k rules.StateKey) map[string]ddb.AttributeValue {
+	return key("state#"+k.Rule+"#"+k.Key, "state")
+}
+
+// Load implements rules.Store with consistent batch reads.
+func (r *RuleState) Load(ctx context.Context, keys []rules.StateKey) (map[rules.StateKey]rules.State, error) {
+	out := make(map[rules.StateKey]rules.State, len(keys))
+	byPK := map[string]rules.StateKey{}
+	var pending []map[string]ddb.AttributeValue
+	for _, k := range keys {
+		sk := ruleStateKey(k)
+		if _, dup := byPK[str(sk, topology.PK)]; dup {
+			continue
+		}
+		byPK[str(sk, topology.PK)] = k
+		out[k] = rules.State{}
+		pending = append(pending, sk)
+	}
+	for len(pending) > 0 {
+		batch := pending[:min(len(pending), 100)]
+		pending = pending[len(batch):]
+		for len(batch) > 0 {
+			res, err := r.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]ddb.KeysAndAttributes{
+				r.table: {Keys: batch, ConsistentRead: aws.Bool(true)},
+			}})
+			if err != nil {
+				return nil, fmt.Errorf("read %d rule states: %w", len(batch), err)
+			}
+			for _, it := range res.Responses[r.table] {
+				st, err := decodeRuleState(it)
+				if err != nil {
+					return nil, err
+				}
+				out[byPK[str(it, topology.PK)]] = st
+			}
+			batch = res.UnprocessedKeys[r.table].Keys
+		}
+	}
+	return out, nil
+}
+
+func decodeRuleState(it map[string]ddb.AttributeValue) (rules.State, error) {
+	var st rules.State
+	if err := json.Unmarshal([]byte(str(it, ruleStateBody)), &st); err != nil {
+		return st, fmt.Errorf("decode rule state %s: %w", str(it, topology.PK), err)
+	}
+	st.Version = num(it, ruleStateVersion)
+	st.Expires = time.Unix(num(it, topology.TTL), 0).UTC()
+	return st, nil
+}
+
+// stateWrite is the conditional put of a state at the next version.
+func (r *RuleState) stateWrite(k rules.Keyed) (*ddb.Put, error) {
+	body, err := json.Marshal(k.State)
+	if err != nil {
+		return nil, fmt.Errorf("encode rule state %s/%s: %w", k.Rule, k.Key, err)
+	}
+	item := ruleStateKey(k.StateKey)
+	item["rule"] = s(k.Rule)
+	item["key"] = s(k.Key)
+	item[ruleStateBody] = s(string(body))
+	item[ruleStateVersion] = n(k.State.Version + 1)
+	item[topology.TTL] = epoch(k.State.Expires)
+	switch {
+	case !k.State.Due.IsZero():
+		item[topology.DuePK] = s(duePrefixTimer)
+		item[topology.DueSK] = s(k.State.Due.UTC().Format(sortable) + "#" + k.Rule + "#" + k.Key)
+	case k.State.Watch:
+		item[topology.DuePK] = s(duePrefixWatch + k.Rule)
+		item[topology.DueSK] = s(k.Key)
+	}
+	put := &ddb.Put{TableName: aws.String(r.table), Item: item}
+	if k.State.Version == 0 {
+		put.ConditionExpression = aws.String("attribute_not_exists(" + topology.PK + ")")
+	} else {
+		put.ConditionExpression = aws.String("#v = :v")
+		put.ExpressionAttributeNames = map[string]string{"#v": ruleStateVersion}
+		put.ExpressionAttributeValues = map[string]ddb.AttributeValue{":v": n(k.State.Version)}
+	}
+	return put, nil
+}
+
+// Count implements rules.Store: one conditional update that adds the
+// event to its minute unless the minute's set of counted ids has it. The
+// item grows by the event ids of the minute (about 35 bytes each), which
+// is what each write to it costs: fine for thousands of events a minute
+// per key, not for millions.
+func (r *RuleState) Count(ctx context.Context, t rules.Tally, event string) error {
+	minute := t.Minute.UTC().Format(sortable)
+	names := map[string]string{"#b": rateBad, "#t": rateTotal, "#e": rateEvents, "#dp": topology.DuePK, "#ds": topology.DueSK,
+		"#x": topology.TTL, "#rule": "rule", "#key": "key"}
+	vals := map[string]ddb.AttributeValue{
+		":b": n(t.Bad), ":t": n(t.Total), ":e": &ddb.AttributeValueMemberSS{Value: []string{event}}, ":id": s(event),
+		":dp": s(duePrefixTally + t.Rule), ":ds": s(minute + "#" + t.Key),
+		":x": epoch(t.Minute.Add(rateTallyRetention)), ":r": s(t.Rule), ":k": s(t.Key),
+	}
+	expr := "ADD #b :b, #t :t, #e :e SET #dp = :dp, #ds = :ds, #x = :x, #rule = :r, #key = :k"
+	if t.Last != nil {
+		b, err := json.Marshal(t.Last)
+		if err != nil {
+			return fmt.Errorf("encode tally evidence: %w", err)
+		}
+		expr += ", #l = :l"
+		names["#l"] = rateLast
+		vals[":l"] = s(string(b))
+	}
+	_, err := r.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(r.table), Key: key("tally#"+t.Rule+"#"+t.Key, minute),
+		UpdateExpression: aws.String(expr), ConditionExpression: aws.String("NOT contains(#e, :id)"),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
+	})
+	if conditionFailed(err) {
+		return nil // counted before
+	}
+	if err != nil {
+		return fmt.Errorf("count %s in rate tally of %s/%s: %w", event, t.Rule, t.Key, err)
+	}
+	return nil
+}
+
+// Commit implements rules.Store: one transaction over both tables, or a
+// single conditional put when the commit is one state.
+func (r *RuleState) Commit(ctx context.Context, c rules.Commit) error {
+	var items []ddb.TransactWriteItem
+	for _, k := range c.States {
+		put, err := r.stateWrite(k)
+		if err != nil {
+			return err
+		}
+		items = append(items, ddb.TransactWriteItem{Put: put})
+	}
+	for _, fl := range c.Failures {
+		item, err := failureItem(fl)
+		if err != nil {
+			return err
+		}
+		items = append(items, ddb.TransactWriteItem{Put: &ddb.Put{
+			TableName: aws.String(r.failures), Item: item,
+			ConditionExpression: aws.String("attribute_not_exists(" + topology.PK + ")"),
+		}})
+	}
+	for _, m := range c.Messages {
+		item, err := outboxItem(m)
+		if err != nil {
+			return err
+		}
+		items = append(items, ddb.TransactWriteItem{Put: &ddb.Put{TableName: aws.String(r.failures), Item: item}})
+	}
+	for _, rp := range c.Repeats {
+		items = append(items, ddb.TransactWriteItem{Update: &ddb.Update{
+			TableName: aws.String(r.failures), Key: failureKey(rp.Failure),
+			UpdateExpression:          aws.String("ADD #o :one SET #l = :at"),
+			ConditionExpression:       aws.String("attribute_exists(" + topology.PK + ")"),
+			ExpressionAttributeNames:  map[string]string{"#o": failureOccurrences, "#l": failureLastSeen},
+			ExpressionAttributeValues: map[string]ddb.AttributeValue{":one": n(1), ":at": s(rp.At.UTC().Format(time.RFC3339Nano))},
+		}})
+	}
+	switch len(items) {
+	case 0:
+		return nil
+	case 1:
+		if p := items[0].Put; p != nil && len(c.States) == 1 {
+			_, err := r.client.PutItem(ctx, &dynamodb.PutItemInput{
+				TableName: p.TableName, Item: p.Item, ConditionExpression: p.ConditionExpression,
+				ExpressionAttributeNames: p.ExpressionAttributeNames, ExpressionAttributeValues: p.ExpressionAttributeValues,
+			})
+			if conditionFailed(err) {
+				return rules.ErrConflict
+			}
+			if err != nil {
+				return fmt.Errorf("write rule state: %w", err)
+			}
+			return nil
+		}
+	}
+	if len(items) > 100 {
+		return fmt.Errorf("commit of %d items is over DynamoDB's 100-item transaction limit", len(items))
+	}
+	_, err := r.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	switch {
+	case err == nil:
+		return nil
+	case transactionConflict(err) || anyConditionFailed(err, len(items)):
+		return rules.ErrConflict
+	default:
+		return fmt.Errorf("commit rule evaluation (%d items): %w", len(items), err)
+	}
+}
+
+func anyConditionFailed(err error, n int) bool {
+	for i := range n {
+		if transactionConditionFailed(err, i) {
+			return true
+		}
+	}
+	return false
+}
+
+// Due implements rules.Store.
+func (r *RuleState) Due(ctx context.Context, now time.Time, limit int) ([]rules.Keyed, error) {
+	// "~" sorts after the "#" that follows the time, so every deadline at
+	// or before now is included.
+	return r.queryStates(ctx, duePrefixTimer, "<=", now.UTC().Format(sortable)+"~", limit)
+}
+
+// Watched implements rules.Store.
+func (r *RuleState) Watched(ctx context.Context, rule string) ([]rules.StateKey, error) {
+	var out []rules.StateKey
+	ks, err := r.queryStates(ctx, duePrefixWatch+rule, "", "", 0)
+	for _, k := range ks {
+		out = append(out, k.StateKey)
+	}
+	return out, err
+}
+
+// queryStates lists the states under one partition of the due index,
+// those whose sort key compares with op to sk when op is set.
+func (r *RuleState) queryStates(ctx context.Context, pk, op, sk string, limit int) ([]rules.Keyed, error) {
+	in := &dynamodb.QueryInput{
+		TableName: aws.String(r.table), IndexName: aws.String(topology.DueIndex),
+		KeyConditionExpression:    aws.String("#p = :p"),
+		ExpressionAttributeNames:  map[string]string{"#p": topology.DuePK},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":p": s(pk)},
+	}
+	if op != "" {
+		in.KeyConditionExpression = aws.String("#p = :p AND #s " + op + " :s")
+		in.ExpressionAttributeNames["#s"] = topology.DueSK
+		in.ExpressionAttributeValues[":s"] = s(sk)
+	}
+	if limit > 0 {
+		in.Limit = aws.Int32(int32(limit))
+	}
+	var out []rules.Keyed
+	for {
+		res, err := r.client.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list rule states under %s: %w", pk, err)
+		}
+		for _, it := range res.Items {
+			st, err := decodeRuleState(it)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, rules.Keyed{StateKey: rules.StateKey{Rule: str(it, "rule"), Key: str(it, "key")}, State: st})
+		}
+		if len(res.LastEvaluatedKey) == 0 || (limit > 0 && len(out) >= limit) {
+			return out, nil
+		}
+		in.ExclusiveStartKey = res.LastEvaluatedKey
+	}
+}
+
+// Tallies implements rules.Store.
+func (r *RuleState) Tallies(ctx context.Context, rule string, since time.Time) ([]rules.Tally, error) {
+	in := &dynamodb.QueryInput{
+		TableName: aws.String(r.table), IndexName: aws.String(topology.DueIndex),
+		KeyConditionExpression:   aws.String("#p = :p AND #s >= :s"),
+		ExpressionAttributeNames: map[string]string{"#p": topology.DuePK, "#s": topology.DueSK},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{
+			":p": s(duePrefixTally + rule), ":s": s(since.UTC().Format(sortable)),
+		},
+	}
+	var out []rules.Tally
+	for {
+		res, err := r.client.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("read tallies of rule %s: %w", rule, err)
+		}
+		for _, it := range res.Items {
+			minute, _, _ := strings.Cut(str(it, topology.DueSK), "#")
+			at, err := time.Parse(sortable, minute)
+			if err != nil {
+				return nil, fmt.Errorf("tally %s: minute %q: %w", str(it, topology.PK), minute, err)
+			}
+			t := rules.Tally{Rule: rule, Key: str(it, "key"), Minute: at, Bad: num(it, rateBad), Total: num(it, rateTotal)}
+			if l := str(it, rateLast); l != "" {
+				var ev events.Evidence
+				if err := json.Unmarshal([]byte(l), &ev); err == nil {
+					t.Last = &ev
+				}
+			}
+			out = append(out, t)
+		}
+		if len(res.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		in.ExclusiveStartKey = res.LastEvaluatedKey
+	}
+}

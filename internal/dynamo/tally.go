@@ -1,0 +1,176 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ocxhq/ocx/internal/identity"
+	"github.com/ocxhq/ocx/internal/metric"
+	"github.com/ocxhq/ocx/internal/rollup"
+)
+
+// Tally implements rollup.TallyStore: counters in the metrics table; the
+// counted-event markers and the contact and journey-instance records the
+// counting keeps in the customers table, where they expire on their own
+// (the metrics table keeps what it has forever).
+type Tally struct {
+	client    *dynamodb.Client
+	metrics   string
+	customers string
+}
+
+// NewTally returns the store.
+func NewTally(client *dynamodb.Client, metricsTable, customersTable string) *Tally {
+	return &Tally{client: client, metrics: metricsTable, customers: customersTable}
+}
+
+// Items of the customers table the counting owns; their sort key is
+// always "tally".
+func tallyMarker(key string) map[string]ddb.AttributeValue { return tallyKey("tally#event#" + key) }
+func tallyContacts(cid string) map[string]ddb.AttributeValue {
+	return tallyKey("tally#contacts#" + cid)
+}
+func tallyInstance(k string) map[string]ddb.AttributeValue { return tallyKey("tally#journey#" + k) }
+func tallyKey(pk string) map[string]ddb.AttributeValue     { return key(pk, "tally") }
+
+// instanceMemory is how long a journey instance's record outlives its
+// last event: longer than any stage lasts.
+const instanceMemory = 400 * 24 * time.Hour
+
+// CustomerOf reads the identity items the journey function links and
+// returns the owner of the strongest known key, or the id CustomerIDFor
+// gives a new customer. It writes nothing: linking is the journey's job.
+func (t *Tally) CustomerOf(ctx context.Context, keys []identity.Key) (string, error) {
+	req := make([]map[string]ddb.AttributeValue, len(keys))
+	for i, k := range keys {
+		req[i] = identityKey(k)
+	}
+	res, err := t.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+		RequestItems: map[string]ddb.KeysAndAttributes{t.customers: {Keys: req, ConsistentRead: aws.Bool(true)}},
+	})
+	if err != nil {
+		return "", fmt.Errorf("read %d identity keys: %w", len(keys), err)
+	}
+	owners := map[string]string{}
+	for _, it := range res.Responses[t.customers] {
+		owners[strings.TrimPrefix(str(it, "pk"), "identity#")] = str(it, "customer_id")
+	}
+	for _, k := range keys {
+		if o := owners[string(k)]; o != "" {
+			return o, nil
+		}
+	}
+	// Unprocessed keys (throttling) leave the customer to its strongest
+	// key's derived id: right for a new customer, and a known one's
+	// contacts are keyed the same way whenever that key is known.
+	return CustomerIDFor(keys[0]), nil
+}
+
+func (t *Tally) record(ctx context.Context, k map[string]ddb.AttributeValue, into any) (int64, error) {
+	out, err := t.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(t.customers), Key: k, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return 0, err
+	}
+	if out.Item == nil {
+		return 0, nil
+	}
+	if err := json.Unmarshal([]byte(str(out.Item, "state")), into); err != nil {
+		return 0, fmt.Errorf("decode %s: %w", str(out.Item, "pk"), err)
+	}
+	return num(out.Item, "version"), nil
+}
+
+// Contacts implements rollup.TallyStore.
+func (t *Tally) Contacts(ctx context.Context, cid string) (metric.Contacts, int64, error) {
+	var h metric.Contacts
+	v, err := t.record(ctx, tallyContacts(cid), &h)
+	return h, v, err
+}
+
+// Instance implements rollup.TallyStore.
+func (t *Tally) Instance(ctx context.Context, k string) (metric.Instance, int64, error) {
+	var s metric.Instance
+	v, err := t.record(ctx, tallyInstance(k), &s)
+	return s, v, err
+}
+
+func (t *Tally) recordPut(k map[string]ddb.AttributeValue, state any, version int64, expires time.Time) (ddb.TransactWriteItem, error) {
+	b, err := json.Marshal(state)
+	if err != nil {
+		return ddb.TransactWriteItem{}, fmt.Errorf("encode %s: %w", str(k, "pk"), err)
+	}
+	item := k
+	item["state"] = s(string(b))
+	item["version"] = n(version + 1)
+	item["expires_at"] = epoch(expires)
+	put := &ddb.Put{TableName: aws.String(t.customers), Item: item}
+	if version == 0 {
+		put.ConditionExpression = aws.String("attribute_not_exists(pk)")
+	} else {
+		put.ConditionExpression = aws.String("version = :v")
+		put.ExpressionAttributeValues = map[string]ddb.AttributeValue{":v": n(version)}
+	}
+	return ddb.TransactWriteItem{Put: put}, nil
+}
+
+// Commit writes the event's marker, its counter deltas and the records it
+// changed in one transaction. The marker is first: its condition failing
+// means the event was counted before.
+func (t *Tally) Commit(ctx context.Context, tx rollup.Tx) error {
+	marker := tallyMarker(tx.Key)
+	marker["expires_at"] = epoch(tx.Now.Add(EventMemory))
+	items := []ddb.TransactWriteItem{{Put: &ddb.Put{
+		TableName: aws.String(t.customers), Item: marker, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	}}}
+	for _, d := range metric.Merge(tx.Deltas) {
+		items = append(items, deltaUpdate(t.metrics, d, tx.Now))
+	}
+	if w := tx.Contacts; w != nil {
+		put, err := t.recordPut(tallyContacts(w.CustomerID), w.State, w.Version, w.State.Until())
+		if err != nil {
+			return err
+		}
+		items = append(items, put)
+	}
+	if w := tx.Instance; w != nil {
+		put, err := t.recordPut(tallyInstance(w.Key), w.State, w.Version, tx.Now.Add(instanceMemory))
+		if err != nil {
+			return err
+		}
+		items = append(items, put)
+	}
+	if len(items) > 100 {
+		return fmt.Errorf("event %s needs %d writes, over DynamoDB's 100 per transaction", tx.Key, len(items))
+	}
+	_, err := t.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	var tc *ddb.TransactionCanceledException
+	switch {
+	case err == nil:
+		return nil
+	case transactionConditionFailed(err, 0):
+		return rollup.ErrDuplicate
+	case errors.As(err, &tc):
+		// A record's version moved, or another event's transaction held a
+		// counter: read again and retry.
+		return fmt.Errorf("count %s: %w (%s)", tx.Key, rollup.ErrConflict, reasons(tc))
+	}
+	return fmt.Errorf("count %s: %w", tx.Key, err)
+}
+
+func reasons(tc *ddb.TransactionCanceledException) string {
+	var out []string
+	for _, r := range tc.CancellationReasons {
+		if c := aws.ToString(r.Code); c != "" && c != "None" {
+			out = append(out, c)
+		}
+	}
+	return strings.Join(out, ",")
+}
