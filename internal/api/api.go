@@ -77,7 +77,7 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) {
 // Group is one group's series.
 type Group struct {
 	Group  map[string]string `json:"group"`
-	Points []rollup.Point    `json:"points"`
+	Points []metric.Point    `json:"points"`
 }
 
 // SeriesResponse is the body of GET /v1/metrics/{name}: Points without
@@ -91,7 +91,7 @@ type SeriesResponse struct {
 	To          time.Time           `json:"to"`
 	Filters     map[string][]string `json:"filters,omitempty"`
 	GroupBy     []string            `json:"group_by,omitempty"`
-	Points      []rollup.Point      `json:"points,omitempty"`
+	Points      []metric.Point      `json:"points,omitempty"`
 	Groups      *[]Group            `json:"groups,omitempty"`
 }
 

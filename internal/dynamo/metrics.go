@@ -24,11 +24,13 @@ import (
 // Metrics keeps counters and cubes in the metrics table: it implements
 // rollup.Store (and rollup.BackfillStore) and serves cubes to the API.
 //
-// A counter is the item (counter#<family>, <slot start>#<dims>) with one
+// A counter is the item (counter#<family>#<slot start>, d#<dims>) with one
 // number attribute per field ("f.<field>"), a version and, while it has
-// changes the rollup has not seen, the sparse dirty index's keys. A cube is
-// the item (cube#<family>#<granularity>, <bucket start>) holding its cells
-// as gzipped JSON.
+// changes the rollup has not seen, the sparse dirty index's keys: a slot's
+// counters are one partition, read with one query. A cube is the item
+// (cube#<family>#<granularity>#<period>, <bucket start>) holding its cells
+// as gzipped JSON; the period (a day for 15-minute and hour cubes, a year
+// for day and week cubes) keeps partitions small.
 type Metrics struct {
 	client *dynamodb.Client
 	table  string
@@ -44,14 +46,20 @@ func NewMetrics(client *dynamodb.Client, table string) *Metrics {
 const fieldPrefix = "f."
 
 // counterMeta are the attributes of a counter item that are not fields.
-// Counters the journey function wrote carry bare field names and "hour".
+// Counters the journey function used to write carry bare field names and
+// "hour"; a store kept from then still lists them as changed, and the
+// rollup reads and cleans them like any other.
 var counterMeta = map[string]bool{
 	topology.PK: true, topology.SK: true, topology.DirtyPK: true, topology.DirtySK: true,
 	"family": true, "start": true, "hour": true, "dims": true, "version": true,
 }
 
 func counterKey(family string, start time.Time, dims string) map[string]ddb.AttributeValue {
-	return key("counter#"+family, start.UTC().Format(time.RFC3339)+"#"+dims)
+	return key(counterPK(family, start), "d#"+dims)
+}
+
+func counterPK(family string, start time.Time) string {
+	return "counter#" + family + "#" + start.UTC().Format(time.RFC3339)
 }
 
 func toCounter(item map[string]ddb.AttributeValue) (rollup.Counter, error) {
@@ -63,7 +71,8 @@ func toCounter(item map[string]ddb.AttributeValue) (rollup.Counter, error) {
 	if err != nil {
 		return rollup.Counter{}, fmt.Errorf("counter %s/%s: bad start: %w", str(item, topology.PK), str(item, topology.SK), err)
 	}
-	c := rollup.Counter{Family: str(item, "family"), Start: start.UTC(), Dims: str(item, "dims"), Version: num(item, "version"), Fields: metric.Fields{}}
+	c := rollup.Counter{Family: str(item, "family"), Start: start.UTC(), Dims: str(item, "dims"), Version: num(item, "version"), Fields: metric.Fields{},
+		Key: str(item, topology.PK) + "\x00" + str(item, topology.SK)}
 	for k, v := range item {
 		if nv, ok := v.(*ddb.AttributeValueMemberN); ok && !counterMeta[k] {
 			c.Fields[strings.TrimPrefix(k, fieldPrefix)], _ = strconv.ParseInt(nv.Value, 10, 64)
@@ -117,25 +126,54 @@ func (m *Metrics) Dirty(ctx context.Context) ([]rollup.Counter, error) {
 	return out, nil
 }
 
-// Counters returns a family's counters for slots in [from, to).
+// Counters returns a family's counters for slots in [from, to): one query
+// per slot.
 func (m *Metrics) Counters(ctx context.Context, family string, from, to time.Time) ([]rollup.Counter, error) {
-	cs, err := m.counters(ctx, &dynamodb.QueryInput{
-		TableName:              aws.String(m.table),
-		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
+	var out []rollup.Counter
+	for slot := metric.Slot(from); slot.Before(to); slot = slot.Add(metric.Quantum) {
+		if slot.Before(from) {
+			continue
+		}
+		cs, err := m.counters(ctx, &dynamodb.QueryInput{
+			TableName:                 aws.String(m.table),
+			KeyConditionExpression:    aws.String("pk = :pk"),
+			ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": s(counterPK(family, slot))},
+			ConsistentRead:            aws.Bool(true),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("query %s counters of %s: %w", family, slot.Format(time.RFC3339), err)
+		}
+		out = append(out, cs...)
+	}
+	return out, nil
+}
+
+// countersIn scans for a family's counters of [from, to): a backfill's
+// read of a long range, one pass over the table instead of a query per slot.
+func (m *Metrics) countersIn(ctx context.Context, family string, from, to time.Time) ([]rollup.Counter, error) {
+	var out []rollup.Counter
+	p := dynamodb.NewScanPaginator(m.client, &dynamodb.ScanInput{
+		TableName:                aws.String(m.table),
+		FilterExpression:         aws.String("begins_with(pk, :p) AND #start BETWEEN :lo AND :hi"),
+		ExpressionAttributeNames: map[string]string{"#start": "start"},
 		ExpressionAttributeValues: map[string]ddb.AttributeValue{
-			":pk": s("counter#" + family), ":lo": s(from.UTC().Format(time.RFC3339)), ":hi": s(to.UTC().Format(time.RFC3339)),
+			":p": s("counter#" + family + "#"), ":lo": s(from.UTC().Format(time.RFC3339)), ":hi": s(to.UTC().Format(time.RFC3339)),
 		},
 		ConsistentRead: aws.Bool(true),
 	})
-	if err != nil {
-		return nil, fmt.Errorf("query %s counters: %w", family, err)
-	}
-	out := cs[:0]
-	for _, c := range cs {
-		// BETWEEN is inclusive of the bare bound; a slot starting at `to`
-		// sorts after it anyway, this keeps the contract explicit.
-		if c.Start.Before(to) && !c.Start.Before(from) {
-			out = append(out, c)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("scan %s counters: %w", family, err)
+		}
+		for _, it := range page.Items {
+			c, err := toCounter(it)
+			if err != nil {
+				return nil, err
+			}
+			if c.Start.Before(to) {
+				out = append(out, c)
+			}
 		}
 	}
 	return out, nil
@@ -144,9 +182,13 @@ func (m *Metrics) Counters(ctx context.Context, family string, from, to time.Tim
 // MarkClean removes the counter from the dirty index unless its version
 // moved on, in which case the next run picks it up again.
 func (m *Metrics) MarkClean(ctx context.Context, c rollup.Counter) error {
+	k := counterKey(c.Family, c.Start, c.Dims)
+	if pk, sk, ok := strings.Cut(c.Key, "\x00"); ok {
+		k = key(pk, sk)
+	}
 	_, err := m.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(m.table),
-		Key:                       counterKey(c.Family, c.Start, c.Dims),
+		Key:                       k,
 		UpdateExpression:          aws.String("REMOVE #d, #da"),
 		ConditionExpression:       aws.String("#v = :v"),
 		ExpressionAttributeNames:  map[string]string{"#d": topology.DirtyPK, "#da": topology.DirtySK, "#v": "version"},
@@ -186,7 +228,37 @@ func deltaUpdate(table string, d metric.Delta, now time.Time) ddb.TransactWriteI
 	}}
 }
 
-func cubePK(family, gran string) string { return "cube#" + family + "#" + gran }
+// cubePK is the partition of a cube: a day's 15-minute and hour cubes, a
+// year's day and week cubes, all month cubes.
+func cubePK(family, gran string, start time.Time) string {
+	pk := "cube#" + family + "#" + gran
+	switch gran {
+	case rollup.Slot, rollup.Hour:
+		return pk + "#" + start.UTC().Format(time.DateOnly)
+	case rollup.Day, rollup.Week:
+		return pk + "#" + start.UTC().Format("2006")
+	}
+	return pk
+}
+
+// cubePartitions are the partitions holding gran cubes starting in [from, to).
+func cubePartitions(family, gran string, from, to time.Time) []string {
+	var out []string
+	from, to = from.UTC(), to.UTC()
+	switch gran {
+	case rollup.Slot, rollup.Hour:
+		for d := from.Truncate(24 * time.Hour); d.Before(to); d = d.AddDate(0, 0, 1) {
+			out = append(out, cubePK(family, gran, d))
+		}
+	case rollup.Day, rollup.Week:
+		for y := from.Year(); y <= to.Year(); y++ {
+			out = append(out, cubePK(family, gran, time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)))
+		}
+	default:
+		out = append(out, cubePK(family, gran, from))
+	}
+	return out
+}
 
 // maxCube is the largest compressed cube stored, below DynamoDB's 400 KB
 // item limit with room for the other attributes.
@@ -210,7 +282,7 @@ func cubeItem(c rollup.Cube) (map[string]ddb.AttributeValue, error) {
 		return nil, fmt.Errorf("cube %s %s %s holds %d dimension combinations, %d KB compressed, over the %d KB an item can hold; configure fewer customer attributes",
 			c.Family, c.Gran, c.Start.Format(time.RFC3339), len(c.Cells), buf.Len()>>10, maxCube>>10)
 	}
-	item := key(cubePK(c.Family, c.Gran), c.Start.UTC().Format(time.RFC3339))
+	item := key(cubePK(c.Family, c.Gran, c.Start), c.Start.UTC().Format(time.RFC3339))
 	item["cells"] = &ddb.AttributeValueMemberB{Value: buf.Bytes()}
 	item["src"] = n(c.Source)
 	item["combinations"] = n(int64(len(c.Cells)))
@@ -237,60 +309,52 @@ func (m *Metrics) PutCube(ctx context.Context, c rollup.Cube) error {
 
 // Cubes returns a family's gran cubes starting in [from, to).
 func (m *Metrics) Cubes(ctx context.Context, family, gran string, from, to time.Time) ([]rollup.Cube, error) {
-	items, err := m.query(ctx, &dynamodb.QueryInput{
-		TableName:              aws.String(m.table),
-		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{
-			":pk": s(cubePK(family, gran)), ":lo": s(from.UTC().Format(time.RFC3339)), ":hi": s(to.UTC().Format(time.RFC3339)),
-		},
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("query %s %s cubes: %w", family, gran, err)
-	}
-	out := make([]rollup.Cube, 0, len(items))
-	for _, it := range items {
-		start, err := time.Parse(time.RFC3339, str(it, topology.SK))
-		if err != nil || !start.Before(to) {
-			continue
+	var out []rollup.Cube
+	for _, pk := range cubePartitions(family, gran, from, to) {
+		items, err := m.query(ctx, &dynamodb.QueryInput{
+			TableName:              aws.String(m.table),
+			KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
+			ExpressionAttributeValues: map[string]ddb.AttributeValue{
+				":pk": s(pk), ":lo": s(from.UTC().Format(time.RFC3339)), ":hi": s(to.UTC().Format(time.RFC3339)),
+			},
+			ConsistentRead: aws.Bool(true),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("query %s %s cubes: %w", family, gran, err)
 		}
-		c := rollup.Cube{Family: family, Gran: gran, Start: start.UTC(), Source: num(it, "src"), Cells: metric.Cells{}}
-		if b, ok := it["cells"].(*ddb.AttributeValueMemberB); ok {
-			zr, err := gzip.NewReader(bytes.NewReader(b.Value))
+		for _, it := range items {
+			start, err := time.Parse(time.RFC3339, str(it, topology.SK))
+			if err != nil || !start.Before(to) {
+				continue
+			}
+			c, err := decodeCube(family, gran, start.UTC(), it)
 			if err != nil {
-				return nil, fmt.Errorf("cube %s %s %s: %w", family, gran, start.Format(time.RFC3339), err)
+				return nil, err
 			}
-			raw, err := io.ReadAll(zr)
-			if err != nil {
-				return nil, fmt.Errorf("cube %s %s %s: %w", family, gran, start.Format(time.RFC3339), err)
-			}
-			if err := json.Unmarshal(raw, &c.Cells); err != nil {
-				return nil, fmt.Errorf("cube %s %s %s: %w", family, gran, start.Format(time.RFC3339), err)
-			}
+			out = append(out, c)
 		}
-		out = append(out, c)
 	}
 	return out, nil
 }
 
-// Series returns the ungrouped UTC series of a metric with buckets
-// starting in [from, to).
-func (m *Metrics) Series(ctx context.Context, name, gran string, from, to time.Time) ([]rollup.Point, error) {
-	mt, ok := metric.Lookup(name, nil)
+func decodeCube(family, gran string, start time.Time, it map[string]ddb.AttributeValue) (rollup.Cube, error) {
+	c := rollup.Cube{Family: family, Gran: gran, Start: start, Source: num(it, "src"), Cells: metric.Cells{}}
+	b, ok := it["cells"].(*ddb.AttributeValueMemberB)
 	if !ok {
-		return nil, fmt.Errorf("no metric %q", name)
+		return c, nil
 	}
-	ans, err := rollup.Reader{Cubes: m}.Query(ctx, rollup.Request{Metric: mt, Granularity: gran, From: from, To: to, Location: time.UTC, Now: time.Now()})
+	zr, err := gzip.NewReader(bytes.NewReader(b.Value))
 	if err != nil {
-		return nil, err
+		return c, fmt.Errorf("cube %s %s %s: %w", family, gran, start.Format(time.RFC3339), err)
 	}
-	var out []rollup.Point
-	for _, p := range ans.Series[0].Points {
-		if p.N > 0 {
-			out = append(out, p)
-		}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		return c, fmt.Errorf("cube %s %s %s: %w", family, gran, start.Format(time.RFC3339), err)
 	}
-	return out, nil
+	if err := json.Unmarshal(raw, &c.Cells); err != nil {
+		return c, fmt.Errorf("cube %s %s %s: %w", family, gran, start.Format(time.RFC3339), err)
+	}
+	return c, nil
 }
 
 // ReplaceCounters makes a family's counters for slots in [from, to)
@@ -299,7 +363,7 @@ func (m *Metrics) Series(ctx context.Context, name, gran string, from, to time.T
 // since it was read (those are reported as raced and left as they are).
 func (m *Metrics) ReplaceCounters(ctx context.Context, family string, from, to time.Time, slots map[time.Time]metric.Cells) (rollup.Replaced, error) {
 	var r rollup.Replaced
-	have, err := m.Counters(ctx, family, from, to)
+	have, err := m.countersIn(ctx, family, from, to)
 	if err != nil {
 		return r, err
 	}

@@ -1,11 +1,6 @@
 package metric
 
-import (
-	"testing"
-	"time"
-
-	"github.com/ocxhq/ocx/events"
-)
+import "testing"
 
 func TestNPS(t *testing.T) {
 	cases := []struct {
@@ -30,30 +25,5 @@ func TestNPS(t *testing.T) {
 	}
 	if _, err := NPS(Histogram{11: 1}); err == nil {
 		t.Error("NPS accepted a score of 11")
-	}
-}
-
-func TestForBucketsByOccurredHour(t *testing.T) {
-	ev := events.Interaction{
-		Type: events.TypeSurveyResponded, Channel: "app",
-		OccurredAt: time.Date(2026, 11, 23, 8, 59, 59, 0, time.FixedZone("x", 3600)),
-		ReceivedAt: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC),
-		Attributes: map[string]any{"survey": "nps", "score": float64(3)},
-	}
-	incs := For(ev)
-	if len(incs) != 2 {
-		t.Fatalf("got %d increments, want 2", len(incs))
-	}
-	want := time.Date(2026, 11, 23, 7, 0, 0, 0, time.UTC)
-	for _, inc := range incs {
-		if !inc.Hour.Equal(want) {
-			t.Errorf("%s bucket %v, want %v", inc.Family, inc.Hour, want)
-		}
-	}
-	if incs[1].Family != FamilyNPS || incs[1].Fields["s3"] != 1 {
-		t.Errorf("NPS increment = %+v", incs[1])
-	}
-	if got := FromFields(map[string]int64{"s3": 2, "s10": 1, "n": 5, "version": 3}); len(got) != 2 || got[3] != 2 || got[10] != 1 {
-		t.Errorf("FromFields = %v", got)
 	}
 }

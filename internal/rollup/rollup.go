@@ -30,6 +30,8 @@ type Counter struct {
 	Fields metric.Fields
 	// Version counts the writes to the counter; it only grows.
 	Version int64
+	// Key is the store's own key for the counter, opaque to the rollup.
+	Key string
 }
 
 // Cube is one family's cells over one UTC bucket.
