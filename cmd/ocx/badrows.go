@@ -47,9 +47,25 @@ func envOr(k, def string) string {
 }
 
 func (c *apiClient) do(ctx context.Context, method, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base, "/")+path, nil)
+	return c.send(ctx, method, path, nil, out)
+}
+
+// send calls the API with in (if not nil) as the JSON body and decodes a
+// 2xx answer into out.
+func (c *apiClient) send(ctx context.Context, method, path string, in, out any) error {
+	var payload []byte
+	if in != nil {
+		var err error
+		if payload, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("encode the request: %w", err)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base, "/")+path, bytes.NewReader(payload))
 	if err != nil {
 		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.iam {
 		cfg, err := awsclient.Load(ctx, "")
@@ -60,8 +76,8 @@ func (c *apiClient) do(ctx context.Context, method, path string, out any) error 
 		if err != nil {
 			return fmt.Errorf("AWS credentials: %w", err)
 		}
-		empty := sha256.Sum256(nil)
-		if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(empty[:]), "execute-api", cfg.Region, time.Now()); err != nil {
+		sum := sha256.Sum256(payload)
+		if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "execute-api", cfg.Region, time.Now()); err != nil {
 			return fmt.Errorf("sign request: %w", err)
 		}
 	} else if c.token != "" {

@@ -11,6 +11,7 @@ import (
 	// app also registers every channel kind, which channels.yaml needs.
 	"github.com/ocxhq/ocx/internal/app"
 	"github.com/ocxhq/ocx/internal/channel"
+	"github.com/ocxhq/ocx/internal/dispatch"
 	"github.com/ocxhq/ocx/internal/journey"
 	"github.com/ocxhq/ocx/internal/rules"
 	"github.com/ocxhq/ocx/internal/team"
@@ -53,6 +54,11 @@ func runCheck(out io.Writer, args []string) error {
 	if _, err := journey.NewCatalog(js); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s: %d channels, %d teams, %d rules, %d journeys: OK\n", where, len(chans), len(ids), len(rs), len(js))
+	routes, err := dispatch.Load(fsys, dispatch.File, ids)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: %d channels, %d teams, %d rules, %d journeys, %d routes, %d inhibit rules: OK\n",
+		where, len(chans), len(ids), len(rs), len(js), routes.Count(), len(routes.Inhibit))
 	return nil
 }

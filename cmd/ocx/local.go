@@ -58,6 +58,7 @@ func printBanner(st *localstack.Stack, cfg localstack.Config) {
 		slack = "printed here (set OCX_SLACK_WEBHOOK_URL to post to Slack)"
 	}
 	fmt.Printf("\n  Slack messages  %s\n", slack)
+	fmt.Printf("  Slack actions   %s/v1/slack/actions   (signing secret: %s)\n", st.URL, cfg.SlackSigningSecret)
 	fmt.Printf("  rollup every    %s\n\n", cfg.RollupEvery)
 	fmt.Printf("Send a signed NPS answer:   go run ./cmd/ocx sign | sh\n\n")
 }

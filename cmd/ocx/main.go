@@ -23,6 +23,7 @@ commands:
   customer show one customer (by id or --key identity key)
   erase    delete everything about one customer, leaving an audit record
   unmerge  undo a customer merge
+  silence  add, list or expire notification silences
 `
 
 func main() {
@@ -58,6 +59,8 @@ func main() {
 		err = runErase(ctx, os.Stdout, args)
 	case "unmerge":
 		err = runUnmerge(ctx, os.Stdout, args)
+	case "silence":
+		err = runSilence(ctx, os.Stdout, args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

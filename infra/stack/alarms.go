@@ -18,6 +18,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/ocxhq/ocx/internal/emf"
+	"github.com/ocxhq/ocx/internal/notify"
 )
 
 // alarms raise on the stack's own failures: anything in a dead-letter
@@ -170,6 +171,17 @@ func (a *alarms) onChannels(channels []string) {
 				DimensionsMap: dims, Statistic: jsii.String("Sum"), Period: period(),
 			}), anyAtAll)
 	}
+}
+
+// onUndeliverable alarms when a function put a notification it could not
+// deliver after every retry on its failures queue (notify.Service).
+func (a *alarms) onUndeliverable(name string) {
+	a.add(pascal(name)+"UndeliverableAlarm", "the "+name+" function could not deliver a notification after every retry "+
+		"(it is in the function's failures queue with its group, receiver, phase and error)",
+		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String(emf.Namespace), MetricName: jsii.String(notify.MetricUndeliverable),
+			Statistic: jsii.String("Sum"), Period: period(),
+		}), anyAtAll)
 }
 
 // onRule alarms when EventBridge gave up invoking a rule's target (the

@@ -110,6 +110,13 @@ func (b *builder) configureAsync(name string, fn awslambda.Function) {
 		MaxEventAge:   awscdk.Duration_Hours(jsii.Number(asyncMaxAgeHours)),
 		OnFailure:     awslambdadestinations.NewSqsDestination(failed),
 	})
+	if f, _ := topology.FunctionByName(name); f.DeadLetters {
+		// The function parks what it could not deliver there itself (a
+		// notification after its last retry), and says so in a metric.
+		fn.AddEnvironment(jsii.String(topology.EnvDeadLetterQueue), failed.QueueUrl(), nil)
+		failed.GrantSendMessages(fn)
+		b.alarms.onUndeliverable(name)
+	}
 }
 
 // deadLetterQueue creates an encrypted queue holding failed deliveries for

@@ -60,6 +60,9 @@ func loadConfig(tree fs.FS) (configured, error) {
 		if !secretName.MatchString(t.Slack) {
 			return cfg, fmt.Errorf("teams.yaml: team %s: slack %q: want letters, digits and _+=.@-", t.ID, t.Slack)
 		}
+		if topology.SecretSlackPrefix+t.Slack == topology.SecretSlackSigning {
+			return cfg, fmt.Errorf("teams.yaml: team %s: slack %q is the Slack signing secret's name; pick another", t.ID, t.Slack)
+		}
 		seen[t.Slack] = true
 		cfg.slack = append(cfg.slack, t.Slack)
 	}
@@ -77,9 +80,10 @@ func readYAML(tree fs.FS, name string, v any) error {
 	return nil
 }
 
-// addSecrets creates one secret per channel (its webhook signing secret)
-// and per team Slack webhook, holding a random placeholder until an operator
-// puts the real value in. CloudFormation never overwrites a value once set.
+// addSecrets creates one secret per channel (its webhook signing secret),
+// per team Slack webhook and for the Slack app's signing secret, each
+// holding a random placeholder until an operator puts the real value in.
+// CloudFormation never overwrites a value once set.
 func (b *builder) addSecrets(cfg configured) {
 	for _, ch := range cfg.channels {
 		b.newSecret("ChannelSecret"+pascal(ch), topology.SecretChannelPrefix+ch,
@@ -89,6 +93,8 @@ func (b *builder) addSecrets(cfg configured) {
 		b.newSecret("SlackWebhook"+pascal(name), topology.SecretSlackPrefix+name,
 			"Slack incoming-webhook URL for "+name)
 	}
+	b.newSecret("SlackSigningSecret", topology.SecretSlackSigning,
+		"signing secret(s) of the Slack app whose Acknowledge and Resolve buttons call /v1/slack/actions, comma-separated during rotation")
 }
 
 func (b *builder) newSecret(id, name, description string) {

@@ -13,6 +13,7 @@ import (
 	"github.com/ocxhq/ocx/internal/customer"
 	"github.com/ocxhq/ocx/internal/dynamo"
 	"github.com/ocxhq/ocx/internal/failure"
+	"github.com/ocxhq/ocx/internal/silence"
 	"github.com/ocxhq/ocx/internal/team"
 	"github.com/ocxhq/ocx/internal/topology"
 )
@@ -55,10 +56,17 @@ func API(ctx context.Context, d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	failureStore := dynamo.NewFailures(d.dynamo(), failures)
+	slackActions, err := d.slackActions(failureStore, dynamo.NewNotifyGroups(d.dynamo(), failures))
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	srv.Routes(mux)
-	failure.Routes(mux, dynamo.NewFailures(d.dynamo(), failures), guard, d.Log)
+	failure.Routes(mux, failureStore, guard, d.Log)
 	customer.Routes(mux, customers, guard)
+	silence.Routes(mux, dynamo.NewSilences(d.dynamo(), failures), guard, d.Now, d.Log)
+	mux.Handle("POST /v1/slack/actions", slackActions)
 	return mux, nil
 }
 

@@ -5,27 +5,33 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"time"
+	"os"
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/dispatch"
 	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/emf"
 	"github.com/ocxhq/ocx/internal/notify"
 	"github.com/ocxhq/ocx/internal/notify/email"
 	"github.com/ocxhq/ocx/internal/notify/slack"
+	"github.com/ocxhq/ocx/internal/queue"
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
-// Notify builds the failure delivery handler: Slack and SES email per
-// owning team, each exactly once per failure.
+// Notify builds the notification handler: failure lifecycle events put
+// failures into their groups; the notify-flush schedule's "Scheduled Event"
+// sends the groups that came due on Slack and SES email, each exactly once
+// per group, receiver and phase.
 func Notify(ctx context.Context, d Deps) (EventHandler, error) {
 	failures, err := d.table(topology.TableFailures)
 	if err != nil {
 		return nil, err
 	}
-	v, err := d.require(topology.EnvEmailFrom)
+	v, err := d.require(topology.EnvEmailFrom, topology.EnvDeadLetterQueue)
 	if err != nil {
 		return nil, err
 	}
@@ -33,25 +39,42 @@ func Notify(ctx context.Context, d Deps) (EventHandler, error) {
 	if err != nil {
 		return nil, err
 	}
+	ids := make([]string, 0, len(teams.All()))
+	for _, t := range teams.All() {
+		ids = append(ids, t.ID)
+	}
+	routes, err := dispatch.Load(d.ConfigFS(), dispatch.File, ids)
+	if err != nil {
+		return nil, err
+	}
 	mail, err := email.New(sesv2.NewFromConfig(d.AWS), v[topology.EnvEmailFrom])
 	if err != nil {
 		return nil, err
 	}
+	db := d.dynamo()
 	svc := &notify.Service{
 		Teams:     teams,
-		Notifiers: []notify.Notifier{slack.New(d.secrets(), &http.Client{Timeout: 10 * time.Second}), mail},
-		Ledger:    dynamo.NewNotificationLedger(d.dynamo(), failures),
+		Routes:    routes,
+		Groups:    dynamo.NewNotifyGroups(db, failures),
+		Silences:  dynamo.NewSilences(db, failures),
+		Notifiers: []notify.Notifier{slack.New(d.secrets(), &http.Client{Timeout: slack.DefaultTimeout}), mail},
+		Ledger:    dynamo.NewNotificationLedger(db, failures),
+		Dead:      queue.New(sqs.NewFromConfig(d.AWS), v[topology.EnvDeadLetterQueue]),
+		Metrics:   emf.New(os.Stdout),
 		Now:       d.Now,
 		Log:       d.Log,
 	}
 	return func(ctx context.Context, env lambdaevents.CloudWatchEvent) error {
-		if env.DetailType != events.TypeFailureDetected {
-			return nil
+		switch env.DetailType {
+		case "Scheduled Event":
+			return svc.Flush(ctx)
+		case events.TypeFailureDetected, events.TypeFailureAcknowledged, events.TypeFailureResolved:
+			var f events.Failure
+			if err := json.Unmarshal(env.Detail, &f); err != nil {
+				return fmt.Errorf("decode %s %s: %w", env.DetailType, env.ID, err)
+			}
+			return svc.Observe(ctx, env.DetailType, f)
 		}
-		var f events.Failure
-		if err := json.Unmarshal(env.Detail, &f); err != nil {
-			return fmt.Errorf("decode failure %s: %w", env.ID, err)
-		}
-		return svc.Deliver(ctx, f)
+		return nil
 	}, nil
 }

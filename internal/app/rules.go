@@ -20,6 +20,10 @@ func Rules(ctx context.Context, d Deps) (EventHandler, error) {
 	if err != nil {
 		return nil, err
 	}
+	customersTable, err := d.table(topology.TableCustomers)
+	if err != nil {
+		return nil, err
+	}
 	pub, err := d.publisher()
 	if err != nil {
 		return nil, err
@@ -48,6 +52,9 @@ func Rules(ctx context.Context, d Deps) (EventHandler, error) {
 		Store:     dynamo.NewRuleState(db, rulesTable, failuresTable),
 		Failures:  &failure.Service{Store: failures, Announcer: announcer, Now: d.Now},
 		Announcer: announcer,
+		// The read-only identity lookup the rollup counts contacts with;
+		// the metrics table is not touched.
+		Customers: dynamo.NewTally(db, "", customersTable),
 		Now:       d.Now,
 		Log:       d.Log,
 	}

@@ -135,8 +135,8 @@ func (f *Failures) Get(ctx context.Context, id string) (events.Failure, error) {
 	return decodeFailure(out.Item)
 }
 
-// List implements failure.Store: newest first, filtered by state, team and
-// rule. A filtered page may hold fewer than limit failures while more
+// List implements failure.Store: newest first (or oldest), filtered by
+// state, team, rule and severity. A filtered page may hold fewer than limit failures while more
 // follow; the cursor says so.
 func (f *Failures) List(ctx context.Context, flt failure.Filter, cursor string, limit int) ([]events.Failure, string, error) {
 	in := &dynamodb.QueryInput{
@@ -145,11 +145,11 @@ func (f *Failures) List(ctx context.Context, flt failure.Filter, cursor string, 
 		KeyConditionExpression:    aws.String("#g = :g"),
 		ExpressionAttributeNames:  map[string]string{"#g": topology.GSI1PK},
 		ExpressionAttributeValues: map[string]ddb.AttributeValue{":g": s(gsiFailures)},
-		ScanIndexForward:          aws.Bool(false),
+		ScanIndexForward:          aws.Bool(flt.Oldest),
 		Limit:                     aws.Int32(int32(limit)),
 	}
 	var conds []string
-	for attr, v := range map[string]string{failureState: flt.State, "team": flt.Team, "rule_id": flt.Rule} {
+	for attr, v := range map[string]string{failureState: flt.State, "team": flt.Team, "rule_id": flt.Rule, "severity": flt.Severity} {
 		if v != "" {
 			conds = append(conds, "#"+attr+" = :"+attr)
 			in.ExpressionAttributeNames["#"+attr] = attr

@@ -16,7 +16,7 @@ import (
 )
 
 // NotificationRetention is how long a notification delivery record is kept:
-// far longer than any redelivery of a failure event, so a late duplicate is
+// far longer than any redelivery or flush retry, so a late duplicate is
 // still recognised as sent.
 const NotificationRetention = 30 * 24 * time.Hour
 
@@ -39,8 +39,8 @@ const (
 // delivery is never claimed again.
 const ledgerClaimCondition = "attribute_not_exists(" + topology.PK + ") OR (#state = :claimed AND " + ledgerLeaseUntil + " < :now)"
 
-// NotificationLedger is notify.Ledger on DynamoDB: one item per (failure,
-// receiver) under pk "notification#<failure id>", sk "<receiver>", written
+// NotificationLedger is notify.Ledger on DynamoDB: one item per (delivery,
+// receiver) under pk "notification#<delivery id>", sk "<receiver>", written
 // with conditional writes so concurrent attempts agree on who sends.
 type NotificationLedger struct {
 	client *dynamodb.Client
@@ -54,9 +54,9 @@ func NewNotificationLedger(client *dynamodb.Client, table string) *NotificationL
 	return &NotificationLedger{client: client, table: table}
 }
 
-func ledgerKey(failureID, receiver string) map[string]ddb.AttributeValue {
+func ledgerKey(delivery, receiver string) map[string]ddb.AttributeValue {
 	return map[string]ddb.AttributeValue{
-		topology.PK: &ddb.AttributeValueMemberS{Value: "notification#" + failureID},
+		topology.PK: &ddb.AttributeValueMemberS{Value: "notification#" + delivery},
 		topology.SK: &ddb.AttributeValueMemberS{Value: receiver},
 	}
 }
@@ -72,8 +72,8 @@ func ledgerExpiry(t time.Time) ddb.AttributeValue {
 // Claim takes the delivery until leaseUntil. When the condition fails, the
 // item as it was tells a delivery already sent from one another attempt is
 // making.
-func (l *NotificationLedger) Claim(ctx context.Context, failureID, receiver string, now, leaseUntil time.Time) (notify.Claim, error) {
-	item := ledgerKey(failureID, receiver)
+func (l *NotificationLedger) Claim(ctx context.Context, delivery, receiver string, now, leaseUntil time.Time) (notify.Claim, error) {
+	item := ledgerKey(delivery, receiver)
 	item[ledgerState] = &ddb.AttributeValueMemberS{Value: ledgerClaimed}
 	item[ledgerLeaseUntil] = ledgerMillis(leaseUntil)
 	// Claims expire too, so one abandoned by a crash does not stay forever.
@@ -96,16 +96,16 @@ func (l *NotificationLedger) Claim(ctx context.Context, failureID, receiver stri
 		}
 		return notify.Held, nil
 	}
-	return 0, fmt.Errorf("claim notification of failure %s to %s: %w", failureID, receiver, err)
+	return 0, fmt.Errorf("claim notification %s to %s: %w", delivery, receiver, err)
 }
 
 // MarkSent records the delivery. It updates rather than replaces the item so
 // attributes added later (such as a Slack message timestamp for
 // acknowledgements) survive.
-func (l *NotificationLedger) MarkSent(ctx context.Context, failureID, receiver string, sentAt time.Time) error {
+func (l *NotificationLedger) MarkSent(ctx context.Context, delivery, receiver string, sentAt time.Time) error {
 	_, err := l.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:        aws.String(l.table),
-		Key:              ledgerKey(failureID, receiver),
+		Key:              ledgerKey(delivery, receiver),
 		UpdateExpression: aws.String("SET #state = :sent, " + ledgerSentAt + " = :at, #ttl = :exp REMOVE " + ledgerLeaseUntil),
 		ExpressionAttributeNames: map[string]string{
 			"#state": ledgerState,
@@ -118,7 +118,7 @@ func (l *NotificationLedger) MarkSent(ctx context.Context, failureID, receiver s
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("mark notification of failure %s to %s sent: %w", failureID, receiver, err)
+		return fmt.Errorf("mark notification %s to %s sent: %w", delivery, receiver, err)
 	}
 	return nil
 }
@@ -126,17 +126,17 @@ func (l *NotificationLedger) MarkSent(ctx context.Context, failureID, receiver s
 // Release deletes the claim taken with leaseUntil. The lease end identifies
 // the claim: a claim another attempt took after this one's lapsed, or a
 // delivery since sent, fails the condition and is left alone.
-func (l *NotificationLedger) Release(ctx context.Context, failureID, receiver string, leaseUntil time.Time) error {
+func (l *NotificationLedger) Release(ctx context.Context, delivery, receiver string, leaseUntil time.Time) error {
 	_, err := l.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:                 aws.String(l.table),
-		Key:                       ledgerKey(failureID, receiver),
+		Key:                       ledgerKey(delivery, receiver),
 		ConditionExpression:       aws.String("#state = :claimed AND " + ledgerLeaseUntil + " = :until"),
 		ExpressionAttributeNames:  map[string]string{"#state": ledgerState},
 		ExpressionAttributeValues: map[string]ddb.AttributeValue{":claimed": &ddb.AttributeValueMemberS{Value: ledgerClaimed}, ":until": ledgerMillis(leaseUntil)},
 	})
 	var cf *ddb.ConditionalCheckFailedException
 	if err != nil && !errors.As(err, &cf) {
-		return fmt.Errorf("release notification of failure %s to %s: %w", failureID, receiver, err)
+		return fmt.Errorf("release notification %s to %s: %w", delivery, receiver, err)
 	}
 	return nil
 }

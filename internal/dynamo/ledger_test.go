@@ -226,7 +226,7 @@ func TestLedgerConcurrentClaimsGrantOne(t *testing.T) {
 func TestLedgerMissingTable(t *testing.T) {
 	l := NewNotificationLedger(dynamodb.NewFromConfig(mototest.Config(t)), "ledger-no-such-table")
 	_, err := l.Claim(context.Background(), "f-1", "cx/slack", ledgerT0, ledgerT0.Add(time.Minute))
-	if err == nil || !strings.HasPrefix(err.Error(), "claim notification of failure f-1 to cx/slack: ") {
+	if err == nil || !strings.HasPrefix(err.Error(), "claim notification f-1 to cx/slack: ") {
 		t.Fatalf("Claim error %v, want one naming the delivery", err)
 	}
 	if err := l.MarkSent(context.Background(), "f-1", "cx/slack", ledgerT0); err == nil {

@@ -98,17 +98,21 @@ func Announcement(state string) string {
 
 // Filter narrows a listing; empty fields match everything.
 type Filter struct {
-	State string
-	Team  string
-	Rule  string
+	State    string
+	Team     string
+	Rule     string
+	Severity string
+	// Oldest lists the oldest detected first instead of the newest.
+	Oldest bool
 }
 
 // Store keeps failure records.
 type Store interface {
 	// Get returns the failure with id, or ErrNotFound.
 	Get(ctx context.Context, id string) (events.Failure, error)
-	// List returns failures newest first, a page at a time; cursor is ""
-	// for the first page and next is "" after the last.
+	// List returns failures newest first (oldest first with f.Oldest), a
+	// page at a time; cursor is "" for the first page and next is "" after
+	// the last.
 	List(ctx context.Context, f Filter, cursor string, limit int) (page []events.Failure, next string, err error)
 	// Transition stores f, which moved from state `from`, together with
 	// the message announcing the move, in one atomic write. It returns

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -183,7 +184,7 @@ func TestFlushSendsWhatWasLeftBehind(t *testing.T) {
 func TestRoutes(t *testing.T) {
 	mem := NewMemory()
 	a, b := opened("flr_a"), opened("flr_b")
-	b.Team, b.State = "payments", Resolved
+	b.Team, b.State, b.Severity = "payments", Resolved, "critical"
 	mem.Create([]events.Failure{a, b}, nil)
 	mux := http.NewServeMux()
 	Routes(mux, mem, httpauth.Guard{Token: "tok"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -208,6 +209,12 @@ func TestRoutes(t *testing.T) {
 		{"/v1/failures?rule=other", "tok", 200, []string{}},
 		{"/v1/failures?limit=1", "tok", 200, []string{"flr_b"}},
 		{"/v1/failures?limit=1&cursor=1", "tok", 200, []string{"flr_a"}},
+		{"/v1/failures?severity=critical", "tok", 200, []string{"flr_b"}},
+		{"/v1/failures?severity=warning&team=payments", "tok", 200, []string{}},
+		{"/v1/failures?sort=-detected_at", "tok", 200, []string{"flr_b", "flr_a"}},
+		{"/v1/failures?sort=detected_at", "tok", 200, []string{"flr_a", "flr_b"}},
+		{"/v1/failures?sort=detected_at&limit=1&cursor=1", "tok", 200, []string{"flr_b"}},
+		{"/v1/failures?sort=severity", "tok", 400, nil},
 		{"/v1/failures?state=snoozed", "tok", 400, nil},
 		{"/v1/failures?limit=0", "tok", 400, nil},
 		{"/v1/failures?cursor=x", "tok", 400, nil},
@@ -237,7 +244,7 @@ func TestRoutes(t *testing.T) {
 		if ids == nil {
 			ids = []string{}
 		}
-		if len(ids) != len(c.ids) || (len(ids) > 0 && ids[0] != c.ids[0]) {
+		if !slices.Equal(ids, c.ids) {
 			t.Errorf("%s: %v, want %v", c.path, ids, c.ids)
 		}
 	}

@@ -22,7 +22,7 @@ var ErrBadCursor = errors.New("bad cursor")
 
 // Routes registers the analysts' failure routes:
 //
-//	GET /v1/failures?state=open|acknowledged|resolved&team=&rule=&limit=&cursor=
+//	GET /v1/failures?state=open|acknowledged|resolved&team=&rule=&severity=&sort=-detected_at|detected_at&limit=&cursor=
 //	GET /v1/failures/{id}
 func Routes(mux *http.ServeMux, store Store, guard httpauth.Guard, log *slog.Logger) {
 	mux.Handle("GET /v1/failures", guard.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -36,9 +36,17 @@ func Routes(mux *http.ServeMux, store Store, guard httpauth.Guard, log *slog.Log
 			}
 			limit = n
 		}
-		f := Filter{State: q.Get("state"), Team: q.Get("team"), Rule: q.Get("rule")}
+		f := Filter{State: q.Get("state"), Team: q.Get("team"), Rule: q.Get("rule"), Severity: q.Get("severity")}
 		if _, known := next[f.State]; f.State != "" && !known {
 			httpjson.Error(w, http.StatusBadRequest, "state must be open, acknowledged or resolved")
+			return
+		}
+		switch q.Get("sort") {
+		case "", "-detected_at":
+		case "detected_at":
+			f.Oldest = true
+		default:
+			httpjson.Error(w, http.StatusBadRequest, "sort must be -detected_at (newest first, the default) or detected_at (oldest first)")
 			return
 		}
 		page, cursor, err := store.List(r.Context(), f, q.Get("cursor"), limit)

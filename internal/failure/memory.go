@@ -99,9 +99,13 @@ func (m *Memory) List(_ context.Context, flt Filter, cursor string, limit int) (
 	var all []events.Failure
 	for _, id := range slices.Backward(m.order) {
 		f := m.failures[id]
-		if (flt.State == "" || f.State == flt.State) && (flt.Team == "" || f.Team == flt.Team) && (flt.Rule == "" || f.RuleID == flt.Rule) {
+		if (flt.State == "" || f.State == flt.State) && (flt.Team == "" || f.Team == flt.Team) && (flt.Rule == "" || f.RuleID == flt.Rule) &&
+			(flt.Severity == "" || f.Severity == flt.Severity) {
 			all = append(all, f)
 		}
+	}
+	if flt.Oldest {
+		slices.Reverse(all)
 	}
 	if start >= len(all) {
 		return nil, "", nil

@@ -1,11 +1,14 @@
 package localstack_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -13,52 +16,72 @@ import (
 
 	"github.com/ocxhq/ocx/internal/channel/shopify"
 	"github.com/ocxhq/ocx/internal/channel/twilio"
+	"github.com/ocxhq/ocx/internal/channel/zendesk"
 	"github.com/ocxhq/ocx/internal/customer"
 	"github.com/ocxhq/ocx/internal/localstack"
 )
 
 const (
-	shopifySecret = "shpss_test_client_secret"
-	twilioToken   = "twilio-test-auth-token"
-	annEmail      = "ann@example.com"
-	annPhone      = "+14017122661"
+	zendeskSecret    = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
+	zendeskRequester = "8447388090495" // requester_id in the Zendesk fixtures
+	shopifySecret    = "shpss_test_client_secret"
+	twilioToken      = "twilio-test-auth-token"
+	annEmail         = "ann@example.com"
+	annPhone         = "+14017122661"
 )
 
 // One customer across channels, over HTTP the way channels and an operator
-// use it: a support ticket from an email and an SMS from a phone are two
-// customers until a Shopify order carrying both joins them; the merged
-// customer shows every channel and the order and support journeys in their
-// stages; undoing the merge splits them back.
+// use it: a Zendesk ticket from a requester Zendesk knows by email and an
+// SMS from a phone are two customers until a Shopify order carrying both
+// joins them; the merged customer shows every channel and the order and
+// support journeys in their stages; undoing the merge splits them back.
 //
-// The ticket comes from the in-house app channel: Zendesk's ticket events
-// name the requester only by id, so a Zendesk ticket cannot be matched by
-// email until the Zendesk mapping carries the requester's address.
+// Zendesk's ticket events name the requester by id only. The same webhook,
+// subscribed to the requester's user.created event, links that id to the
+// email, so the ticket joins the customer of that address.
 func TestOneCustomerAcrossChannelsAndUnmerge(t *testing.T) {
 	st := startWith(t, t.TempDir(), "", func(c *localstack.Config) {
 		c.Secrets["shopify"] = shopifySecret
 		c.Secrets["twilio"] = twilioToken
+		c.Secrets["zendesk"] = zendeskSecret
 	})
 	defer st.Stop()
 	now := time.Now().UTC().Truncate(time.Second)
 
-	// A ticket from ann@example.com, then an agent's public answer.
-	ticket := fmt.Sprintf(`[{"type":"ticket.created","customer":{"email":"Ann@Example.com"},"occurred_at":%q,"attributes":{"ticket_id":"T-5158"}},`+
-		`{"type":"ticket.replied","customer":{"email":"ann@example.com"},"occurred_at":%q,"attributes":{"ticket_id":"T-5158","author":"agent","public":true}}]`,
-		now.Add(-50*time.Minute).Format(time.RFC3339), now.Add(-40*time.Minute).Format(time.RFC3339))
-	if r := send(t, st, "msg_ticket_1", ticket, false); r.StatusCode != 202 {
-		t.Fatalf("ticket webhook: %d", r.StatusCode)
+	// Zendesk creates the requester ann@example.com...
+	if code := sendZendesk(t, st, "user.created.json", now.Add(-51*time.Minute), "Ann@Example.com", time.Now()); code != 202 {
+		t.Fatalf("zendesk user webhook: %d", code)
+	}
+	var ticketSide customer.View
+	eventually(t, "the zendesk user linked to the email", 15*time.Second, func() bool {
+		return lookup(t, st, "zendesk:"+zendeskRequester, &ticketSide) == 200 && keysOf(ticketSide) == "email:ann@example.com,zendesk:"+zendeskRequester
+	})
+	// ...whose ticket, naming only requester_id, gets an agent's public answer.
+	for _, d := range []struct {
+		fixture string
+		at      time.Duration
+	}{{"ticket.created.json", -50 * time.Minute}, {"ticket.comment_added.json", -40 * time.Minute}} {
+		if code := sendZendesk(t, st, d.fixture, now.Add(d.at), "", time.Now()); code != 202 {
+			t.Fatalf("zendesk %s: %d", d.fixture, code)
+		}
 	}
 	// An SMS from the phone.
 	if code := sendTwilioSMS(t, st, annPhone, "Where is my order?"); code != 202 {
 		t.Fatalf("twilio webhook: %d", code)
 	}
-	var ticketSide, smsSide customer.View
+	var smsSide customer.View
 	eventually(t, "two customers before the order", 15*time.Second, func() bool {
 		return lookup(t, st, "email:"+annEmail, &ticketSide) == 200 && lookup(t, st, "phone:"+annPhone, &smsSide) == 200 &&
-			len(ticketSide.Interactions) == 2 && len(smsSide.Interactions) == 1
+			len(ticketSide.Interactions) == 3 && len(smsSide.Interactions) == 1
 	})
 	if ticketSide.ID == smsSide.ID {
 		t.Fatal("the email and the phone were one customer before anything linked them")
+	}
+	if got := channelsOf(ticketSide); got != "zendesk,zendesk,zendesk" {
+		t.Errorf("the email's customer has interactions from %s, want the zendesk user and ticket", got)
+	}
+	if got := journeysOf(ticketSide); got != "support-case=responded" {
+		t.Errorf("the email's customer's journeys %s, want the ticket's", got)
 	}
 
 	// The Shopify order carries both.
@@ -69,10 +92,10 @@ func TestOneCustomerAcrossChannelsAndUnmerge(t *testing.T) {
 	// The view is read while the journey function works, so wait for all
 	// of the order's effects.
 	eventually(t, "one customer after the order", 15*time.Second, func() bool {
-		return lookup(t, st, "phone:"+annPhone, &merged) == 200 && merged.ID == ticketSide.ID && len(merged.Interactions) == 4 &&
-			len(merged.Journeys) == 2 && len(merged.Identities) == 3
+		return lookup(t, st, "phone:"+annPhone, &merged) == 200 && merged.ID == ticketSide.ID && len(merged.Interactions) == 5 &&
+			len(merged.Journeys) == 2 && len(merged.Identities) == 4
 	})
-	if got, want := channelsOf(merged), "app,app,shopify,twilio"; got != want {
+	if got, want := channelsOf(merged), "shopify,twilio,zendesk,zendesk,zendesk"; got != want {
 		t.Errorf("merged interactions from %s, want %s", got, want)
 	}
 	if got, want := journeysOf(merged), "order-to-delivery=placed,support-case=responded"; got != want {
@@ -86,7 +109,7 @@ func TestOneCustomerAcrossChannelsAndUnmerge(t *testing.T) {
 	if len(merged.Merges) != 1 || merged.Merges[0].Absorbed != smsSide.ID || merged.Merges[0].State != customer.MergeMerged {
 		t.Fatalf("merge history %+v, want %s absorbed", merged.Merges, smsSide.ID)
 	}
-	if got := keysOf(merged); got != "email:ann@example.com,phone:+14017122661,shopify:115310627314723954" {
+	if got := keysOf(merged); got != "email:ann@example.com,phone:+14017122661,shopify:115310627314723954,zendesk:"+zendeskRequester {
 		t.Errorf("merged identities %s", got)
 	}
 
@@ -106,7 +129,7 @@ func TestOneCustomerAcrossChannelsAndUnmerge(t *testing.T) {
 		t.Errorf("the SMS side has %s and journeys %q, want its SMS alone", got, journeysOf(b))
 	}
 	// The order joined the two, so the survivor keeps it as evidence.
-	if got := channelsOf(a); got != "app,app,shopify" {
+	if got := channelsOf(a); got != "shopify,zendesk,zendesk,zendesk" {
 		t.Errorf("the ticket side has %s, want its tickets and the order", got)
 	}
 	if got := journeysOf(a); got != "order-to-delivery=placed,support-case=responded" {
@@ -115,6 +138,36 @@ func TestOneCustomerAcrossChannelsAndUnmerge(t *testing.T) {
 	if len(a.Merges) != 1 || a.Merges[0].State != customer.MergeUnmerged {
 		t.Errorf("merge record after unmerge: %+v", a.Merges)
 	}
+}
+
+// sendZendesk posts a Zendesk event fixture, restamped at occurred and with
+// the user's email replaced when email is set, signed at signedAt the way
+// Zendesk signs it.
+func sendZendesk(t *testing.T, st *localstack.Stack, fixture string, occurred time.Time, email string, signedAt time.Time) int {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "channel", "zendesk", "testdata", fixture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var ev map[string]any
+	if err := dec.Decode(&ev); err != nil {
+		t.Fatal(err)
+	}
+	ev["time"] = occurred.Format(time.RFC3339Nano)
+	if email != "" {
+		ev["detail"].(map[string]any)["email"] = email
+	}
+	body, _ := json.Marshal(ev)
+	req, _ := http.NewRequest("POST", st.URL+"/v1/webhooks/zendesk", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(zendesk.HeaderWebhookID, "01F1KRFQ6BG29CNWFR60NK5FNY")
+	req.Header.Set(zendesk.HeaderInvocationID, fmt.Sprintf("inv-%s-%d", fixture, occurred.UnixNano()))
+	ts := signedAt.UTC().Format(time.RFC3339)
+	req.Header.Set(zendesk.HeaderTimestamp, ts)
+	req.Header.Set(zendesk.HeaderSignature, zendesk.Sign(zendeskSecret, ts, body))
+	return do(t, req)
 }
 
 func sendShopifyOrder(t *testing.T, st *localstack.Stack, at time.Time) int {

@@ -46,6 +46,9 @@ type Config struct {
 	// SlackURL receives every team's Slack messages (OCX_SLACK_WEBHOOK_URL);
 	// empty prints them to the console.
 	SlackURL string
+	// SlackSigningSecret verifies Slack's Acknowledge and Resolve requests
+	// (OCX_SLACK_SIGNING_SECRET); empty means DefaultSlackSigningSecret.
+	SlackSigningSecret string
 	// APIToken is the analysts' bearer token (OCX_API_TOKEN).
 	APIToken string
 	// RollupEvery is the local rollup period (OCX_ROLLUP_INTERVAL).
@@ -68,6 +71,9 @@ const (
 	DefaultStateDir = ".ocx"
 	DefaultAPIToken = "ocx-local-token"
 	DefaultFrom     = "alerts@ocx.example"
+	// DefaultSlackSigningSecret is the local Slack signing secret: fixed so
+	// a locally signed action verifies on every machine. Never use it in AWS.
+	DefaultSlackSigningSecret = "ocx-local-slack-signing-secret"
 	// Stage names the local resources, as dev and prod do in AWS.
 	Stage = "local"
 )
@@ -75,15 +81,16 @@ const (
 // FromEnv reads Config from the environment, applying defaults.
 func FromEnv(getenv func(string) string, log *slog.Logger) (Config, error) {
 	c := Config{
-		HTTPAddr:  or(getenv("OCX_HTTP_ADDR"), DefaultHTTPAddr),
-		MotoAddr:  or(getenv("OCX_MOTO_ADDR"), DefaultMotoAddr),
-		StateDir:  or(getenv("OCX_STATE_DIR"), DefaultStateDir),
-		SlackURL:  getenv("OCX_SLACK_WEBHOOK_URL"),
-		APIToken:  or(getenv("OCX_API_TOKEN"), DefaultAPIToken),
-		Secrets:   map[string]string{},
-		EmailFrom: or(getenv(topology.EnvEmailFrom), DefaultFrom),
-		ConfigDir: getenv(topology.EnvConfigDir),
-		Log:       log,
+		HTTPAddr:           or(getenv("OCX_HTTP_ADDR"), DefaultHTTPAddr),
+		MotoAddr:           or(getenv("OCX_MOTO_ADDR"), DefaultMotoAddr),
+		StateDir:           or(getenv("OCX_STATE_DIR"), DefaultStateDir),
+		SlackURL:           getenv("OCX_SLACK_WEBHOOK_URL"),
+		SlackSigningSecret: or(getenv("OCX_SLACK_SIGNING_SECRET"), DefaultSlackSigningSecret),
+		APIToken:           or(getenv("OCX_API_TOKEN"), DefaultAPIToken),
+		Secrets:            map[string]string{},
+		EmailFrom:          or(getenv(topology.EnvEmailFrom), DefaultFrom),
+		ConfigDir:          getenv(topology.EnvConfigDir),
+		Log:                log,
 	}
 	every, err := time.ParseDuration(or(getenv("OCX_ROLLUP_INTERVAL"), "1m"))
 	if err != nil || every <= 0 {
@@ -215,7 +222,17 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 	}
 	st.router = router
 	deps := func(fn string) app.Deps {
-		return app.Deps{AWS: awsCfg, Getenv: getenv, Now: cfg.now, Log: cfg.Log.With("function", fn), Bus: router, S3PathStyle: true}
+		get := getenv
+		if f, _ := topology.FunctionByName(fn); f.DeadLetters {
+			// As in AWS, the function's own failures queue.
+			get = func(k string) string {
+				if k == topology.EnvDeadLetterQueue {
+					return prov.dlqs[fn]
+				}
+				return getenv(k)
+			}
+		}
+		return app.Deps{AWS: awsCfg, Getenv: get, Now: cfg.now, Log: cfg.Log.With("function", fn), Bus: router, S3PathStyle: true}
 	}
 	h, err := buildHandlers(ctx, deps)
 	if err != nil {

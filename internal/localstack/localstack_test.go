@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -156,7 +157,10 @@ func TestWebhookToSlackEmailAndMetric(t *testing.T) {
 	slackSrv := httptest.NewServer(sink)
 	defer slackSrv.Close()
 	stateDir := t.TempDir()
-	st := start(t, stateDir, slackSrv.URL)
+	var offset atomic.Int64
+	st := startWith(t, stateDir, slackSrv.URL, func(c *localstack.Config) {
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	})
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -178,7 +182,10 @@ func TestWebhookToSlackEmailAndMetric(t *testing.T) {
 	if r := send(t, st, "msg_1", body, false); r.StatusCode != 202 {
 		t.Fatalf("signed webhook: %d, want 202", r.StatusCode)
 	}
-	eventually(t, "Slack post", 15*time.Second, func() bool { return sink.count() >= 1 })
+	// Past the route's group_wait, the notification schedule sends the group.
+	st.Router().Idle()
+	offset.Store(int64(time.Minute))
+	eventually(t, "Slack post", 15*time.Second, func() bool { flushNotifications(t, st); return sink.count() >= 1 })
 	eventually(t, "NPS point", 15*time.Second, func() bool {
 		code, res := npsSeries(t, st, "test-token")
 		pts := answered(res)
@@ -200,7 +207,9 @@ func TestWebhookToSlackEmailAndMetric(t *testing.T) {
 	if code, _ := npsSeries(t, st, ""); code != 401 {
 		t.Fatalf("metrics without a token: %d, want 401", code)
 	}
-	time.Sleep(time.Second)
+	st.Router().Idle()
+	offset.Store(int64(10 * time.Minute))
+	flushNotifications(t, st)
 	sink.mu.Lock()
 	posts, bad := len(sink.posts), sink.bad
 	sink.mu.Unlock()

@@ -145,6 +145,13 @@ func provision(ctx context.Context, awsCfg aws.Config, n Names, cfg Config, slac
 		}
 		p.channelSecrets[c.ID] = sec
 	}
+	signing := cfg.SlackSigningSecret
+	if signing == "" {
+		signing = DefaultSlackSigningSecret
+	}
+	if err := store.Put(ctx, topology.SecretSlackSigning, signing); err != nil {
+		return p, err
+	}
 	teams, err := team.Load(cfg.configFS(), "teams.yaml")
 	if err != nil {
 		return p, err

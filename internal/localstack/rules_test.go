@@ -1,41 +1,32 @@
 package localstack_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
-	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ocxhq/ocx/events"
-	"github.com/ocxhq/ocx/internal/channel/standardwebhooks"
+	"github.com/ocxhq/ocx/infra/config"
+	"github.com/ocxhq/ocx/internal/channel"
+	"github.com/ocxhq/ocx/internal/customer"
 	"github.com/ocxhq/ocx/internal/failure"
 	"github.com/ocxhq/ocx/internal/localstack"
+	"github.com/ocxhq/ocx/internal/rules"
+	"github.com/ocxhq/ocx/internal/team"
 )
-
-// sendAt posts a signed in-house webhook stamped at ts, for a stack whose
-// clock has been moved.
-func sendAt(t *testing.T, st *localstack.Stack, id, body string, ts time.Time) int {
-	t.Helper()
-	key, _ := standardwebhooks.DecodeSecret(secret)
-	req, _ := http.NewRequest("POST", st.URL+"/v1/webhooks/app", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("webhook-id", id)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts.Unix(), 10))
-	req.Header.Set("webhook-signature", "v1,"+standardwebhooks.Sign(key, id, ts.Unix(), []byte(body)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
 
 // failures lists every failure through the analysts' API.
 func failures(t *testing.T, st *localstack.Stack) []events.Failure {
@@ -64,127 +55,397 @@ func summary(fs []events.Failure) string {
 	return strings.Join(lines, "\n")
 }
 
-// Scripted customers through the in-house channel raise exactly the
-// failures the shipped rules promise, and a clean journey none; a promised
-// fulfilment that does not come fires its deadline once from the schedule,
-// across a restart of the stack, and the late fulfilment resolves it.
+var shippedChannels = sync.OnceValues(func() (map[string]channel.Channel, error) {
+	chans, err := channel.Load(config.Shipped, "channels.yaml")
+	byID := map[string]channel.Channel{}
+	for _, c := range chans {
+		byID[c.ID] = c
+	}
+	return byID, err
+})
+
+// deliver posts body to a shipped channel signed the way its provider
+// signs, at signedAt (the stack's clock), and expects it accepted.
+func deliver(t *testing.T, st *localstack.Stack, chID string, body []byte, header map[string]string, signedAt time.Time) {
+	t.Helper()
+	chans, err := shippedChannels()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, ok := chans[chID]
+	if !ok {
+		t.Fatalf("channel %s is not in channels.yaml", chID)
+	}
+	ct := "application/json"
+	if ch.Config.Kind == "twilio" {
+		ct = "application/x-www-form-urlencoded"
+	}
+	req := channel.Request{Header: http.Header{"Content-Type": {ct}}, Body: body, URL: st.URL + "/v1/webhooks/" + chID}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	if err := ch.Kind.(channel.Signer).Sign(&req, st.ChannelSecrets[chID].Sign, signedAt); err != nil {
+		t.Fatal(err)
+	}
+	hr, _ := http.NewRequest("POST", req.URL, bytes.NewReader(body))
+	hr.Header = req.Header
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("%s webhook: %d %s", chID, resp.StatusCode, b)
+	}
+}
+
+// example is a provider's documented example from a channel's testdata,
+// decoded for editing (numbers kept as written).
+func example(t *testing.T, rel string) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "channel", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("%s: %v", rel, err)
+	}
+	return doc
+}
+
+// edit sets dotted paths (array elements by index) of doc and encodes it.
+func edit(t *testing.T, doc map[string]any, kv ...any) []byte {
+	t.Helper()
+	for i := 0; i+1 < len(kv); i += 2 {
+		segs := strings.Split(kv[i].(string), ".")
+		var cur any = doc
+		for j, s := range segs {
+			last := j == len(segs)-1
+			switch c := cur.(type) {
+			case map[string]any:
+				if last {
+					c[s] = kv[i+1]
+				} else {
+					cur = c[s]
+				}
+			case []any:
+				n, err := strconv.Atoi(s)
+				if err != nil || n >= len(c) {
+					t.Fatalf("path %s: no element %s", kv[i], s)
+				}
+				if last {
+					c[n] = kv[i+1]
+				} else {
+					cur = c[n]
+				}
+			default:
+				t.Fatalf("path %s: %s is not an object or array", kv[i], s)
+			}
+		}
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// form is a Twilio example with fields replaced.
+func form(t *testing.T, rel string, kv ...string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "channel", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := url.ParseQuery(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Set(kv[i], kv[i+1])
+	}
+	return []byte(v.Encode())
+}
+
+// shippedRules is the shipped rule pack, as the rules function loads it.
+func shippedRules(t *testing.T) map[string]rules.Rule {
+	t.Helper()
+	teams, err := team.Load(config.Shipped, "teams.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, tm := range teams.All() {
+		ids = append(ids, tm.ID)
+	}
+	rs, err := rules.Load(config.Shipped, "rules", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]rules.Rule{}
+	for _, r := range rs {
+		out[r.ID] = r
+	}
+	return out
+}
+
+// Scripted customers raise exactly the failures the shipped rules promise,
+// each through real signed webhooks of the channel the rule is about, and
+// a clean journey raises none. Per-customer rules count one person across
+// channels once an order linked their email and phone. Deadlines (promised
+// fulfilment and delivery, first response, a journey stage's SLA) fire
+// from the schedule within a minute of being due, once, across a restart
+// of the stack; the bounce-rate spike and the unfulfilled order resolve
+// themselves when their condition clears.
 func TestShippedRulesEndToEnd(t *testing.T) {
-	sink := &slackSink{}
-	slackSrv := httptest.NewServer(sink)
-	defer slackSrv.Close()
+	pack := shippedRules(t)
 	var offset atomic.Int64
 	clock := func(c *localstack.Config) {
 		c.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	}
 	stateDir := t.TempDir()
-	st := startWith(t, stateDir, slackSrv.URL, clock)
+	st := startWith(t, stateDir, "", clock)
 	running := st
 	defer func() { running.Stop() }()
+	stackNow := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	t0 := time.Now().UTC().Truncate(time.Second)
+	rfc := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339) }
+	unix := func(d time.Duration) json.Number { return json.Number(strconv.FormatInt(t0.Add(d).Unix(), 10)) }
+	customerOf := func(key string) string {
+		t.Helper()
+		var v customer.View
+		eventually(t, "the customer of "+key, 15*time.Second, func() bool { return lookup(t, st, key, &v) == 200 })
+		return v.ID
+	}
+	// linked waits until the journey function has linked both keys to one
+	// customer, so that later events resolve to it.
+	linked := func(a, b string) {
+		t.Helper()
+		eventually(t, a+" linked to "+b, 15*time.Second, func() bool {
+			var x, y customer.View
+			return lookup(t, st, a, &x) == 200 && lookup(t, st, b, &y) == 200 && x.ID == y.ID
+		})
+	}
+	shopifyOrder := func(id, email, phone, customerID string, at time.Duration) {
+		t.Helper()
+		body := fmt.Sprintf(`{"id":%s,"name":"#%s","order_number":%s,"email":%q,"phone":%q,"created_at":%q,"total_price":"42.00",`+
+			`"currency":"EUR","financial_status":"paid","customer":{"id":%s,"email":%q,"phone":%q}}`,
+			id, id, id, email, phone, rfc(at), customerID, email, phone)
+		deliver(t, st, "shopify", []byte(body), map[string]string{"X-Shopify-Topic": "orders/create",
+			"X-Shopify-Webhook-Id": "order-" + id, "X-Shopify-Shop-Domain": "example.myshopify.com"}, stackNow())
+	}
+	intercomChat := func(who, email string, at time.Duration) {
+		t.Helper()
+		body := edit(t, example(t, "intercom/testdata/conversation.user.created.json"),
+			"id", "notif_"+who, "created_at", unix(at), "data.item.id", "conv-"+who,
+			"data.item.created_at", unix(at), "data.item.updated_at", unix(at),
+			"data.item.source.author.id", "ic-"+who, "data.item.source.author.email", email,
+			"data.item.contacts.contacts.0.id", "ic-"+who)
+		deliver(t, st, "intercom", body, nil, stackNow())
+	}
+	sms := func(sid, from string) {
+		t.Helper()
+		deliver(t, st, "twilio", form(t, "twilio/testdata/inbound_sms.form", "MessageSid", sid, "SmsSid", sid, "SmsMessageSid", sid, "From", from), nil, stackNow())
+	}
+	zendeskTicket := func(fixture, ticket, requester string, at time.Duration) {
+		t.Helper()
+		body := edit(t, example(t, "zendesk/testdata/"+fixture), "id", fixture+"-"+ticket, "time", rfc(at),
+			"detail.id", ticket, "detail.requester_id", requester, "detail.submitter_id", requester)
+		deliver(t, st, "zendesk", body, map[string]string{"X-Zendesk-Webhook-Invocation-Id": "inv-" + fixture + "-" + ticket}, stackNow())
+	}
+	delighted := func(who, survey string, score int, at time.Duration) {
+		t.Helper()
+		body := edit(t, example(t, "delighted/testdata/survey_response_created.json"), "event_id", "dl-"+who,
+			"event_data.id", "dl-"+who, "event_data.person.id", "p-"+who, "event_data.person.email", who+"@example.com",
+			"event_data.person_properties", map[string]any{}, "event_data.survey_type", survey,
+			"event_data.score", score, "event_data.created_at", unix(at), "event_data.updated_at", unix(at))
+		deliver(t, st, "delighted", body, nil, stackNow())
+	}
+	stripeInvoiceFailed := func(n int, at time.Duration) {
+		t.Helper()
+		body := edit(t, example(t, "stripe/testdata/invoice.payment_failed.json"), "id", fmt.Sprintf("evt_gus_%d", n),
+			"created", unix(at), "data.object.id", "in_gus_1", "data.object.customer", "cus_Gus",
+			"data.object.customer_email", "gus@example.com", "data.object.attempt_count", n)
+		deliver(t, st, "stripe", body, nil, stackNow())
+	}
+	checkout := func(id, body string) {
+		t.Helper()
+		deliver(t, st, "checkout", []byte(body), map[string]string{"webhook-id": id}, stackNow())
+	}
+	order := func(typ, email, id string, at time.Duration, promise string) string {
+		return fmt.Sprintf(`{"type":%q,"customer":{"email":%q},"occurred_at":%q,"attributes":{"order_id":%q%s}}`, typ, email, rfc(at), id, promise)
+	}
 
-	now := time.Now().UTC().Truncate(time.Second)
-	at := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339) }
-	ev := func(typ, email string, when time.Duration, attrs string) string {
-		return fmt.Sprintf(`{"type":%q,"customer":{"email":%q},"occurred_at":%q,"attributes":%s}`, typ, email, at(when), attrs)
+	// Bob orders from Shopify with his email and phone, then chats on
+	// Intercom and texts twice: three contacts of one customer on two
+	// channels and two keys.
+	shopifyOrder("5001", "bob@example.com", "+14155550101", "7001", -40*time.Minute)
+	linked("email:bob@example.com", "phone:+14155550101")
+	intercomChat("bob", "bob@example.com", -30*time.Minute)
+	sms("SMb0000000000000000000000000000001", "+14155550101")
+	sms("SMb0000000000000000000000000000002", "+14155550101")
+	// Carol orders, chats, and calls from her phone minutes later.
+	shopifyOrder("5002", "carol@example.com", "+14155550102", "7002", -35*time.Minute)
+	linked("email:carol@example.com", "phone:+14155550102")
+	intercomChat("carol", "carol@example.com", -20*time.Minute)
+	deliver(t, st, "twilio", form(t, "twilio/testdata/call_completed.form", "CallSid", "CAc0000000000000000000000000000001",
+		"Direction", "inbound", "From", "+14155550102", "Caller", "+14155550102",
+		"Timestamp", t0.Add(-10*time.Minute).Format(time.RFC1123Z)), nil, stackNow())
+	// Dave is a detractor, Erin unsatisfied (both on Delighted); Fay found
+	// it hard (a Typeform CES question).
+	delighted("dave", "nps", 3, -10*time.Minute)
+	delighted("erin", "csat", 2, -9*time.Minute)
+	deliver(t, st, "typeform", edit(t, example(t, "typeform/testdata/nps_response.json"), "event_id", "tf-fay",
+		"form_response.token", "tf-fay", "form_response.submitted_at", rfc(-8*time.Minute),
+		"form_response.hidden", map[string]any{"email": "fay@example.com"},
+		"form_response.definition.fields.0.ref", "ces", "form_response.answers.0.field.ref", "ces",
+		"form_response.answers.0.number", 2), nil, stackNow())
+	// Gus's invoice payment fails twice on Stripe.
+	stripeInvoiceFailed(1, -50*time.Minute)
+	stripeInvoiceFailed(2, -5*time.Minute)
+	// The checkout promises Gina's order within the hour and Hal's
+	// delivery within 70 minutes.
+	ginaDue, halDue := t0.Add(55*time.Minute), t0.Add(70*time.Minute)
+	checkout("msg_gina_1", order("order.created", "gina@example.com", "G-1", -5*time.Minute, fmt.Sprintf(`,"fulfil_by":%q`, rfc(55*time.Minute))))
+	checkout("msg_hal_1", "["+order("order.created", "hal@example.com", "H-1", -30*time.Minute, "")+","+
+		order("order.fulfilled", "hal@example.com", "H-1", -4*time.Minute, fmt.Sprintf(`,"deliver_by":%q`, rfc(70*time.Minute)))+"]")
+	// Ivy's Zendesk ticket waits for an answer.
+	ivyDue := t0.Add(-2*time.Minute + 4*time.Hour)
+	zendeskTicket("ticket.created.json", "8001", "9001", -2*time.Minute)
+	// SendGrid: 50 sends from the newsletter, 3 of them bounce (6 %); Kim's
+	// SMS is not delivered.
+	var sg []map[string]any
+	for i := range 50 {
+		sg = append(sg, map[string]any{"email": fmt.Sprintf("reader%d@example.com", i%10), "timestamp": t0.Add(-3 * time.Minute).Unix(),
+			"event": "processed", "sg_event_id": fmt.Sprintf("sent-%d", i), "sg_message_id": fmt.Sprintf("msg-%d.filter0001", i)})
 	}
-	deliveries := map[string]string{
-		// Bob contacts support three times within the hour.
-		"bob": "[" + ev("conversation.opened", "bob@example.com", -30*time.Minute, `{}`) + "," +
-			ev("conversation.opened", "bob@example.com", -20*time.Minute, `{}`) + "," +
-			ev("message.received", "bob@example.com", -10*time.Minute, `{}`) + "]",
-		// Carol chats, then calls ten minutes later.
-		"carol": "[" + ev("conversation.opened", "carol@example.com", -20*time.Minute, `{}`) + "," +
-			ev("call.completed", "carol@example.com", -10*time.Minute, `{"direction":"inbound"}`) + "]",
-		// Dave rates his satisfaction 2 of 5.
-		"dave": ev("survey.responded", "dave@example.com", -5*time.Minute, `{"survey":"csat","score":2}`),
-		// Erin's payment fails twice.
-		"erin": "[" + ev("payment.failed", "erin@example.com", -50*time.Minute, `{"invoice_id":"in_1"}`) + "," +
-			ev("payment.failed", "erin@example.com", -5*time.Minute, `{"invoice_id":"in_1","attempt_count":2}`) + "]",
-		// Frank's journey goes well: an order fulfilled in time, a
-		// promoter's answer, one chat.
-		"frank": "[" + ev("order.created", "frank@example.com", -40*time.Minute, fmt.Sprintf(`{"order_id":"F-1","fulfil_by":%q}`, at(time.Hour))) + "," +
-			ev("order.fulfilled", "frank@example.com", -30*time.Minute, `{"order_id":"F-1"}`) + "," +
-			ev("survey.responded", "frank@example.com", -20*time.Minute, `{"survey":"nps","score":10}`) + "," +
-			ev("conversation.opened", "frank@example.com", -10*time.Minute, `{}`) + "]",
-		// Gina's order is promised within the hour and not fulfilled.
-		"gina": ev("order.created", "gina@example.com", -5*time.Minute, fmt.Sprintf(`{"order_id":"G-1","fulfil_by":%q}`, at(55*time.Minute))),
+	for _, who := range []string{"jo", "jules", "june"} {
+		sg = append(sg, map[string]any{"email": who + "@example.com", "timestamp": t0.Add(-2 * time.Minute).Unix(), "event": "bounce",
+			"type": "bounce", "status": "5.1.1", "reason": "550 5.1.1 The email account does not exist.",
+			"sg_event_id": "bounce-" + who, "sg_message_id": "msg-" + who + ".filter0001"})
 	}
-	for who, body := range deliveries {
-		if r := send(t, st, "msg_"+who, body, false); r.StatusCode != 202 {
-			t.Fatalf("%s's webhook: %d", who, r.StatusCode)
-		}
-	}
-	want := strings.Join([]string{
-		"contact.channel_hop customer.email=carol@example.com open",
-		"contact.repeat customer.email=bob@example.com open",
-		"csat.low customer.email=dave@example.com open",
-		"payment.failed_twice customer.email=erin@example.com open",
-	}, "\n")
-	var got []events.Failure
-	eventually(t, "the four failures", 30*time.Second, func() bool { got = failures(t, st); return summary(got) == want })
-	// Nothing more arrives, for Frank or anyone, and each failure went to
-	// Slack once.
-	time.Sleep(2 * time.Second)
-	if got = failures(t, st); summary(got) != want {
-		t.Fatalf("failures:\n%s\nwant:\n%s", summary(got), want)
-	}
-	eventually(t, "one Slack post per failure", 15*time.Second, func() bool { return sink.count() == 4 })
-	for _, f := range got {
-		if f.Occurrences != 1 || len(f.History) != 1 || len(f.Evidence) == 0 {
-			t.Errorf("failure %s: %+v", f.RuleID, f)
-		}
-	}
+	sgBody, _ := json.Marshal(sg)
+	deliver(t, st, "sendgrid", sgBody, nil, stackNow())
+	deliver(t, st, "twilio", form(t, "twilio/testdata/status_undelivered.form", "MessageSid", "SMk0000000000000000000000000000001",
+		"SmsSid", "SMk0000000000000000000000000000001", "To", "+14155550111"), nil, stackNow())
+	// Frank's journey goes well: an order, one ticket answered in time, a
+	// promoter's answer.
+	shopifyOrder("5003", "frank@example.com", "+14155550103", "7003", -45*time.Minute)
+	zendeskTicket("ticket.created.json", "8002", "9002", -30*time.Minute)
+	zendeskTicket("ticket.comment_added.json", "8002", "9002", -20*time.Minute)
+	delighted("frank", "nps", 10, -15*time.Minute)
 
-	// Gina's deadline passes while the stack is down; after the restart the
-	// schedule fires it, once however often it runs.
-	st.Stop()
-	// The stack's clock: half a minute past the promise (plus the seconds
-	// this test has run).
-	offset.Store(int64(55*time.Minute + 30*time.Second))
-	running = startWith(t, stateDir, slackSrv.URL, clock)
-	st = running
-	for range 3 {
-		if err := st.Tick(context.Background(), "rule-timers"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var late events.Failure
-	eventually(t, "the unfulfilled order", 15*time.Second, func() bool {
-		for _, f := range failures(t, st) {
-			if f.RuleID == "order.unfulfilled" {
-				late = f
-			}
-		}
-		return late.ID != ""
-	})
-	if late.Key != "attributes.order_id=G-1" || late.State != failure.Open || late.Team != "logistics" {
-		t.Fatalf("unfulfilled order failure %+v", late)
-	}
-	if d := late.DetectedAt.Sub(now.Add(55 * time.Minute)); d < 0 || d > time.Minute+10*time.Second {
-		t.Fatalf("detected %s after the promise, want within a minute", d)
-	}
-	eventually(t, "its Slack post", 15*time.Second, func() bool { return sink.count() == 5 })
-
-	// The order is fulfilled late: the failure resolves itself.
-	moved := time.Now().Add(time.Duration(offset.Load()))
-	if code := sendAt(t, st, "msg_gina_2", ev("order.fulfilled", "gina@example.com", moved.Sub(now), `{"order_id":"G-1"}`), moved); code != 202 {
-		t.Fatalf("late fulfilment: %d", code)
-	}
-	eventually(t, "the failure resolved", 15*time.Second, func() bool {
-		for _, f := range failures(t, st) {
-			if f.ID == late.ID {
-				late = f
-			}
-		}
-		return late.State == failure.Resolved
-	})
-	if n := len(late.History); n != 2 || late.History[1].By != "rule order.unfulfilled" {
-		t.Fatalf("history %+v", late.History)
-	}
+	// The rate rule is evaluated on the schedule.
+	st.Router().Idle()
 	if err := st.Tick(context.Background(), "rule-timers"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
-	if got := failures(t, st); len(got) != 5 || sink.count() != 5 {
-		t.Fatalf("%d failures and %d Slack posts at the end, want 5 and 5:\n%s", len(got), sink.count(), summary(got))
+	cid := func(key string) string { return "customer_id=" + customerOf(key) }
+	want := []string{
+		"contact.repeat " + cid("phone:+14155550101") + " open",
+		"contact.channel_hop " + cid("email:carol@example.com") + " open",
+		"nps.detractor " + cid("email:dave@example.com") + " open",
+		"csat.low " + cid("email:erin@example.com") + " open",
+		"ces.high_effort " + cid("email:fay@example.com") + " open",
+		"payment.failed_twice " + cid("email:gus@example.com") + " open",
+		"email.bounced " + cid("email:jo@example.com") + " open",
+		"email.bounced " + cid("email:jules@example.com") + " open",
+		"email.bounced " + cid("email:june@example.com") + " open",
+		"email.bounce_rate channel=sendgrid open",
+		"sms.undelivered " + cid("phone:+14155550111") + " open",
+	}
+	check := func(what string, want []string) []events.Failure {
+		t.Helper()
+		sort.Strings(want)
+		w := strings.Join(want, "\n")
+		var got []events.Failure
+		for end := time.Now().Add(30 * time.Second); summary(got) != w && time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+			got = failures(t, st)
+		}
+		// Nothing more arrives, for Frank or anyone.
+		st.Router().Idle()
+		time.Sleep(time.Second)
+		if got = failures(t, st); summary(got) != w {
+			t.Fatalf("%s:\n%s\nwant:\n%s", what, summary(got), w)
+		}
+		for _, f := range got {
+			r := pack[f.RuleID]
+			if f.Team != r.Team || f.Severity != r.Severity || f.Occurrences != 1 || len(f.Evidence) == 0 {
+				t.Errorf("failure %s %s: team %s severity %s, %d occurrences, %d evidence; want %s %s, once, with evidence",
+					f.RuleID, f.Key, f.Team, f.Severity, f.Occurrences, len(f.Evidence), r.Team, r.Severity)
+			}
+		}
+		return got
+	}
+	check("the failures of the events", want)
+
+	// The deadlines pass while the stack is down; after the restart the
+	// schedule fires each, once however often it runs, within a minute of
+	// its due time. Half a minute past each due time, the stack's clock
+	// moves on and the schedule runs.
+	st.Stop()
+	deadline := func(due time.Time, rule, key string) {
+		t.Helper()
+		offset.Store(int64(due.Add(30 * time.Second).Sub(time.Now())))
+		for range 3 {
+			if err := st.Tick(context.Background(), "rule-timers"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var f events.Failure
+		eventually(t, rule+" "+key, 15*time.Second, func() bool {
+			for _, g := range failures(t, st) {
+				if g.RuleID == rule && g.Key == key {
+					f = g
+				}
+			}
+			return f.ID != ""
+		})
+		if d := f.DetectedAt.Sub(due); d < 0 || d > time.Minute {
+			t.Errorf("%s %s detected %s after it was due, want within a minute", rule, key, d)
+		}
+	}
+	offset.Store(int64(ginaDue.Sub(time.Now())))
+	running = startWith(t, stateDir, "", clock)
+	st = running
+	deadline(ginaDue, "order.unfulfilled", "attributes.order_id=G-1")
+	deadline(halDue, "order.undelivered", "attributes.order_id=H-1")
+	// Gina's order is fulfilled late: the failure resolves itself.
+	checkout("msg_gina_2", order("order.fulfilled", "gina@example.com", "G-1", stackNow().Sub(t0), ""))
+	deadline(ivyDue, "ticket.first_response", "channel+attributes.ticket_id=zendesk+8001")
+	// The stage's SLA is kept by the journey function, to the
+	// nanosecond of the ticket's time.
+	deadline(ivyDue, "journey.stalled", "journey+instance=support-case+8001")
+
+	// Hours later the bounce-rate window is empty and the spike resolved.
+	for i, w := range want {
+		if strings.HasPrefix(w, "email.bounce_rate ") {
+			want[i] = "email.bounce_rate channel=sendgrid resolved"
+		}
+	}
+	want = append(want,
+		"order.unfulfilled attributes.order_id=G-1 resolved",
+		"order.undelivered attributes.order_id=H-1 open",
+		"ticket.first_response channel+attributes.ticket_id=zendesk+8001 open",
+		"journey.stalled journey+instance=support-case+8001 open",
+	)
+	got := check("every failure at the end", want)
+	raised := map[string]bool{}
+	for _, f := range got {
+		raised[f.RuleID] = true
+	}
+	for id := range pack {
+		if !raised[id] {
+			t.Errorf("shipped rule %s has no scenario that raises it", id)
+		}
+	}
+	for _, f := range got {
+		if f.RuleID == "order.unfulfilled" && (len(f.History) != 2 || f.History[1].By != "rule order.unfulfilled") {
+			t.Errorf("the late order's history %+v", f.History)
+		}
 	}
 }

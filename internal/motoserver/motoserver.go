@@ -4,6 +4,7 @@ package motoserver
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"net"
@@ -48,6 +49,9 @@ type Options struct {
 	Serialize bool
 }
 
+//go:embed launch.py
+var launchScript string
+
 // ErrNotInstalled is returned when no moto_server is on PATH.
 var ErrNotInstalled = errors.New("moto_server not found on PATH: install it with `pip install 'moto[server]'`")
 
@@ -69,6 +73,12 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 		return nil, fmt.Errorf("moto address %q: %w", addr, err)
 	}
 	cmd := exec.Command(bin, "-H", host, "-p", port)
+	if py, err := exec.LookPath("python3"); err == nil {
+		// launch.py runs the same moto with its transaction backup made
+		// proportional to the transaction rather than to the table; it
+		// falls back to moto_server itself when python3 is not moto's.
+		cmd = exec.Command(py, "-c", launchScript, "-H", host, "-p", port)
+	}
 	cmd.Env = os.Environ()
 	if opt.RecordingFile != "" {
 		cmd.Env = append(cmd.Env, "MOTO_ENABLE_RECORDING=true", "MOTO_RECORDER_FILEPATH="+opt.RecordingFile)

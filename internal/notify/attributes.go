@@ -70,3 +70,5 @@ func Shorten(s string, n int) string {
 	r := []rune(s)
 	return string(r[:n-1]) + "…"
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -10,12 +10,15 @@ import (
 	"time"
 
 	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/dispatch"
+	"github.com/ocxhq/ocx/internal/inhibit"
+	"github.com/ocxhq/ocx/internal/labels"
+	"github.com/ocxhq/ocx/internal/silence"
 	"github.com/ocxhq/ocx/internal/team"
 )
 
 // Backoff bounds how one receiver is retried within one delivery. Beyond it,
-// the delivery fails and the Lambda's own retries and dead-letter queue take
-// over; the Ledger keeps receivers that succeeded from sending again.
+// the notification goes to the dead-letter queue.
 type Backoff struct {
 	// Attempts is how many tries in all, the first included.
 	Attempts int
@@ -41,15 +44,77 @@ const DefaultLease = 90 * time.Second
 // even when the delivery's context has ended.
 const recordTimeout = 5 * time.Second
 
-// Service routes each failure to its owning team and sends it through every
-// notifier that serves the team.
+// GroupStore keeps notification groups and their members.
+type GroupStore interface {
+	// AddMember puts f into group key, reporting false when it was already
+	// a member (a redelivered event).
+	AddMember(ctx context.Context, key string, f events.Failure, at time.Time) (added bool, err error)
+	// UpdateMember replaces the record of a member, reporting false when f
+	// is not a member of the group.
+	UpdateMember(ctx context.Context, key string, f events.Failure) (found bool, err error)
+	// Group returns the group's state; found is false for a new group.
+	Group(ctx context.Context, key string) (g Group, found bool, err error)
+	// GroupMembers returns every member of the group.
+	GroupMembers(ctx context.Context, key string) ([]Member, error)
+	// SaveGroup stores g if the stored version is still g.Version (0 for a
+	// new group); ErrConflict otherwise.
+	SaveGroup(ctx context.Context, g Group) error
+	// Due lists the keys of groups due at or before now.
+	Due(ctx context.Context, now time.Time) ([]string, error)
+	// Inhibiting failures: those that match an inhibit rule's source, kept
+	// while they are unresolved.
+	PutSource(ctx context.Context, f events.Failure) error
+	DeleteSource(ctx context.Context, failureID string) error
+	Sources(ctx context.Context) (map[string]labels.Set, error)
+}
+
+// ErrConflict is returned by SaveGroup when another writer changed the group.
+var ErrConflict = errors.New("group changed concurrently")
+
+// Silences lists the silences that may mute notifications.
+type Silences interface {
+	List(ctx context.Context) ([]silence.Silence, error)
+}
+
+// DeadLetter is a notification that could not be delivered after every
+// retry, kept for an operator.
+type DeadLetter struct {
+	GroupKey string    `json:"group_key"`
+	Receiver string    `json:"receiver"`
+	Phase    string    `json:"phase"`
+	Failures []string  `json:"failure_ids"`
+	Error    string    `json:"error"`
+	At       time.Time `json:"at"`
+}
+
+// DeadLetters keeps undeliverable notifications (an SQS queue in AWS).
+type DeadLetters interface {
+	Send(ctx context.Context, d DeadLetter) error
+}
+
+// Metrics counts what operators alarm on.
+type Metrics interface {
+	Count(name string, n int, dims map[string]string)
+}
+
+// MetricUndeliverable counts notifications that went to the dead-letter
+// queue; the stack alarms on any.
+const MetricUndeliverable = "NotificationsUndeliverable"
+
+// Service groups failures and flushes due groups to their teams.
 type Service struct {
 	Teams     team.Registry
+	Routes    dispatch.Config
+	Groups    GroupStore
+	Silences  Silences
 	Notifiers []Notifier
 	Ledger    Ledger
-	// Now is the clock for leases and delivery times; nil means time.Now.
+	Dead      DeadLetters
+	Metrics   Metrics
+	// Now is the clock for grouping, leases and delivery times; nil means
+	// time.Now.
 	Now func() time.Time
-	// Log receives one record per receiver and retry; nil means slog.Default().
+	// Log receives one record per delivery and retry; nil means slog.Default().
 	Log *slog.Logger
 	// Backoff bounds retries; the zero value means DefaultBackoff.
 	Backoff Backoff
@@ -60,50 +125,220 @@ type Service struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
-// Deliver sends f to its team through every notifier that serves the team,
-// concurrently. Receivers that already delivered f are not sent again. The
-// error joins one error per receiver that did not deliver.
-func (s *Service) Deliver(ctx context.Context, f events.Failure) error {
-	if f.ID == "" {
-		return fmt.Errorf("deliver failure of rule %q: failure has no id", f.RuleID)
-	}
-	t, ok := s.Teams.Get(f.Team)
-	if !ok {
-		return fmt.Errorf("deliver failure %s: team %q: %w", f.ID, f.Team, ErrUnknownTeam)
-	}
-	log := s.logger().With("failure_id", f.ID, "rule_id", f.RuleID, "team", t.ID)
+// maxSaveAttempts bounds retries of a group update that keeps meeting
+// concurrent writers.
+const maxSaveAttempts = 5
 
-	var receivers []Notifier
-	for _, n := range s.Notifiers {
-		if sel, ok := n.(Selective); ok && !sel.Serves(t) {
-			log.Debug("receiver does not serve team", "receiver", Receiver(t, n))
+// Observe records a failure lifecycle event: a detected failure joins its
+// groups; an acknowledged or resolved one updates them so the next flush
+// stops reminders or sends the resolved follow-up.
+func (s *Service) Observe(ctx context.Context, detailType string, f events.Failure) error {
+	if f.ID == "" {
+		return fmt.Errorf("observe %s of rule %q: failure has no id", detailType, f.RuleID)
+	}
+	if _, ok := s.Teams.Get(f.Team); !ok {
+		return fmt.Errorf("observe failure %s: team %q: %w", f.ID, f.Team, ErrUnknownTeam)
+	}
+	set := labels.Of(f)
+	now := s.now()
+	if inhibit.IsSource(s.Routes.Inhibit, set) {
+		var err error
+		if detailType == events.TypeFailureResolved {
+			err = s.Groups.DeleteSource(ctx, f.ID)
+		} else {
+			err = s.Groups.PutSource(ctx, f)
+		}
+		if err != nil {
+			return fmt.Errorf("record inhibiting failure %s: %w", f.ID, err)
+		}
+	}
+	var dueNow []string
+	for _, t := range s.Routes.Targets(set, f.Team) {
+		if _, ok := s.Teams.Get(t.Team); !ok {
+			return fmt.Errorf("observe failure %s: route %s: team %q: %w", f.ID, t.Route.ID, t.Team, ErrUnknownTeam)
+		}
+		var changed bool
+		var err error
+		if detailType == events.TypeFailureDetected {
+			changed, err = s.Groups.AddMember(ctx, t.Key, f, now)
+		} else {
+			changed, err = s.Groups.UpdateMember(ctx, t.Key, f)
+		}
+		if err != nil {
+			return fmt.Errorf("group failure %s into %s: %w", f.ID, t.Key, err)
+		}
+		due, err := s.touch(ctx, t, changed, detailType, now)
+		if err != nil {
+			return fmt.Errorf("group failure %s into %s: %w", f.ID, t.Key, err)
+		}
+		if !due.IsZero() && !due.After(now) {
+			dueNow = append(dueNow, t.Key)
+		}
+		s.logger().Info("grouped", "failure_id", f.ID, "event", detailType, "group", t.Key, "route", t.Route.ID, "team", t.Team, "changed", changed, "due", due)
+	}
+	// A group due at once (group_wait 0, a resolution, an update after
+	// group_interval) is sent now rather than at the next scheduled flush.
+	return s.flush(ctx, now, dueNow)
+}
+
+// touch schedules the group after a member joined or changed, and returns
+// when it is due. A redelivered detection still creates a group that a
+// crash left uncreated.
+func (s *Service) touch(ctx context.Context, t dispatch.Target, changed bool, detailType string, now time.Time) (time.Time, error) {
+	for attempt := 1; ; attempt++ {
+		g, found, err := s.Groups.Group(ctx, t.Key)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if found && !changed {
+			return time.Time{}, nil
+		}
+		if !found {
+			if detailType != events.TypeFailureDetected {
+				return time.Time{}, nil
+			}
+			r := t.Route
+			g = Group{Key: t.Key, Route: r.ID, Team: t.Team, Labels: t.Labels, CreatedAt: now,
+				GroupWait: r.GroupWait, GroupInterval: r.GroupInterval, RepeatInterval: r.RepeatInterval}
+		}
+		if detailType == events.TypeFailureDetected {
+			g.joined(now)
+		} else {
+			g.changed(now)
+		}
+		err = s.Groups.SaveGroup(ctx, g)
+		if errors.Is(err, ErrConflict) && attempt < maxSaveAttempts {
 			continue
 		}
-		receivers = append(receivers, n)
+		return g.Due, err
+	}
+}
+
+// Flush sends every group that is due. The error joins one error per group
+// that must be tried again; undeliverable notifications are not errors,
+// they are in the dead-letter queue.
+func (s *Service) Flush(ctx context.Context) error {
+	now := s.now()
+	keys, err := s.Groups.Due(ctx, now)
+	if err != nil {
+		return fmt.Errorf("list due groups: %w", err)
+	}
+	s.logger().Info("flush", "due_groups", len(keys), "now", now)
+	return s.flush(ctx, now, keys)
+}
+
+// flush sends the groups named by keys that are due at now.
+func (s *Service) flush(ctx context.Context, now time.Time, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	sils, err := s.Silences.List(ctx)
+	if err != nil {
+		return fmt.Errorf("list silences: %w", err)
+	}
+	sources, err := s.Groups.Sources(ctx)
+	if err != nil {
+		return fmt.Errorf("list inhibiting failures: %w", err)
+	}
+	muted := func(m Member) bool {
+		set := labels.Of(m.Failure)
+		for _, sl := range sils {
+			if sl.Mutes(set, now) {
+				return true
+			}
+		}
+		return inhibit.Muted(s.Routes.Inhibit, m.Failure.ID, set, sources)
+	}
+	var errs []error
+	for _, key := range keys {
+		if err := s.flushGroup(ctx, key, now, muted); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Service) flushGroup(ctx context.Context, key string, now time.Time, muted func(Member) bool) error {
+	for attempt := 1; ; attempt++ {
+		g, found, err := s.Groups.Group(ctx, key)
+		if err != nil || !found {
+			return fmt.Errorf("read group %s: %w (found %v)", key, err, found)
+		}
+		if g.Due.IsZero() || g.Due.After(now) {
+			return nil // another run flushed it
+		}
+		members, err := s.Groups.GroupMembers(ctx, key)
+		if err != nil {
+			return fmt.Errorf("read members of group %s: %w", key, err)
+		}
+		owner, ok := s.Teams.Get(g.Team)
+		if !ok {
+			return fmt.Errorf("flush group %s: team %q: %w", key, g.Team, ErrUnknownTeam)
+		}
+		log := s.logger().With("group", key, "team", g.Team, "route", g.Route)
+		next := g
+		out := plan(&next, members, flushView{now: now, muted: muted, owner: owner})
+		var errs []error
+		for _, n := range out {
+			if n.Kind == Escalated {
+				if n.Team, ok = s.Teams.Get(n.Team.ID); !ok {
+					errs = append(errs, fmt.Errorf("escalate group %s: team %q: %w", key, n.Team.ID, ErrUnknownTeam))
+					continue
+				}
+			}
+			errs = append(errs, s.deliver(ctx, log, n))
+		}
+		if err := errors.Join(errs...); err != nil {
+			// Left due: the next run sends what is missing; the Ledger keeps
+			// what went out from going again.
+			return err
+		}
+		err = s.Groups.SaveGroup(ctx, next)
+		if errors.Is(err, ErrConflict) && attempt < maxSaveAttempts {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("save group %s: %w", key, err)
+		}
+		log.Info("group flushed", "notifications", len(out), "members", len(members), "next_due", next.Due)
+		return nil
+	}
+}
+
+// deliver sends n through every notifier that serves its team.
+func (s *Service) deliver(ctx context.Context, log *slog.Logger, n Notification) error {
+	log = log.With("phase", n.Phase)
+	var receivers []Notifier
+	for _, nt := range s.Notifiers {
+		if sel, ok := nt.(Selective); ok && !sel.Serves(n.Team) {
+			continue
+		}
+		receivers = append(receivers, nt)
 	}
 	if len(receivers) == 0 {
-		return fmt.Errorf("deliver failure %s to team %s: %w", f.ID, t.ID, ErrNoReceiver)
+		log.Warn("no receiver serves the team", "to", n.Team.ID)
 	}
-
 	errs := make([]error, len(receivers))
 	var wg sync.WaitGroup
-	for i, n := range receivers {
-		wg.Go(func() { errs[i] = s.deliverTo(ctx, log, t, n, f) })
+	for i, nt := range receivers {
+		wg.Go(func() { errs[i] = s.deliverTo(ctx, log, nt, n) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-// deliverTo runs claim, send, mark-sent-or-release for one receiver.
-func (s *Service) deliverTo(ctx context.Context, log *slog.Logger, t team.Team, n Notifier, f events.Failure) error {
-	receiver := Receiver(t, n)
+// deliverTo runs claim, send, mark-sent-or-release for one receiver. A send
+// that fails for good goes to the dead-letter queue and counts as handled.
+func (s *Service) deliverTo(ctx context.Context, log *slog.Logger, nt Notifier, n Notification) error {
+	receiver := Receiver(n.Team, nt)
+	id := DeliveryID(n.GroupKey, n.Phase)
 	log = log.With("receiver", receiver)
 
 	now := s.now()
 	until := now.Add(s.lease())
-	claim, err := s.Ledger.Claim(ctx, f.ID, receiver, now, until)
+	claim, err := s.Ledger.Claim(ctx, id, receiver, now, until)
 	if err != nil {
-		return fmt.Errorf("claim delivery of failure %s to %s: %w", f.ID, receiver, err)
+		return fmt.Errorf("claim delivery %s to %s: %w", id, receiver, err)
 	}
 	switch claim {
 	case Granted:
@@ -112,12 +347,12 @@ func (s *Service) deliverTo(ctx context.Context, log *slog.Logger, t team.Team, 
 		return nil
 	case Held:
 		log.Warn("another attempt holds the delivery")
-		return fmt.Errorf("deliver failure %s to %s: %w", f.ID, receiver, ErrInFlight)
+		return fmt.Errorf("deliver %s to %s: %w", id, receiver, ErrInFlight)
 	default:
-		return fmt.Errorf("claim delivery of failure %s to %s: unexpected outcome %v", f.ID, receiver, claim)
+		return fmt.Errorf("claim delivery %s to %s: unexpected outcome %v", id, receiver, claim)
 	}
 
-	attempts, sendErr := s.send(ctx, log, t, n, f)
+	attempts, sendErr := s.send(ctx, log, nt, n)
 
 	// The outcome is recorded even if ctx has just ended: a send that
 	// happened must not be repeated, and a failed one must not wait out the
@@ -125,28 +360,44 @@ func (s *Service) deliverTo(ctx context.Context, log *slog.Logger, t team.Team, 
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	if sendErr != nil {
-		if err := s.Ledger.Release(rctx, f.ID, receiver, until); err != nil {
-			log.Error("release claim; a retry must wait for the lease to lapse", "err", err)
-		}
 		log.Error("delivery failed", "attempts", attempts, "err", sendErr)
-		return fmt.Errorf("deliver failure %s to %s (%d attempts): %w", f.ID, receiver, attempts, sendErr)
+		d := DeadLetter{GroupKey: n.GroupKey, Receiver: receiver, Phase: n.Phase, Error: sendErr.Error(), At: s.now().UTC()}
+		for _, f := range n.Failures {
+			d.Failures = append(d.Failures, f.ID)
+		}
+		if err := s.Dead.Send(rctx, d); err != nil {
+			if rerr := s.Ledger.Release(rctx, id, receiver, until); rerr != nil {
+				log.Error("release claim; a retry must wait for the lease to lapse", "err", rerr)
+			}
+			return fmt.Errorf("deliver %s to %s (%d attempts): %w; and keep it in the dead-letter queue: %w", id, receiver, attempts, sendErr, err)
+		}
+		if s.Metrics != nil {
+			s.Metrics.Count(MetricUndeliverable, 1, nil)
+		}
+		// Parked in the dead-letter queue: recorded as handled, so the next
+		// flush does not send it again on top of an operator's replay.
+		if err := s.Ledger.MarkSent(rctx, id, receiver, s.now()); err != nil {
+			log.Error("record dead-lettered delivery", "err", err)
+		}
+		log.Error("notification sent to the dead-letter queue", "attempts", attempts)
+		return nil
 	}
-	if err := s.Ledger.MarkSent(rctx, f.ID, receiver, s.now()); err != nil {
-		// The message went out. Failing the delivery would make the Lambda
-		// retry send it again once the lease lapses, so log and carry on.
-		log.Error("record delivery; a redelivery after the lease would send again", "err", err)
+	if err := s.Ledger.MarkSent(rctx, id, receiver, s.now()); err != nil {
+		// The message went out. Failing the delivery would make a later run
+		// send it again once the lease lapses, so log and carry on.
+		log.Error("record delivery; a later run after the lease would send again", "err", err)
 	}
-	log.Info("delivered", "attempts", attempts)
+	log.Info("delivered", "attempts", attempts, "failures", len(n.Failures))
 	return nil
 }
 
 // send calls n until it succeeds, says retrying is pointless, or the backoff
 // is exhausted.
-func (s *Service) send(ctx context.Context, log *slog.Logger, t team.Team, n Notifier, f events.Failure) (attempts int, err error) {
+func (s *Service) send(ctx context.Context, log *slog.Logger, nt Notifier, n Notification) (attempts int, err error) {
 	b := s.backoff()
 	delay := b.Initial
 	for attempt := 1; ; attempt++ {
-		retry, err := n.Notify(ctx, t, f)
+		retry, err := nt.Notify(ctx, n)
 		if err == nil {
 			return attempt, nil
 		}

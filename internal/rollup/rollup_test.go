@@ -188,6 +188,10 @@ func TestTimeZoneBoundaries(t *testing.T) {
 		"2026-11-22T23:30:00Z", // Paris 00:30 on the 23rd
 		"2026-11-23T00:30:00Z", // UTC the 23rd
 		"2026-11-02T04:30:00Z", // New York 23:30 on 1 November, the day the clocks went back
+		"2026-11-01T05:30:00Z", // New York 01:30 EDT on 1 November
+		"2026-11-01T06:30:00Z", // New York 01:30 EST, the same wall time an hour later
+		"2026-03-29T22:30:00Z", // London 23:30 on 29 March, the 23-hour day the clocks went forward
+		"2026-03-29T23:30:00Z", // London 00:30 on 30 March
 	} {
 		w.interaction(fmt.Sprint("i", i), "order.created", "shopify", at(s), events.Customer{ID: fmt.Sprint(i)}, nil)
 	}
@@ -200,11 +204,16 @@ func TestTimeZoneBoundaries(t *testing.T) {
 		{"Asia/Kolkata", Day, "2026-11-22T12:00:00Z", "2026-11-23T12:00:00Z", "11-21T18:30=1/1 11-22T18:30=3/3"},
 		{"Asia/Kolkata", Hour, "2026-11-22T17:00:00Z", "2026-11-22T19:00:00Z", "11-22T16:30=0/0 11-22T17:30=1/1 11-22T18:30=1/1"},
 		// 1 November in New York: 04:00Z to 05:00Z the next day (25 hours).
-		{"America/New_York", Day, "2026-11-01T12:00:00Z", "2026-11-02T12:00:00Z", "11-01T04:00=1/1 11-02T05:00=0/0"},
+		{"America/New_York", Day, "2026-11-01T12:00:00Z", "2026-11-02T12:00:00Z", "11-01T04:00=3/3 11-02T05:00=0/0"},
+		// The repeated hour 01:00-02:00 is two buckets, one per offset.
+		{"America/New_York", Hour, "2026-11-01T05:00:00Z", "2026-11-01T07:00:00Z", "11-01T05:00=1/1 11-01T06:00=1/1"},
+		// 29 March in London: 00:00Z to 23:00Z (23 hours).
+		{"Europe/London", Day, "2026-03-29T12:00:00Z", "2026-03-30T12:00:00Z", "03-29T00:00=1/1 03-29T23:00=1/1"},
+		{"Europe/London", Month, "2026-03-10T00:00:00Z", "2026-04-10T00:00:00Z", "03-01T00:00=2/2 03-31T23:00=0/0"},
 		// Weeks start on Monday: 16 and 23 November 2026 are Mondays.
 		{"UTC", Week, "2026-11-20T00:00:00Z", "2026-11-24T00:00:00Z", "11-16T00:00=3/3 11-23T00:00=1/1"},
-		{"Europe/Paris", Month, "2026-11-10T00:00:00Z", "2026-11-11T00:00:00Z", "10-31T23:00=5/5"},
-		{"Asia/Kolkata", Month, "2026-11-10T00:00:00Z", "2026-11-11T00:00:00Z", "10-31T18:30=5/5"},
+		{"Europe/Paris", Month, "2026-11-10T00:00:00Z", "2026-11-11T00:00:00Z", "10-31T23:00=7/7"},
+		{"Asia/Kolkata", Month, "2026-11-10T00:00:00Z", "2026-11-11T00:00:00Z", "10-31T18:30=7/7"},
 	}
 	for _, c := range cases {
 		ans := w.query(q{metric: "interactions", gran: c.gran, tz: c.tz, from: at(c.from), to: at(c.to)})

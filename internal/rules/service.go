@@ -22,6 +22,10 @@ type Service struct {
 	Failures *failure.Service
 	// Announcer publishes what a commit put in the failure outbox.
 	Announcer *failure.Announcer
+	// Customers, when set, resolves interactions to customer ids for
+	// per-customer rules. Without it (rule unit tests) an interaction keys
+	// by its identity fields.
+	Customers Customers
 	Now       func() time.Time
 	Log       *slog.Logger
 }
@@ -53,6 +57,9 @@ func (s *Service) Handle(ctx context.Context, env lambdaevents.CloudWatchEvent) 
 	}
 	hits, err := s.Engine.Match(ev)
 	if err != nil || len(hits) == 0 {
+		return err
+	}
+	if err := s.resolveCustomer(ctx, &ev, hits); err != nil {
 		return err
 	}
 	for attempt := 1; ; attempt++ {

@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -24,6 +26,51 @@ type Team struct {
 	Slack string
 	// Email lists the addresses alerted by mail; empty means none.
 	Email []string
+	// Escalation, when After is set, says which team hears about failures
+	// still unacknowledged that long after they were detected.
+	Escalation Escalation
+	// Quiet, when set, holds non-critical notifications back during the
+	// team's quiet hours.
+	Quiet *QuietHours
+}
+
+// Escalation sends unacknowledged failures on to another team.
+type Escalation struct {
+	After time.Duration
+	To    string
+}
+
+// QuietHours is a daily window of local time, Start to End (End may be on
+// the next day, as in 22:00 to 07:00).
+type QuietHours struct {
+	Start, End time.Duration // since local midnight
+	Location   *time.Location
+}
+
+// Until reports whether at falls in the quiet hours and, if so, when they
+// end.
+func (q *QuietHours) Until(at time.Time) (time.Time, bool) {
+	if q == nil || q.Start == q.End {
+		return time.Time{}, false
+	}
+	local := at.In(q.Location)
+	midnight := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, q.Location)
+	since := local.Sub(midnight)
+	switch {
+	case q.Start < q.End && since >= q.Start && since < q.End:
+		return clock(midnight, q.End), true
+	case q.Start > q.End && since >= q.Start:
+		return clock(midnight.AddDate(0, 0, 1), q.End), true
+	case q.Start > q.End && since < q.End:
+		return clock(midnight, q.End), true
+	}
+	return time.Time{}, false
+}
+
+// clock is the time of day d on the day starting at midnight, counted on
+// the wall clock so a daylight-saving change does not shift it.
+func clock(midnight time.Time, d time.Duration) time.Time {
+	return time.Date(midnight.Year(), midnight.Month(), midnight.Day(), int(d/time.Hour), int(d%time.Hour/time.Minute), 0, 0, midnight.Location())
 }
 
 // Registry is the set of configured teams, looked up by id.
@@ -64,7 +111,7 @@ func (r Registry) All() []Team {
 // fields are the keys a team entry may have. Unknown keys are reported
 // rather than ignored, so a typo such as "emails:" cannot silently leave a
 // team without alerts.
-var fields = map[string]bool{"id": true, "name": true, "slack": true, "email": true}
+var fields = map[string]bool{"id": true, "name": true, "slack": true, "email": true, "escalation": true, "quiet_hours": true}
 
 // secretName matches what Secrets Manager accepts in a secret name.
 var secretName = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]+$`)
@@ -78,6 +125,7 @@ func Load(fsys fs.FS, name string) (Registry, error) {
 	}
 	var ps configfile.Problems
 	var teams []Team
+	var nodes []*yaml.Node
 	firstLine := map[string]int{}
 	for _, item := range configfile.Items[yaml.Node](name, root, "teams", &ps) {
 		t, ok := decode(name, item.Node, &ps)
@@ -90,6 +138,18 @@ func Load(fsys fs.FS, name string) (Registry, error) {
 		}
 		firstLine[t.ID] = configfile.Field(item.Node, "id").Line
 		teams = append(teams, t)
+		nodes = append(nodes, item.Node)
+	}
+	for i, t := range teams {
+		to := t.Escalation.To
+		if to == "" {
+			continue
+		}
+		if _, ok := firstLine[to]; !ok {
+			ps.Add(name, configfile.Field(configfile.Lookup(nodes[i], "escalation"), "to"), "escalation target %q is not a team", to)
+		} else if to == t.ID {
+			ps.Add(name, configfile.Field(configfile.Lookup(nodes[i], "escalation"), "to"), "team %q escalates to itself", to)
+		}
 	}
 	if err := ps.Err(); err != nil {
 		return Registry{}, err
@@ -108,10 +168,14 @@ func decode(file string, n *yaml.Node, ps *configfile.Problems) (t Team, ok bool
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if !fields[k.Value] {
-			ps.Add(file, k, "unknown field %q in team (want id, name, slack, email)", k.Value)
+			ps.Add(file, k, "unknown field %q in team (want id, name, slack, email, escalation, quiet_hours)", k.Value)
 			continue
 		}
-		if k.Value != "email" && v.Kind != yaml.ScalarNode {
+		if (k.Value == "escalation" || k.Value == "quiet_hours") && v.Kind != yaml.MappingNode {
+			ps.Add(file, v, "%s must be a mapping", k.Value)
+			continue
+		}
+		if k.Value != "email" && k.Value != "escalation" && k.Value != "quiet_hours" && v.Kind != yaml.ScalarNode {
 			ps.Add(file, v, "%s must be a string", k.Value)
 		}
 	}
@@ -153,10 +217,82 @@ func decode(file string, n *yaml.Node, ps *configfile.Problems) (t Team, ok bool
 			ps.Add(file, e, "email must be a list of addresses")
 		}
 	}
+	if e := configfile.Lookup(n, "escalation"); e != nil && e.Kind == yaml.MappingNode {
+		t.Escalation = escalation(file, e, ps)
+	}
+	if q := configfile.Lookup(n, "quiet_hours"); q != nil && q.Kind == yaml.MappingNode {
+		t.Quiet = quietHours(file, q, ps)
+	}
 	if t.ID != "" && t.Slack == "" && !hasEmail {
 		ps.Add(file, n, "team %q has no receivers: set slack or email", t.ID)
 	}
 	return t, len(*ps) == before
+}
+
+// escalation reads `escalation: {after: 30m, to: team}`; the target is
+// checked against the other teams by Load.
+func escalation(file string, n *yaml.Node, ps *configfile.Problems) Escalation {
+	var e Escalation
+	onlyKeys(file, n, ps, "escalation", "after", "to")
+	after := scalar(n, "after")
+	d, err := time.ParseDuration(after)
+	switch {
+	case after == "":
+		ps.Add(file, n, "escalation needs after (e.g. 30m)")
+	case err != nil || d <= 0:
+		ps.Add(file, configfile.Field(n, "after"), "escalation after %q: want a positive duration such as 30m", after)
+	default:
+		e.After = d
+	}
+	if e.To = scalar(n, "to"); e.To == "" {
+		ps.Add(file, n, "escalation needs to (a team id)")
+	}
+	return e
+}
+
+// quietHours reads `quiet_hours: {start: "22:00", end: "07:00", tz: Europe/Berlin}`.
+func quietHours(file string, n *yaml.Node, ps *configfile.Problems) *QuietHours {
+	onlyKeys(file, n, ps, "quiet_hours", "start", "end", "tz")
+	q := &QuietHours{}
+	ok := true
+	for _, k := range []string{"start", "end"} {
+		v := scalar(n, k)
+		at, err := time.Parse("15:04", v)
+		if err != nil {
+			ps.Add(file, configfile.Field(n, k), "quiet_hours %s %q: want HH:MM", k, v)
+			ok = false
+			continue
+		}
+		d := time.Duration(at.Hour())*time.Hour + time.Duration(at.Minute())*time.Minute
+		if k == "start" {
+			q.Start = d
+		} else {
+			q.End = d
+		}
+	}
+	tz := scalar(n, "tz")
+	loc, err := time.LoadLocation(tz)
+	if tz == "" || err != nil {
+		ps.Add(file, configfile.Field(n, "tz"), "quiet_hours tz %q: want an IANA time zone such as Europe/Berlin", tz)
+		ok = false
+	}
+	q.Location = loc
+	if ok && q.Start == q.End {
+		ps.Add(file, n, "quiet_hours start and end are equal")
+	}
+	if !ok {
+		return nil
+	}
+	return q
+}
+
+// onlyKeys reports keys of mapping n other than want.
+func onlyKeys(file string, n *yaml.Node, ps *configfile.Problems, what string, want ...string) {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; !slices.Contains(want, k.Value) {
+			ps.Add(file, k, "unknown field %q in %s (want %s)", k.Value, what, strings.Join(want, ", "))
+		}
+	}
 }
 
 // scalar returns the string value of key in mapping n, or "" when absent or

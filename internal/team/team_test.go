@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/ocxhq/ocx/infra/config"
 )
@@ -104,7 +105,7 @@ func TestLoad(t *testing.T) {
     slack: payments
     emails: [pay@example.com]
 `,
-			err: `teams.yaml:4: unknown field "emails" in team (want id, name, slack, email)`,
+			err: `teams.yaml:4: unknown field "emails" in team (want id, name, slack, email, escalation, quiet_hours)`,
 		},
 		{
 			name: "bad secret name",
@@ -200,4 +201,64 @@ func TestLoadMissingFile(t *testing.T) {
 
 func equal(a, b Team) bool {
 	return a.ID == b.ID && a.Name == b.Name && a.Slack == b.Slack && slices.Equal(a.Email, b.Email)
+}
+
+func TestEscalationAndQuietHours(t *testing.T) {
+	const file = "teams.yaml"
+	good := `teams:
+  - id: digital
+    slack: digital
+    escalation: {after: 30m, to: leads}
+    quiet_hours: {start: "22:00", end: "07:00", tz: Europe/Berlin}
+  - id: leads
+    email: [leads@example.com]
+`
+	reg, err := Load(fstest.MapFS{file: {Data: []byte(good)}}, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := reg.Get("digital")
+	if d.Escalation != (Escalation{After: 30 * time.Minute, To: "leads"}) || d.Quiet == nil {
+		t.Fatalf("digital = %+v", d)
+	}
+	berlin := d.Quiet.Location
+	tests := []struct {
+		at        time.Time
+		quiet     bool
+		untilHour int
+	}{
+		{time.Date(2026, 1, 5, 23, 0, 0, 0, berlin), true, 7},
+		{time.Date(2026, 1, 5, 6, 59, 0, 0, berlin), true, 7},
+		{time.Date(2026, 1, 5, 7, 0, 0, 0, berlin), false, 0},
+		{time.Date(2026, 1, 5, 12, 0, 0, 0, berlin), false, 0},
+	}
+	for _, tt := range tests {
+		until, quiet := d.Quiet.Until(tt.at.UTC())
+		if quiet != tt.quiet || (quiet && (until.In(berlin).Hour() != tt.untilHour || !until.After(tt.at))) {
+			t.Errorf("Until(%s) = %s, %v", tt.at, until.In(berlin), quiet)
+		}
+	}
+
+	bad := `teams:
+  - id: digital
+    slack: digital
+    escalation: {after: soon, to: nobody, when: x}
+    quiet_hours: {start: "25:00", end: "07:00", tz: Mars/Base}
+  - id: leads
+    slack: leads
+    escalation: {after: 1h, to: leads}
+  - id: ops
+    slack: ops
+    escalation: {after: 1h, to: nobody}
+`
+	_, err = Load(fstest.MapFS{file: {Data: []byte(bad)}}, file)
+	want := `teams.yaml:4: unknown field "when" in escalation (want after, to)
+teams.yaml:4: escalation after "soon": want a positive duration such as 30m
+teams.yaml:5: quiet_hours start "25:00": want HH:MM
+teams.yaml:5: quiet_hours tz "Mars/Base": want an IANA time zone such as Europe/Berlin
+teams.yaml:8: team "leads" escalates to itself
+teams.yaml:11: escalation target "nobody" is not a team`
+	if err == nil || err.Error() != want {
+		t.Fatalf("Load error:\n%v\nwant:\n%s", err, want)
+	}
 }

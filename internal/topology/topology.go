@@ -39,6 +39,9 @@ type Function struct {
 	SendsEmail bool
 	// Secrets are the secret name prefixes the function reads.
 	Secrets []string
+	// DeadLetters is true when the function itself puts what it could not
+	// deliver on its failures queue (named by EnvDeadLetterQueue).
+	DeadLetters bool
 }
 
 // Logical table names.
@@ -123,9 +126,10 @@ var BusRules = []BusRule{
 	},
 	{
 		Name:        "failures-to-notify",
-		Description: "detected failures are routed to their owning team",
-		Pattern:     `{"source":["` + events.SourceRules + `"],"detail-type":["` + events.TypeFailureDetected + `"]}`,
-		Target:      Notify,
+		Description: "detected failures join their notification groups; acknowledged and resolved ones update them",
+		Pattern: `{"source":["` + events.SourceRules + `"],"detail-type":["` + events.TypeFailureDetected + `","` +
+			events.TypeFailureAcknowledged + `","` + events.TypeFailureResolved + `"]}`,
+		Target: Notify,
 	},
 	{
 		Name:        "events-to-rollup",
@@ -157,6 +161,8 @@ var Schedules = []Schedule{
 	{Name: "rollup", Description: "roll hourly counters up into metric series", Every: 5 * time.Minute, Target: Rollup},
 	{Name: "rule-timers", Description: "fire failure-rule deadlines that came due, evaluate rate windows, publish failure events left behind",
 		Every: time.Minute, Target: Rules},
+	{Name: "notify-flush", Description: "send the notification groups that came due: first messages, updates, reminders, resolutions and escalations",
+		Every: time.Minute, Target: Notify},
 }
 
 // Auth says how an HTTP route is protected.
@@ -192,6 +198,12 @@ var Routes = []Route{
 	{Method: "POST", Path: "/v1/customers/{id}/unmerge", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/metrics", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/openapi.json", Target: API, Auth: Public},
+	{Method: "POST", Path: "/v1/silences", Target: API, Auth: Analyst},
+	{Method: "GET", Path: "/v1/silences", Target: API, Auth: Analyst},
+	{Method: "DELETE", Path: "/v1/silences/{id}", Target: API, Auth: Analyst},
+	// Slack's interactivity requests (Acknowledge, Resolve) prove
+	// themselves by the Slack signing secret.
+	{Method: "POST", Path: "/v1/slack/actions", Target: API, Auth: Public},
 }
 
 // Functions of the stack.
@@ -202,25 +214,32 @@ var Functions = []Function{
 	{Name: Journey, Description: "resolve customers and record interactions and metric counters",
 		MemoryMB: 256, Timeout: 30 * time.Second, Tables: []string{TableCustomers, TableMetrics}, PutsEvents: true},
 	{Name: Rules, Description: "evaluate failure rules and publish failures",
-		MemoryMB: 256, Timeout: 30 * time.Second, Tables: []string{TableFailures, TableRules}, PutsEvents: true},
-	{Name: Notify, Description: "send failures to their owning team on Slack and email",
+		// The customers table is only read, to key per-customer rules on
+		// the resolved customer.
+		MemoryMB: 256, Timeout: 30 * time.Second, Tables: []string{TableFailures, TableRules, TableCustomers}, PutsEvents: true},
+	{Name: Notify, Description: "group failures and send them to their teams on Slack and email",
 		MemoryMB: 256, Timeout: 60 * time.Second, Tables: []string{TableFailures}, SendsEmail: true,
-		Secrets: []string{SecretSlackPrefix}},
+		Secrets: []string{SecretSlackPrefix}, DeadLetters: true},
 	{Name: Rollup, Description: "count bus events into metric counters and roll them up into hour, day, week and month buckets",
 		MemoryMB: 512, Timeout: 5 * time.Minute,
 		// Counted-event markers and contact and journey records live in the
 		// customers table, which expires items.
 		Tables: []string{TableMetrics, TableCustomers}},
-	{Name: API, Description: "serve analysts' queries",
+	{Name: API, Description: "serve analysts' queries and Slack's acknowledge and resolve actions",
 		MemoryMB: 256, Timeout: 10 * time.Second, Tables: []string{TableMetrics, TableFailures, TableCustomers},
 		// Erasing a customer overwrites its raw payloads in the archive.
-		Archive: true},
+		// Acknowledging or resolving from Slack announces the step on the
+		// bus and reads the Slack signing secret.
+		Archive: true, PutsEvents: true, Secrets: []string{SecretSlackPrefix}},
 }
 
 // Secret name prefixes in Secrets Manager. The stage is prepended by StageSecret.
 const (
 	SecretChannelPrefix = "channel/"
 	SecretSlackPrefix   = "slack/"
+	// SecretSlackSigning holds the Slack app's signing secret(s),
+	// comma-separated during a rotation. No team's webhook may take its name.
+	SecretSlackSigning = SecretSlackPrefix + "signing-secret"
 )
 
 // Environment variables the functions read. The CDK app sets them; the local
@@ -233,6 +252,9 @@ const (
 	EnvEmailFrom     = "OCX_EMAIL_FROM"
 	EnvAPIAuth       = "OCX_API_AUTH"
 	EnvConfigDir     = "OCX_CONFIG_DIR"
+	// EnvDeadLetterQueue is the URL of the queue a function with
+	// DeadLetters puts undeliverable work on.
+	EnvDeadLetterQueue = "OCX_DEAD_LETTER_QUEUE"
 )
 
 // TableEnv is the environment variable holding the physical name of a table,

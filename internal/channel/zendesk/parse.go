@@ -9,6 +9,7 @@ import (
 
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/channel"
+	"github.com/ocxhq/ocx/internal/identity"
 )
 
 // Canonical types this kind emits.
@@ -17,6 +18,10 @@ const (
 	TypeStatusChanged = "ticket.status_changed"
 	TypeSolved        = "ticket.solved"
 	TypeReplied       = "ticket.replied"
+	// TypeIdentified links the keys one Zendesk user is known by (their
+	// user id and email), so tickets that name only requester_id join the
+	// customer other channels know by that email.
+	TypeIdentified = "customer.identified"
 )
 
 // Zendesk event types OCX understands. A status change to solved becomes
@@ -27,6 +32,18 @@ const (
 	EventStatusChanged = "zen:event-type:ticket.status_changed"
 	EventCommentAdded  = "zen:event-type:ticket.comment_added"
 )
+
+// Zendesk user events OCX maps to customer.identified. Every user event's
+// detail carries the user's id, role and primary email.
+const (
+	EventUserCreated         = "zen:event-type:user.created"
+	EventUserIdentityCreated = "zen:event-type:user.identity_created"
+	EventUserIdentityChanged = "zen:event-type:user.identity_changed"
+)
+
+// roleEndUser is the role of the people tickets are from; agents and admins
+// are staff, not customers.
+const roleEndUser = "end-user"
 
 // status is a ticket status: a string, or an object with a status field.
 type status string
@@ -68,6 +85,8 @@ type payload struct {
 		GroupID        channel.ProviderID `json:"group_id"`
 		BrandID        channel.ProviderID `json:"brand_id"`
 		OrganizationID channel.ProviderID `json:"organization_id"`
+		Email          string             `json:"email"`
+		Role           string             `json:"role"`
 		Status         status             `json:"status"`
 		Priority       string             `json:"priority"`
 		Type           string             `json:"type"`
@@ -103,9 +122,16 @@ func (Scheme) Parse(req channel.Request) (channel.Delivery, error) {
 }
 
 func (p *payload) draft() (channel.Draft, error) {
+	// Zendesk's user-event reference spells some types with a slash
+	// (zen:event-type/user.identity_created); read both spellings.
+	p.Type = strings.Replace(p.Type, "zen:event-type/", "zen:event-type:", 1)
+	switch p.Type {
+	case EventUserCreated, EventUserIdentityCreated, EventUserIdentityChanged:
+		return p.userDraft()
+	}
 	switch {
 	case p.Type == "":
-		return channel.Draft{}, errors.New("zendesk event has no type (is the webhook connected to a trigger instead of subscribed to ticket events?)")
+		return channel.Draft{}, errors.New("zendesk event has no type (is the webhook connected to a trigger instead of subscribed to ticket and user events?)")
 	case p.Type != EventTicketCreated && p.Type != EventStatusChanged && p.Type != EventCommentAdded:
 		return channel.Draft{}, fmt.Errorf("unknown zendesk event type %q", p.Type)
 	case p.ID == "":
@@ -162,6 +188,34 @@ func (p *payload) draft() (channel.Draft, error) {
 		Type:       typ,
 		OccurredAt: p.Time.UTC(),
 		Customer:   events.Customer{ID: string(t.RequesterID)},
+		Attributes: a,
+	}, nil
+}
+
+// userDraft maps a user event to customer.identified: the user's Zendesk id
+// and primary email, which identity resolution links to one customer.
+func (p *payload) userDraft() (channel.Draft, error) {
+	switch {
+	case p.ID == "":
+		return channel.Draft{}, fmt.Errorf("zendesk %s event has no id", p.Type)
+	case p.Detail == nil || p.Detail.ID == "":
+		return channel.Draft{}, fmt.Errorf("zendesk %s %s has no user detail", p.Type, p.ID)
+	case p.Time.UTC().Year() > 9999:
+		return channel.Draft{}, fmt.Errorf("zendesk %s %s: time is out of range", p.Type, p.ID)
+	case p.Detail.Role != roleEndUser:
+		return channel.Draft{}, fmt.Errorf("zendesk %s %s: user %s has role %q; only end users are customers", p.Type, p.ID, p.Detail.ID, p.Detail.Role)
+	case identity.Email(p.Detail.Email) == "":
+		return channel.Draft{}, fmt.Errorf("zendesk %s %s: user %s has no email address to link", p.Type, p.ID, p.Detail.ID)
+	}
+	u := p.Detail
+	a := map[string]any{"provider_event": p.Type, "zendesk_event_id": p.ID, "user_id": string(u.ID)}
+	channel.SetNonEmpty(a, "organization_id", string(u.OrganizationID))
+	channel.SetNonEmpty(a, "account_id", string(p.AccountID))
+	return channel.Draft{
+		ID:         p.ID,
+		Type:       TypeIdentified,
+		OccurredAt: p.Time.UTC(),
+		Customer:   events.Customer{ID: string(u.ID), Email: u.Email},
 		Attributes: a,
 	}, nil
 }

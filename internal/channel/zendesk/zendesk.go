@@ -1,6 +1,8 @@
 // Package zendesk verifies Zendesk webhook signatures and maps Zendesk ticket
 // events (webhooks subscribed to zen:event-type:ticket.*) to OCX's canonical
-// ticket.* interactions.
+// ticket.* interactions, and end users' user events (user.created,
+// user.identity_created, user.identity_changed) to customer.identified,
+// which links the user id tickets name (requester_id) to the user's email.
 //
 // Signature scheme (https://developer.zendesk.com/documentation/webhooks/verifying/):
 // X-Zendesk-Webhook-Signature is base64(HMAC-SHA256(timestamp + body)), keyed

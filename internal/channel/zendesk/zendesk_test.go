@@ -141,6 +141,43 @@ func TestParseFixtures(t *testing.T) {
 	}
 }
 
+// An end user's user events link their Zendesk id, which tickets name as
+// requester_id, to their email.
+func TestParseUserEvents(t *testing.T) {
+	cases := []struct {
+		file, id, event, email, at string
+	}{
+		{"user.created.json", "0b4e8c2a-6f1d-4e3b-9a5c-7d2f1e0a9b8c", EventUserCreated, "Jane.Customer@Example.com", "2025-01-08T10:11:58.120394Z"},
+		{"user.identity_changed.json", "4f3e2d1c-0b9a-4887-a665-544332211000", EventUserIdentityChanged, "jane@example.org", "2025-01-10T09:30:00Z"},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			_, e := channeltest.ParseOne(t, Scheme{}, request("", "", channeltest.Fixture(t, c.file)))
+			if e.ID != c.id || e.Type != TypeIdentified {
+				t.Errorf("draft %q %q, want %q %q", e.ID, e.Type, c.id, TypeIdentified)
+			}
+			// The same requester id the ticket fixtures carry.
+			if e.Customer != (events.Customer{ID: "8447388090495", Email: c.email}) {
+				t.Errorf("customer %+v", e.Customer)
+			}
+			if got := e.OccurredAt.Format(time.RFC3339Nano); got != c.at {
+				t.Errorf("occurred_at %s, want %s", got, c.at)
+			}
+			want := map[string]any{"provider_event": c.event, "zendesk_event_id": c.id, "user_id": "8447388090495",
+				"organization_id": "8447346622462", "account_id": "22129848"}
+			if !reflect.DeepEqual(e.Attributes, want) {
+				t.Errorf("attributes\n got %#v\nwant %#v", e.Attributes, want)
+			}
+		})
+	}
+	// The reference lists identity events as zen:event-type/user.identity_created.
+	created := string(channeltest.Fixture(t, "user.created.json"))
+	slash := strings.Replace(created, EventUserCreated, "zen:event-type/user.identity_created", 1)
+	if _, e := channeltest.ParseOne(t, Scheme{}, request("", "", []byte(slash))); e.Attributes["provider_event"] != EventUserIdentityCreated {
+		t.Errorf("slash spelling read as %v", e.Attributes["provider_event"])
+	}
+}
+
 func TestDeliveryID(t *testing.T) {
 	req := request("", "", channeltest.Fixture(t, "ticket.created.json"))
 	req.Header.Del(HeaderInvocationID)
@@ -156,11 +193,18 @@ func TestDeliveryID(t *testing.T) {
 
 func TestParseRejects(t *testing.T) {
 	created := string(channeltest.Fixture(t, "ticket.created.json"))
+	userCreated := string(channeltest.Fixture(t, "user.created.json"))
 	cases := []struct {
 		name, body, reason string
 	}{
 		{"unknown type", string(channeltest.Fixture(t, "ticket.priority_changed.json")), `unknown zendesk event type "zen:event-type:ticket.priority_changed"`},
 		{"trigger payload", `{"ticket":{"id":"35436","status":"solved"}}`, "has no type"},
+		{"agent user", string(channeltest.Fixture(t, "user.created.agent.json")), `user 8447388090494 has role "agent"; only end users are customers`},
+		{"user without email", strings.Replace(userCreated, `"Jane.Customer@Example.com"`, `null`, 1), "user 8447388090495 has no email address to link"},
+		{"user with a malformed email", strings.Replace(userCreated, `"Jane.Customer@Example.com"`, `"jane at example"`, 1), "no email address to link"},
+		{"user without detail", `{"type":"zen:event-type:user.created","id":"e1","time":"2025-01-08T10:12:07Z"}`, "has no user detail"},
+		{"user event without id", `{"type":"zen:event-type:user.created","detail":{"id":"1","role":"end-user","email":"a@b.c"}}`, "event has no id"},
+		{"user deleted", strings.Replace(userCreated, EventUserCreated, "zen:event-type:user.deleted", 1), `unknown zendesk event type "zen:event-type:user.deleted"`},
 		{"no requester", strings.Replace(created, `"requester_id": "8447388090495"`, `"requester_id": null`, 1), "has no requester_id"},
 		{"no detail", `{"type":"zen:event-type:ticket.created","id":"e1","time":"2025-01-08T10:12:07Z"}`, "has no ticket detail"},
 		{"no event id", `{"type":"zen:event-type:ticket.created","detail":{"id":"1","requester_id":"2"}}`, "event has no id"},
@@ -193,7 +237,7 @@ func FuzzVerifyAndParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, sig, ts, body string) {
 		d := inv.Check(t, Scheme{}, request(sig, ts, []byte(body)))
 		for _, e := range d.Events {
-			if e.ID == "" || e.Attributes["provider_event"] == nil || e.Attributes["ticket_id"] == nil {
+			if e.ID == "" || e.Attributes["provider_event"] == nil || e.Attributes["ticket_id"] == nil && e.Attributes["user_id"] == nil {
 				t.Fatalf("incomplete draft %+v", e)
 			}
 		}

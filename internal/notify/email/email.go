@@ -1,5 +1,5 @@
-// Package email alerts a team by mail through Amazon SES v2, with an HTML
-// and a plain-text part that say the same thing.
+// Package email alerts a team by mail through Amazon SES v2, one mail per
+// group, with an HTML and a plain-text part that say the same thing.
 package email
 
 import (
@@ -13,7 +13,7 @@ import (
 	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/notify"
 	"github.com/ocxhq/ocx/internal/team"
 )
 
@@ -39,14 +39,16 @@ func (n *Notifier) Name() string { return "email" }
 // Serves reports whether t has any address to mail.
 func (n *Notifier) Serves(t team.Team) bool { return len(t.Email) > 0 }
 
-// Notify mails f to every address of t in one message. A team without
-// addresses is not mailed and that is not an error; the Service skips such
-// teams before claiming (see Serves), so nothing is recorded as sent either.
-func (n *Notifier) Notify(ctx context.Context, t team.Team, f events.Failure) (retry bool, err error) {
+// Notify mails nt to every address of its team in one message. A team
+// without addresses is not mailed and that is not an error; the Service
+// skips such teams before claiming (see Serves), so nothing is recorded as
+// sent either.
+func (n *Notifier) Notify(ctx context.Context, nt notify.Notification) (retry bool, err error) {
+	t := nt.Team
 	if len(t.Email) == 0 {
 		return false, nil
 	}
-	m, err := Render(t, f)
+	m, err := Render(nt)
 	if err != nil {
 		return false, err
 	}
@@ -62,7 +64,7 @@ func (n *Notifier) Notify(ctx context.Context, t team.Team, f events.Failure) (r
 		}},
 	})
 	if err != nil {
-		return retryable(ctx, err), fmt.Errorf("mail failure %s to team %s: %w", f.ID, t.ID, err)
+		return retryable(ctx, err), fmt.Errorf("mail group %s to team %s: %w", nt.GroupKey, t.ID, err)
 	}
 	return false, nil
 }

@@ -76,21 +76,40 @@ func minimal() events.Failure {
 	}
 }
 
+// note is a notification of kind about fs to t.
+func note(t team.Team, kind string, fs ...events.Failure) notify.Notification {
+	return notify.Notification{GroupKey: "g0123456789abcdef01234567", Kind: kind, Phase: kind + "#1", Team: t,
+		Labels: map[string]string{"team": t.ID, "rule": fs[0].RuleID}, Failures: fs}
+}
+
 func TestRenderGolden(t *testing.T) {
+	second := detractor()
+	second.ID, second.CustomerID, second.State = "fail_02", "cus_43", "acknowledged"
+	second.History = []events.FailureStep{{State: "open", By: "rule nps.detractor", At: second.DetectedAt},
+		{State: "acknowledged", By: "slack:U024BE7LH", At: second.DetectedAt.Add(5 * time.Minute)}}
+	escalated := note(team.Team{ID: "leads", Name: "Support leads", Email: []string{"leads@example.com"}}, notify.Escalated, detractor())
+	escalated.Owner = "cx-support"
+	resolved := minimal()
+	resolved.State = "resolved"
 	tests := []struct {
 		name    string
-		team    team.Team
-		failure events.Failure
+		note    notify.Notification
 		subject string
 	}{
-		{"detractor", support, detractor(),
-			"[WARNING] A customer answered the NPS survey with 0-6 (a detractor). (Customer support)"},
-		{"minimal", team.Team{ID: "logistics", Email: []string{"ops@example.com"}}, minimal(),
-			"[FAILURE] An order has not shipped within its SLA. (logistics)"},
+		{"detractor", note(support, notify.Firing, detractor()),
+			"[FAILING WARNING] A customer answered the NPS survey with 0-6 (a detractor). (Customer support)"},
+		{"minimal", note(team.Team{ID: "logistics", Email: []string{"ops@example.com"}}, notify.Firing, minimal()),
+			"[FAILING FAILURE] An order has not shipped within its SLA. (logistics)"},
+		{"group", note(support, notify.Firing, detractor(), second),
+			"[FAILING WARNING] 2× A customer answered the NPS survey with 0-6 (a detractor). (Customer support)"},
+		{"escalated", escalated,
+			"[ESCALATED WARNING] A customer answered the NPS survey with 0-6 (a detractor). (Support leads)"},
+		{"resolved", note(team.Team{ID: "logistics", Email: []string{"ops@example.com"}}, notify.Resolved, resolved),
+			"[RESOLVED FAILURE] An order has not shipped within its SLA. (logistics)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := Render(tt.team, tt.failure)
+			m, err := Render(tt.note)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,7 +123,7 @@ func TestRenderGolden(t *testing.T) {
 }
 
 func TestRenderEscapesHTMLOnly(t *testing.T) {
-	m, err := Render(support, detractor())
+	m, err := Render(note(support, notify.Firing, detractor()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +140,7 @@ func TestRenderEscapesHTMLOnly(t *testing.T) {
 	if !strings.Contains(m.Text, `Parcel late <script>alert("x")</script> & nobody answered`) {
 		t.Error("text part lacks the verbatim comment")
 	}
-	bad, err := Render(support, minimal())
+	bad, err := Render(note(support, notify.Firing, minimal()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,15 +152,15 @@ func TestRenderEscapesHTMLOnly(t *testing.T) {
 func TestRenderSamePartsSaySameThing(t *testing.T) {
 	f := detractor()
 	for i := range 25 {
-		f.Evidence = append(f.Evidence, events.Evidence{Type: fmt.Sprint("chat.message.", i), Channel: "intercom", OccurredAt: f.DetectedAt})
+		f.Evidence = append(f.Evidence, events.Evidence{Type: fmt.Sprint("chat.message.", i), Channel: "intercom", OccurredAt: f.DetectedAt.Add(-3*time.Hour - time.Duration(i)*time.Minute)})
 	}
-	m, err := Render(support, f)
+	m, err := Render(note(support, notify.Firing, f))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"WARNING", "A customer answered the NPS survey", "nps.detractor", "Customer support",
-		"cus_42", "2025-03-01 12:00:05 UTC", "category=survey", "survey.responded", "typeform", "score: 3",
-		"fail_01JNB6Q1Y8", "and 7 more"} {
+		"cus_42", "2025-03-01 12:00:05 UTC", "rule=nps.detractor", "survey.responded", "typeform", "score: 3",
+		"fail_01JNB6Q1Y8", "17 earlier events not shown"} {
 		if !strings.Contains(m.HTML, want) || !strings.Contains(m.Text, want) {
 			t.Errorf("%q missing from a part (html %v, text %v)", want, strings.Contains(m.HTML, want), strings.Contains(m.Text, want))
 		}
@@ -199,7 +218,7 @@ func TestNotifySendsThroughSES(t *testing.T) {
 	f := detractor()
 	f.ID = "fail_ses_send"
 	before := len(sentMails(t))
-	if retry, err := n.Notify(context.Background(), support, f); err != nil {
+	if retry, err := n.Notify(context.Background(), note(support, notify.Firing, f)); err != nil {
 		t.Fatalf("Notify = %v, %v", retry, err)
 	}
 
@@ -208,7 +227,7 @@ func TestNotifySendsThroughSES(t *testing.T) {
 		t.Fatalf("moto holds %d mails, want %d", len(mails), before+1)
 	}
 	got := mails[len(mails)-1]
-	want, _ := Render(support, f)
+	want, _ := Render(note(support, notify.Firing, f))
 	if got.Subject != want.Subject {
 		t.Errorf("subject %q, want %q", got.Subject, want.Subject)
 	}
@@ -232,14 +251,14 @@ func TestNotifyUnverifiedSenderIsNotRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	retry, err := n.Notify(context.Background(), support, detractor())
+	retry, err := n.Notify(context.Background(), note(support, notify.Firing, detractor()))
 	if err == nil {
 		t.Fatal("Notify from an unverified sender succeeded")
 	}
 	if retry {
 		t.Errorf("retry = true for %v; a rejected sender does not recover by waiting", err)
 	}
-	if !strings.HasPrefix(err.Error(), "mail failure fail_01JNB6Q1Y8 to team cx-support: ") {
+	if !strings.HasPrefix(err.Error(), "mail group g0123456789abcdef01234567 to team cx-support: ") {
 		t.Errorf("error %q lacks context", err)
 	}
 }
@@ -255,7 +274,7 @@ func TestNotifyTeamWithoutAddressesIsANoOp(t *testing.T) {
 		t.Error("Serves a team without addresses")
 	}
 	before := len(sentMails(t))
-	if retry, err := n.Notify(context.Background(), slackOnly, detractor()); err != nil || retry {
+	if retry, err := n.Notify(context.Background(), note(slackOnly, notify.Firing, detractor())); err != nil || retry {
 		t.Fatalf("Notify = %v, %v; want a silent no-op", retry, err)
 	}
 	if after := len(sentMails(t)); after != before {

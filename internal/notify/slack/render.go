@@ -11,7 +11,6 @@ import (
 
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/notify"
-	"github.com/ocxhq/ocx/internal/team"
 )
 
 // Message is a Slack incoming-webhook payload: Block Kit blocks plus the
@@ -37,8 +36,7 @@ type Text struct {
 	Emoji bool   `json:"emoji,omitempty"`
 }
 
-// Button is a Block Kit button element. Acknowledge and resolve buttons will
-// join the runbook link in the same actions block.
+// Button is a Block Kit button element.
 type Button struct {
 	Type     string `json:"type"` // "button"
 	Text     Text   `json:"text"`
@@ -53,10 +51,15 @@ type Button struct {
 const (
 	BlockHeader   = "header"
 	BlockSummary  = "summary"
-	BlockEvidence = "evidence"
+	BlockFailure  = "failure-" // + index in the message
+	BlockMore     = "more"
 	BlockActions  = "actions"
 	BlockContext  = "context"
 	ActionRunbook = "runbook"
+	// ActionAck and ActionResolve carry the group key as their value; the
+	// Slack actions endpoint acknowledges or resolves every failure of it.
+	ActionAck     = "ack"
+	ActionResolve = "resolve"
 )
 
 // Limits Slack enforces on a message; a payload beyond them is rejected
@@ -67,80 +70,215 @@ const (
 	MaxSectionText = 3000
 	MaxFieldText   = 2000
 	MaxButtonText  = 75
+	MaxButtonValue = 2000
 	MaxURL         = 3000
 	// maxFallback keeps the notification text readable; Slack itself cuts
 	// far later.
 	maxFallback = 1000
 	// maxEvidenceAttributes is how many attributes each evidence line shows.
 	maxEvidenceAttributes = 4
+	// MaxListed is how many failures a message shows one by one; the rest
+	// are counted.
+	MaxListed = 10
+	// maxTimeline is how many of a failure's evidence events it shows.
+	maxTimeline = 5
 )
 
-// Render builds the Slack message for failure f owned by team t.
-func Render(t team.Team, f events.Failure) Message {
-	teamName := t.Name
+// Render builds the Slack message for notification n.
+func Render(n notify.Notification) Message {
+	fs := n.Failures
+	teamName := n.Team.Name
 	if teamName == "" {
-		teamName = t.ID
+		teamName = n.Team.ID
 	}
-	severity := strings.ToUpper(f.Severity)
-	if severity == "" {
-		severity = "FAILURE"
-	}
-	customer := f.CustomerID
-	if customer == "" {
-		customer = "unknown"
-	}
-
+	severity := strings.ToUpper(worst(fs))
 	blocks := []Block{{
 		Type:    "header",
 		BlockID: BlockHeader,
-		Text: &Text{Type: "plain_text", Emoji: true,
-			Text: notify.Shorten(fmt.Sprintf("%s %s: %s", emoji(f.Severity), severity, oneLine(f.Description)), MaxHeaderText)},
+		Text:    &Text{Type: "plain_text", Emoji: true, Text: notify.Shorten(headline(n, severity), MaxHeaderText)},
 	}}
-
 	fields := []Text{
-		field("Rule", code(f.RuleID)),
 		field("Team", escape(teamName)),
-		field("Customer", escape(customer)),
-		field("Detected at", date(f.DetectedAt)),
+		field("Failures", fmt.Sprint(len(fs))),
+		field("Rule", codes(rules(fs))),
+		field("Severity", escape(severity)),
 	}
-	if len(f.Labels) > 0 {
+	if n.Kind == notify.Escalated {
+		fields = append(fields, field("Escalated from", code(n.Owner)))
+	}
+	if len(n.Labels) > 0 {
 		var ls []string
-		for _, k := range slices.Sorted(maps.Keys(f.Labels)) {
-			ls = append(ls, escape(k+"="+f.Labels[k]))
+		for _, k := range slices.Sorted(maps.Keys(n.Labels)) {
+			ls = append(ls, escape(k+"="+n.Labels[k]))
 		}
-		fields = append(fields, field("Labels", strings.Join(ls, ", ")))
+		fields = append(fields, field("Grouped by", strings.Join(ls, ", ")))
 	}
 	blocks = append(blocks, Block{Type: "section", BlockID: BlockSummary, Fields: fields})
-
-	if len(f.Evidence) > 0 {
-		blocks = append(blocks, Block{Type: "section", BlockID: BlockEvidence,
-			Text: &Text{Type: "mrkdwn", Text: evidence(f.Evidence)}})
+	for i, f := range fs {
+		if i == MaxListed {
+			blocks = append(blocks, Block{Type: "context", BlockID: BlockMore, Elements: []any{
+				Text{Type: "mrkdwn", Text: fmt.Sprintf("…and %d more failures in this group", len(fs)-i)},
+			}})
+			break
+		}
+		blocks = append(blocks, Block{Type: "section", BlockID: BlockFailure + fmt.Sprint(i),
+			Text: &Text{Type: "mrkdwn", Text: failureText(f)}})
 	}
-
-	if u, ok := linkable(f.Runbook); ok {
-		blocks = append(blocks, Block{Type: "actions", BlockID: BlockActions, Elements: []any{
-			Button{Type: "button", ActionID: ActionRunbook, URL: u,
-				Text: Text{Type: "plain_text", Text: "Open runbook", Emoji: true}},
-		}})
+	buttons := []any{
+		Button{Type: "button", ActionID: ActionAck, Value: n.GroupKey, Style: "primary",
+			Text: Text{Type: "plain_text", Text: "Acknowledge", Emoji: true}},
+		Button{Type: "button", ActionID: ActionResolve, Value: n.GroupKey,
+			Text: Text{Type: "plain_text", Text: "Resolve", Emoji: true}},
 	}
+	if u, ok := linkable(runbook(fs)); ok {
+		buttons = append(buttons, Button{Type: "button", ActionID: ActionRunbook, URL: u,
+			Text: Text{Type: "plain_text", Text: "Open runbook", Emoji: true}})
+	}
+	blocks = append(blocks, Block{Type: "actions", BlockID: BlockActions, Elements: buttons})
+	note := fmt.Sprintf("OCX group %s · team %s", code(n.GroupKey), code(n.Team.ID))
+	if n.Muted > 0 {
+		note += fmt.Sprintf(" · %d more muted by silences or inhibition", n.Muted)
+	}
+	blocks = append(blocks, Block{Type: "context", BlockID: BlockContext, Elements: []any{Text{Type: "mrkdwn", Text: note}}})
+	return Message{Text: fallback(n, severity, teamName), Blocks: blocks}
+}
 
-	blocks = append(blocks, Block{Type: "context", BlockID: BlockContext, Elements: []any{
-		Text{Type: "mrkdwn", Text: fmt.Sprintf("OCX failure %s · team %s", code(f.ID), code(t.ID))},
-	}})
+// headline says in one line what the group is about.
+func headline(n notify.Notification, severity string) string {
+	what := "FAILING"
+	switch n.Kind {
+	case notify.Resolved:
+		what = "RESOLVED"
+	case notify.Escalated:
+		what = "ESCALATED"
+	}
+	desc := fmt.Sprintf("%d failures", len(n.Failures))
+	if rs := rules(n.Failures); len(rs) == 1 && len(n.Failures) > 0 {
+		desc = oneLine(n.Failures[0].Description)
+		if len(n.Failures) > 1 {
+			desc = fmt.Sprintf("%d× %s", len(n.Failures), desc)
+		}
+	}
+	mark := emoji(severity)
+	if n.Kind == notify.Resolved {
+		mark = ":white_check_mark:"
+	}
+	return fmt.Sprintf("%s %s %s: %s", mark, what, severity, desc)
+}
 
-	return Message{Text: fallback(severity, teamName, customer, f), Blocks: blocks}
+// failureText is one failure: for whom, what was measured, its state and
+// the customer's recent timeline from its evidence.
+func failureText(f events.Failure) string {
+	customer := f.CustomerID
+	if customer == "" {
+		customer = "no customer"
+	}
+	state := f.State
+	if state == "" {
+		state = "open"
+	}
+	head := fmt.Sprintf("*%s* · %s · %s · detected %s", escape(customer), code(f.RuleID), escape(state), date(f.DetectedAt))
+	if f.Summary != "" {
+		head += "\n" + escape(oneLine(f.Summary))
+	}
+	if by := lastStep(f); by != "" {
+		head += "\n" + by
+	}
+	if len(f.Evidence) == 0 {
+		return notify.Shorten(head, MaxSectionText)
+	}
+	ev := timeline(f.Evidence)
+	if left := len(f.Evidence) - len(ev); left > 0 {
+		head += fmt.Sprintf("\n_%d earlier events not shown_", left)
+	}
+	return notify.Shorten(head+"\n"+evidence(ev), MaxSectionText)
+}
+
+// lastStep says who acknowledged or resolved the failure.
+func lastStep(f events.Failure) string {
+	if n := len(f.History); n > 1 {
+		h := f.History[n-1]
+		return fmt.Sprintf("_%s by %s %s_", escape(h.State), escape(h.By), date(h.At))
+	}
+	return ""
+}
+
+// timeline is the newest evidence events, oldest first.
+func timeline(ev []events.Evidence) []events.Evidence {
+	ev = slices.SortedStableFunc(slices.Values(ev), func(a, b events.Evidence) int { return a.OccurredAt.Compare(b.OccurredAt) })
+	if len(ev) > maxTimeline {
+		ev = ev[len(ev)-maxTimeline:]
+	}
+	return ev
+}
+
+// rules lists the distinct rules of fs in order of appearance.
+func rules(fs []events.Failure) []string {
+	var out []string
+	for _, f := range fs {
+		if !slices.Contains(out, f.RuleID) {
+			out = append(out, f.RuleID)
+		}
+	}
+	return out
+}
+
+// runbook is the runbook all of fs share, or "".
+func runbook(fs []events.Failure) string {
+	if len(fs) == 0 {
+		return ""
+	}
+	for _, f := range fs[1:] {
+		if f.Runbook != fs[0].Runbook {
+			return ""
+		}
+	}
+	return fs[0].Runbook
+}
+
+var severityRank = map[string]int{"info": 1, "warning": 2, "error": 3, "critical": 4, "page": 5}
+
+// worst is the highest severity among fs.
+func worst(fs []events.Failure) string {
+	out := ""
+	for _, f := range fs {
+		if s := strings.ToLower(f.Severity); out == "" || severityRank[s] > severityRank[out] {
+			out = s
+		}
+	}
+	if out == "" {
+		return "failure"
+	}
+	return out
+}
+
+func codes(ss []string) string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, code(s))
+	}
+	return strings.Join(out, ", ")
 }
 
 // fallback says in one line what the blocks say.
-func fallback(severity, teamName, customer string, f events.Failure) string {
+func fallback(n notify.Notification, severity, teamName string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[%s] %s — rule %s, team %s, customer %s, detected %s",
-		severity, oneLine(f.Description), f.RuleID, teamName, customer, f.DetectedAt.UTC().Format(time.RFC3339))
-	if n := len(f.Evidence); n > 0 {
-		fmt.Fprintf(&b, ", %d evidence event(s)", n)
+	b.WriteString(headline(n, severity))
+	fmt.Fprintf(&b, " — team %s, rule %s", teamName, strings.Join(rules(n.Failures), ", "))
+	var cs []string
+	for _, f := range n.Failures {
+		if f.CustomerID != "" && !slices.Contains(cs, f.CustomerID) && len(cs) < 5 {
+			cs = append(cs, f.CustomerID)
+		}
+	}
+	if len(cs) > 0 {
+		fmt.Fprintf(&b, ", customers %s", strings.Join(cs, ", "))
+		if len(n.Failures) > len(cs) {
+			b.WriteString(" and others")
+		}
 	}
 	b.WriteString(".")
-	if u, ok := linkable(f.Runbook); ok {
+	if u, ok := linkable(runbook(n.Failures)); ok {
 		b.WriteString(" Runbook: " + u)
 	}
 	return escape(notify.Shorten(b.String(), maxFallback))
@@ -149,7 +287,7 @@ func fallback(severity, teamName, customer string, f events.Failure) string {
 // evidence lists the contributing events, one line each, cut to fit a
 // section with a note of how many were left out.
 func evidence(ev []events.Evidence) string {
-	const title = "*Evidence*"
+	const title = "_Timeline_"
 	lines := make([]string, len(ev))
 	for i, e := range ev {
 		line := fmt.Sprintf("• %s on %s at %s", code(e.Type), escape(e.Channel), date(e.OccurredAt))

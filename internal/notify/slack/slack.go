@@ -1,5 +1,6 @@
-// Package slack alerts a team through its Slack incoming webhook, with a
-// Block Kit message that shows the failure, its evidence and its runbook.
+// Package slack alerts a team through its Slack incoming webhook, with one
+// Block Kit message per group: what broke, for whom, each customer's recent
+// timeline, the runbook, and Acknowledge and Resolve buttons.
 package slack
 
 import (
@@ -15,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/notify"
 	"github.com/ocxhq/ocx/internal/team"
 	"github.com/ocxhq/ocx/internal/topology"
@@ -62,9 +62,10 @@ func (n *Notifier) Serves(t team.Team) bool { return t.Slack != "" }
 // bodies are short codes such as "invalid_blocks".
 const maxErrorBody = 512
 
-// Notify posts f to t's webhook. A team without a webhook is not alerted and
-// that is not an error.
-func (n *Notifier) Notify(ctx context.Context, t team.Team, f events.Failure) (retry bool, err error) {
+// Notify posts m to its team's webhook. A team without a webhook is not
+// alerted and that is not an error.
+func (n *Notifier) Notify(ctx context.Context, m notify.Notification) (retry bool, err error) {
+	t := m.Team
 	if t.Slack == "" {
 		return false, nil
 	}
@@ -80,9 +81,9 @@ func (n *Notifier) Notify(ctx context.Context, t team.Team, f events.Failure) (r
 		return false, fmt.Errorf("slack webhook of team %s: secret %s does not hold an http(s) URL", t.ID, secret)
 	}
 
-	body, err := json.Marshal(Render(t, f))
+	body, err := json.Marshal(Render(m))
 	if err != nil {
-		return false, fmt.Errorf("encode slack message for failure %s: %w", f.ID, err)
+		return false, fmt.Errorf("encode slack message for group %s: %w", m.GroupKey, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhook, bytes.NewReader(body))
 	if err != nil {

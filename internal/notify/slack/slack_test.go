@@ -82,14 +82,47 @@ func minimal() events.Failure {
 	}
 }
 
+// note is a notification of kind about fs to t.
+func note(t team.Team, kind string, fs ...events.Failure) notify.Notification {
+	return notify.Notification{GroupKey: "g0123456789abcdef01234567", Kind: kind, Phase: kind + "#1", Team: t,
+		Labels: map[string]string{"team": t.ID, "rule": fs[0].RuleID}, Failures: fs}
+}
+
+// burst is n detractors of different customers, the second acknowledged.
+func burst(n int) []events.Failure {
+	var fs []events.Failure
+	for i := range n {
+		f := detractor()
+		f.ID = fmt.Sprintf("fail_%02d", i)
+		f.CustomerID = fmt.Sprintf("cus_%d", 40+i)
+		f.Summary = "an event matched"
+		if i == 1 {
+			f.State = "acknowledged"
+			f.History = []events.FailureStep{{State: "open", By: "rule nps.detractor", At: f.DetectedAt},
+				{State: "acknowledged", By: "slack:U024BE7LH", At: f.DetectedAt.Add(5 * time.Minute)}}
+		}
+		fs = append(fs, f)
+	}
+	return fs
+}
+
 func TestRenderGolden(t *testing.T) {
+	logistics := team.Team{ID: "logistics", Slack: "logistics"}
+	resolved := minimal()
+	resolved.State = "resolved"
+	escalated := note(team.Team{ID: "leads", Name: "Support leads", Slack: "leads"}, notify.Escalated, detractor())
+	escalated.Owner = "cx-support"
+	muted := note(support, notify.Firing, burst(12)...)
+	muted.Muted = 3
 	tests := []struct {
-		name    string
-		team    team.Team
-		failure events.Failure
+		name string
+		note notify.Notification
 	}{
-		{"detractor", support, detractor()},
-		{"minimal", team.Team{ID: "logistics", Slack: "logistics"}, minimal()},
+		{"detractor", note(support, notify.Firing, detractor())},
+		{"minimal", note(logistics, notify.Firing, minimal())},
+		{"group", muted},
+		{"resolved", note(logistics, notify.Resolved, resolved)},
+		{"escalated", escalated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,7 +130,7 @@ func TestRenderGolden(t *testing.T) {
 			enc := json.NewEncoder(&got)
 			enc.SetEscapeHTML(false)
 			enc.SetIndent("", "  ")
-			if err := enc.Encode(Render(tt.team, tt.failure)); err != nil {
+			if err := enc.Encode(Render(tt.note)); err != nil {
 				t.Fatal(err)
 			}
 			checkPayload(t, got.Bytes())
@@ -107,7 +140,7 @@ func TestRenderGolden(t *testing.T) {
 }
 
 func TestRenderEscapesMrkdwn(t *testing.T) {
-	m := Render(support, detractor())
+	m := Render(note(support, notify.Firing, detractor()))
 	b, _ := json.Marshal(m)
 	var p struct{ Text string }
 	_ = json.Unmarshal(b, &p)
@@ -135,13 +168,14 @@ func TestRenderStaysWithinSlackLimits(t *testing.T) {
 			Attributes: map[string]any{"body": strings.Repeat("<&>", 100), "n": float64(i)},
 		})
 	}
-	b, err := json.Marshal(Render(support, f))
+	b, err := json.Marshal(Render(note(support, notify.Firing, f)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkPayload(t, b)
-	if ev := Render(support, f).Blocks[2].Text.Text; !strings.Contains(ev, "more") {
-		t.Errorf("evidence does not say how many events were left out: …%s", ev[len(ev)-40:])
+	f.RuleID = "chat.repeat"
+	if ev := Render(note(support, notify.Firing, f)).Blocks[2].Text.Text; !strings.Contains(ev, "295 earlier events not shown") {
+		t.Errorf("timeline does not say how many events were left out: %s", ev)
 	}
 }
 
@@ -190,7 +224,7 @@ func (u *urlsFor) Get(_ context.Context, name string) (string, error) {
 func TestNotifyPostsToTheTeamsWebhook(t *testing.T) {
 	hook, got := webhook(t, http.StatusOK, nil, "ok")
 	urls := &urlsFor{name: "slack/cx-support", url: hook}
-	retry, err := New(urls, nil).Notify(context.Background(), support, detractor())
+	retry, err := New(urls, nil).Notify(context.Background(), note(support, notify.Firing, detractor()))
 	if err != nil || retry {
 		t.Fatalf("Notify = %v, %v", retry, err)
 	}
@@ -234,7 +268,7 @@ func TestNotifyStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			hook, _ := webhook(t, tt.status, tt.header, tt.answer)
-			retry, err := New(&urlsFor{name: "slack/cx-support", url: hook}, nil).Notify(context.Background(), support, detractor())
+			retry, err := New(&urlsFor{name: "slack/cx-support", url: hook}, nil).Notify(context.Background(), note(support, notify.Firing, detractor()))
 			if err == nil {
 				t.Fatal("Notify succeeded")
 			}
@@ -291,7 +325,7 @@ func TestNotifyWithoutAWebhook(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			retry, err := New(tt.urls, nil).Notify(context.Background(), support, detractor())
+			retry, err := New(tt.urls, nil).Notify(context.Background(), note(support, notify.Firing, detractor()))
 			if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
 				t.Fatalf("Notify error %v, want prefix %q", err, tt.wantErr)
 			}
@@ -312,7 +346,7 @@ func TestNotifySkipsTeamWithoutSlack(t *testing.T) {
 	if n.Serves(mailOnly) {
 		t.Error("Serves a team with no Slack webhook")
 	}
-	if retry, err := n.Notify(context.Background(), mailOnly, detractor()); err != nil || retry {
+	if retry, err := n.Notify(context.Background(), note(mailOnly, notify.Firing, detractor())); err != nil || retry {
 		t.Fatalf("Notify = %v, %v; want a silent no-op", retry, err)
 	}
 	if len(urls.asked) != 0 {
@@ -322,7 +356,7 @@ func TestNotifySkipsTeamWithoutSlack(t *testing.T) {
 
 func TestStaticURL(t *testing.T) {
 	hook, got := webhook(t, http.StatusOK, nil, "ok")
-	if _, err := New(StaticURL(hook), nil).Notify(context.Background(), support, minimal()); err != nil {
+	if _, err := New(StaticURL(hook), nil).Notify(context.Background(), note(support, notify.Firing, minimal())); err != nil {
 		t.Fatal(err)
 	}
 	checkPayload(t, (<-got).body)
@@ -368,7 +402,13 @@ func checkPayload(t *testing.T, body []byte) {
 	if len(p.Blocks) == 0 || len(p.Blocks) > MaxBlocks {
 		t.Errorf("%d blocks, want 1 to %d", len(p.Blocks), MaxBlocks)
 	}
+
 	blockIDs, actionIDs := map[string]bool{}, map[string]bool{}
+	defer func() {
+		if !actionIDs[ActionAck] || !actionIDs[ActionResolve] {
+			t.Errorf("message lacks the Acknowledge and Resolve buttons")
+		}
+	}()
 	for i, b := range p.Blocks {
 		if b.BlockID == "" || n(b.BlockID) > 255 || blockIDs[b.BlockID] {
 			t.Errorf("block %d: block_id %q missing, too long or repeated", i, b.BlockID)
@@ -414,6 +454,8 @@ func checkPayload(t *testing.T, body []byte) {
 					Text     text   `json:"text"`
 					ActionID string `json:"action_id"`
 					URL      string `json:"url"`
+					Value    string `json:"value"`
+					Style    string `json:"style"`
 				}
 				if err := json.Unmarshal(raw, &e); err != nil || e.Type != "button" {
 					t.Errorf("actions block %d: element is not a button: %s", i, raw)
@@ -426,6 +468,12 @@ func checkPayload(t *testing.T, body []byte) {
 					t.Errorf("button action_id %q missing, too long or repeated", e.ActionID)
 				}
 				actionIDs[e.ActionID] = true
+				if n(e.Value) > MaxButtonValue || (e.Style != "" && e.Style != "primary" && e.Style != "danger") {
+					t.Errorf("button %q: value of %d characters or bad style %q", e.ActionID, n(e.Value), e.Style)
+				}
+				if (e.ActionID == ActionAck || e.ActionID == ActionResolve) && (e.Value == "" || n(e.Value) > 200) {
+					t.Errorf("button %q: value %q must name the group in at most 200 characters", e.ActionID, e.Value)
+				}
 				if e.URL != "" {
 					if u, err := url.Parse(e.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || n(e.URL) > MaxURL {
 						t.Errorf("button %q: bad url %q", e.ActionID, e.URL)

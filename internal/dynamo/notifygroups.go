@@ -1,0 +1,283 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/labels"
+	"github.com/ocxhq/ocx/internal/notify"
+	"github.com/ocxhq/ocx/internal/topology"
+)
+
+// Key layout of notification groups in the failures table:
+//
+//	pk "ngroup#<key>", sk "group"             the group's state (JSON), its version,
+//	                                          and gsi1 ("ngroup-due", due time) while due
+//	pk "ngroup#<key>", sk "member#<failure>"  a member: the failure as last seen
+//	pk "ninhibit",     sk "<failure id>"      an unresolved failure that can inhibit others
+const (
+	groupPrefix   = "ngroup#"
+	groupSK       = "group"
+	memberPrefix  = "member#"
+	gsiGroupDue   = "ngroup-due"
+	inhibitPK     = "ninhibit"
+	attrGroup     = "group"
+	attrVersion   = "version"
+	attrFailure   = "failure"
+	attrAddedAt   = "added_at"
+	attrSourceSet = "labels"
+)
+
+// NotifyGroups serves the Slack actions endpoint (Members) and keeps
+// notify's groups, members and inhibiting failures (notify.GroupStore).
+type NotifyGroups struct {
+	client *dynamodb.Client
+	table  string
+}
+
+var _ notify.GroupStore = (*NotifyGroups)(nil)
+
+// NewNotifyGroups returns the group store over table (the failures table).
+func NewNotifyGroups(client *dynamodb.Client, table string) *NotifyGroups {
+	return &NotifyGroups{client: client, table: table}
+}
+
+// Members returns the ids of every failure in group, whatever its state;
+// none for an unknown group.
+func (g *NotifyGroups) Members(ctx context.Context, group string) ([]string, error) {
+	ms, err := g.GroupMembers(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.Failure.ID
+	}
+	return ids, nil
+}
+
+// AddMember puts f into the group unless it is already a member.
+func (g *NotifyGroups) AddMember(ctx context.Context, gk string, f events.Failure, at time.Time) (bool, error) {
+	item, err := memberItem(gk, f)
+	if err != nil {
+		return false, err
+	}
+	item[attrAddedAt] = n(at.UnixMilli())
+	_, err = g.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(g.table), Item: item,
+		ConditionExpression: aws.String("attribute_not_exists(" + topology.PK + ")"),
+	})
+	if conditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("add failure %s to group %s: %w", f.ID, gk, err)
+	}
+	return true, nil
+}
+
+// UpdateMember replaces the record of a member, keeping when it joined.
+func (g *NotifyGroups) UpdateMember(ctx context.Context, gk string, f events.Failure) (bool, error) {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return false, fmt.Errorf("encode failure %s: %w", f.ID, err)
+	}
+	_, err = g.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(g.table), Key: key(groupPrefix+gk, memberPrefix+f.ID),
+		UpdateExpression:          aws.String("SET #f = :f"),
+		ConditionExpression:       aws.String("attribute_exists(" + topology.PK + ")"),
+		ExpressionAttributeNames:  map[string]string{"#f": attrFailure},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":f": s(string(b))},
+	})
+	if conditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("update failure %s in group %s: %w", f.ID, gk, err)
+	}
+	return true, nil
+}
+
+func memberItem(gk string, f events.Failure) (map[string]ddb.AttributeValue, error) {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return nil, fmt.Errorf("encode failure %s: %w", f.ID, err)
+	}
+	item := key(groupPrefix+gk, memberPrefix+f.ID)
+	item[attrFailure] = s(string(b))
+	return item, nil
+}
+
+// Group reads a group's state with a strongly consistent read.
+func (g *NotifyGroups) Group(ctx context.Context, gk string) (notify.Group, bool, error) {
+	out, err := g.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(g.table), Key: key(groupPrefix+gk, groupSK), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return notify.Group{}, false, fmt.Errorf("read group %s: %w", gk, err)
+	}
+	if out.Item == nil {
+		return notify.Group{}, false, nil
+	}
+	var gr notify.Group
+	if err := json.Unmarshal([]byte(str(out.Item, attrGroup)), &gr); err != nil {
+		return notify.Group{}, false, fmt.Errorf("decode group %s: %w", gk, err)
+	}
+	gr.Version = num(out.Item, attrVersion)
+	return gr, true, nil
+}
+
+// GroupMembers reads every member of a group.
+func (g *NotifyGroups) GroupMembers(ctx context.Context, gk string) ([]notify.Member, error) {
+	var out []notify.Member
+	err := g.query(ctx, &dynamodb.QueryInput{
+		TableName:                aws.String(g.table),
+		KeyConditionExpression:   aws.String("#pk = :pk AND begins_with(#sk, :m)"),
+		ExpressionAttributeNames: map[string]string{"#pk": topology.PK, "#sk": topology.SK},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{
+			":pk": s(groupPrefix + gk), ":m": s(memberPrefix)},
+		ConsistentRead: aws.Bool(true),
+	}, func(item map[string]ddb.AttributeValue) error {
+		var m notify.Member
+		if err := json.Unmarshal([]byte(str(item, attrFailure)), &m.Failure); err != nil {
+			return fmt.Errorf("decode member %s of group %s: %w", str(item, topology.SK), gk, err)
+		}
+		m.AddedAt = time.UnixMilli(num(item, attrAddedAt)).UTC()
+		out = append(out, m)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read members of group %s: %w", gk, err)
+	}
+	return out, nil
+}
+
+// SaveGroup writes gr if the stored version is still gr.Version, indexing
+// it by due time while it is due.
+func (g *NotifyGroups) SaveGroup(ctx context.Context, gr notify.Group) error {
+	b, err := json.Marshal(gr)
+	if err != nil {
+		return fmt.Errorf("encode group %s: %w", gr.Key, err)
+	}
+	item := key(groupPrefix+gr.Key, groupSK)
+	item[attrGroup] = s(string(b))
+	item[attrVersion] = n(gr.Version + 1)
+	if !gr.Due.IsZero() {
+		item[topology.GSI1PK] = s(gsiGroupDue)
+		item[topology.GSI1SK] = s(dueKey(gr.Due) + "#" + gr.Key)
+	}
+	in := &dynamodb.PutItemInput{TableName: aws.String(g.table), Item: item}
+	if gr.Version == 0 {
+		in.ConditionExpression = aws.String("attribute_not_exists(" + topology.PK + ")")
+	} else {
+		in.ConditionExpression = aws.String("#v = :v")
+		in.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
+		in.ExpressionAttributeValues = map[string]ddb.AttributeValue{":v": n(gr.Version)}
+	}
+	_, err = g.client.PutItem(ctx, in)
+	if conditionFailed(err) {
+		return fmt.Errorf("save group %s: %w", gr.Key, notify.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("save group %s: %w", gr.Key, err)
+	}
+	return nil
+}
+
+// dueKey sorts by time as text: zero-padded epoch milliseconds.
+func dueKey(t time.Time) string { return fmt.Sprintf("%015d", t.UnixMilli()) }
+
+// Due lists groups due at or before now, soonest first.
+func (g *NotifyGroups) Due(ctx context.Context, now time.Time) ([]string, error) {
+	var keys []string
+	err := g.query(ctx, &dynamodb.QueryInput{
+		TableName:                aws.String(g.table),
+		IndexName:                aws.String(topology.GSI1Index),
+		KeyConditionExpression:   aws.String("#g = :g AND #s <= :s"),
+		ExpressionAttributeNames: map[string]string{"#g": topology.GSI1PK, "#s": topology.GSI1SK},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{
+			":g": s(gsiGroupDue), ":s": s(dueKey(now) + "#~")},
+	}, func(item map[string]ddb.AttributeValue) error {
+		keys = append(keys, strings.TrimPrefix(str(item, topology.PK), groupPrefix))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list due groups: %w", err)
+	}
+	return keys, nil
+}
+
+// PutSource remembers an unresolved failure that can inhibit others.
+func (g *NotifyGroups) PutSource(ctx context.Context, f events.Failure) error {
+	b, err := json.Marshal(labels.Of(f))
+	if err != nil {
+		return err
+	}
+	item := key(inhibitPK, f.ID)
+	item[attrSourceSet] = s(string(b))
+	if _, err := g.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(g.table), Item: item}); err != nil {
+		return fmt.Errorf("record inhibiting failure %s: %w", f.ID, err)
+	}
+	return nil
+}
+
+// DeleteSource forgets a resolved inhibiting failure.
+func (g *NotifyGroups) DeleteSource(ctx context.Context, failureID string) error {
+	if _, err := g.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(g.table), Key: key(inhibitPK, failureID)}); err != nil {
+		return fmt.Errorf("forget inhibiting failure %s: %w", failureID, err)
+	}
+	return nil
+}
+
+// Sources returns the labels of every unresolved inhibiting failure by id.
+func (g *NotifyGroups) Sources(ctx context.Context) (map[string]labels.Set, error) {
+	out := map[string]labels.Set{}
+	err := g.query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(g.table),
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": topology.PK},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": s(inhibitPK)},
+		ConsistentRead:            aws.Bool(true),
+	}, func(item map[string]ddb.AttributeValue) error {
+		var set labels.Set
+		if err := json.Unmarshal([]byte(str(item, attrSourceSet)), &set); err != nil {
+			return fmt.Errorf("decode inhibiting failure %s: %w", str(item, topology.SK), err)
+		}
+		out[str(item, topology.SK)] = set
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list inhibiting failures: %w", err)
+	}
+	return out, nil
+}
+
+// query runs in and calls each for every item of every page.
+func (g *NotifyGroups) query(ctx context.Context, in *dynamodb.QueryInput, each func(map[string]ddb.AttributeValue) error) error {
+	return queryAll(ctx, g.client, in, each)
+}
+
+// queryAll runs in and calls each for every item of every page.
+func queryAll(ctx context.Context, c *dynamodb.Client, in *dynamodb.QueryInput, each func(map[string]ddb.AttributeValue) error) error {
+	p := dynamodb.NewQueryPaginator(c, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		for _, item := range page.Items {
+			if err := each(item); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
