@@ -22,7 +22,7 @@ import (
 func runDemo(ctx context.Context, out io.Writer, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ExitOnError)
 	base := fs.String("url", "http://"+localstack.DefaultHTTPAddr, "base URL of the running stack (make run)")
-	customers := fs.Int("customers", 2000, "customers in the story")
+	customers := fs.Int("customers", 200, "customers in the story (the local emulator takes about 15 webhooks a second: 200 customers are about a minute)")
 	days := fs.Int("days", 30, "days of history, ending now")
 	seed := fs.Uint64("seed", 1, "random seed: the same seed sends the same story")
 	workers := fs.Int("workers", 4, "requests in flight")

@@ -77,6 +77,9 @@ type story struct {
 	from time.Time
 	reqs []Request
 	seq  int
+	// orders and texts count what was told, so the first ones can be the
+	// failures every story must show however small it is.
+	orders, texts, surveys int
 }
 
 // Story returns the webhooks of days of traffic, ending at now, from
@@ -264,14 +267,51 @@ func (s *story) order(p person) {
 			"X-Shopify-Shop-Domain": "ocx-demo.myshopify.com", "X-Shopify-Triggered-At": at.Format(time.RFC3339),
 		}})
 	}
+	n := s.orders
+	s.orders++
+	r := s.rng.Float64()
+	// The in-house storefront reports its orders itself, with the promised
+	// dates the order rules watch; Shopify's payloads carry no promise. The
+	// first order of a story is never fulfilled and the second never
+	// delivered, early enough for their promises to have passed.
+	if n < 2 || r < 0.3 {
+		ref := strconv.FormatInt(id, 10)
+		if n < 2 {
+			created = s.from.Add(24*time.Hour + s.between(0, 12*time.Hour)).Truncate(time.Second)
+		}
+		s.appEvent(p, "order.created", created, map[string]any{"order_id": ref, "total": total,
+			"fulfil_by": created.Add(48 * time.Hour).Format(time.RFC3339)})
+		switch {
+		case n == 0:
+			return
+		case n == 1 || r < 0.03:
+			shipped := created.Add(s.between(2*time.Hour, 40*time.Hour))
+			s.appEvent(p, "order.fulfilled", shipped, map[string]any{"order_id": ref,
+				"deliver_by": shipped.Add(72 * time.Hour).Format(time.RFC3339)})
+			if n == 1 {
+				return
+			}
+			s.appEvent(p, "order.delivered", shipped.Add(s.between(20*time.Hour, 60*time.Hour)), map[string]any{"order_id": ref})
+		case r < 0.06:
+			return // Never fulfilled: order.unfulfilled fires.
+		default:
+			shipped := created.Add(s.between(2*time.Hour, 40*time.Hour))
+			s.appEvent(p, "order.fulfilled", shipped, map[string]any{"order_id": ref,
+				"deliver_by": shipped.Add(72 * time.Hour).Format(time.RFC3339)})
+			if s.chance(0.9) {
+				s.appEvent(p, "order.delivered", shipped.Add(s.between(20*time.Hour, 60*time.Hour)), map[string]any{"order_id": ref})
+			}
+		}
+		return
+	}
 	order("orders/create", "order.created", created, nil)
-	switch r := s.rng.Float64(); {
-	case r < 0.06:
+	switch {
+	case r < 0.36:
 		cancelled := created.Add(s.between(time.Hour, 24*time.Hour))
 		order("orders/cancelled", "order.cancelled", cancelled,
 			map[string]any{"cancel_reason": "customer", "cancelled_at": cancelled.Format(time.RFC3339)})
-	case r < 0.12:
-		// Never fulfilled: order.unfulfilled fires.
+	case r < 0.42:
+		// Never fulfilled; Shopify gives no promise, so no rule fires.
 	default:
 		shipped := created.Add(s.between(2*time.Hour, 40*time.Hour))
 		order("orders/fulfilled", "order.fulfilled", shipped, map[string]any{"fulfillment_status": "fulfilled",
@@ -399,9 +439,10 @@ func (s *story) sms(p person, at time.Time) {
 	out := fmt.Sprintf("SM%032x", s.seq)
 	s.seq++
 	status := "delivered"
-	if s.chance(0.1) {
+	if s.chance(0.1) || s.texts == 0 {
 		status = "undelivered"
 	}
+	s.texts++
 	s.twilio(at.Add(time.Minute), Fact{Channel: "twilio", Type: "message." + status, Person: p.n},
 		url.Values{"MessageSid": {out}, "SmsSid": {out}, "MessageStatus": {status},
 			"SmsStatus": {status}, "From": {"+15558675310"}, "To": {p.phone}, "ErrorCode": {map[string]string{"undelivered": "30003"}[status]}})
@@ -445,11 +486,45 @@ func (s *story) email(customers int) {
 			}
 		}
 		// SendGrid posts in batches; a batch's items may span the day.
-		for len(batch) > 0 {
-			n := min(len(batch), 50)
-			s.add(Request{At: day.Add(8 * time.Hour), Channel: "sendgrid", What: "email.*", Body: mustJSON(batch[:n]), Facts: facts[:n:n]})
-			batch, facts = batch[n:], facts[n:]
+		s.sendgrid(day.Add(8*time.Hour), batch, facts)
+	}
+	// At the very end, a campaign to a stale list: 60 mails in three
+	// minutes, every tenth bouncing. The bounce-rate rule looks at the
+	// last 15 minutes of its own clock, so only a recent campaign trips it.
+	start := s.now.Add(-5 * time.Minute).Truncate(time.Second)
+	var batch []any
+	var facts []Fact
+	for i := range 60 {
+		p := s.person(s.rng.IntN(customers))
+		at := start.Add(time.Duration(i) * 3 * time.Second)
+		msg := s.id("msg.campaign.")
+		event, typ, extra := "delivered", "email.delivered", map[string]any{"response": "250 OK"}
+		if i%10 == 9 {
+			event, typ, extra = "bounce", "email.bounced", map[string]any{"type": "bounce", "reason": "550 5.1.1 mailbox does not exist", "status": "5.1.1"}
 		}
+		for _, it := range []struct {
+			event, typ string
+			at         time.Time
+			extra      map[string]any
+		}{{"processed", "email.sent", at, nil}, {event, typ, at.Add(10 * time.Second), extra}} {
+			item := map[string]any{"email": p.email, "timestamp": it.at.Unix(), "event": it.event, "sg_event_id": s.id("sgev"),
+				"sg_message_id": msg, "smtp-id": "<" + msg + "@ocx.example>", "category": "campaign"}
+			for k, v := range it.extra {
+				item[k] = v
+			}
+			batch = append(batch, item)
+			facts = append(facts, Fact{At: it.at, Channel: "sendgrid", Type: it.typ, Person: p.n})
+		}
+	}
+	s.sendgrid(start.Add(3*time.Minute), batch, facts)
+}
+
+// sendgrid posts events in SendGrid's batches of at most 50.
+func (s *story) sendgrid(at time.Time, batch []any, facts []Fact) {
+	for len(batch) > 0 {
+		n := min(len(batch), 50)
+		s.add(Request{At: at, Channel: "sendgrid", What: "email.*", Body: mustJSON(batch[:n]), Facts: facts[:n:n]})
+		batch, facts = batch[n:], facts[n:]
 	}
 }
 
@@ -458,7 +533,15 @@ func (s *story) email(customers int) {
 // promote, a quarter detract.
 func (s *story) survey(p person) {
 	at := s.at(0)
-	switch r := s.rng.Float64(); {
+	// The first answer of a story is a hard-to-handle CES, so every story
+	// shows the high-effort rule however small it is.
+	first := s.surveys == 0
+	s.surveys++
+	r := s.rng.Float64()
+	if first {
+		r = 1
+	}
+	switch {
 	case r < 0.2:
 		s.appEvent(p, "survey.responded", at, map[string]any{"survey": "nps", "score": s.npsScore(), "prompt": "in-app"})
 		return
@@ -475,6 +558,8 @@ func (s *story) survey(p person) {
 	}
 	ref, score := "nps", s.npsScore()
 	switch r := s.rng.Float64(); {
+	case first:
+		ref, score = "ces", 2
 	case r < 0.3:
 		ref, score = "csat", []int{1, 2, 3, 4, 4, 5, 5, 5, 5}[s.rng.IntN(9)]
 	case r < 0.6:

@@ -134,7 +134,7 @@ func eventually(t *testing.T, what string, limit time.Duration, ok func() bool) 
 }
 
 // sentMail reads what moto's SES kept (only the HTML part of two-part mail).
-func sentMail(t *testing.T, moto string) []map[string]any {
+func sentMail(t testing.TB, moto string) []map[string]any {
 	t.Helper()
 	resp, err := http.Get(moto + "/moto-api/data.json")
 	if err != nil {

@@ -203,7 +203,7 @@ func failureOf(id, rule, team, severity, channel, customer string, at time.Time)
 }
 
 // mailsTo counts the mails moto's SES kept for an address.
-func mailsTo(t *testing.T, st *localstack.Stack, addr string) int {
+func mailsTo(t testing.TB, st *localstack.Stack, addr string) int {
 	t.Helper()
 	n := 0
 	for _, m := range sentMail(t, st.Moto) {

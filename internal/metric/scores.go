@@ -78,7 +78,8 @@ func NPS(h Histogram) (NPSScore, error) {
 // (Rocks 2016, recommended by Sauro and Lewis for small samples): 3/4 of
 // an answer is added to promoters and to detractors and 3/2 to passives
 // before the Wald interval of the difference of two proportions of one
-// multinomial sample. The plain Wald interval collapses to a point at
+// multinomial sample, widened where needed to contain the observed score.
+// The plain Wald interval collapses to a point at
 // NPS ±100 and is too narrow below about 30 answers.
 func NPSInterval(s NPSScore) (lo, hi float64) {
 	if s.N == 0 {
@@ -89,7 +90,12 @@ func NPSInterval(s NPSScore) (lo, hi float64) {
 	d := (float64(s.Detractors) + 0.75) / n
 	diff := p - d
 	se := math.Sqrt((p + d - diff*diff) / n)
-	return clamp(round2(100*(diff-z975*se)), -100, 100), clamp(round2(100*(diff+z975*se)), -100, 100)
+	lo, hi = clamp(round2(100*(diff-z975*se)), -100, 100), clamp(round2(100*(diff+z975*se)), -100, 100)
+	// The adjustment centres the interval away from the observed score; with
+	// one or two answers at ±100 it would leave the score outside. An
+	// interval that excludes what was measured helps nobody, so it is
+	// widened to reach it.
+	return min(lo, s.Value), max(hi, s.Value)
 }
 
 // Proportion is a share of a sample with its Wilson score interval, in

@@ -23,6 +23,10 @@ func TestNPSInterval(t *testing.T) {
 		// n'=13, p'=10.75/13=.826923, d'=.75/13=.057692, diff=.769231,
 		// var=.884615-.591716=.292899, se=.150100.
 		{"all promoters", NPSScore{Value: 100, N: 10, Promoters: 10}, 47.5, 100},
+		// One promoter: n'=4, p'=.4375, d'=.1875, diff=.25, var=.5625,
+		// se=.375: [-48.5, 98.5] misses the 100 measured; widened to it.
+		{"one promoter", NPSScore{Value: 100, N: 1, Promoters: 1}, -48.5, 100},
+		{"one detractor", NPSScore{Value: -100, N: 1, Detractors: 1}, -100, 48.5},
 	}
 	for _, c := range cases {
 		lo, hi := NPSInterval(c.s)

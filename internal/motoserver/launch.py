@@ -1,9 +1,12 @@
-# Starts moto_server with one repair: moto's DynamoDB TransactWriteItems
-# backs up every table it touches with a deep copy before each call, so a
-# transaction costs time and memory in proportion to the whole table and a
-# stack with a month of data slows to seconds per write. This backs up only
-# the items the transaction names and restores them if it is cancelled,
-# which is what the deep copy is for. Everything else is moto as installed.
+# Starts moto_server with two repairs to its DynamoDB costs, which otherwise
+# grow with the whole table, so that a stack holding a month of data slows to
+# seconds per request:
+#   - TransactWriteItems backs up every table it touches with a deep copy
+#     before each call. This backs up only the items the transaction names
+#     and restores them if it is cancelled, which is what the copy is for.
+#   - Query on a table's own key reads (and sorts) every item of the table
+#     to pick one partition. This hands it that partition's items only.
+# Results are unchanged; everything else is moto as installed.
 import copy
 import json
 import os
@@ -82,6 +85,33 @@ def transact_write_items(self, transact_items):
         _state.in_transaction = False
 
 
+_all_items = Table.all_items
+
+
+def all_items(self):
+    only = getattr(_state, "partition", None)
+    if only is not None and only[0] is self:
+        return only[1]
+    return _all_items(self)
+
+
+_query = Table.query
+
+
+def query(self, hash_key, *args, **kwargs):
+    index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+    if index_name or hash_key is None or not self.range_key_attr:
+        return _query(self, hash_key, *args, **kwargs)
+    part = self.items.get(hash_key) or {}
+    _state.partition = (self, sorted(part.values(), key=lambda i: i.range_key))
+    try:
+        return _query(self, hash_key, *args, **kwargs)
+    finally:
+        _state.partition = None
+
+
+Table.all_items = all_items
+Table.query = query
 models.copy = _TableCopySkipped()
 models.DynamoDBBackend.transact_write_items = transact_write_items
 sys.exit(main(args))
