@@ -83,15 +83,11 @@ func toCounter(item map[string]ddb.AttributeValue) (rollup.Counter, error) {
 
 func (m *Metrics) query(ctx context.Context, in *dynamodb.QueryInput) ([]map[string]ddb.AttributeValue, error) {
 	var out []map[string]ddb.AttributeValue
-	p := dynamodb.NewQueryPaginator(m.client, in)
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page.Items...)
-	}
-	return out, nil
+	err := queryAll(ctx, m.client, in, func(item map[string]ddb.AttributeValue) error {
+		out = append(out, item)
+		return nil
+	})
+	return out, err
 }
 
 func (m *Metrics) counters(ctx context.Context, in *dynamodb.QueryInput) ([]rollup.Counter, error) {

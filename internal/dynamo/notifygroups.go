@@ -138,7 +138,7 @@ func (g *NotifyGroups) Group(ctx context.Context, gk string) (notify.Group, bool
 // GroupMembers reads every member of a group.
 func (g *NotifyGroups) GroupMembers(ctx context.Context, gk string) ([]notify.Member, error) {
 	var out []notify.Member
-	err := g.query(ctx, &dynamodb.QueryInput{
+	err := queryAll(ctx, g.client, &dynamodb.QueryInput{
 		TableName:                aws.String(g.table),
 		KeyConditionExpression:   aws.String("#pk = :pk AND begins_with(#sk, :m)"),
 		ExpressionAttributeNames: map[string]string{"#pk": topology.PK, "#sk": topology.SK},
@@ -198,7 +198,7 @@ func dueKey(t time.Time) string { return fmt.Sprintf("%015d", t.UnixMilli()) }
 // Due lists groups due at or before now, soonest first.
 func (g *NotifyGroups) Due(ctx context.Context, now time.Time) ([]string, error) {
 	var keys []string
-	err := g.query(ctx, &dynamodb.QueryInput{
+	err := queryAll(ctx, g.client, &dynamodb.QueryInput{
 		TableName:                aws.String(g.table),
 		IndexName:                aws.String(topology.GSI1Index),
 		KeyConditionExpression:   aws.String("#g = :g AND #s <= :s"),
@@ -240,7 +240,7 @@ func (g *NotifyGroups) DeleteSource(ctx context.Context, failureID string) error
 // Sources returns the labels of every unresolved inhibiting failure by id.
 func (g *NotifyGroups) Sources(ctx context.Context) (map[string]labels.Set, error) {
 	out := map[string]labels.Set{}
-	err := g.query(ctx, &dynamodb.QueryInput{
+	err := queryAll(ctx, g.client, &dynamodb.QueryInput{
 		TableName:                 aws.String(g.table),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
 		ExpressionAttributeNames:  map[string]string{"#pk": topology.PK},
@@ -258,11 +258,6 @@ func (g *NotifyGroups) Sources(ctx context.Context) (map[string]labels.Set, erro
 		return nil, fmt.Errorf("list inhibiting failures: %w", err)
 	}
 	return out, nil
-}
-
-// query runs in and calls each for every item of every page.
-func (g *NotifyGroups) query(ctx context.Context, in *dynamodb.QueryInput, each func(map[string]ddb.AttributeValue) error) error {
-	return queryAll(ctx, g.client, in, each)
 }
 
 // queryAll runs in and calls each for every item of every page.
