@@ -49,6 +49,11 @@ type Interaction struct {
 	DeliveryID string `json:"delivery_id"`
 	// Raw points to the archived raw request this event came from.
 	Raw string `json:"raw"`
+	// ClaimCheck, when set, points to the whole event in the archive: it
+	// was too large for one bus entry, so it travels with its largest
+	// attributes left out (the claim-check pattern). Consumers that need
+	// every attribute read it from there.
+	ClaimCheck string `json:"claim_check,omitempty"`
 }
 
 // Failure is an operational failure a rule detected. Detail of

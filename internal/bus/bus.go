@@ -6,6 +6,7 @@ package bus
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -14,11 +15,26 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 )
 
-// PutEvents limits: entries per call and bytes per call.
+// PutEvents limits: entries per call, bytes per call and bytes per entry.
 const (
 	MaxEntries   = 10
 	MaxBatchSize = 256 * 1024
+	MaxEntrySize = 256 * 1024
 )
+
+// ErrTooLarge is returned for an event larger than one entry may be; a
+// producer sends such an event by reference (see ingest's claim check).
+var ErrTooLarge = errors.New("event larger than an EventBridge entry")
+
+// EntrySize is the size EventBridge counts for an entry with this source,
+// detail-type and detail (withTime: the entry sets Time).
+func EntrySize(source, detailType string, detail []byte, withTime bool) int {
+	n := len(source) + len(detailType) + len(detail)
+	if withTime {
+		n += 14
+	}
+	return n
+}
 
 // Event is one event to publish.
 type Event struct {
@@ -71,8 +87,8 @@ func (p *EventBridge) Publish(ctx context.Context, evs ...Event) error {
 		if !e.Time.IsZero() {
 			entry.Time = aws.Time(e.Time)
 		}
-		if n := entrySize(entry); n > MaxBatchSize {
-			return fmt.Errorf("%s event is %d bytes, over the %d-byte PutEvents limit", e.DetailType, n, MaxBatchSize)
+		if n := entrySize(entry); n > MaxEntrySize {
+			return fmt.Errorf("%w: %s event is %d bytes, over %d", ErrTooLarge, e.DetailType, n, MaxEntrySize)
 		}
 		entries = append(entries, entry)
 	}

@@ -57,13 +57,13 @@ func (l *DeliveryLedger) Claim(ctx context.Context, channel, delivery string, no
 		return ingest.Claim{}, fmt.Errorf("read delivery %s/%s: %w", channel, delivery, err)
 	}
 	if str(out.Item, "state") == "done" {
-		return ingest.Claim{Done: true, EventIDs: strs(out.Item, "event_ids")}, nil
+		return ingest.Claim{Done: true, EventIDs: strs(out.Item, "event_ids"), Topic: str(out.Item, "topic")}, nil
 	}
 	return ingest.Claim{Busy: true}, nil
 }
 
 // Complete marks the delivery done.
-func (l *DeliveryLedger) Complete(ctx context.Context, channel, delivery string, eventIDs []string, now time.Time) error {
+func (l *DeliveryLedger) Complete(ctx context.Context, channel, delivery string, eventIDs []string, topic string, now time.Time) error {
 	ids := make([]ddb.AttributeValue, len(eventIDs))
 	for i, id := range eventIDs {
 		ids[i] = s(id)
@@ -72,6 +72,9 @@ func (l *DeliveryLedger) Complete(ctx context.Context, channel, delivery string,
 	item["state"] = s("done")
 	item["event_ids"] = &ddb.AttributeValueMemberL{Value: ids}
 	item["done_at"] = s(now.UTC().Format(time.RFC3339Nano))
+	if topic != "" {
+		item["topic"] = s(topic)
+	}
 	item["expires_at"] = epoch(now.Add(DeliveryRetention))
 	if _, err := l.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(l.table), Item: item}); err != nil {
 		return fmt.Errorf("complete delivery %s/%s: %w", channel, delivery, err)

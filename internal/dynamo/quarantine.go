@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -84,8 +85,11 @@ func (q *Quarantine) List(ctx context.Context, f ingest.Filter, cursor string, l
 	}
 	if cursor != "" {
 		start, err := decodeCursor(cursor)
+		if err == nil {
+			err = badRowCursor(start, "badrows#"+state)
+		}
 		if err != nil {
-			return nil, "", err
+			return nil, "", fmt.Errorf("%w: %w", ingest.ErrBadCursor, err)
 		}
 		in.ExclusiveStartKey = start
 	}
@@ -106,6 +110,25 @@ func (q *Quarantine) List(ctx context.Context, f ingest.Filter, cursor string, l
 		next = encodeCursor(out.LastEvaluatedKey)
 	}
 	return rows, next, nil
+}
+
+// badRowCursor checks a decoded cursor is a key of the bad-row index in
+// the state listed, so a forged one is refused rather than sent to
+// DynamoDB.
+func badRowCursor(k map[string]ddb.AttributeValue, gsiPK string) error {
+	want := []string{topology.PK, topology.SK, topology.GSI1PK, topology.GSI1SK}
+	if len(k) != len(want) {
+		return fmt.Errorf("%w: wrong attributes", ErrBadCursor)
+	}
+	for _, a := range want {
+		if str(k, a) == "" {
+			return fmt.Errorf("%w: no %s", ErrBadCursor, a)
+		}
+	}
+	if str(k, topology.GSI1PK) != gsiPK || !strings.HasPrefix(str(k, topology.PK), "badrow#") {
+		return fmt.Errorf("%w: not a bad-row key of this listing", ErrBadCursor)
+	}
+	return nil
 }
 
 // encodeCursor makes an opaque page token of a key made of string attributes.

@@ -2,11 +2,14 @@ package dynamo
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/ocxhq/ocx/internal/channel"
 	"github.com/ocxhq/ocx/internal/ingest"
 	"github.com/ocxhq/ocx/internal/topology"
 )
@@ -64,7 +67,38 @@ func TestQuarantineListsByStateNewestFirst(t *testing.T) {
 	if len(rows) != 4 || len(replayed) != 1 {
 		t.Fatalf("after replay: %d quarantined, %d replayed", len(rows), len(replayed))
 	}
-	if _, _, err := q.List(ctx, ingest.Filter{}, "not-a-cursor!", 10); !errors.Is(err, ErrBadCursor) {
-		t.Fatalf("bad cursor: %v", err)
+	// Cursors OCX did not issue are refused as such, never sent to DynamoDB.
+	forged := []string{
+		"not-a-cursor!",
+		base64.RawURLEncoding.EncodeToString([]byte(`{"pk":"x"}`)),
+		base64.RawURLEncoding.EncodeToString([]byte(`{"pk":"badrow#x","sk":"badrow","gsi1pk":"badrows#replayed","gsi1sk":"z"}`)),
+		base64.RawURLEncoding.EncodeToString([]byte(`{"pk":"delivery#app#1","sk":"badrow","gsi1pk":"badrows#quarantined","gsi1sk":"z"}`)),
+	}
+	for _, c := range forged {
+		if _, _, err := q.List(ctx, ingest.Filter{}, c, 10); !errors.Is(err, ingest.ErrBadCursor) {
+			t.Errorf("forged cursor %q: %v, want ingest.ErrBadCursor", c, err)
+		}
+	}
+}
+
+// A delivery whose thousands of items all fail keeps its reasons within one
+// DynamoDB item: the row is written, and says how many reasons it left off.
+func TestQuarantineKeepsHugeRejectionsWithinOneItem(t *testing.T) {
+	ctx := context.Background()
+	c, names := newTables(t)
+	q := NewQuarantine(c, names[topology.TableIntake])
+	var d channel.Delivery
+	d.ID = "sg-batch"
+	for i := range 3000 {
+		item := fmt.Sprintf(`{"event":"unsubscribe","email":"u%d@example.com","sg_event_id":"%s"}`, i, strings.Repeat("x", 200))
+		d.Rejects = append(d.Rejects, channel.Reject{Index: i, Reason: `unknown SendGrid event "unsubscribe"`, Item: []byte(item)})
+	}
+	row := ingest.NewBadRow("sendgrid", d, "s3://raw/k", nil, time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
+	if err := q.Put(ctx, row); err != nil {
+		t.Fatalf("bad row of 3,000 items not kept: %v", err)
+	}
+	got, ok, err := q.Get(ctx, row.ID)
+	if err != nil || !ok || got.Raw != "s3://raw/k" || len(got.Reasons)+got.OmittedReasons != 3000 || len(got.Reasons) == 0 {
+		t.Fatalf("row %v %v: %d reasons + %d omitted, raw %q", ok, err, len(got.Reasons), got.OmittedReasons, got.Raw)
 	}
 }

@@ -61,11 +61,11 @@ func TestDeliveryLedger(t *testing.T) {
 	if cl, _ := l.Claim(ctx, "app", "msg_1", now, 30*time.Second); cl.Busy || cl.Done {
 		t.Fatalf("claim after release = %+v, want granted", cl)
 	}
-	if err := l.Complete(ctx, "app", "msg_1", []string{"evt_a", "evt_b"}, now); err != nil {
+	if err := l.Complete(ctx, "app", "msg_1", []string{"evt_a", "evt_b"}, "order.created", now); err != nil {
 		t.Fatal(err)
 	}
 	cl, err := l.Claim(ctx, "app", "msg_1", now.Add(time.Hour), 30*time.Second)
-	if err != nil || !cl.Done || len(cl.EventIDs) != 2 || cl.EventIDs[1] != "evt_b" {
+	if err != nil || !cl.Done || len(cl.EventIDs) != 2 || cl.EventIDs[1] != "evt_b" || cl.Topic != "order.created" {
 		t.Fatalf("claim of a done delivery = %+v, %v", cl, err)
 	}
 	// Release never undoes a completed delivery.

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/ocxhq/ocx/internal/archive"
 	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/channel"
+	"github.com/ocxhq/ocx/internal/channel/standardwebhooks"
 	"github.com/ocxhq/ocx/internal/emf"
 	"github.com/ocxhq/ocx/internal/httpjson"
 	"github.com/ocxhq/ocx/internal/identity"
@@ -47,6 +49,9 @@ type Claim struct {
 	Done bool
 	// EventIDs are the ids published for a done delivery.
 	EventIDs []string
+	// Topic is what the done delivery was taken to be (its event types),
+	// recorded for deliveries keyed by a digest of a body-only signature.
+	Topic string
 	// Busy is true when another attempt holds the delivery right now.
 	Busy bool
 }
@@ -56,8 +61,8 @@ type Ledger interface {
 	// Claim takes the delivery for processing for lease, unless it is done or
 	// already held.
 	Claim(ctx context.Context, channel, delivery string, now time.Time, lease time.Duration) (Claim, error)
-	// Complete records the delivery as done with its event ids.
-	Complete(ctx context.Context, channel, delivery string, eventIDs []string, now time.Time) error
+	// Complete records the delivery as done with its event ids and topic.
+	Complete(ctx context.Context, channel, delivery string, eventIDs []string, topic string, now time.Time) error
 	// Release gives up a claim after a failure so a retry can process it.
 	Release(ctx context.Context, channel, delivery string) error
 }
@@ -77,28 +82,69 @@ type Service struct {
 	// https://hooks.example.com); otherwise the forwarded host and proto of
 	// the request are used. Schemes that sign the URL need it exact.
 	PublicBaseURL string
+	// Timeout overrides Deadline (tests).
+	Timeout time.Duration
 }
 
-// lease bounds how long a crashed attempt blocks a redelivery.
-const lease = 30 * time.Second
+func (s *Service) deadline() time.Duration {
+	if s.Timeout > 0 {
+		return s.Timeout
+	}
+	return Deadline
+}
+
+// Deadline bounds one request, below API Gateway's 30-second integration
+// timeout, so a stalled dependency earns the sender a 503 and Retry-After
+// from OCX rather than a gateway timeout with no answer at all.
+const Deadline = 25 * time.Second
+
+// lease bounds how long a crashed attempt blocks a redelivery. It outlasts
+// the slowest request Deadline lets finish, so a retry while an attempt is
+// still working meets 409 rather than publishing everything twice.
+const lease = 2*Deadline + 10*time.Second
+
+// retryAfter is what a sender is told to wait after a 409 or a 503: long
+// enough for an attempt in progress to finish or its lease to lapse.
+var retryAfter = strconv.Itoa(int(Deadline/time.Second) + 5)
+
+// recordTimeout bounds releasing a claim after the request's own context
+// has ended.
+const recordTimeout = 5 * time.Second
+
+// bodySigned are the kinds whose signature covers only the body: their
+// delivery ids and topics travel in unsigned headers, so a captured body
+// could be replayed under new ids or a different topic. Ingest dedupes them
+// on a digest of the body as well.
+var bodySigned = map[string]bool{"shopify": true, "typeform": true, "delighted": true, "intercom": true, "twilio": true}
 
 // Accepted is the 202 (or duplicate 200) response body.
 type Accepted struct {
 	EventIDs    []string `json:"event_ids"`
 	Duplicate   bool     `json:"duplicate,omitempty"`
 	Quarantined int      `json:"quarantined,omitempty"`
+	// Ignored counts items the channel's catalogue ignores on purpose.
+	Ignored int `json:"ignored,omitempty"`
 }
 
 // ServeHTTP implements the webhook endpoint.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("channel")
 	log := s.Log.With("channel", id)
-	res, status, err := s.handle(r.Context(), r, id)
+	ctx, cancel := context.WithTimeout(r.Context(), s.deadline())
+	defer cancel()
+	res, status, err := s.handle(ctx, r, id)
 	if err != nil {
-		if status >= 500 {
+		if status >= 500 && ctx.Err() != nil {
+			err = fmt.Errorf("not kept within %s, a dependency is slow; retry later: %w", s.deadline(), err)
+		}
+		switch {
+		case status >= 500:
 			log.Error("webhook not kept", "status", status, "err", err)
-			w.Header().Set("Retry-After", "5")
-		} else {
+			w.Header().Set("Retry-After", retryAfter)
+		case status == http.StatusConflict:
+			log.Warn("webhook busy", "status", status, "err", err)
+			w.Header().Set("Retry-After", retryAfter)
+		default:
 			log.Warn("webhook rejected", "status", status, "err", err)
 		}
 		if status == http.StatusMethodNotAllowed {
@@ -145,18 +191,34 @@ func (s *Service) handle(ctx context.Context, r *http.Request, id string) (Accep
 	if err := ch.Kind.Verify(req, secrets, now); err != nil {
 		return Accepted{}, http.StatusUnauthorized, err
 	}
-	d, perr := ch.Kind.Parse(req)
+	strict := ch.Config.Kind == standardwebhooks.Kind
+	var d channel.Delivery
+	var perr error
+	if jsonDepth(body, MaxDepth) > MaxDepth {
+		perr = fmt.Errorf("%w: JSON nested deeper than %d levels", channel.ErrMalformed, MaxDepth)
+	} else {
+		d, perr = ch.Kind.Parse(req)
+	}
+	status := http.StatusBadRequest
+	var notes []Reason
+	if perr == nil {
+		var p *problem
+		if d, notes, p = screen(d, strict); p != nil {
+			perr, status = p, p.status
+		}
+	}
 	if perr != nil {
-		// Verified but unreadable: keep it for inspection and replay, and
-		// tell the sender it is wrong.
-		d = channel.Delivery{Rejects: []channel.Reject{{Reason: perr.Error(), Item: body}}}
+		// Verified but not keepable as events: keep it for inspection and
+		// replay, and tell the sender it is wrong.
+		d = channel.Delivery{ID: d.ID, Rejects: []channel.Reject{{Reason: perr.Error(), Item: body}}}
+		notes = nil
 	}
 	d.ID = deliveryID(d, body)
 	if perr != nil {
-		if _, err := s.keep(ctx, id, req, d, now); err != nil {
+		if _, err := s.keep(ctx, id, req, d, nil, now); err != nil {
 			return Accepted{}, http.StatusServiceUnavailable, err
 		}
-		return Accepted{}, http.StatusBadRequest, fmt.Errorf("%w (a copy is quarantined)", perr)
+		return Accepted{}, status, fmt.Errorf("%w (a copy is quarantined)", perr)
 	}
 	claim, err := s.Ledger.Claim(ctx, id, d.ID, now, lease)
 	if err != nil {
@@ -168,25 +230,86 @@ func (s *Service) handle(ctx context.Context, r *http.Request, id string) (Accep
 	case claim.Busy:
 		return Accepted{}, http.StatusConflict, fmt.Errorf("delivery %s is being processed; retry later", d.ID)
 	}
-	ids, err := s.keep(ctx, id, req, d, now)
-	if err != nil {
-		if rerr := s.Ledger.Release(ctx, id, d.ID); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("release delivery %s: %w", d.ID, rerr))
+	release := func(keys ...string) error {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+		defer cancel()
+		var errs []error
+		for _, k := range keys {
+			if err := s.Ledger.Release(rctx, id, k); err != nil {
+				errs = append(errs, fmt.Errorf("release delivery %s: %w", k, err))
+			}
 		}
-		return Accepted{}, http.StatusServiceUnavailable, err
+		return errors.Join(errs...)
 	}
-	if err := s.Ledger.Complete(ctx, id, d.ID, ids, now); err != nil {
-		// The events are on the bus; downstream is idempotent by event id,
-		// so a redelivery after this failure republishes harmlessly.
-		s.Log.Warn("delivery published but not marked done", "delivery", d.ID, "err", err)
+	held := []string{d.ID}
+	topic := topicOf(d)
+	if bodySigned[ch.Config.Kind] {
+		bodyKey := bodyDigest(body)
+		bc, err := s.Ledger.Claim(ctx, id, bodyKey, now, lease)
+		switch {
+		case err != nil:
+			return Accepted{}, http.StatusServiceUnavailable, errors.Join(fmt.Errorf("claim body %s: %w", bodyKey, err), release(d.ID))
+		case bc.Busy:
+			return Accepted{}, http.StatusConflict, errors.Join(fmt.Errorf("the same signed body is being processed; retry later"), release(d.ID))
+		case bc.Done && bc.Topic != topic:
+			// The signature covers the body only: a body seen before
+			// under another topic header is a replay, not a new fact.
+			return Accepted{}, http.StatusBadRequest, errors.Join(fmt.Errorf("this signed body was already received as %q; refusing it as %q", bc.Topic, topic), release(d.ID))
+		case bc.Done:
+			// The same body under a new delivery id: a replay or a
+			// provider's resend. Answer as the original was answered.
+			if err := s.Ledger.Complete(ctx, id, d.ID, bc.EventIDs, topic, now); err != nil {
+				s.Log.Warn("replayed body not recorded under its new id", "delivery", d.ID, "err", err)
+			}
+			return Accepted{EventIDs: bc.EventIDs, Duplicate: true}, http.StatusOK, nil
+		}
+		held = append(held, bodyKey)
+	}
+	ids, err := s.keep(ctx, id, req, d, notes, now)
+	if err != nil {
+		return Accepted{}, http.StatusServiceUnavailable, errors.Join(err, release(held...))
+	}
+	for _, k := range held {
+		if err := s.Ledger.Complete(ctx, id, k, ids, topic, now); err != nil {
+			// The events are on the bus; downstream is idempotent by event id,
+			// so a redelivery after this failure republishes harmlessly.
+			s.Log.Warn("delivery published but not marked done", "delivery", k, "err", err)
+		}
 	}
 	return Accepted{EventIDs: ids, Quarantined: len(d.Rejects)}, http.StatusAccepted, nil
 }
+
+// topicOf names what a delivery says it is: its event types in order,
+// and "rejected" for a delivery of which nothing mapped.
+func topicOf(d channel.Delivery) string {
+	if len(d.Events) == 0 {
+		return "rejected"
+	}
+	ts := make([]string, len(d.Events))
+	for i, e := range d.Events {
+		ts[i] = e.Type
+	}
+	return strings.Join(slices.Compact(ts), ",")
+}
+
+// bodyDigest keys a body-signed delivery by what its signature covers.
+func bodyDigest(body []byte) string {
+	sum := sha256.Sum256(body)
+	return "body:" + hex.EncodeToString(sum[:])
+}
+
+// maxDeliveryID bounds a provider's delivery id as a ledger key.
+const maxDeliveryID = 256
 
 // deliveryID is the provider's delivery id, or a hash of the body for
 // providers that send none.
 func deliveryID(d channel.Delivery, body []byte) string {
 	if d.ID != "" {
+		if len(d.ID) > maxDeliveryID {
+			// Keeps the ledger's key well under DynamoDB's 2,048 bytes.
+			sum := sha256.Sum256([]byte(d.ID))
+			return "id-sha256:" + hex.EncodeToString(sum[:])
+		}
 		return d.ID
 	}
 	sum := sha256.Sum256(body)
@@ -213,9 +336,10 @@ func (s *Service) publicURL(r *http.Request) string {
 	return base + r.URL.RequestURI()
 }
 
-// keep archives the raw request, quarantines what could not be mapped and
-// publishes the rest. It is safe to repeat: ids are deterministic.
-func (s *Service) keep(ctx context.Context, chID string, req channel.Request, d channel.Delivery, now time.Time) ([]string, error) {
+// keep archives the raw request, quarantines what could not be mapped
+// (with notes on what was dropped from items that were kept) and publishes
+// the rest. It is safe to repeat: ids are deterministic.
+func (s *Service) keep(ctx context.Context, chID string, req channel.Request, d channel.Delivery, notes []Reason, now time.Time) ([]string, error) {
 	raw, err := json.Marshal(archive.Record{Channel: chID, URL: req.URL, Header: archive.CleanHeader(req.Header), Body: req.Body})
 	if err != nil {
 		return nil, fmt.Errorf("encode raw record: %w", err)
@@ -229,15 +353,26 @@ func (s *Service) keep(ctx context.Context, chID string, req channel.Request, d 
 	out := make([]bus.Event, len(evs))
 	for i, ev := range evs {
 		ids[i] = ev.ID
+		if ev, err = s.claimCheck(ctx, ev, now); err != nil {
+			return nil, err
+		}
 		out[i] = bus.Event{Source: events.SourceIngest, DetailType: ev.Type, Detail: ev, Time: ev.OccurredAt}
 	}
-	if len(d.Rejects) > 0 {
+	if len(d.Rejects) > 0 || len(notes) > 0 {
 		row := NewBadRow(chID, d, ref, ids, now)
+		row.Reasons = append(row.Reasons, notes...)
+		row.fit()
 		if err := s.Quarantine.Put(ctx, row); err != nil {
 			return nil, fmt.Errorf("quarantine %d items of delivery %s: %w", len(d.Rejects), d.ID, err)
 		}
-		s.Metrics.Count("QuarantinedItems", len(d.Rejects), map[string]string{"channel": chID})
-		s.Log.Warn("items quarantined", "channel", chID, "delivery", d.ID, "bad_row", row.ID, "items", len(d.Rejects), "reason", d.Rejects[0].Reason)
+		if len(d.Rejects) > 0 {
+			s.Metrics.Count("QuarantinedItems", len(d.Rejects), map[string]string{"channel": chID})
+			s.Log.Warn("items quarantined", "channel", chID, "delivery", d.ID, "bad_row", row.ID, "items", len(d.Rejects), "reason", shorten(d.Rejects[0].Reason, 200))
+		}
+		if len(notes) > 0 {
+			s.Metrics.Count("IdentitiesDropped", len(notes), map[string]string{"channel": chID})
+			s.Log.Warn("identity values dropped", "channel", chID, "delivery", d.ID, "bad_row", row.ID, "items", len(notes))
+		}
 	}
 	if len(out) > 0 {
 		if err := s.Bus.Publish(ctx, out...); err != nil {
@@ -246,6 +381,74 @@ func (s *Service) keep(ctx context.Context, chID string, req channel.Request, d 
 		}
 	}
 	return ids, nil
+}
+
+// claimCheck lets an event too large for one EventBridge entry travel by
+// reference: the whole event is archived and the bus carries it with its
+// largest attributes left out and ClaimCheck pointing to the whole.
+// Identity, type, times and the small attributes rules match on stay.
+func (s *Service) claimCheck(ctx context.Context, ev events.Interaction, now time.Time) (events.Interaction, error) {
+	full, err := json.Marshal(ev)
+	if err != nil {
+		return ev, fmt.Errorf("encode event %s: %w", ev.ID, err)
+	}
+	if bus.EntrySize(events.SourceIngest, ev.Type, full, true) <= claimAbove {
+		return ev, nil
+	}
+	ref, err := s.Archive.Put(ctx, ClaimKey(ev.Channel, ev.ID, now), full)
+	if err != nil {
+		return ev, fmt.Errorf("claim-check event %s: %w", ev.ID, err)
+	}
+	return Slim(ev, ref, claimAbove), nil
+}
+
+// claimAbove is the entry size past which an event travels by reference,
+// leaving room under EventBridge's 256 KiB for the envelope's own fields.
+const claimAbove = bus.MaxEntrySize - 4<<10
+
+// Slim returns ev with ClaimCheck set to ref and only as many of its
+// attributes, smallest first, as keep its entry within limit bytes.
+func Slim(ev events.Interaction, ref string, limit int) events.Interaction {
+	ev.ClaimCheck = ref
+	attrs := ev.Attributes
+	ev.Attributes = map[string]any{}
+	base, _ := json.Marshal(ev)
+	budget := limit - bus.EntrySize(events.SourceIngest, ev.Type, base, true)
+	type sized struct {
+		k string
+		n int
+	}
+	var all []sized
+	for k, v := range attrs {
+		b, _ := json.Marshal(v)
+		all = append(all, sized{k, len(b) + len(k) + 4})
+	}
+	slices.SortFunc(all, func(a, b sized) int {
+		if a.n != b.n {
+			return a.n - b.n
+		}
+		return strings.Compare(a.k, b.k)
+	})
+	for _, a := range all {
+		if a.n > budget {
+			break
+		}
+		ev.Attributes[a.k] = attrs[a.k]
+		budget -= a.n
+	}
+	return ev
+}
+
+// ClaimKey places claim-checked events beside the raw payloads.
+func ClaimKey(channel, eventID string, at time.Time) string {
+	return fmt.Sprintf("claims/%s/%s/%s.json", channel, at.UTC().Format("2006/01/02"), eventID)
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // Canonical turns a delivery's drafts into interactions: deterministic ids,
@@ -267,33 +470,20 @@ func Canonical(chID string, d channel.Delivery, rawRef string, now time.Time) []
 		if attrs == nil {
 			attrs = map[string]any{}
 		}
+		cust, _ := identity.Validate(dr.Customer)
 		out[i] = events.Interaction{
 			ID:         EventID(chID, key),
 			Type:       dr.Type,
 			Channel:    chID,
 			OccurredAt: at.UTC(),
 			ReceivedAt: now.UTC(),
-			Customer:   normalise(dr.Customer),
+			Customer:   cust,
 			Attributes: attrs,
 			DeliveryID: d.ID,
 			Raw:        rawRef,
 		}
 	}
 	return out
-}
-
-// normalise puts identity fields in canonical form; a value that cannot be
-// normalised (a phone without country code) is kept as sent so nothing is
-// lost.
-func normalise(c events.Customer) events.Customer {
-	c.ID = strings.TrimSpace(c.ID)
-	if e := identity.Email(c.Email); e != "" {
-		c.Email = e
-	}
-	if p := identity.Phone(c.Phone); p != "" {
-		c.Phone = p
-	}
-	return c
 }
 
 // EventID is deterministic so every redelivery names the same events: key

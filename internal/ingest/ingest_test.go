@@ -35,9 +35,10 @@ func (m secretsMap) List(_ context.Context, name string) ([]string, error) {
 }
 
 type memLedger struct {
-	mu    sync.Mutex
-	state map[string]string
-	ids   map[string][]string
+	mu     sync.Mutex
+	state  map[string]string
+	ids    map[string][]string
+	topics map[string]string
 }
 
 func (l *memLedger) Claim(_ context.Context, ch, d string, _ time.Time, _ time.Duration) (Claim, error) {
@@ -45,7 +46,7 @@ func (l *memLedger) Claim(_ context.Context, ch, d string, _ time.Time, _ time.D
 	defer l.mu.Unlock()
 	switch l.state[ch+d] {
 	case "done":
-		return Claim{Done: true, EventIDs: l.ids[ch+d]}, nil
+		return Claim{Done: true, EventIDs: l.ids[ch+d], Topic: l.topics[ch+d]}, nil
 	case "claimed":
 		return Claim{Busy: true}, nil
 	}
@@ -53,10 +54,10 @@ func (l *memLedger) Claim(_ context.Context, ch, d string, _ time.Time, _ time.D
 	return Claim{}, nil
 }
 
-func (l *memLedger) Complete(_ context.Context, ch, d string, ids []string, _ time.Time) error {
+func (l *memLedger) Complete(_ context.Context, ch, d string, ids []string, topic string, _ time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.state[ch+d], l.ids[ch+d] = "done", ids
+	l.state[ch+d], l.ids[ch+d], l.topics[ch+d] = "done", ids, topic
 	return nil
 }
 
@@ -136,7 +137,7 @@ type fixture struct {
 
 func newFixture() fixture {
 	f := fixture{
-		l: &memLedger{state: map[string]string{}, ids: map[string][]string{}},
+		l: &memLedger{state: map[string]string{}, ids: map[string][]string{}, topics: map[string]string{}},
 		a: &memArchive{objects: map[string][]byte{}},
 		b: &memBus{},
 		q: &memQuarantine{rows: map[string]BadRow{}},

@@ -42,6 +42,9 @@ type BadRow struct {
 	// replay publishes only what is new.
 	AcceptedIDs []string `json:"accepted_event_ids"`
 	Replays     int      `json:"replays"`
+	// OmittedReasons counts reasons left off to keep the row within one
+	// DynamoDB item; the raw copy still holds every item.
+	OmittedReasons int `json:"omitted_reasons,omitempty"`
 }
 
 // Reason is why one item was not mapped.
@@ -50,11 +53,39 @@ type Reason struct {
 	Reason string `json:"reason"`
 	// Item is the item's raw JSON (or text), for a first look without the archive.
 	Item string `json:"item,omitempty"`
+	// Kept is true for a note on an item that was published all the same,
+	// such as an identity value dropped from it.
+	Kept bool `json:"kept,omitempty"`
 }
 
-// maxItemPreview bounds the copy of an item kept on the row; the archive
-// has the whole request.
-const maxItemPreview = 4096
+// maxItemPreview bounds the copy of an item kept on the row, maxReason its
+// reason; the archive has the whole request.
+const (
+	maxItemPreview = 4096
+	maxReason      = 1024
+)
+
+// MaxBadRowBytes bounds a bad row's JSON, well under DynamoDB's 400 KB
+// item limit with the row's keys and index attributes.
+const MaxBadRowBytes = 300 << 10
+
+// fit keeps the row within MaxBadRowBytes: item previews go first, then
+// reasons from the end, counted in OmittedReasons. The reasons and the raw
+// pointer are what matter; the archive has every item.
+func (row *BadRow) fit() {
+	size := func() int { b, _ := json.Marshal(row); return len(b) }
+	if size() <= MaxBadRowBytes {
+		return
+	}
+	for i := range row.Reasons {
+		row.Reasons[i].Item = ""
+	}
+	for size() > MaxBadRowBytes && len(row.Reasons) > 0 {
+		keep := len(row.Reasons) / 2
+		row.OmittedReasons += len(row.Reasons) - keep
+		row.Reasons = row.Reasons[:keep]
+	}
+}
 
 // NewBadRow records a delivery's rejects.
 func NewBadRow(chID string, d channel.Delivery, rawRef string, accepted []string, now time.Time) BadRow {
@@ -64,17 +95,14 @@ func NewBadRow(chID string, d channel.Delivery, rawRef string, accepted []string
 		State: StateQuarantined, CreatedAt: now.UTC(), UpdatedAt: now.UTC(), AcceptedIDs: accepted,
 	}
 	row.Reasons = reasons(d.Rejects)
+	row.fit()
 	return row
 }
 
 func reasons(rs []channel.Reject) []Reason {
 	out := make([]Reason, len(rs))
 	for i, r := range rs {
-		item := string(r.Item)
-		if len(item) > maxItemPreview {
-			item = item[:maxItemPreview]
-		}
-		out[i] = Reason{Index: r.Index, Reason: r.Reason, Item: item}
+		out[i] = Reason{Index: r.Index, Reason: shorten(r.Reason, maxReason), Item: shorten(string(r.Item), maxItemPreview)}
 	}
 	return out
 }
@@ -117,6 +145,9 @@ type ReplayResult struct {
 // ErrNotFound is returned for an unknown bad row.
 var ErrNotFound = errors.New("no such bad row")
 
+// ErrBadCursor is what a Quarantine returns for a page token it did not issue.
+var ErrBadCursor = errors.New("cursor is not one this API issued")
+
 // Replay re-parses a bad row's archived request and publishes the events
 // that now map and were not published before. Items that still fail keep
 // the row quarantined with their current reasons.
@@ -149,6 +180,7 @@ func (r *Replayer) Replay(ctx context.Context, id string) (ReplayResult, error) 
 		d = channel.Delivery{Rejects: []channel.Reject{{Reason: perr.Error(), Item: rec.Body}}}
 	}
 	d.ID = row.DeliveryID
+	d, _, _ = screen(d, false)
 	var fresh []bus.Event
 	var ids []string
 	for _, ev := range Canonical(row.Channel, d, row.Raw, now) {
@@ -165,6 +197,8 @@ func (r *Replayer) Replay(ctx context.Context, id string) (ReplayResult, error) 
 	}
 	row.AcceptedIDs = append(row.AcceptedIDs, ids...)
 	row.Reasons = reasons(d.Rejects)
+	row.OmittedReasons = 0
+	row.fit()
 	row.Replays++
 	row.UpdatedAt = now.UTC()
 	if len(d.Rejects) == 0 {
@@ -202,6 +236,10 @@ func Routes(mux *http.ServeMux, s *Service, r *Replayer, guard httpauth.Guard) {
 			return
 		}
 		rows, next, err := r.Quarantine.List(req.Context(), Filter{Channel: q.Get("channel"), State: state}, q.Get("cursor"), limit)
+		if errors.Is(err, ErrBadCursor) {
+			httpjson.Error(w, http.StatusBadRequest, "cursor is not one this API issued; start again without it")
+			return
+		}
 		if err != nil {
 			s.Log.Error("list bad rows", "err", err)
 			httpjson.Error(w, http.StatusInternalServerError, "could not list bad rows; try again")
