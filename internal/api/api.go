@@ -3,6 +3,7 @@
 package api
 
 import (
+	"context"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	// Lambda's provided.al2023 image has no zoneinfo; the tz parameter
 	// must resolve every IANA zone anyway.
@@ -39,19 +41,68 @@ type Server struct {
 	Guard      httpauth.Guard
 	Now        func() time.Time
 	Log        *slog.Logger
+	// Ready are the dependencies /healthz checks: it answers 200 only when
+	// every one answers within ReadyTimeout.
+	Ready []Check
+}
+
+// Check is one dependency readiness probes: Probe returns nil when it
+// answers.
+type Check struct {
+	Name  string
+	Probe func(ctx context.Context) error
+}
+
+// ReadyTimeout bounds each readiness probe: a dependency slower than this
+// is as good as down for a webhook sender.
+const ReadyTimeout = 3 * time.Second
+
+// Readiness is the body of a healthy GET /healthz.
+type Readiness struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks,omitempty"`
 }
 
 // Routes registers the API's handlers on mux.
 func (s *Server) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(OpenAPI)
 	})
 	mux.Handle("GET /v1/metrics", s.Guard.Wrap(http.HandlerFunc(s.catalog)))
 	mux.Handle("GET /v1/metrics/{name}", s.Guard.Wrap(http.HandlerFunc(s.metric)))
+}
+
+// healthz is readiness: every dependency in s.Ready answers, in parallel,
+// each within ReadyTimeout; otherwise 503 naming what does not.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	results := make([]error, len(s.Ready))
+	var wg sync.WaitGroup
+	for i, c := range s.Ready {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
+			defer cancel()
+			results[i] = c.Probe(ctx)
+		})
+	}
+	wg.Wait()
+	checks := map[string]string{}
+	var down []string
+	for i, c := range s.Ready {
+		checks[c.Name] = "ok"
+		if err := results[i]; err != nil {
+			checks[c.Name] = "down"
+			down = append(down, c.Name)
+			s.Log.Error("readiness check failed", "check", c.Name, "err", err)
+		}
+	}
+	if len(down) > 0 {
+		w.Header().Set("Retry-After", "5")
+		httpjson.Error(w, http.StatusServiceUnavailable, "not ready: "+strings.Join(down, ", ")+" did not answer")
+		return
+	}
+	httpjson.Write(w, http.StatusOK, Readiness{Status: "ok", Checks: checks})
 }
 
 // CatalogResponse is the body of GET /v1/metrics.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -31,12 +32,43 @@ func wantsCSV(r *http.Request) bool {
 	return false
 }
 
+// writeCSV writes rows with every cell made safe to open in a spreadsheet.
 func writeCSV(w http.ResponseWriter, filename string, rows [][]string) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `inline; filename="`+filename+`"`)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	cw := csv.NewWriter(w)
-	_ = cw.WriteAll(rows)
+	for _, row := range rows {
+		_ = cw.Write(SafeRow(row))
+	}
+	cw.Flush()
 }
+
+// SafeRow neutralises each cell of row (see SafeCell), in a new slice.
+func SafeRow(row []string) []string {
+	out := make([]string, len(row))
+	for i, c := range row {
+		out[i] = SafeCell(c)
+	}
+	return out
+}
+
+// SafeCell keeps a cell from being read as a formula by a spreadsheet
+// (CSV or formula injection): a cell starting with =, +, -, @, tab,
+// carriage return or NUL gets a leading single quote, as OWASP advises, so
+// Excel, LibreOffice and Sheets show it as text. Values such as a plan
+// set through a webhook reach exports verbatim otherwise. A plain number
+// ("-12.5", "-100") is left alone: it is data, and the figures must stay
+// numeric for whoever charts them.
+func SafeCell(c string) string {
+	if c == "" || !strings.ContainsRune("=+-@\t\r\x00", rune(c[0])) || plainNumber.MatchString(c) {
+		return c
+	}
+	return "'" + c
+}
+
+// plainNumber is a decimal number as strconv formats one, and nothing else.
+var plainNumber = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$`)
 
 // seriesCSV lays a series out one row per group and bucket: the same
 // figures as the JSON, with empty cells where the JSON has null.

@@ -25,6 +25,7 @@ import (
 	"github.com/ocxhq/ocx/internal/channel"
 	"github.com/ocxhq/ocx/internal/dynamo"
 	"github.com/ocxhq/ocx/internal/emf"
+	"github.com/ocxhq/ocx/internal/httpdeadline"
 	"github.com/ocxhq/ocx/internal/httpauth"
 	"github.com/ocxhq/ocx/internal/ingest"
 	"github.com/ocxhq/ocx/internal/secrets"
@@ -166,5 +167,6 @@ func Ingest(ctx context.Context, d Deps) (http.Handler, error) {
 	replayer := &ingest.Replayer{Channels: chans, Archive: arch, Quarantine: quarantine, Bus: pub, Now: d.Now}
 	mux := http.NewServeMux()
 	ingest.Routes(mux, svc, replayer, guard)
-	return mux, nil
+	// A backstop behind ingest's own deadline, for the bad-row routes.
+	return httpdeadline.Wrap(mux, httpdeadline.Default+2*time.Second), nil
 }

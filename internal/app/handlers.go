@@ -13,6 +13,7 @@ import (
 	"github.com/ocxhq/ocx/internal/customer"
 	"github.com/ocxhq/ocx/internal/dynamo"
 	"github.com/ocxhq/ocx/internal/failure"
+	"github.com/ocxhq/ocx/internal/httpdeadline"
 	"github.com/ocxhq/ocx/internal/silence"
 	"github.com/ocxhq/ocx/internal/team"
 	"github.com/ocxhq/ocx/internal/topology"
@@ -67,7 +68,11 @@ func API(ctx context.Context, d Deps) (http.Handler, error) {
 	customer.Routes(mux, customers, guard)
 	silence.Routes(mux, dynamo.NewSilences(d.dynamo(), failures), guard, d.Now, d.Log)
 	mux.Handle("POST /v1/slack/actions", slackActions)
-	return mux, nil
+	srv.Ready = []api.Check{
+		{Name: "metrics table", Probe: dynamo.Probe(d.dynamo(), metrics)},
+		{Name: "failures table", Probe: dynamo.Probe(d.dynamo(), failures)},
+	}
+	return httpdeadline.Wrap(mux, httpdeadline.Default), nil
 }
 
 // customers builds the customers service: reads over the customers and

@@ -102,3 +102,13 @@ func TestQuarantineKeepsHugeRejectionsWithinOneItem(t *testing.T) {
 		t.Fatalf("row %v %v: %d reasons + %d omitted, raw %q", ok, err, len(got.Reasons), got.OmittedReasons, got.Raw)
 	}
 }
+
+func TestProbeAnswersForATableAndFailsForNone(t *testing.T) {
+	c, names := newTables(t)
+	if err := Probe(c, names[topology.TableIntake])(context.Background()); err != nil {
+		t.Fatalf("probe of a table: %v", err)
+	}
+	if err := Probe(c, "no-such-table")(context.Background()); err == nil {
+		t.Fatal("probe of a missing table succeeded")
+	}
+}

@@ -371,8 +371,10 @@ func TestSilenceInhibitionEscalation(t *testing.T) {
 }
 
 // Slack's 429 with Retry-After is waited out and the message delivered
-// once; a webhook answering 500 to every retry leaves the notification,
-// with its group, receiver, phase and error, on the notify dead-letter queue.
+// once; a webhook answering 500 keeps its group due and retried by later
+// flushes, and only one still failing after notify.DefaultRetryFor leaves
+// the notification, with its group, receiver, phase and error, on the
+// notify dead-letter queue.
 func TestSlackRetryAndDeadLetter(t *testing.T) {
 	st, h, offset, now := notifyStack(t, nil)
 	h.replies = []reply{{status: 429, retryAfter: "1"}}
@@ -384,10 +386,16 @@ func TestSlackRetryAndDeadLetter(t *testing.T) {
 	}
 
 	h.mu.Lock()
-	h.replies = []reply{{status: 500}, {status: 500}, {status: 500}, {status: 500}}
+	h.replies = slices.Repeat([]reply{{status: 500}}, 2*notify.DefaultBackoff.Attempts)
 	h.mu.Unlock()
 	publish(t, st, events.TypeFailureDetected, failureOf("flr_500", "payment.failed", "payments", "warning", "stripe", "c-2", now()))
 	offset.Store(int64(2 * time.Minute))
+	flushNotifications(t, st)
+	if n := len(h.accepted()); n != 1 {
+		t.Fatalf("%d posts, want the 500s to deliver nothing", n)
+	}
+	// Still within the retry window: kept due, nothing dead-lettered yet.
+	offset.Store(int64(2*time.Minute + notify.DefaultRetryFor))
 	flushNotifications(t, st)
 	if n := len(h.accepted()); n != 1 {
 		t.Fatalf("%d posts, want the 500s to deliver nothing", n)

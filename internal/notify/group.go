@@ -31,6 +31,13 @@ type Group struct {
 	// EscalatedThrough is the detection time of the latest failure
 	// escalated; failures detected up to it are not escalated again.
 	EscalatedThrough time.Time
+	// RetryingSince is when a due send of this group first failed for a
+	// reason worth retrying (a receiver's outage); zero when nothing is
+	// being retried. Retries counts the flushes that failed since, and
+	// LastError says why the latest did.
+	RetryingSince time.Time `json:",omitzero"`
+	Retries       int       `json:",omitempty"`
+	LastError     string    `json:",omitempty"`
 	// Version guards against concurrent writers: a save succeeds only if
 	// the stored version is still the one read.
 	Version int64

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,7 +19,8 @@ import (
 )
 
 // Backoff bounds how one receiver is retried within one delivery. Beyond it,
-// the notification goes to the dead-letter queue.
+// a failure worth retrying leaves the group due for a later flush (see
+// RetryFor); any other goes to the dead-letter queue.
 type Backoff struct {
 	// Attempts is how many tries in all, the first included.
 	Attempts int
@@ -30,8 +32,21 @@ type Backoff struct {
 }
 
 // DefaultBackoff fits well inside the notify function's 60 s timeout: at most
-// 1 + 2 + 4 s of backoff, or a Retry-After of up to 10 s.
-var DefaultBackoff = Backoff{Attempts: 4, Initial: time.Second, Max: 10 * time.Second}
+// 1 + 2 s of backoff, or a Retry-After of up to 10 s. Longer outages are
+// ridden out across flushes, not inside one invocation.
+var DefaultBackoff = Backoff{Attempts: 3, Initial: time.Second, Max: 10 * time.Second}
+
+// DefaultRetryFor is how long a group's send keeps being retried across
+// flushes when its receiver is down (Slack's outage, a 429 with a long
+// Retry-After) before the notification goes to the dead-letter queue.
+const DefaultRetryFor = 2 * time.Hour
+
+// Flush-level retry waits: doubling from retryFirst, capped at retryMax,
+// jittered, and never shorter than a receiver's Retry-After.
+const (
+	retryFirst = 30 * time.Second
+	retryMax   = 10 * time.Minute
+)
 
 // DefaultLease is how long a claim keeps other attempts from sending. It is
 // longer than the notify function's 60 s timeout, so a claim outlives the
@@ -123,6 +138,34 @@ type Service struct {
 	// Sleep waits between retries; nil waits on a timer. Tests replace it so
 	// they need not wait.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// RetryFor is how long a group whose receiver keeps failing is retried;
+	// zero means DefaultRetryFor.
+	RetryFor time.Duration
+	// Notes, when set, records an undeliverable notification on each of
+	// its failures, so whoever opens the failure sees nobody was told.
+	Notes FailureNotes
+}
+
+// FailureNotes records a line on a failure's history.
+type FailureNotes interface {
+	Note(ctx context.Context, failureID, text string, at time.Time) error
+}
+
+// laterError is a send that failed for a reason worth retrying once the
+// receiver recovers; the group stays due and a later flush tries again.
+type laterError struct {
+	after time.Duration // the receiver's Retry-After, if it gave one
+	err   error
+}
+
+func (e *laterError) Error() string { return "retry later: " + e.err.Error() }
+func (e *laterError) Unwrap() error { return e.err }
+
+// flushTry is what one flush of one group shares among its sends.
+type flushTry struct {
+	// final is true when the group has been retried for RetryFor: a send
+	// that fails now goes to the dead-letter queue.
+	final bool
 }
 
 // maxSaveAttempts bounds retries of a group update that keeps meeting
@@ -277,8 +320,11 @@ func (s *Service) flushGroup(ctx context.Context, key string, now time.Time, mut
 		}
 		log := s.logger().With("group", key, "team", g.Team, "route", g.Route)
 		next := g
+		next.RetryingSince, next.Retries, next.LastError = time.Time{}, 0, ""
 		out := plan(&next, members, flushView{now: now, muted: muted, owner: owner})
+		at := flushTry{final: !g.RetryingSince.IsZero() && now.Sub(g.RetryingSince) >= s.retryFor()}
 		var errs []error
+		var later []*laterError
 		for _, n := range out {
 			if n.Kind == Escalated {
 				if n.Team, ok = s.Teams.Get(n.Team.ID); !ok {
@@ -286,12 +332,24 @@ func (s *Service) flushGroup(ctx context.Context, key string, now time.Time, mut
 					continue
 				}
 			}
-			errs = append(errs, s.deliver(ctx, log, n))
+			err := s.deliver(ctx, log, n, at)
+			var le *laterError
+			if errors.As(err, &le) && err == error(le) {
+				later = append(later, le)
+				continue
+			}
+			errs = append(errs, err)
 		}
 		if err := errors.Join(errs...); err != nil {
 			// Left due: the next run sends what is missing; the Ledger keeps
 			// what went out from going again.
 			return err
+		}
+		if len(later) > 0 {
+			// A receiver is down. The group keeps its state, so the same
+			// phases are planned again, and falls due after a backoff; the
+			// Ledger keeps what did go out from going twice.
+			return s.retryLater(ctx, log, g, now, later)
 		}
 		err = s.Groups.SaveGroup(ctx, next)
 		if errors.Is(err, ErrConflict) && attempt < maxSaveAttempts {
@@ -305,8 +363,35 @@ func (s *Service) flushGroup(ctx context.Context, key string, now time.Time, mut
 	}
 }
 
+// retryLater leaves g due after a backoff that grows with each failed
+// flush and honours the longest Retry-After asked for.
+func (s *Service) retryLater(ctx context.Context, log *slog.Logger, g Group, now time.Time, later []*laterError) error {
+	if g.RetryingSince.IsZero() {
+		g.RetryingSince = now
+	}
+	g.Retries++
+	wait := jitter(min(retryFirst<<min(g.Retries-1, 10), retryMax))
+	var msgs []string
+	for _, le := range later {
+		wait = max(wait, le.after)
+		msgs = append(msgs, le.err.Error())
+	}
+	// The last try happens when RetryFor is up, however the backoff falls.
+	if end := g.RetryingSince.Add(s.retryFor()); now.Add(wait).After(end) {
+		wait = max(end.Sub(now), time.Second)
+	}
+	g.Due = now.Add(wait)
+	g.LastError = Shorten(strings.Join(msgs, "; "), 500)
+	if err := s.Groups.SaveGroup(ctx, g); err != nil {
+		// Left due as it was: the next flush tries again.
+		return fmt.Errorf("keep group %s due for a retry: %w", g.Key, err)
+	}
+	log.Warn("receiver down; group kept due", "retries", g.Retries, "retrying_since", g.RetryingSince, "next_try", g.Due, "err", g.LastError)
+	return nil
+}
+
 // deliver sends n through every notifier that serves its team.
-func (s *Service) deliver(ctx context.Context, log *slog.Logger, n Notification) error {
+func (s *Service) deliver(ctx context.Context, log *slog.Logger, n Notification, at flushTry) error {
 	log = log.With("phase", n.Phase)
 	var receivers []Notifier
 	for _, nt := range s.Notifiers {
@@ -321,15 +406,32 @@ func (s *Service) deliver(ctx context.Context, log *slog.Logger, n Notification)
 	errs := make([]error, len(receivers))
 	var wg sync.WaitGroup
 	for i, nt := range receivers {
-		wg.Go(func() { errs[i] = s.deliverTo(ctx, log, nt, n) })
+		wg.Go(func() { errs[i] = s.deliverTo(ctx, log, nt, n, at) })
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	// Only retry-later outcomes: one laterError, the longest wait asked.
+	var later *laterError
+	for _, err := range errs {
+		var le *laterError
+		switch {
+		case err == nil:
+		case errors.As(err, &le) && err == error(le):
+			if later == nil || le.after > later.after {
+				later = le
+			}
+		default:
+			return errors.Join(errs...)
+		}
+	}
+	if later != nil {
+		return later
+	}
+	return nil
 }
 
 // deliverTo runs claim, send, mark-sent-or-release for one receiver. A send
 // that fails for good goes to the dead-letter queue and counts as handled.
-func (s *Service) deliverTo(ctx context.Context, log *slog.Logger, nt Notifier, n Notification) error {
+func (s *Service) deliverTo(ctx context.Context, log *slog.Logger, nt Notifier, n Notification, at flushTry) error {
 	receiver := Receiver(n.Team, nt)
 	id := DeliveryID(n.GroupKey, n.Phase)
 	log = log.With("receiver", receiver)
@@ -352,13 +454,25 @@ func (s *Service) deliverTo(ctx context.Context, log *slog.Logger, nt Notifier, 
 		return fmt.Errorf("claim delivery %s to %s: unexpected outcome %v", id, receiver, claim)
 	}
 
-	attempts, sendErr := s.send(ctx, log, nt, n)
+	attempts, retry, sendErr := s.send(ctx, log, nt, n)
 
 	// The outcome is recorded even if ctx has just ended: a send that
 	// happened must not be repeated, and a failed one must not wait out the
 	// lease before a retry may send.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
+	if sendErr != nil && retry && !at.final {
+		if err := s.Ledger.Release(rctx, id, receiver, until); err != nil {
+			log.Error("release claim; a retry must wait for the lease to lapse", "err", err)
+		}
+		le := &laterError{err: fmt.Errorf("deliver %s to %s (%d attempts): %w", id, receiver, attempts, sendErr)}
+		var ra *RetryAfterError
+		if errors.As(sendErr, &ra) {
+			le.after = ra.After
+		}
+		log.Warn("delivery failed; will retry", "attempts", attempts, "err", sendErr)
+		return le
+	}
 	if sendErr != nil {
 		log.Error("delivery failed", "attempts", attempts, "err", sendErr)
 		d := DeadLetter{GroupKey: n.GroupKey, Receiver: receiver, Phase: n.Phase, Error: sendErr.Error(), At: s.now().UTC()}
@@ -373,6 +487,14 @@ func (s *Service) deliverTo(ctx context.Context, log *slog.Logger, nt Notifier, 
 		}
 		if s.Metrics != nil {
 			s.Metrics.Count(MetricUndeliverable, 1, nil)
+		}
+		if s.Notes != nil {
+			note := fmt.Sprintf("Notification %s to %s could not be delivered after %d attempts (%s); it is on the notify dead-letter queue.", n.Phase, receiver, attempts, Shorten(sendErr.Error(), 300))
+			for _, f := range n.Failures {
+				if err := s.Notes.Note(rctx, f.ID, note, s.now()); err != nil {
+					log.Error("record undeliverable notification on the failure", "failure_id", f.ID, "err", err)
+				}
+			}
 		}
 		// Parked in the dead-letter queue: recorded as handled, so the next
 		// flush does not send it again on top of an operator's replay.
@@ -392,17 +514,17 @@ func (s *Service) deliverTo(ctx context.Context, log *slog.Logger, nt Notifier, 
 }
 
 // send calls n until it succeeds, says retrying is pointless, or the backoff
-// is exhausted.
-func (s *Service) send(ctx context.Context, log *slog.Logger, nt Notifier, n Notification) (attempts int, err error) {
+// is exhausted; retry reports whether a later try could succeed.
+func (s *Service) send(ctx context.Context, log *slog.Logger, nt Notifier, n Notification) (attempts int, retry bool, err error) {
 	b := s.backoff()
 	delay := b.Initial
 	for attempt := 1; ; attempt++ {
 		retry, err := nt.Notify(ctx, n)
 		if err == nil {
-			return attempt, nil
+			return attempt, false, nil
 		}
 		if !retry || attempt >= b.Attempts {
-			return attempt, err
+			return attempt, retry, err
 		}
 		wait := jitter(delay)
 		var ra *RetryAfterError
@@ -410,19 +532,26 @@ func (s *Service) send(ctx context.Context, log *slog.Logger, nt Notifier, n Not
 			wait = ra.After
 		}
 		if wait > b.Max {
-			return attempt, fmt.Errorf("receiver asks to wait %s, longer than this delivery waits: %w", wait, err)
+			return attempt, true, fmt.Errorf("receiver asks to wait %s, longer than this delivery waits: %w", wait, err)
 		}
 		// Deadlines are wall-clock, so this compares against the real clock
 		// rather than s.Now.
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-			return attempt, fmt.Errorf("no time left to wait %s and retry: %w", wait, err)
+			return attempt, true, fmt.Errorf("no time left to wait %s and retry: %w", wait, err)
 		}
 		log.Warn("send failed, retrying", "attempt", attempt, "wait", wait, "err", err)
 		if werr := s.sleep(ctx, wait); werr != nil {
-			return attempt, fmt.Errorf("%w (while waiting to retry after: %w)", werr, err)
+			return attempt, true, fmt.Errorf("%w (while waiting to retry after: %w)", werr, err)
 		}
 		delay = min(2*delay, b.Max)
 	}
+}
+
+func (s *Service) retryFor() time.Duration {
+	if s.RetryFor > 0 {
+		return s.RetryFor
+	}
+	return DefaultRetryFor
 }
 
 // jitter spreads retries over [d/2, d] so receivers failing together (a
