@@ -180,6 +180,15 @@ func orderDraft(topic string, body []byte, a map[string]any) (events.Customer, t
 	if o.Test {
 		a["test"] = true
 	}
+	// The topic travels in an unsigned header: the signed order must
+	// agree with it, so a captured order cannot be replayed as a
+	// cancellation or a fulfilment it never had.
+	switch {
+	case topic == "orders/cancelled" && o.CancelledAt.IsZero():
+		return events.Customer{}, time.Time{}, errors.New("topic says cancelled, but the signed order has no cancelled_at")
+	case topic == "orders/fulfilled" && o.FulfillmentStatus != "fulfilled":
+		return events.Customer{}, time.Time{}, fmt.Errorf("topic says fulfilled, but the signed order's fulfillment_status is %q", o.FulfillmentStatus)
+	}
 	var at time.Time
 	switch topic {
 	case "orders/create":

@@ -151,6 +151,8 @@ func TestParseRejects(t *testing.T) {
 		{"array body", "orders/create", `[{"id":1}]`, "read order"},
 		{"unknown topic, body not an object", "carts/update", `"x"`, `unknown shopify topic "carts/update"`},
 		{"refund without order", "refunds/create", `{"id":5}`, "refund needs id and order_id"},
+		{"created order replayed as cancelled", "orders/cancelled", order, "signed order has no cancelled_at"},
+		{"created order replayed as fulfilled", "orders/fulfilled", order, "fulfillment_status is"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
