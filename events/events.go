@@ -28,10 +28,17 @@ type Customer struct {
 	ID    string `json:"id,omitempty"`
 	Email string `json:"email,omitempty"`
 	Phone string `json:"phone,omitempty"`
+	// Refs name the channel's objects that belong to this customer alone,
+	// as "<object>:<id>" (a Stripe charge "charge:ch_…", a Shopify order
+	// "order:450789469"). An event that names such an object and no person
+	// (a dispute names only its charge) joins the customer through it.
+	Refs []string `json:"refs,omitempty"`
 }
 
 // Empty reports whether no identity key is set.
-func (c Customer) Empty() bool { return c.ID == "" && c.Email == "" && c.Phone == "" }
+func (c Customer) Empty() bool {
+	return c.ID == "" && c.Email == "" && c.Phone == "" && len(c.Refs) == 0
+}
 
 // Interaction is one touch a customer had with the business on a channel,
 // normalised from a webhook. Detail of every "ocx.ingest" event.

@@ -57,6 +57,16 @@ type Reject struct {
 	Item []byte
 }
 
+// Ignored is an item of a verified delivery that the kind deliberately
+// does not map: a provider event type its catalogue (docs/channels.md)
+// lists as carrying nothing OCX uses. It is answered 2xx and counted, and
+// stays in the raw archive; it is never a bad row.
+type Ignored struct {
+	Index int
+	// Type is the provider's event type, e.g. "customer.subscription.updated".
+	Type string
+}
+
 // Delivery is what one verified request carries.
 type Delivery struct {
 	// ID is the provider's id for this delivery, used to drop redeliveries.
@@ -64,7 +74,19 @@ type Delivery struct {
 	ID      string
 	Events  []Draft
 	Rejects []Reject
+	Ignored []Ignored
 }
+
+// IgnoreError is what a mapping returns for an item it ignores on purpose.
+type IgnoreError struct {
+	// Type is the provider's event type.
+	Type string
+}
+
+func (e *IgnoreError) Error() string { return e.Type + " is ignored on purpose" }
+
+// Ignore says that an item of provider event type typ is ignored on purpose.
+func Ignore(typ string) error { return &IgnoreError{Type: typ} }
 
 // Kind is one provider's webhook scheme, configured for one channel.
 type Kind interface {

@@ -11,6 +11,10 @@ import (
 // draft or, when err says why the item cannot be mapped, a reject of the
 // whole body.
 func SingleItem(id string, body []byte, d Draft, err error) Delivery {
+	var ig *IgnoreError
+	if errors.As(err, &ig) {
+		return Delivery{ID: id, Ignored: []Ignored{{Type: ig.Type}}}
+	}
 	if err != nil {
 		return Delivery{ID: id, Rejects: []Reject{{Index: 0, Reason: err.Error(), Item: body}}}
 	}
@@ -22,7 +26,7 @@ func SingleItem(id string, body []byte, d Draft, err error) Delivery {
 // that is not JSON at all is malformed. JSON that does not fit a T is
 // rejected whole as not being what ("a stripe event"), without a delivery
 // id. Otherwise the delivery's id is deliveryID(item) and it carries
-// draft(item) as SingleItem does.
+// draft(item) as SingleItem does (an IgnoreError ignores the item).
 func ParseJSONItem[T any](req Request, what string, deliveryID func(*T) string, draft func(*T) (Draft, error)) (Delivery, error) {
 	var item T
 	if err := json.Unmarshal(req.Body, &item); err != nil {
@@ -70,4 +74,13 @@ func SetNonEmpty(a map[string]any, k, v string) {
 	if v != "" {
 		a[k] = v
 	}
+}
+
+// Set is a lookup table of provider event types.
+func Set(types ...string) map[string]bool {
+	m := make(map[string]bool, len(types))
+	for _, t := range types {
+		m[t] = true
+	}
+	return m
 }

@@ -6,6 +6,7 @@ package identity
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/ocxhq/ocx/events"
@@ -16,7 +17,8 @@ import (
 type Key string
 
 // Keys returns the customer's keys, strongest first: the channel's own id,
-// then email, then phone.
+// then email, then phone, then the channel's objects that belong to the
+// customer ("<channel>.<object>:<id>", e.g. "stripe.charge:ch_…").
 func Keys(channel string, c events.Customer) []Key {
 	var out []Key
 	if id := strings.TrimSpace(c.ID); id != "" {
@@ -28,8 +30,29 @@ func Keys(channel string, c events.Customer) []Key {
 	if p := Phone(c.Phone); p != "" {
 		out = append(out, Key("phone:"+p))
 	}
+	for _, r := range c.Refs {
+		if k, ok := RefKey(channel, r); ok && !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
 	return out
 }
+
+// RefKey is the key of a channel object a customer owns: ref is
+// "<object>:<id>" as events.Customer.Refs holds it. ok is false for a ref
+// of another shape, which is not used.
+func RefKey(channel, ref string) (Key, bool) {
+	obj, id, ok := strings.Cut(strings.TrimSpace(ref), ":")
+	if !ok || !refObject.MatchString(obj) || id == "" || len(id) > 200 || strings.ContainsAny(id, " \t\r\n") {
+		return "", false
+	}
+	return Key(channel + "." + obj + ":" + id), true
+}
+
+// IsRef reports whether k names a channel object rather than a person.
+func (k Key) IsRef() bool { return strings.Contains(k.Kind(), ".") }
+
+var refObject = regexp.MustCompile(`^[a-z][a-z_]{0,31}$`)
 
 // Email lower-cases and trims an address; it returns "" for anything that
 // is not shaped like one.
@@ -104,11 +127,12 @@ func ParseKey(s string) (Key, error) {
 		}
 		return "", fmt.Errorf("identity key %q: not an E.164 phone number (+ and country code)", s)
 	}
-	if !channelID.MatchString(kind) {
+	if !keyKind.MatchString(kind) {
 		return "", fmt.Errorf("identity key %q: kind %q is neither email, phone nor a channel id", s, kind)
 	}
 	return Key(kind + ":" + v), nil
 }
 
-// channelID is the shape of a channel id (see infra/config/channels.yaml).
-var channelID = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+// keyKind is the shape of a channel id (see infra/config/channels.yaml),
+// optionally with the object a ref key names ("stripe.charge").
+var keyKind = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}(\.[a-z][a-z_]{0,31})?$`)

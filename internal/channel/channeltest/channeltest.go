@@ -32,7 +32,7 @@ import (
 
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/channel"
-	"github.com/ocxhq/ocx/internal/ingest"
+	"github.com/ocxhq/ocx/internal/identity"
 )
 
 // Fixture returns the contents of testdata/name.
@@ -117,7 +117,7 @@ func MatchSchemas(t testing.TB, d channel.Delivery) {
 		d.ID = "sha256:0" // ingest hashes the body of a delivery without an id
 	}
 	now := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
-	for _, in := range ingest.Canonical("test", d, "s3://ocx-test/raw/test/x.json", now) {
+	for _, in := range canonical(d, now) {
 		b, err := json.Marshal(in)
 		if err != nil {
 			t.Fatalf("%s draft does not marshal: %v", in.Type, err)
@@ -137,6 +137,36 @@ func MatchSchemas(t testing.TB, d channel.Delivery) {
 			t.Errorf("%s does not match its schema: %v\n%s", in.Type, err, b)
 		}
 	}
+}
+
+// canonical is what ingest publishes for d's drafts, built here rather than
+// by importing ingest (which imports kinds): a deterministic id, the
+// draft's fields with identity values normalised, provenance.
+func canonical(d channel.Delivery, now time.Time) []events.Interaction {
+	out := make([]events.Interaction, len(d.Events))
+	for i, dr := range d.Events {
+		at := dr.OccurredAt
+		if at.IsZero() {
+			at = now
+		}
+		attrs := dr.Attributes
+		if attrs == nil {
+			attrs = map[string]any{}
+		}
+		c := dr.Customer
+		if e := identity.Email(c.Email); e != "" {
+			c.Email = e
+		}
+		if p := identity.Phone(c.Phone); p != "" {
+			c.Phone = p
+		}
+		out[i] = events.Interaction{
+			ID: "evt_0123456789abcdef0123456789", Type: dr.Type, Channel: "test",
+			OccurredAt: at.UTC(), ReceivedAt: now, Customer: c, Attributes: attrs,
+			DeliveryID: d.ID, Raw: "s3://ocx-test/raw/test/x.json",
+		}
+	}
+	return out
 }
 
 // ParseOne checks that k maps req to one draft and no rejects, and that the
@@ -170,6 +200,36 @@ func RejectsWhole(t testing.TB, k channel.Kind, req channel.Request, reason stri
 		t.Fatalf("reject %d %q of %.40q, want index 0, reason containing %q, the whole body", r.Index, r.Reason, r.Item, reason)
 	}
 	return d
+}
+
+// IgnoresOne checks that k answers req with nothing but one item ignored
+// on purpose, of provider type typ.
+func IgnoresOne(t testing.TB, k channel.Kind, req channel.Request, typ string) channel.Delivery {
+	t.Helper()
+	d, err := k.Parse(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Events) != 0 || len(d.Rejects) != 0 || len(d.Ignored) != 1 || d.Ignored[0].Type != typ {
+		t.Fatalf("%d events, rejects %+v, ignored %+v; want %s ignored", len(d.Events), d.Rejects, d.Ignored, typ)
+	}
+	return d
+}
+
+// Documented checks that docs/channels.md names every provider event type
+// of types (as `type`), so the catalogue an operator reads is the one the
+// code applies.
+func Documented(t testing.TB, types ...string) {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "channels.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range types {
+		if !bytes.Contains(doc, []byte("`"+typ+"`")) {
+			t.Errorf("docs/channels.md does not list `%s`", typ)
+		}
+	}
 }
 
 // Malformed checks that k refuses to parse req with an error wrapping
@@ -350,9 +410,9 @@ func (inv Invariants) Check(t *testing.T, k channel.Kind, req channel.Request) c
 		}
 		return channel.Delivery{}
 	}
-	switch n := len(d.Events) + len(d.Rejects); {
+	switch n := len(d.Events) + len(d.Rejects) + len(d.Ignored); {
 	case n == 0:
-		t.Fatal("Parse succeeded with no events and no rejects")
+		t.Fatal("Parse succeeded with no events, rejects or ignored items")
 	case inv.OneItem && n != 1:
 		t.Fatalf("%d events and %d rejects from one item", len(d.Events), len(d.Rejects))
 	}
@@ -370,6 +430,11 @@ func (inv Invariants) Check(t *testing.T, k channel.Kind, req channel.Request) c
 	for _, r := range d.Rejects {
 		if r.Reason == "" {
 			t.Fatalf("reject without reason: %+v", r)
+		}
+	}
+	for _, ig := range d.Ignored {
+		if ig.Type == "" {
+			t.Fatalf("ignored item without type: %+v", ig)
 		}
 	}
 	return d

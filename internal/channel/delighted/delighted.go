@@ -140,6 +140,10 @@ func (s Scheme) Parse(req channel.Request) (channel.Delivery, error) {
 
 // draft maps the survey response, or says why it cannot.
 func (s Scheme) draft(p Payload) (channel.Draft, error) {
+	if p.EventType == "unsubscribe.created" {
+		// A person left the survey list: no answer, nothing to record.
+		return channel.Draft{}, channel.Ignore(p.EventType)
+	}
 	updated := p.EventType == "survey_response.updated"
 	if !updated && p.EventType != "survey_response.created" {
 		return channel.Draft{}, fmt.Errorf("unknown delighted event type %q (mapped: survey_response.created, survey_response.updated)", p.EventType)

@@ -147,7 +147,7 @@ func TestParseSurveyOption(t *testing.T) {
 func TestParseRejects(t *testing.T) {
 	upd := string(channeltest.Fixture(t, "survey_response_updated.json"))
 	cases := []struct{ name, body, reason string }{
-		{"unsubscribe", `{"event_type":"unsubscribe.created","event_id":"e1","event_data":{"person":{"id":"1","email":"a@b.c"}}}`, `unknown delighted event type "unsubscribe.created"`},
+		{"unknown event", `{"event_type":"person.teleported","event_id":"e1","event_data":{"person":{"id":"1","email":"a@b.c"}}}`, `unknown delighted event type "person.teleported"`},
 		{"out of scale", strings.Replace(upd, `"score": 9`, `"score": 11`, 1), "nps score 11 of response 5435 is outside 0-10"},
 		{"not an integer", strings.Replace(upd, `"score": 9`, `"score": 8.5`, 1), "is outside 0-10"},
 		{"no score", strings.Replace(upd, `"score": 9`, `"score": null`, 1), "has no score"},
@@ -194,4 +194,11 @@ func FuzzVerifyAndParse(f *testing.F) {
 func BenchmarkVerifyAndParse(b *testing.B) {
 	body := channeltest.Fixture(b, "survey_response_updated.json")
 	channeltest.Benchmark(b, mustNew(b, nil), request(Sign(vecKey, body), body), []string{"old-key", vecKey}, time.Now(), 1)
+}
+
+// A person unsubscribing from surveys is ignored on purpose.
+func TestCatalogue(t *testing.T) {
+	body := `{"event_type":"unsubscribe.created","event_id":"e1","event_data":{"person":{"id":"1","email":"a@b.c"}}}`
+	channeltest.IgnoresOne(t, mustNew(t, nil), request("", []byte(body)), "unsubscribe.created")
+	channeltest.Documented(t, "survey_response.created", "survey_response.updated", "unsubscribe.created")
 }

@@ -38,6 +38,31 @@ var topics = map[string]topic{
 	"conversation.rating.added":         {events.TypeSurveyResponded, "customer", nil},
 }
 
+// contactTopics are the contact topics OCX maps to customer.identified:
+// each carries the contact's Intercom id, email and phone.
+var contactTopics = channel.Set("contact.user.created", "contact.user.updated", "contact.lead.created",
+	"contact.lead.updated", "contact.lead.signed_up", "contact.email.updated")
+
+// Ignored are the topics an app typically subscribes to that carry nothing
+// OCX uses (assignment, notes, snoozes, tags, companies, admins) and the
+// ping Intercom sends to check a subscription. Answered 2xx and counted.
+var Ignored = []string{
+	"ping",
+	"conversation.admin.assigned", "conversation.admin.noted", "conversation.admin.snoozed",
+	"conversation.admin.unsnoozed", "conversation.admin.open.assigned", "conversation.admin.closed.assigned",
+	"conversation.priority.updated", "conversation.contact.attached", "conversation.contact.detached",
+	"conversation.read", "conversation.deleted", "conversation_part.tag.created", "conversation_part.redacted",
+	"contact.archived", "contact.unarchived", "contact.deleted", "contact.tag.created", "contact.tag.deleted",
+	"contact.subscribed", "contact.unsubscribed", "contact.attached_to_company", "contact.detached_from_company",
+	"company.created", "company.updated", "company.deleted", "visitor.signed_up", "event.created",
+	"admin.added_to_workspace", "admin.removed_from_workspace", "admin.away_mode_updated", "admin.logged_in", "admin.logged_out",
+}
+
+var ignored = channel.Set(Ignored...)
+
+// TypeIdentified links a contact's Intercom id, email and phone.
+const TypeIdentified = "customer.identified"
+
 type person struct {
 	Type       string             `json:"type"`
 	ID         channel.ProviderID `json:"id"`
@@ -125,10 +150,12 @@ func (Scheme) Parse(req channel.Request) (channel.Delivery, error) {
 
 func (n *notification) draft() (channel.Draft, error) {
 	switch {
-	case n.Topic == "ping":
-		return channel.Draft{}, errors.New("intercom ping notification: a subscription check, nothing to record")
+	case ignored[n.Topic]:
+		return channel.Draft{}, channel.Ignore(n.Topic)
 	case n.Topic == "":
 		return channel.Draft{}, errors.New("intercom notification has no topic")
+	case contactTopics[n.Topic]:
+		return n.contact()
 	}
 	tp, ok := topics[n.Topic]
 	if !ok {
@@ -203,6 +230,51 @@ func (n *notification) draft() (channel.Draft, error) {
 		occurred = time.Unix(at, 0).UTC()
 	}
 	return channel.Draft{ID: n.ID, Type: tp.typ, OccurredAt: occurred, Customer: c, Attributes: a}, nil
+}
+
+// contact maps a contact notification to customer.identified; a contact
+// without email or phone (an anonymous lead) has nothing to link yet.
+func (n *notification) contact() (channel.Draft, error) {
+	var ct struct {
+		ID         channel.ProviderID `json:"id"`
+		Role       string             `json:"role"`
+		Email      string             `json:"email"`
+		Phone      string             `json:"phone"`
+		ExternalID string             `json:"external_id"`
+		UpdatedAt  int64              `json:"updated_at"`
+	}
+	switch {
+	case n.ID == "":
+		return channel.Draft{}, fmt.Errorf("intercom %s notification has no id", n.Topic)
+	case len(n.Data.Item) == 0 || n.Data.Item[0] != '{':
+		return channel.Draft{}, fmt.Errorf("intercom %s %s has no data.item", n.Topic, n.ID)
+	}
+	if err := json.Unmarshal(n.Data.Item, &ct); err != nil {
+		return channel.Draft{}, fmt.Errorf("intercom %s %s: read contact: %v", n.Topic, n.ID, err)
+	}
+	if ct.ID == "" {
+		return channel.Draft{}, fmt.Errorf("intercom %s %s: contact has no id", n.Topic, n.ID)
+	}
+	if ct.Email == "" && ct.Phone == "" {
+		return channel.Draft{}, channel.Ignore(n.Topic)
+	}
+	at := n.CreatedAt
+	if at <= 0 {
+		at = ct.UpdatedAt
+	}
+	if at < 0 || at > maxUnix {
+		return channel.Draft{}, fmt.Errorf("intercom %s %s: time %d is out of range", n.Topic, n.ID, at)
+	}
+	a := map[string]any{"provider_event": n.Topic, "contact_id": string(ct.ID)}
+	channel.SetNonEmpty(a, "role", ct.Role)
+	channel.SetNonEmpty(a, "contact_external_id", ct.ExternalID)
+	channel.SetNonEmpty(a, "app_id", n.AppID)
+	var occurred time.Time
+	if at > 0 {
+		occurred = time.Unix(at, 0).UTC()
+	}
+	return channel.Draft{ID: n.ID, Type: TypeIdentified, OccurredAt: occurred,
+		Customer: events.Customer{ID: string(ct.ID), Email: ct.Email, Phone: ct.Phone}, Attributes: a}, nil
 }
 
 // customer is the conversation's contact: the first listed contact, else the

@@ -56,6 +56,9 @@ var types = map[string]string{
 	"spamreport": "email.spam_reported",
 	"open":       "email.opened",
 	"click":      "email.clicked",
+	// An unsubscribe from everything or from one group (asm_group_id).
+	"unsubscribe":       "email.unsubscribed",
+	"group_unsubscribe": "email.unsubscribed",
 }
 
 func init() { channel.Register(Kind, channel.Static(Scheme{})) }
@@ -125,6 +128,14 @@ func PublicKey(secret string) (*ecdsa.PublicKey, error) {
 	return k, nil
 }
 
+// Ignored are the SendGrid events that carry nothing OCX uses: a
+// resubscription to a group (the unsubscribe before it is what matters)
+// and account-level notices that name no recipient. Answered 2xx and
+// counted.
+var Ignored = []string{"group_resubscribe", "account_status_change"}
+
+var ignored = channel.Set(Ignored...)
+
 // Fields SendGrid itself defines; any other key on an item is one of the
 // sender's custom_args and goes to attributes.custom_args.
 var reserved = map[string]bool{
@@ -167,6 +178,10 @@ func (Scheme) Parse(req channel.Request) (channel.Delivery, error) {
 	d := channel.Delivery{Events: make([]channel.Draft, 0, len(items))}
 	for i, raw := range items {
 		dr, reason := draft(raw)
+		if ev, ok := strings.CutPrefix(reason, ignorePrefix); ok {
+			d.Ignored = append(d.Ignored, channel.Ignored{Index: i, Type: ev})
+			continue
+		}
 		if reason != "" {
 			d.Rejects = append(d.Rejects, channel.Reject{Index: i, Reason: reason, Item: raw})
 			continue
@@ -176,6 +191,9 @@ func (Scheme) Parse(req channel.Request) (channel.Delivery, error) {
 	return d, nil
 }
 
+// ignorePrefix marks draft's answer for an event ignored on purpose.
+const ignorePrefix = "\x00ignore:"
+
 func draft(raw json.RawMessage) (channel.Draft, string) {
 	var it map[string]any
 	if err := json.Unmarshal(raw, &it); err != nil || it == nil {
@@ -184,6 +202,9 @@ func draft(raw json.RawMessage) (channel.Draft, string) {
 	ev, _ := it["event"].(string)
 	if ev == "" {
 		return channel.Draft{}, "sendgrid item has no event"
+	}
+	if ignored[ev] {
+		return channel.Draft{}, ignorePrefix + ev
 	}
 	typ, ok := types[ev]
 	if !ok {

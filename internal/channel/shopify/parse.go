@@ -18,15 +18,38 @@ const (
 	TypeFulfilled = "order.fulfilled"
 	TypeCancelled = "order.cancelled"
 	TypeRefunded  = "order.refunded"
+	TypeDelivered = "order.delivered"
+	// TypeIdentified links a Shopify customer's id, email and phone.
+	TypeIdentified = "customer.identified"
 )
 
-// Topics maps each Shopify webhook topic OCX understands to its canonical type.
+// Topics maps each Shopify webhook topic OCX maps to its canonical type.
+// Orders carry their customer and tie the order to them (refs), so a
+// refund or fulfillment, which names only the order, joins that customer.
 var Topics = map[string]string{
-	"orders/create":    TypeCreated,
-	"orders/fulfilled": TypeFulfilled,
-	"orders/cancelled": TypeCancelled,
-	"refunds/create":   TypeRefunded,
+	"customers/create":    TypeIdentified,
+	"customers/update":    TypeIdentified,
+	"orders/create":       TypeCreated,
+	"orders/fulfilled":    TypeFulfilled,
+	"orders/cancelled":    TypeCancelled,
+	"refunds/create":      TypeRefunded,
+	"fulfillments/update": TypeDelivered,
 }
+
+// Ignored are the topics a shop typically subscribes to that carry nothing
+// OCX uses: order edits another topic reports, checkouts and carts (no
+// customer yet), catalogue and shop changes, and the compliance topics,
+// which an operator answers with erasure (`ocx erase`). Answered 2xx and
+// counted; fulfillments/update maps only once the carrier reports delivery.
+var Ignored = []string{
+	"orders/updated", "orders/paid", "orders/edited", "orders/partially_fulfilled", "orders/delete",
+	"fulfillments/create", "customers/delete", "customers/enable", "customers/disable",
+	"customers/data_request", "customers/redact", "shop/redact", "checkouts/create", "checkouts/update",
+	"checkouts/delete", "carts/create", "carts/update", "products/create", "products/update", "products/delete",
+	"inventory_levels/update", "app/uninstalled", "shop/update",
+}
+
+var ignored = channel.Set(Ignored...)
 
 type customer struct {
 	ID    channel.ProviderID `json:"id"`
@@ -119,6 +142,12 @@ func (Scheme) Parse(req channel.Request) (channel.Delivery, error) {
 }
 
 func parse(topic string, req channel.Request) (channel.Draft, error) {
+	if ignored[topic] {
+		if !json.Valid(req.Body) {
+			return channel.Draft{}, json.Unmarshal(req.Body, new(any))
+		}
+		return channel.Draft{}, channel.Ignore(topic)
+	}
 	typ, ok := Topics[topic]
 	if !ok {
 		if !json.Valid(req.Body) {
@@ -139,9 +168,14 @@ func parse(topic string, req channel.Request) (channel.Draft, error) {
 		at  time.Time
 		err error
 	)
-	if topic == "refunds/create" {
+	switch topic {
+	case "refunds/create":
 		c, at, err = refundDraft(req.Body, a)
-	} else {
+	case "customers/create", "customers/update":
+		c, at, err = customerDraft(topic, req.Body, a)
+	case "fulfillments/update":
+		c, at, err = fulfillmentDraft(req.Body, a)
+	default:
 		c, at, err = orderDraft(topic, req.Body, a)
 	}
 	if err != nil {
@@ -204,7 +238,7 @@ func orderDraft(topic string, body []byte, a map[string]any) (events.Customer, t
 		}
 		at = first(at, o.ClosedAt, o.UpdatedAt)
 	}
-	c := events.Customer{Email: first(o.Email, o.ContactEmail), Phone: o.Phone}
+	c := events.Customer{Email: first(o.Email, o.ContactEmail), Phone: o.Phone, Refs: []string{"order:" + string(o.ID)}}
 	if o.Customer != nil {
 		c.ID = string(o.Customer.ID)
 		c.Email = first(c.Email, o.Customer.Email)
@@ -215,7 +249,7 @@ func orderDraft(topic string, body []byte, a map[string]any) (events.Customer, t
 			c.Phone = first(c.Phone, ad.Phone)
 		}
 	}
-	if c.Empty() {
+	if c.ID == "" && c.Email == "" && c.Phone == "" {
 		return c, at, fmt.Errorf("order %s carries no customer id, email or phone", o.ID)
 	}
 	return c, at.UTC(), nil
@@ -251,16 +285,63 @@ func refundDraft(body []byte, a map[string]any) (events.Customer, time.Time, err
 	f, _ := total.Float64()
 	a["total"] = f
 	channel.SetNonEmpty(a, "currency", strings.ToUpper(currency))
-	c := events.Customer{Email: r.Email}
+	// Shopify's refund names only its order: it joins the order's customer.
+	c := events.Customer{Email: r.Email, Refs: []string{"order:" + string(r.OrderID)}}
 	if r.Customer != nil {
 		c.ID = string(r.Customer.ID)
 		c.Email = first(c.Email, r.Customer.Email)
 		c.Phone = r.Customer.Phone
 	}
-	if c.Empty() {
-		return c, time.Time{}, fmt.Errorf("refund %s of order %s carries no customer id, email or phone (Shopify's refund payload names only the order)", r.ID, r.OrderID)
-	}
 	return c, first(r.ProcessedAt, r.CreatedAt).UTC(), nil
+}
+
+func customerDraft(topic string, body []byte, a map[string]any) (events.Customer, time.Time, error) {
+	var cu struct {
+		customer
+		UpdatedAt time.Time `json:"updated_at"`
+		CreatedAt time.Time `json:"created_at"`
+	}
+	if err := json.Unmarshal(body, &cu); err != nil {
+		return events.Customer{}, time.Time{}, fmt.Errorf("read customer: %w", err)
+	}
+	if cu.ID == "" {
+		return events.Customer{}, time.Time{}, errors.New("customer has no id")
+	}
+	c := events.Customer{ID: string(cu.ID), Email: cu.Email, Phone: cu.Phone}
+	if c.Email == "" && c.Phone == "" {
+		// Nothing to link yet: a customer created without contact details.
+		return c, time.Time{}, channel.Ignore(topic)
+	}
+	a["customer_id"] = string(cu.ID)
+	return c, first(cu.UpdatedAt, cu.CreatedAt).UTC(), nil
+}
+
+// fulfillmentDraft maps a fulfillment update: a carrier's delivery
+// confirmation (shipment_status delivered) is the order reaching the
+// customer; every other shipment status is ignored on purpose.
+func fulfillmentDraft(body []byte, a map[string]any) (events.Customer, time.Time, error) {
+	var f struct {
+		ID              channel.ProviderID `json:"id"`
+		OrderID         channel.ProviderID `json:"order_id"`
+		ShipmentStatus  string             `json:"shipment_status"`
+		TrackingCompany string             `json:"tracking_company"`
+		Email           string             `json:"email"`
+		UpdatedAt       time.Time          `json:"updated_at"`
+	}
+	if err := json.Unmarshal(body, &f); err != nil {
+		return events.Customer{}, time.Time{}, fmt.Errorf("read fulfillment: %w", err)
+	}
+	if f.ShipmentStatus != "delivered" {
+		return events.Customer{}, time.Time{}, channel.Ignore("fulfillments/update")
+	}
+	if f.ID == "" || f.OrderID == "" {
+		return events.Customer{}, time.Time{}, errors.New("fulfillment needs id and order_id")
+	}
+	a["order_id"] = string(f.OrderID)
+	a["fulfillment_id"] = string(f.ID)
+	a["shipment_status"] = f.ShipmentStatus
+	channel.SetNonEmpty(a, "tracking_company", f.TrackingCompany)
+	return events.Customer{Email: f.Email, Refs: []string{"order:" + string(f.OrderID)}}, f.UpdatedAt.UTC(), nil
 }
 
 // decimal reads a money amount as Shopify writes it ("388.00"). Anything

@@ -1,6 +1,9 @@
 // Package standardwebhooks verifies requests signed with the Standard
-// Webhooks scheme (https://www.standardwebhooks.com) and reads OCX's in-house
-// event format: one event or an array of them.
+// Webhooks scheme (https://www.standardwebhooks.com) and reads two bodies:
+// OCX's in-house event format (one event or an array of them), and the
+// envelope the Standard Webhooks specification recommends,
+// {"type", "timestamp", "data": {…}}, whose customer fields a channel's
+// options locate inside data.
 package standardwebhooks
 
 import (
@@ -33,10 +36,67 @@ const (
 
 const secretPrefix = "whsec_"
 
-func init() { channel.Register(Kind, channel.Static(Scheme{})) }
+func init() { channel.Register(Kind, New) }
 
 // Scheme implements channel.Kind.
-type Scheme struct{}
+type Scheme struct {
+	// paths locate the customer's id, email and phone inside an envelope's
+	// data: for each, dotted paths tried in order.
+	paths [3][]string
+}
+
+// Options a channel may set (channels.yaml), each a comma-separated list of
+// dotted paths inside an envelope's data, tried in order.
+const (
+	OptionID    = "customer_id"
+	OptionEmail = "customer_email"
+	OptionPhone = "customer_phone"
+)
+
+// DefaultPaths are where an envelope's customer is looked for when the
+// channel sets no option: data.customer.{id,email,phone}.
+var DefaultPaths = [3]string{"customer.id", "customer.email", "customer.phone"}
+
+// New builds the kind for one channel from its options.
+func New(opts channel.Options) (channel.Kind, error) {
+	var s Scheme
+	for i, name := range []string{OptionID, OptionEmail, OptionPhone} {
+		v, ok := opts[name]
+		if !ok {
+			v = DefaultPaths[i]
+		}
+		for p := range strings.SplitSeq(v, ",") {
+			p = strings.TrimSpace(p)
+			if !validPath(p) {
+				return nil, fmt.Errorf("option %s: %q is not a dotted path of names (e.g. user.email)", name, p)
+			}
+			s.paths[i] = append(s.paths[i], p)
+		}
+	}
+	for k := range opts {
+		if k != OptionID && k != OptionEmail && k != OptionPhone {
+			return nil, fmt.Errorf("unknown option %q (known: %s, %s, %s)", k, OptionID, OptionEmail, OptionPhone)
+		}
+	}
+	return s, nil
+}
+
+func validPath(p string) bool {
+	if p == "" {
+		return false
+	}
+	for seg := range strings.SplitSeq(p, ".") {
+		if seg == "" {
+			return false
+		}
+		for _, r := range seg {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // Verify checks webhook-signature against every active secret. Any one valid
 // signature from any one secret is enough, which is how rotation works.
@@ -104,24 +164,48 @@ type Event struct {
 	Attributes map[string]any  `json:"attributes"`
 }
 
-// Parse reads one event object or an array of them. Every event needs a
-// type, at least one customer key and occurred_at.
-func (Scheme) Parse(req channel.Request) (channel.Delivery, error) {
+// Envelope is the body the Standard Webhooks specification recommends:
+// a full-stop delimited type, an RFC 3339 timestamp and the event's data.
+type Envelope struct {
+	Type      string         `json:"type"`
+	Timestamp *time.Time     `json:"timestamp"`
+	Data      map[string]any `json:"data"`
+}
+
+// Parse reads one event object or an array of them, each in OCX's format
+// or a Standard Webhooks envelope (told apart by its data object). Every
+// event needs a type, at least one customer key and its time.
+func (s Scheme) Parse(req channel.Request) (channel.Delivery, error) {
 	body := bytes.TrimSpace(req.Body)
-	var list []Event
+	var raws []json.RawMessage
 	var err error
 	if len(body) > 0 && body[0] == '[' {
-		err = json.Unmarshal(body, &list)
+		err = json.Unmarshal(body, &raws)
 	} else {
-		var one Event
+		var one json.RawMessage
 		err = json.Unmarshal(body, &one)
-		list = []Event{one}
+		raws = []json.RawMessage{one}
 	}
 	if err != nil {
 		return channel.Delivery{}, fmt.Errorf("%w: %v", channel.ErrMalformed, err)
 	}
-	if len(list) == 0 {
+	if len(raws) == 0 {
 		return channel.Delivery{}, fmt.Errorf("%w: empty event array", channel.ErrMalformed)
+	}
+	list := make([]Event, len(raws))
+	for i, raw := range raws {
+		var probe struct {
+			Data json.RawMessage `json:"data"`
+		}
+		_ = json.Unmarshal(raw, &probe)
+		if len(probe.Data) > 0 {
+			list[i], err = s.fromEnvelope(raw)
+		} else {
+			err = json.Unmarshal(raw, &list[i])
+		}
+		if err != nil {
+			return channel.Delivery{}, fmt.Errorf("%w: event %d: %v", channel.ErrMalformed, i, err)
+		}
 	}
 	d := channel.Delivery{ID: req.Header.Get(HeaderID), Events: make([]channel.Draft, 0, len(list))}
 	for i, e := range list {
@@ -135,6 +219,64 @@ func (Scheme) Parse(req channel.Request) (channel.Delivery, error) {
 		d.Events = append(d.Events, channel.Draft{Type: e.Type, OccurredAt: e.OccurredAt.UTC(), Customer: e.Customer, Attributes: attrs})
 	}
 	return d, nil
+}
+
+// fromEnvelope reads a Standard Webhooks envelope as an event: its type,
+// its timestamp as occurred_at, the customer found at the channel's paths
+// in data, and data itself as the attributes.
+func (s Scheme) fromEnvelope(raw []byte) (Event, error) {
+	var env Envelope
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&env); err != nil {
+		return Event{}, fmt.Errorf("standard webhooks envelope: %v", err)
+	}
+	if env.Data == nil {
+		return Event{}, fmt.Errorf("standard webhooks envelope: data must be an object")
+	}
+	if env.Timestamp == nil {
+		return Event{}, fmt.Errorf("standard webhooks envelope: missing timestamp (RFC 3339)")
+	}
+	// Ids are looked up in a copy that keeps numbers as written: a 64-bit
+	// id does not survive a float64.
+	var exact struct {
+		Data map[string]any `json:"data"`
+	}
+	dec = json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	_ = dec.Decode(&exact)
+	var c events.Customer
+	for i, dst := range []*string{&c.ID, &c.Email, &c.Phone} {
+		for _, p := range s.paths[i] {
+			if v := lookup(exact.Data, p); v != "" {
+				*dst = v
+				break
+			}
+		}
+	}
+	if c.Empty() {
+		return Event{}, fmt.Errorf("standard webhooks envelope: no customer at data.%s, data.%s or data.%s (set customer_id, customer_email or customer_phone in channels.yaml)",
+			strings.Join(s.paths[0], "|"), strings.Join(s.paths[1], "|"), strings.Join(s.paths[2], "|"))
+	}
+	return Event{Type: env.Type, Customer: c, OccurredAt: env.Timestamp, Attributes: exact.Data}, nil
+}
+
+// lookup reads the string (or number, as written) at a dotted path.
+func lookup(m map[string]any, path string) string {
+	var cur any = m
+	for seg := range strings.SplitSeq(path, ".") {
+		o, ok := cur.(map[string]any)
+		if !ok {
+			return ""
+		}
+		cur = o[seg]
+	}
+	switch v := cur.(type) {
+	case string:
+		return strings.TrimSpace(v)
+	case json.Number:
+		return v.String()
+	}
+	return ""
 }
 
 func (e Event) check() error {
@@ -163,6 +305,10 @@ func checkSurvey(a map[string]any) error {
 		return fmt.Errorf("attributes.survey must be one of nps, csat, ces")
 	}
 	score, ok := a["score"].(float64)
+	if n, isNum := a["score"].(json.Number); isNum {
+		f, err := n.Float64()
+		score, ok = f, err == nil
+	}
 	if !ok || score != float64(int(score)) || score < scale[0] || score > scale[1] {
 		return fmt.Errorf("attributes.score must be an integer %g-%g for %s", scale[0], scale[1], name)
 	}

@@ -1,6 +1,7 @@
 package standardwebhooks
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
@@ -148,4 +149,61 @@ func BenchmarkVerifyAndParse(b *testing.B) {
 	body := `[{"type":"order.created","customer":{"id":"u1"},"occurred_at":"2026-11-23T08:00:00Z"},{"type":"survey.responded","customer":{"email":"a@b.c"},"occurred_at":"2026-11-23T09:00:00Z","attributes":{"survey":"nps","score":3}}]`
 	req := request(vecID, vecTS, "v1,"+Sign(key, vecID, vecTS, []byte(body)), body)
 	channeltest.Benchmark(b, Scheme{}, req, []string{vecSecret}, time.Unix(vecTS, 0), 2)
+}
+
+// The envelope the Standard Webhooks specification recommends (its own
+// example, testdata/envelope.json, with an email added) is read beside the
+// in-house format: type and timestamp as they are, the customer from the
+// channel's paths inside data, data itself as the attributes.
+func TestParseEnvelope(t *testing.T) {
+	body := channeltest.Fixture(t, "envelope.json")
+	k := channeltest.Build[Scheme](t, New, channel.Options{OptionID: "id", OptionEmail: "contact.email,email"})
+	d, e := parseOne(t, k, string(body))
+	if d.ID != "msg_1" || e.Type != "contact.created" || e.Customer.ID != "1f81eb52-5198-4599-803e-771906343485" ||
+		e.Customer.Email != "some.name@example.com" || e.Customer.Phone != "" {
+		t.Fatalf("draft %+v", e)
+	}
+	if !e.OccurredAt.Equal(time.Date(2022, 11, 3, 20, 26, 10, 344522000, time.UTC)) || e.Attributes["name"] != "Some Name" {
+		t.Fatalf("draft %+v", e)
+	}
+	// Without options the customer is looked for at data.customer.*; a
+	// 64-bit id keeps every digit.
+	_, e = parseOne(t, channeltest.Build[Scheme](t, New, nil),
+		`{"type":"survey.responded","timestamp":"2026-11-23T08:00:00Z","data":{"survey":"nps","score":3,"customer":{"id":9007199254740993,"phone":"+447946000000"}}}`)
+	if e.Customer.ID != "9007199254740993" || e.Customer.Phone != "+447946000000" || e.Attributes["score"] != json.Number("3") {
+		t.Fatalf("default paths: %+v", e)
+	}
+	// Both formats in one array.
+	mixed := `[{"type":"order.created","timestamp":"2026-11-23T08:00:00Z","data":{"customer":{"email":"a@example.com"}}},` +
+		`{"type":"order.created","occurred_at":"2026-11-23T08:00:00Z","customer":{"email":"a@example.com"}}]`
+	if d, err := (Scheme{paths: [3][]string{nil, {"customer.email"}, nil}}).Parse(request("m", vecTS, "", mixed)); err != nil || len(d.Events) != 2 {
+		t.Fatalf("mixed: %v %+v", err, d)
+	}
+	for name, bad := range map[string]string{
+		"no customer at the paths": `{"type":"contact.created","timestamp":"2022-11-03T20:26:10Z","data":{"name":"x"}}`,
+		"no timestamp":             `{"type":"contact.created","data":{"id":"1"}}`,
+		"bad type":                 `{"type":"Contact Created","timestamp":"2022-11-03T20:26:10Z","data":{"id":"1"}}`,
+		"data not an object":       `{"type":"contact.created","timestamp":"2022-11-03T20:26:10Z","data":[1]}`,
+	} {
+		if _, err := k.Parse(request("m", vecTS, "", bad)); err == nil || !strings.Contains(err.Error(), "malformed") {
+			t.Errorf("%s: %v, want malformed", name, err)
+		}
+	}
+}
+
+func parseOne(t *testing.T, k Scheme, body string) (channel.Delivery, channel.Draft) {
+	t.Helper()
+	d, err := k.Parse(request("msg_1", vecTS, "", body))
+	if err != nil || len(d.Events) != 1 {
+		t.Fatalf("parse: %v %+v", err, d)
+	}
+	return d, d.Events[0]
+}
+
+func TestOptions(t *testing.T) {
+	for _, bad := range []channel.Options{{"customer_ref": "id"}, {OptionEmail: "a..b"}, {OptionID: ""}} {
+		if _, err := New(bad); err == nil {
+			t.Errorf("New(%v) accepted", bad)
+		}
+	}
 }

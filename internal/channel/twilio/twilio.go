@@ -48,7 +48,9 @@ const (
 	TypeMessageDelivered   = "message.delivered"
 	TypeMessageFailed      = "message.failed"
 	TypeMessageUndelivered = "message.undelivered"
+	TypeMessageRead        = "message.read"
 	TypeCallCompleted      = "call.completed"
+	TypeCallMissed         = "call.missed"
 )
 
 var messageTypes = map[string]string{
@@ -56,7 +58,26 @@ var messageTypes = map[string]string{
 	"delivered":   TypeMessageDelivered,
 	"failed":      TypeMessageFailed,
 	"undelivered": TypeMessageUndelivered,
+	"read":        TypeMessageRead,
 }
+
+// MessageStatuses and CallStatuses list every status Twilio documents, so
+// each is mapped or ignored on purpose; a status outside them is
+// quarantined as unknown.
+var (
+	// IgnoredMessageStatuses are steps on the way to a final status
+	// (queued, sending, sent, accepted, scheduled, receiving), a business
+	// decision (canceled: a scheduled message withdrawn) or a partial
+	// result the final status reports (partially_delivered).
+	IgnoredMessageStatuses = []string{"queued", "sending", "sent", "accepted", "scheduled", "receiving", "canceled", "partially_delivered"}
+	// IgnoredCallStatuses are a call in progress; its end is reported.
+	IgnoredCallStatuses = []string{"queued", "initiated", "ringing", "in-progress"}
+	// missedCalls never connected.
+	missedCalls = channel.Set("busy", "no-answer", "failed", "canceled")
+
+	ignoredMessage = channel.Set(IgnoredMessageStatuses...)
+	ignoredCall    = channel.Set(IgnoredCallStatuses...)
+)
 
 func init() { channel.Register(Kind, channel.Static(Scheme{})) }
 
@@ -173,9 +194,13 @@ func (Scheme) Parse(req channel.Request) (channel.Delivery, error) {
 			return reject(channel.Delivery{}, "twilio message %s has no MessageStatus", msgSid), nil
 		}
 		d := channel.Delivery{ID: msgSid + ":" + status}
+		if ignoredMessage[status] {
+			d.Ignored = []channel.Ignored{{Type: "message." + status}}
+			return d, nil
+		}
 		typ, ok := messageTypes[status]
 		if !ok {
-			return reject(d, "twilio message status %q is not mapped (mapped: received, delivered, failed, undelivered)", status), nil
+			return reject(d, "unknown twilio message status %q", status), nil
 		}
 		dr, reason := message(p, typ, msgSid, status)
 		if reason != "" {
@@ -190,10 +215,17 @@ func (Scheme) Parse(req channel.Request) (channel.Delivery, error) {
 			return reject(channel.Delivery{}, "twilio call %s has no CallStatus", callSid), nil
 		}
 		d := channel.Delivery{ID: callSid + ":" + status}
-		if status != "completed" {
-			return reject(d, "twilio call status %q is not mapped (mapped: completed)", status), nil
+		typ := TypeCallCompleted
+		switch {
+		case ignoredCall[status]:
+			d.Ignored = []channel.Ignored{{Type: "call." + status}}
+			return d, nil
+		case missedCalls[status]:
+			typ = TypeCallMissed
+		case status != "completed":
+			return reject(d, "unknown twilio call status %q", status), nil
 		}
-		dr, reason := call(p, callSid, status)
+		dr, reason := call(p, typ, callSid, status)
 		if reason != "" {
 			return reject(d, "%s", reason), nil
 		}
@@ -234,7 +266,7 @@ func message(p url.Values, typ, sid, status string) (channel.Draft, string) {
 	return channel.Draft{Type: typ, Customer: events.Customer{Phone: phone}, Attributes: a}, ""
 }
 
-func call(p url.Values, sid, status string) (channel.Draft, string) {
+func call(p url.Values, typ, sid, status string) (channel.Draft, string) {
 	dir := p.Get("Direction")
 	phone := p.Get("To")
 	if dir == "inbound" {
@@ -265,7 +297,7 @@ func call(p url.Values, sid, status string) (channel.Draft, string) {
 			at = t.UTC()
 		}
 	}
-	return channel.Draft{Type: TypeCallCompleted, OccurredAt: at, Customer: events.Customer{Phone: phone}, Attributes: a}, ""
+	return channel.Draft{Type: typ, OccurredAt: at, Customer: events.Customer{Phone: phone}, Attributes: a}, ""
 }
 
 // params reads the callback's parameters: a form body, a JSON object body,

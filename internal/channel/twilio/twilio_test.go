@@ -219,8 +219,8 @@ func TestParseRejects(t *testing.T) {
 	cases := []struct {
 		name, body, delivery, reason string
 	}{
-		{"unmapped message status", readFixture(t, "status_sent.form"), "SMXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX:sent", `twilio message status "sent" is not mapped`},
-		{"unmapped call status", readFixture(t, "call_busy.form"), "CAWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWW:busy", `twilio call status "busy" is not mapped`},
+		{"unknown message status", strings.ReplaceAll(readFixture(t, "status_sent.form"), "=sent", "=teleported"), "SMXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX:teleported", `unknown twilio message status "teleported"`},
+		{"unknown call status", strings.Replace(readFixture(t, "call_busy.form"), "=busy", "=on-hold", 1), "CAWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWW:on-hold", `unknown twilio call status "on-hold"`},
 		{"neither message nor call", "Foo=bar", "", "neither MessageSid nor CallSid"},
 		{"message without status", "MessageSid=SM1&To=%2B15558675310", "", "has no MessageStatus"},
 		{"inbound without sender", "MessageSid=SM1&SmsStatus=received&Body=hi", "SM1:received", "no customer number"},
@@ -234,6 +234,43 @@ func TestParseRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Every status Twilio documents is mapped or ignored on purpose. The
+// documented status callback (status_sent.form) is sent with each
+// intermediate status; a busy, unanswered, failed or cancelled call is
+// call.missed; a read receipt is message.read.
+func TestCatalogue(t *testing.T) {
+	sent := readFixture(t, "status_sent.form")
+	for _, st := range IgnoredMessageStatuses {
+		body := strings.ReplaceAll(sent, "=sent", "="+st)
+		d := channeltest.IgnoresOne(t, Scheme{}, request("https://ocx.example/x", "", body), "message."+st)
+		if d.ID != "SMXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX:"+st {
+			t.Errorf("%s: delivery id %q", st, d.ID)
+		}
+	}
+	busy := readFixture(t, "call_busy.form")
+	for _, st := range IgnoredCallStatuses {
+		channeltest.IgnoresOne(t, Scheme{}, request("https://ocx.example/x", "", strings.Replace(busy, "=busy", "="+st, 1)), "call."+st)
+	}
+	for _, st := range []string{"busy", "no-answer", "failed", "canceled"} {
+		_, e := channeltest.ParseOne(t, Scheme{}, request("https://ocx.example/x", "", strings.Replace(busy, "=busy", "="+st, 1)))
+		if e.Type != TypeCallMissed || e.Customer.Phone != "+15558675310" || e.Attributes["direction"] != "outbound-api" {
+			t.Errorf("%s: %+v", st, e)
+		}
+	}
+	_, e := channeltest.ParseOne(t, Scheme{}, request("https://ocx.example/x", "", strings.ReplaceAll(sent, "=sent", "=read")))
+	if e.Type != TypeMessageRead || e.Customer.Phone != "+15558675310" {
+		t.Errorf("read: %+v", e)
+	}
+	var types []string
+	for _, st := range IgnoredMessageStatuses {
+		types = append(types, "message."+st)
+	}
+	for _, st := range IgnoredCallStatuses {
+		types = append(types, "call."+st)
+	}
+	channeltest.Documented(t, types...)
 }
 
 func TestParseOtherEncodings(t *testing.T) {

@@ -181,6 +181,11 @@ func (s Scheme) Parse(req channel.Request) (channel.Delivery, error) {
 		d.Rejects = append(d.Rejects, channel.Reject{Reason: fmt.Sprintf(format, args...), Item: req.Body})
 		return d, nil
 	}
+	if p.EventType == "form_response_partial" {
+		// A respondent still answering: the completed form_response follows.
+		d.Ignored = []channel.Ignored{{Type: p.EventType}}
+		return d, nil
+	}
 	if p.EventType != "form_response" {
 		return reject("unknown typeform event type %q (mapped: form_response)", p.EventType)
 	}

@@ -146,7 +146,6 @@ func TestParseRejects(t *testing.T) {
 		index      int
 		reason     string
 	}{
-		{"partial response", strings.Replace(nps, `"form_response",`, `"form_response_partial",`, 1), 0, 0, `unknown typeform event type "form_response_partial"`},
 		{"out of scale", strings.Replace(nps, `"number": 3`, `"number": 11`, 1), 0, 0, `nps answer 11 to "nps" is outside 0-10`},
 		{"not an integer", strings.Replace(nps, `"number": 3`, `"number": 6.5`, 1), 0, 0, "is outside 0-10"},
 		{"not a number", strings.Replace(nps, `{"type": "number", "number": 3,`, `{"type": "text", "text": "3",`, 1), 0, 0, `nps question "nps" answered with a text answer, want a number`},
@@ -204,4 +203,11 @@ func BenchmarkVerifyAndParse(b *testing.B) {
 	body := channeltest.Fixture(b, "form_response.json")
 	s := mustNew(b, channel.Options{"nps_ref": "readable_ref_number1", "csat_ref": "readable_ref_rating", "ces_ref": "readable_ref_opinion_scale"})
 	channeltest.Benchmark(b, s, request(Sign(vecSecret, body), body), []string{"old-secret", vecSecret}, time.Now(), 3)
+}
+
+// A partial response (a respondent still answering) is ignored on purpose.
+func TestCatalogue(t *testing.T) {
+	nps := strings.Replace(string(channeltest.Fixture(t, "nps_response.json")), `"form_response",`, `"form_response_partial",`, 1)
+	channeltest.IgnoresOne(t, mustNew(t, channel.Options{"nps_ref": "nps"}), request("", []byte(nps)), "form_response_partial")
+	channeltest.Documented(t, "form_response", "form_response_partial")
 }

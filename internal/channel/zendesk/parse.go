@@ -41,6 +41,37 @@ const (
 	EventUserIdentityChanged = "zen:event-type:user.identity_changed"
 )
 
+// Ignored are the Zendesk event types a webhook subscribed to ticket, user
+// and organization events receives that carry nothing OCX uses: ticket
+// edits other than creation, status and comments, user changes other than
+// who the user is, and organizations. Answered 2xx and counted.
+var Ignored = func() []string {
+	var out []string
+	for _, t := range []string{
+		"ticket.agent_assignment_changed", "ticket.attachment_linked_to_comment", "ticket.attachment_redacted_from_comment",
+		"ticket.brand_changed", "ticket.comment_made_private", "ticket.comment_redacted", "ticket.custom_field_changed",
+		"ticket.custom_status_changed", "ticket.description_changed", "ticket.email_ccs_changed", "ticket.external_id_changed",
+		"ticket.followers_changed", "ticket.form_changed", "ticket.group_assignment_changed", "ticket.organization_changed",
+		"ticket.priority_changed", "ticket.problem_link_changed", "ticket.requester_changed", "ticket.subject_changed",
+		"ticket.submitter_changed", "ticket.tags_changed", "ticket.type_changed", "ticket.marked_as_spam", "ticket.merged",
+		"ticket.soft_deleted", "ticket.permanently_deleted", "ticket.undeleted", "ticket.task_due_date_changed",
+		"user.active_changed", "user.alias_changed", "user.custom_field_changed", "user.custom_role_changed",
+		"user.default_group_changed", "user.deleted", "user.external_id_changed", "user.group_membership_created",
+		"user.group_membership_deleted", "user.identity_deleted", "user.last_login_changed", "user.merged",
+		"user.name_changed", "user.notes_changed", "user.only_private_comments_changed",
+		"user.organization_membership_created", "user.organization_membership_deleted", "user.password_changed",
+		"user.photo_changed", "user.role_changed", "user.suspended_changed", "user.tags_changed", "user.time_zone_changed",
+		"user.details_changed",
+		"organization.created", "organization.deleted", "organization.name_changed", "organization.tags_changed",
+		"organization.external_id_changed", "organization.custom_field_changed",
+	} {
+		out = append(out, "zen:event-type:"+t)
+	}
+	return out
+}()
+
+var ignored = channel.Set(Ignored...)
+
 // roleEndUser is the role of the people tickets are from; agents and admins
 // are staff, not customers.
 const roleEndUser = "end-user"
@@ -129,6 +160,9 @@ func (p *payload) draft() (channel.Draft, error) {
 	case EventUserCreated, EventUserIdentityCreated, EventUserIdentityChanged:
 		return p.userDraft()
 	}
+	if ignored[p.Type] {
+		return channel.Draft{}, channel.Ignore(p.Type)
+	}
 	switch {
 	case p.Type == "":
 		return channel.Draft{}, errors.New("zendesk event has no type (is the webhook connected to a trigger instead of subscribed to ticket and user events?)")
@@ -202,10 +236,11 @@ func (p *payload) userDraft() (channel.Draft, error) {
 		return channel.Draft{}, fmt.Errorf("zendesk %s %s has no user detail", p.Type, p.ID)
 	case p.Time.UTC().Year() > 9999:
 		return channel.Draft{}, fmt.Errorf("zendesk %s %s: time is out of range", p.Type, p.ID)
-	case p.Detail.Role != roleEndUser:
-		return channel.Draft{}, fmt.Errorf("zendesk %s %s: user %s has role %q; only end users are customers", p.Type, p.ID, p.Detail.ID, p.Detail.Role)
-	case identity.Email(p.Detail.Email) == "":
-		return channel.Draft{}, fmt.Errorf("zendesk %s %s: user %s has no email address to link", p.Type, p.ID, p.Detail.ID)
+	case p.Detail.Role != roleEndUser, identity.Email(p.Detail.Email) == "":
+		// Agents and admins are staff, not customers, and Zendesk cannot
+		// limit a webhook's user events by role; an end user without an
+		// email (created from a call or a chat) has nothing to link yet.
+		return channel.Draft{}, channel.Ignore(p.Type)
 	}
 	u := p.Detail
 	a := map[string]any{"provider_event": p.Type, "zendesk_event_id": p.ID, "user_id": string(u.ID)}
