@@ -168,5 +168,5 @@ func Ingest(ctx context.Context, d Deps) (http.Handler, error) {
 	mux := http.NewServeMux()
 	ingest.Routes(mux, svc, replayer, guard)
 	// A backstop behind ingest's own deadline, for the bad-row routes.
-	return httpdeadline.Wrap(mux, httpdeadline.Default+2*time.Second), nil
+	return httpdeadline.Wrap(mux, httpdeadline.Within(functionTimeout(topology.Ingest))), nil
 }

@@ -72,7 +72,7 @@ func API(ctx context.Context, d Deps) (http.Handler, error) {
 		{Name: "metrics table", Probe: dynamo.Probe(d.dynamo(), metrics)},
 		{Name: "failures table", Probe: dynamo.Probe(d.dynamo(), failures)},
 	}
-	return httpdeadline.Wrap(mux, httpdeadline.Default), nil
+	return httpdeadline.Wrap(mux, httpdeadline.Within(functionTimeout(topology.API))), nil
 }
 
 // customers builds the customers service: reads over the customers and

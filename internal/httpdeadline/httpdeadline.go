@@ -16,9 +16,16 @@ import (
 	"github.com/ocxhq/ocx/internal/httpjson"
 )
 
-// Default is below API Gateway's 30-second integration timeout, with room
-// for the Lambda runtime to return the answer.
-const Default = 25 * time.Second
+// GatewayTimeout is API Gateway's integration timeout.
+const GatewayTimeout = 30 * time.Second
+
+// Within is the deadline for a handler in a function that times out after
+// functionTimeout: a fifth below it (or below GatewayTimeout, if that is
+// sooner), leaving the runtime time to return the answer.
+func Within(functionTimeout time.Duration) time.Duration {
+	d := min(functionTimeout, GatewayTimeout)
+	return d - d/5
+}
 
 // Wrap runs h with a context that ends after d. If h has not answered by
 // then, the client gets 503 with Retry-After and whatever h writes later

@@ -53,3 +53,11 @@ func TestPanicReachesTheCaller(t *testing.T) {
 	}()
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 }
+
+func TestWithinLeavesRoomBeforeEveryTimeout(t *testing.T) {
+	for _, c := range []struct{ fn, want time.Duration }{{10 * time.Second, 8 * time.Second}, {15 * time.Second, 12 * time.Second}, {5 * time.Minute, 24 * time.Second}} {
+		if got := Within(c.fn); got != c.want {
+			t.Errorf("Within(%s) = %s, want %s", c.fn, got, c.want)
+		}
+	}
+}

@@ -93,15 +93,16 @@ func (s *Service) deadline() time.Duration {
 	return Deadline
 }
 
-// Deadline bounds one request, below API Gateway's 30-second integration
-// timeout, so a stalled dependency earns the sender a 503 and Retry-After
-// from OCX rather than a gateway timeout with no answer at all.
-const Deadline = 25 * time.Second
+// Deadline bounds one request, well below the ingest function's 15-second
+// timeout and API Gateway's 30-second integration timeout, so a stalled
+// dependency earns the sender a 503 and Retry-After from OCX rather than a
+// killed invocation or a gateway timeout with no answer at all.
+const Deadline = 10 * time.Second
 
 // lease bounds how long a crashed attempt blocks a redelivery. It outlasts
 // the slowest request Deadline lets finish, so a retry while an attempt is
 // still working meets 409 rather than publishing everything twice.
-const lease = 2*Deadline + 10*time.Second
+const lease = 4 * Deadline
 
 // retryAfter is what a sender is told to wait after a 409 or a 503: long
 // enough for an attempt in progress to finish or its lease to lapse.

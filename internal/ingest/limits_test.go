@@ -14,6 +14,7 @@ import (
 	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/channel"
 	"github.com/ocxhq/ocx/internal/httpjson"
+	"github.com/ocxhq/ocx/internal/topology"
 )
 
 func appEvent(typ, customer, attrs string) string {
@@ -173,6 +174,9 @@ func TestDeadlineAnswers503WhenADependencyStalls(t *testing.T) {
 	}
 	if lease <= Deadline {
 		t.Fatalf("lease %s does not outlast the deadline %s", lease, Deadline)
+	}
+	if fn, _ := topology.FunctionByName(topology.Ingest); Deadline+2*time.Second > fn.Timeout || Deadline >= 30*time.Second {
+		t.Fatalf("deadline %s leaves no time to answer within the function's %s or API Gateway's 30s", Deadline, fn.Timeout)
 	}
 }
 
