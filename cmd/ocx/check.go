@@ -12,6 +12,7 @@ import (
 	"github.com/ocxhq/ocx/internal/app"
 	"github.com/ocxhq/ocx/internal/channel"
 	"github.com/ocxhq/ocx/internal/dispatch"
+	"github.com/ocxhq/ocx/internal/identity"
 	"github.com/ocxhq/ocx/internal/journey"
 	"github.com/ocxhq/ocx/internal/rules"
 	"github.com/ocxhq/ocx/internal/team"
@@ -58,7 +59,12 @@ func runCheck(out io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s: %d channels, %d teams, %d rules, %d journeys, %d routes, %d inhibit rules: OK\n",
-		where, len(chans), len(ids), len(rs), len(js), routes.Count(), len(routes.Inhibit))
+	guard, err := identity.LoadGuardrails(fsys, identity.GuardrailsFile)
+	if err != nil {
+		return err
+	}
+	never, limits := guard.Counts()
+	fmt.Fprintf(out, "%s: %d channels, %d teams, %d rules, %d journeys, %d routes, %d inhibit rules, %d never-link values, %d key limits: OK\n",
+		where, len(chans), len(ids), len(rs), len(js), routes.Count(), len(routes.Inhibit), never, limits)
 	return nil
 }

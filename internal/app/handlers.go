@@ -14,6 +14,7 @@ import (
 	"github.com/ocxhq/ocx/internal/dynamo"
 	"github.com/ocxhq/ocx/internal/failure"
 	"github.com/ocxhq/ocx/internal/httpdeadline"
+	"github.com/ocxhq/ocx/internal/journey"
 	"github.com/ocxhq/ocx/internal/silence"
 	"github.com/ocxhq/ocx/internal/team"
 	"github.com/ocxhq/ocx/internal/topology"
@@ -66,6 +67,11 @@ func API(ctx context.Context, d Deps) (http.Handler, error) {
 	srv.Routes(mux)
 	failure.Routes(mux, failureStore, guard, d.Log)
 	customer.Routes(mux, customers, guard)
+	identityTable, err := d.table(topology.TableCustomers)
+	if err != nil {
+		return nil, err
+	}
+	journey.RefusedRoutes(mux, dynamo.NewCustomers(d.dynamo(), identityTable, metrics), guard, d.Log)
 	silence.Routes(mux, dynamo.NewSilences(d.dynamo(), failures), guard, d.Now, d.Log)
 	mux.Handle("POST /v1/slack/actions", slackActions)
 	srv.Ready = []api.Check{

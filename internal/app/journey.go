@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/emf"
+	"github.com/ocxhq/ocx/internal/identity"
 	"github.com/ocxhq/ocx/internal/journey"
 	"github.com/ocxhq/ocx/internal/topology"
 )
@@ -44,8 +47,16 @@ func Journey(ctx context.Context, d Deps) (EventHandler, error) {
 	if err != nil {
 		return nil, err
 	}
+	guard, err := identity.LoadGuardrails(d.ConfigFS(), identity.GuardrailsFile)
+	if err != nil {
+		return nil, err
+	}
+	store := dynamo.NewCustomers(d.dynamo(), customers, metrics)
 	svc := &journey.Service{
-		Store:     dynamo.NewCustomers(d.dynamo(), customers, metrics),
+		Store:     store,
+		Guard:     guard,
+		Refusals:  store,
+		Metrics:   emf.New(os.Stdout),
 		Journeys:  catalog,
 		Bus:       pub,
 		Retention: retention,

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"time"
 
@@ -123,9 +124,44 @@ type Store interface {
 	Merge(ctx context.Context, m Merge) error
 }
 
+// Refusal is a merge or a link the identity guardrails refused: an event
+// whose keys would have joined customers, or given one customer, more keys
+// of a kind than its limit.
+type Refusal struct {
+	// ID is deterministic per event, so a redelivery records it once.
+	ID         string    `json:"id"`
+	At         time.Time `json:"at"`
+	CauseEvent string    `json:"cause_event"`
+	Channel    string    `json:"channel"`
+	// What was refused: "merge" or "link".
+	What string `json:"what"`
+	// Customers the event would have joined; the event was recorded under
+	// the first.
+	Customers []string `json:"customers"`
+	// Kinds are the key kinds that would have exceeded their limits.
+	Kinds []string `json:"kinds"`
+}
+
+// Refusals keeps what the guardrails refused, for operators to review.
+type Refusals interface {
+	Refuse(ctx context.Context, r Refusal) error
+}
+
+// Counter counts operational events (an emf.Recorder).
+type Counter interface {
+	Count(name string, n int, dims map[string]string)
+}
+
 // Service applies interactions.
 type Service struct {
 	Store Store
+	// Guard holds the identity guardrails; nil applies none.
+	Guard *identity.Guardrails
+	// Refusals records refused merges and links; nil only logs them.
+	Refusals Refusals
+	// Metrics counts refusals and events that name no usable key; nil
+	// counts nothing.
+	Metrics Counter
 	// Journeys are the journey definitions; nil means none.
 	Journeys *Catalog
 	// Bus receives journey events; nil publishes nothing.
@@ -140,7 +176,15 @@ type Service struct {
 // Apply records one interaction. Applying the same event again changes
 // nothing (its journey events are published again, with the same ids).
 func (s *Service) Apply(ctx context.Context, ev events.Interaction) error {
-	keys := identity.Keys(ev.Channel, ev.Customer)
+	keys, blocked := s.Guard.Usable(identity.Keys(ev.Channel, ev.Customer))
+	if len(keys) == 0 && len(blocked) > 0 {
+		// Only values that identify no one in particular (a shared test
+		// address, the business's own number): attributing the event to
+		// them would join strangers, so it is recorded under no customer.
+		s.Log.Warn("interaction names no one: only never-link identity values", "event_id", ev.ID, "channel", ev.Channel, "type", ev.Type)
+		s.count("UnattributedItems", map[string]string{"channel": ev.Channel})
+		return nil
+	}
 	if len(keys) == 0 {
 		return fmt.Errorf("interaction %s has no usable identity key", ev.ID)
 	}
@@ -182,6 +226,9 @@ func (s *Service) Apply(ctx context.Context, ev events.Interaction) error {
 			// Keys moved: read them again.
 			continue
 		}
+		if err := s.limitLinks(ctx, ev, keys, &res); err != nil {
+			return err
+		}
 		ch := s.change(ev, keys, res, snap, matches)
 		err = s.Store.Commit(ctx, ch)
 		switch {
@@ -208,6 +255,8 @@ type resolution struct {
 	eff     map[identity.Key]string
 	repoint map[identity.Key]string
 	merged  bool
+	// withheld are new keys the guardrails keep from being linked.
+	withheld map[identity.Key]bool
 }
 
 // resolve finds the one customer the keys belong to, merging the customers
@@ -254,6 +303,12 @@ func (s *Service) resolve(ctx context.Context, ev events.Interaction, keys []ide
 		res.customer = distinct[0]
 		return res, nil
 	}
+	if over := s.Guard.Over(joined(keys, distinct, custs)); len(over) > 0 {
+		// Joining them would give one customer more keys of a kind than
+		// its limit allows: likely different people sharing a value.
+		res.customer = distinct[0]
+		return res, s.refuse(ctx, ev, "merge", distinct, over)
+	}
 	survivor := distinct[0]
 	for _, id := range distinct[1:] {
 		a, b := custs[id], custs[survivor]
@@ -284,6 +339,95 @@ func (s *Service) resolve(ctx context.Context, ev events.Interaction, keys []ide
 		res.customer = distinct[0]
 	}
 	return res, nil
+}
+
+// joined is every key the customers and the event hold together.
+func joined(keys []identity.Key, ids []string, custs map[string]Customer) []identity.Key {
+	seen := map[identity.Key]bool{}
+	var out []identity.Key
+	add := func(k identity.Key) {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	for _, k := range keys {
+		add(k)
+	}
+	for _, id := range ids {
+		for _, k := range custs[id].Keys {
+			add(k)
+		}
+	}
+	return out
+}
+
+// limitLinks withholds the event's new keys of a limited kind that would
+// take its customer over the limit, and reports the refusal. Only an event
+// bringing such a key to a known customer costs the extra read.
+func (s *Service) limitLinks(ctx context.Context, ev events.Interaction, keys []identity.Key, res *resolution) error {
+	var fresh []identity.Key
+	for _, k := range keys {
+		if _, known := res.eff[k]; !known && s.Guard.Limit(k.Kind()) > 0 {
+			fresh = append(fresh, k)
+		}
+	}
+	if len(fresh) == 0 || len(res.eff) == 0 {
+		return nil
+	}
+	got, err := s.Store.Customers(ctx, []string{res.customer})
+	if err != nil {
+		return fmt.Errorf("read customer %s for its key limits: %w", res.customer, err)
+	}
+	have := map[string]int{}
+	for _, k := range got[res.customer].Keys {
+		have[k.Kind()]++
+	}
+	var over []string
+	for _, k := range fresh {
+		if have[k.Kind()] >= s.Guard.Limit(k.Kind()) {
+			if res.withheld == nil {
+				res.withheld = map[identity.Key]bool{}
+			}
+			res.withheld[k] = true
+			if !slices.Contains(over, k.Kind()) {
+				over = append(over, k.Kind())
+			}
+			continue
+		}
+		have[k.Kind()]++
+	}
+	if len(over) == 0 {
+		return nil
+	}
+	sort.Strings(over)
+	return s.refuse(ctx, ev, "link", []string{res.customer}, over)
+}
+
+// refuse records, counts and logs a refused merge or link; the event is
+// still recorded, under the customer of its strongest key.
+func (s *Service) refuse(ctx context.Context, ev events.Interaction, what string, customers, kinds []string) error {
+	r := Refusal{ID: refusalID(ev.ID), At: s.Now().UTC(), CauseEvent: ev.ID, Channel: ev.Channel, What: what, Customers: customers, Kinds: kinds}
+	s.Log.Warn("identity guardrail refused a "+what, "event_id", ev.ID, "channel", ev.Channel, "customers", customers, "kinds", kinds)
+	s.count("RefusedMerges", map[string]string{"reason": what})
+	if s.Refusals == nil {
+		return nil
+	}
+	if err := s.Refusals.Refuse(ctx, r); err != nil {
+		return fmt.Errorf("record refused %s of %v (cause %s): %w", what, customers, ev.ID, err)
+	}
+	return nil
+}
+
+func (s *Service) count(name string, dims map[string]string) {
+	if s.Metrics != nil {
+		s.Metrics.Count(name, 1, dims)
+	}
+}
+
+func refusalID(eventID string) string {
+	sum := sha256.Sum256([]byte("refusal\x00" + eventID))
+	return "ref_" + hex.EncodeToString(sum[:12])
 }
 
 // live reads the owners' profiles, following merge pointers to the
@@ -335,6 +479,7 @@ func (s *Service) change(ev events.Interaction, keys []identity.Key, res resolut
 	for _, k := range keys {
 		e, known := res.eff[k]
 		switch {
+		case res.withheld[k]:
 		case !known:
 			ch.Link = append(ch.Link, k)
 			ch.Own = append(ch.Own, k)

@@ -196,6 +196,7 @@ var Routes = []Route{
 	{Method: "GET", Path: "/v1/customers/{id}", Target: API, Auth: Analyst},
 	{Method: "DELETE", Path: "/v1/customers/{id}", Target: API, Auth: Analyst},
 	{Method: "POST", Path: "/v1/customers/{id}/unmerge", Target: API, Auth: Analyst},
+	{Method: "GET", Path: "/v1/identity/refused", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/metrics", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/openapi.json", Target: API, Auth: Public},
 	{Method: "POST", Path: "/v1/silences", Target: API, Auth: Analyst},
