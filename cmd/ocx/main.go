@@ -24,6 +24,8 @@ commands:
   erase    delete everything about one customer, leaving an audit record
   unmerge  undo a customer merge
   silence  add, list or expire notification silences
+  deadletters  list what is on every dead-letter queue
+  redrive  put the events on the dead-letter queues back on the bus
 `
 
 func main() {
@@ -61,6 +63,10 @@ func main() {
 		err = runUnmerge(ctx, os.Stdout, args)
 	case "silence":
 		err = runSilence(ctx, os.Stdout, args)
+	case "deadletters":
+		err = runDeadLetters(ctx, os.Stdout, args)
+	case "redrive":
+		err = runRedrive(ctx, os.Stdout, args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -87,6 +87,16 @@ func (b *builder) addRouting(bus awsevents.EventBus) error {
 			b.configureAsync(fn.Name, b.functions[fn.Name])
 		}
 	}
+	// The API lists what is on every dead-letter queue and redrives the bus
+	// events among it (GET /v1/deadletters, `ocx redrive`).
+	if api, ok := b.functions[topology.API]; ok {
+		urls := make([]*string, len(b.deadLetters))
+		for i, q := range b.deadLetters {
+			urls[i] = q.QueueUrl()
+			q.GrantConsumeMessages(api)
+		}
+		api.AddEnvironment(jsii.String(topology.EnvDeadLetterQueues), awscdk.Fn_Join(jsii.String(","), &urls), nil)
+	}
 	return nil
 }
 
@@ -133,6 +143,7 @@ func (b *builder) deadLetterQueue(id, what string) awssqs.Queue {
 		Reason: jsii.String("this queue is itself a dead-letter queue (EventBridge target DLQ or Lambda on-failure destination)"),
 	}}, jsii.Bool(true))
 	b.alarms.onQueue(id, what, q)
+	b.deadLetters = append(b.deadLetters, q)
 	return q
 }
 

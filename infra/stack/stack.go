@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -75,6 +76,8 @@ type builder struct {
 	tables    map[string]awsdynamodb.TableV2
 	functions map[string]awslambda.Function
 	alarms    *alarms
+	// deadLetters are every dead-letter queue, for the API to list.
+	deadLetters []awssqs.Queue
 }
 
 // New builds the OCX stack into scope.

@@ -74,6 +74,9 @@ func API(ctx context.Context, d Deps) (http.Handler, error) {
 	journey.RefusedRoutes(mux, dynamo.NewCustomers(d.dynamo(), identityTable, metrics), guard, d.Log)
 	silence.Routes(mux, dynamo.NewSilences(d.dynamo(), failures), guard, d.Now, d.Log)
 	mux.Handle("POST /v1/slack/actions", slackActions)
+	if err := d.deadLetterRoutes(mux, guard); err != nil {
+		return nil, err
+	}
 	srv.Ready = []api.Check{
 		{Name: "metrics table", Probe: dynamo.Probe(d.dynamo(), metrics)},
 		{Name: "failures table", Probe: dynamo.Probe(d.dynamo(), failures)},

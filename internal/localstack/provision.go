@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -56,7 +57,20 @@ func (n Names) Env() map[string]string {
 	for logical, physical := range n.Tables {
 		env[topology.TableEnv(logical)] = physical
 	}
+	env[topology.EnvDeadLetterQueues] = strings.Join(n.DeadLetterQueues(), ",")
 	return env
+}
+
+// DeadLetterQueues names the stage's dead-letter queues, one per function
+// the bus invokes, as provision creates them.
+func (n Names) DeadLetterQueues() []string {
+	var out []string
+	for _, r := range topology.BusRules {
+		if q := "ocx-" + n.Stage + "-" + r.Target + "-dlq"; !slices.Contains(out, q) {
+			out = append(out, q)
+		}
+	}
+	return out
 }
 
 // DemoSecrets are a channel's secrets when OCX_SECRET_<ID> is unset: fixed,

@@ -202,6 +202,8 @@ var Routes = []Route{
 	{Method: "POST", Path: "/v1/silences", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/silences", Target: API, Auth: Analyst},
 	{Method: "DELETE", Path: "/v1/silences/{id}", Target: API, Auth: Analyst},
+	{Method: "GET", Path: "/v1/deadletters", Target: API, Auth: Analyst},
+	{Method: "POST", Path: "/v1/deadletters/redrive", Target: API, Auth: Analyst},
 	// Slack's interactivity requests (Acknowledge, Resolve) prove
 	// themselves by the Slack signing secret.
 	{Method: "POST", Path: "/v1/slack/actions", Target: API, Auth: Public},
@@ -256,6 +258,9 @@ const (
 	// EnvDeadLetterQueue is the URL of the queue a function with
 	// DeadLetters puts undeliverable work on.
 	EnvDeadLetterQueue = "OCX_DEAD_LETTER_QUEUE"
+	// EnvDeadLetterQueues lists every dead-letter queue (URLs or names,
+	// comma-separated) for the API to list and redrive.
+	EnvDeadLetterQueues = "OCX_DEAD_LETTER_QUEUES"
 )
 
 // TableEnv is the environment variable holding the physical name of a table,
