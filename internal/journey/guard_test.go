@@ -267,6 +267,22 @@ func TestGuardrails(t *testing.T) {
 		}
 	})
 
+	t.Run("a household's shared phone links neither person to the other", func(t *testing.T) {
+		f := newFixture(t, guard)
+		f.apply("stripe", events.Customer{ID: "cus_a", Email: "ann@example.com", Phone: "+15550002222"})
+		f.apply("stripe", events.Customer{ID: "cus_b", Email: "bob@example.com", Phone: "+15550002222"})
+		ann, bob := f.g.live("email:ann@example.com"), f.g.live("email:bob@example.com")
+		if ann == "" || bob == "" || ann == bob {
+			t.Fatalf("ann %s, bob %s", ann, bob)
+		}
+		if f.g.live("stripe:cus_b") != bob || f.g.live("phone:+15550002222") != ann {
+			t.Fatalf("cus_b on %s, phone on %s", f.g.live("stripe:cus_b"), f.g.live("phone:+15550002222"))
+		}
+		if len(f.g.refused) != 1 || !slices.Equal(f.g.refused[0].Customers, []string{ann}) || !slices.Equal(f.g.refused[0].Kinds, []string{"email", "stripe"}) {
+			t.Fatalf("refusals %+v", f.g.refused)
+		}
+	})
+
 	t.Run("a redelivered cause records its refusal once", func(t *testing.T) {
 		f := newFixture(t, guard)
 		f.apply("app", events.Customer{Email: "ann@example.com", Phone: "+15550001111"})

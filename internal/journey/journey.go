@@ -214,7 +214,11 @@ func (s *Service) Apply(ctx context.Context, ev events.Interaction) error {
 			s.Log.Info("interaction applied before", "event_id", ev.ID, "customer_id", snap.Applied.CustomerID, "duplicate", true)
 			return s.publish(ctx, snap.Applied.Emitted)
 		}
-		res, err := s.resolve(ctx, ev, keys, snap, careful)
+		used, err := s.guardKeys(ctx, ev, keys, snap)
+		if err != nil {
+			return err
+		}
+		res, err := s.resolve(ctx, ev, used, snap, careful)
 		if errors.Is(err, ErrConflict) {
 			careful = true
 			continue
@@ -226,10 +230,7 @@ func (s *Service) Apply(ctx context.Context, ev events.Interaction) error {
 			// Keys moved: read them again.
 			continue
 		}
-		if err := s.limitLinks(ctx, ev, keys, &res); err != nil {
-			return err
-		}
-		ch := s.change(ev, keys, res, snap, matches)
+		ch := s.change(ev, used, res, snap, matches)
 		err = s.Store.Commit(ctx, ch)
 		switch {
 		case errors.Is(err, ErrDuplicate):
@@ -255,8 +256,6 @@ type resolution struct {
 	eff     map[identity.Key]string
 	repoint map[identity.Key]string
 	merged  bool
-	// withheld are new keys the guardrails keep from being linked.
-	withheld map[identity.Key]bool
 }
 
 // resolve finds the one customer the keys belong to, merging the customers
@@ -303,12 +302,6 @@ func (s *Service) resolve(ctx context.Context, ev events.Interaction, keys []ide
 		res.customer = distinct[0]
 		return res, nil
 	}
-	if over := s.Guard.Over(joined(keys, distinct, custs)); len(over) > 0 {
-		// Joining them would give one customer more keys of a kind than
-		// its limit allows: likely different people sharing a value.
-		res.customer = distinct[0]
-		return res, s.refuse(ctx, ev, "merge", distinct, over)
-	}
 	survivor := distinct[0]
 	for _, id := range distinct[1:] {
 		a, b := custs[id], custs[survivor]
@@ -341,67 +334,77 @@ func (s *Service) resolve(ctx context.Context, ev events.Interaction, keys []ide
 	return res, nil
 }
 
-// joined is every key the customers and the event hold together.
-func joined(keys []identity.Key, ids []string, custs map[string]Customer) []identity.Key {
-	seen := map[identity.Key]bool{}
-	var out []identity.Key
-	add := func(k identity.Key) {
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, k)
-		}
-	}
+// guardKeys returns the keys the event may link and resolve by. When the
+// customers its keys point at, joined with its new keys, would hold more
+// keys of a kind than the guardrails allow, the weakest key taking part
+// (one pointing at a customer, or of a kind over its limit) is dropped
+// until the rest fit, as mature identity graphs drop their lowest-priority
+// identifier: a household's shared phone then links neither person to the
+// other. The refusal is recorded. Only events that join customers or bring
+// a new key of a limited kind to one cost the extra read.
+func (s *Service) guardKeys(ctx context.Context, ev events.Interaction, keys []identity.Key, snap Snapshot) ([]identity.Key, error) {
+	var owners []string
+	fresh := false
 	for _, k := range keys {
-		add(k)
-	}
-	for _, id := range ids {
-		for _, k := range custs[id].Keys {
-			add(k)
+		o, ok := snap.Owners[k]
+		switch {
+		case ok && !contains(owners, o):
+			owners = append(owners, o)
+		case !ok && s.Guard.Limit(k.Kind()) > 0:
+			fresh = true
 		}
 	}
-	return out
-}
-
-// limitLinks withholds the event's new keys of a limited kind that would
-// take its customer over the limit, and reports the refusal. Only an event
-// bringing such a key to a known customer costs the extra read.
-func (s *Service) limitLinks(ctx context.Context, ev events.Interaction, keys []identity.Key, res *resolution) error {
-	var fresh []identity.Key
-	for _, k := range keys {
-		if _, known := res.eff[k]; !known && s.Guard.Limit(k.Kind()) > 0 {
-			fresh = append(fresh, k)
-		}
+	if len(owners) == 0 || len(owners) == 1 && !fresh {
+		return keys, nil
 	}
-	if len(fresh) == 0 || len(res.eff) == 0 {
-		return nil
-	}
-	got, err := s.Store.Customers(ctx, []string{res.customer})
+	custs, err := s.live(ctx, owners)
 	if err != nil {
-		return fmt.Errorf("read customer %s for its key limits: %w", res.customer, err)
+		return nil, err
 	}
-	have := map[string]int{}
-	for _, k := range got[res.customer].Keys {
-		have[k.Kind()]++
-	}
-	var over []string
-	for _, k := range fresh {
-		if have[k.Kind()] >= s.Guard.Limit(k.Kind()) {
-			if res.withheld == nil {
-				res.withheld = map[identity.Key]bool{}
+	used := append([]identity.Key(nil), keys...)
+	var over, joined []string
+	for {
+		var ids []string
+		for _, k := range used {
+			if o, ok := snap.Owners[k]; ok && !contains(ids, custs[o].ID) {
+				ids = append(ids, custs[o].ID)
 			}
-			res.withheld[k] = true
-			if !slices.Contains(over, k.Kind()) {
-				over = append(over, k.Kind())
-			}
-			continue
 		}
-		have[k.Kind()]++
+		now := s.Guard.Over(union(used, keysOf(ids, custs)))
+		if len(now) == 0 {
+			break
+		}
+		if over == nil {
+			over, joined = now, ids
+		}
+		drop := -1
+		for i := len(used) - 1; i > 0 && drop < 0; i-- {
+			if _, owned := snap.Owners[used[i]]; owned || slices.Contains(now, used[i].Kind()) {
+				drop = i
+			}
+		}
+		if drop < 0 {
+			break
+		}
+		used = slices.Delete(used, drop, drop+1)
 	}
-	if len(over) == 0 {
-		return nil
+	if over == nil {
+		return keys, nil
+	}
+	what := "link"
+	if len(joined) > 1 {
+		what = "merge"
 	}
 	sort.Strings(over)
-	return s.refuse(ctx, ev, "link", []string{res.customer}, over)
+	return used, s.refuse(ctx, ev, what, joined, over)
+}
+
+func keysOf(ids []string, custs map[string]Customer) []identity.Key {
+	var out []identity.Key
+	for _, id := range ids {
+		out = append(out, custs[id].Keys...)
+	}
+	return out
 }
 
 // refuse records, counts and logs a refused merge or link; the event is
@@ -479,7 +482,6 @@ func (s *Service) change(ev events.Interaction, keys []identity.Key, res resolut
 	for _, k := range keys {
 		e, known := res.eff[k]
 		switch {
-		case res.withheld[k]:
 		case !known:
 			ch.Link = append(ch.Link, k)
 			ch.Own = append(ch.Own, k)
