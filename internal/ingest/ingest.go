@@ -277,7 +277,16 @@ func (s *Service) handle(ctx context.Context, r *http.Request, id string) (Accep
 			s.Log.Warn("delivery published but not marked done", "delivery", k, "err", err)
 		}
 	}
-	return Accepted{EventIDs: ids, Quarantined: len(d.Rejects)}, http.StatusAccepted, nil
+	// Ignored items are normal traffic, counted per provider type so a
+	// subscription that sends more than it needs shows; never bad rows.
+	ignored := map[string]int{}
+	for _, ig := range d.Ignored {
+		ignored[ig.Type]++
+	}
+	for typ, n := range ignored {
+		s.Metrics.Count("IgnoredItems", n, map[string]string{"channel": id, "type": typ})
+	}
+	return Accepted{EventIDs: ids, Quarantined: len(d.Rejects), Ignored: len(d.Ignored)}, http.StatusAccepted, nil
 }
 
 // topicOf names what a delivery says it is: its event types in order,
