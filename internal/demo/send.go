@@ -175,8 +175,12 @@ func (s Sender) deliver(ctx context.Context, r Request) (ingest.Accepted, error)
 		if err := json.Unmarshal(body, &acc); err != nil {
 			return acc, fmt.Errorf("%s %s: answer %q: %w", ch.ID, r.What, body, err)
 		}
-		if acc.Quarantined > 0 {
-			return acc, fmt.Errorf("%s %s: %d item(s) quarantined: %s", ch.ID, r.What, acc.Quarantined, strings.TrimSpace(string(body)))
+		if acc.Duplicate {
+			return acc, nil
+		}
+		if acc.Quarantined != r.Quarantined || acc.Ignored != r.Ignored {
+			return acc, fmt.Errorf("%s %s: %d item(s) quarantined and %d ignored, want %d and %d: %s", ch.ID, r.What,
+				acc.Quarantined, acc.Ignored, r.Quarantined, r.Ignored, strings.TrimSpace(string(body)))
 		}
 		return acc, nil
 	}

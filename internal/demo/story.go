@@ -28,6 +28,10 @@ type Request struct {
 	// Facts are the interactions the request means, in the order the
 	// provider lists them.
 	Facts []Fact
+	// Quarantined and Ignored are how many of its items must become bad
+	// rows and how many the channel must ignore on purpose; the sender
+	// fails a request answered otherwise.
+	Quarantined, Ignored int
 }
 
 // Fact is one interaction as the story means it: what a test computes the
