@@ -385,9 +385,9 @@ func (l *labeller) dispute(ch, pi string, at time.Time) {
 
 func (l *labeller) checkoutSession(p lp, at time.Time) {
 	cs, pi, ch := l.id("cs_L"), l.id("pi_L"), l.id("ch_L")
+	details := map[string]any{"email": p.email, "name": p.name, "phone": p.phone, "tax_exempt": "none", "tax_ids": []any{}}
 	l.stripe("checkout.session.completed", at, map[string]any{"id": cs, "object": "checkout.session", "amount_subtotal": 2198,
-		"amount_total": 2198, "currency": "usd", "customer": p.stripe, "customer_creation": "if_required",
-		"customer_details": map[string]any{"email": p.email, "name": p.name, "phone": p.phone, "tax_exempt": "none", "tax_ids": []any{}},
+		"amount_total": 2198, "currency": "usd", "customer": p.stripe, "customer_creation": "if_required", "customer_details": details,
 		"customer_email": nil, "mode": "payment", "payment_intent": pi, "payment_status": "paid", "status": "complete", "livemode": false}, false)
 	l.stripe("charge.succeeded", at, l.charge(p, ch, pi, "", true), false)
 	l.stripe("payment_intent.succeeded", at, l.paymentIntent(p, pi, ch, "", "succeeded", false), false)
