@@ -88,3 +88,24 @@ func TestSchemasRejectBadEvents(t *testing.T) {
 		}
 	}
 }
+
+// The in-house schema takes the Standard Webhooks envelope as well as
+// OCX's own format, alone or in an array, and refuses an envelope without
+// its time.
+func TestInHouseSchemaTakesTheEnvelope(t *testing.T) {
+	schemas, err := Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := schemas["webhook.standard"]
+	env := `{"type":"checkout.completed","timestamp":"2026-11-23T08:12:00.123Z","data":{"user":{"id":"u-1001"}}}`
+	own := `{"type":"order.created","occurred_at":"2026-11-23T08:12:00Z","customer":{"email":"ann@example.com"}}`
+	for _, doc := range []string{env, "[" + env + "," + own + "]"} {
+		if err := validate(t, s, []byte(doc)); err != nil {
+			t.Errorf("%s: %v", doc, err)
+		}
+	}
+	if err := validate(t, s, []byte(`{"type":"checkout.completed","data":{}}`)); err == nil {
+		t.Error("an envelope without timestamp was accepted")
+	}
+}
