@@ -28,7 +28,7 @@ func runBackfill(ctx context.Context, out io.Writer, args []string) error {
 	from := fs.String("from", "", "start of the range: RFC 3339 or a date (UTC midnight); required")
 	to := fs.String("to", "", "end of the range, exclusive (default now)")
 	inAWS := fs.Bool("aws", false, "use the AWS account in your environment instead of the local stack's emulator")
-	endpoint := fs.String("endpoint", "http://"+envOr("OCX_MOTO_ADDR", localstack.DefaultMotoAddr), "the local emulator (OCX_MOTO_ADDR)")
+	endpoint := fs.String("endpoint", "", "the local emulator (default: the running `make run`'s, found in OCX_STATE_DIR)")
 	local := localstack.Resources(localstack.Stage).Tables
 	tables := map[string]*string{}
 	for _, t := range []string{topology.TableMetrics, topology.TableCustomers, topology.TableFailures} {
@@ -55,6 +55,10 @@ func runBackfill(ctx context.Context, out io.Writer, args []string) error {
 	ep := *endpoint
 	if *inAWS {
 		ep = ""
+	} else if ep == "" {
+		if ep, err = localEmulator(); err != nil {
+			return err
+		}
 	}
 	cfg, err := awsclient.Load(ctx, ep)
 	if err != nil {
@@ -169,4 +173,15 @@ func (p *progress) done() {
 		fmt.Fprintln(p.w)
 	}
 	p.phase = ""
+}
+
+// localEmulator is the endpoint of the running local stack's emulator, as
+// `make run` wrote it in OCX_STATE_DIR: the stack's own entry to it, so
+// what a command publishes reaches the functions.
+func localEmulator() (string, error) {
+	env, err := localstack.ReadEnvironment(envOr("OCX_STATE_DIR", localstack.DefaultStateDir))
+	if err != nil {
+		return "", err
+	}
+	return env.Moto, nil
 }

@@ -3,4 +3,4 @@ package main
 
 import "github.com/ocxhq/ocx/internal/app"
 
-func main() { app.RunHTTP("api", app.API) }
+func main() { app.Run("api") }

@@ -3,4 +3,4 @@ package main
 
 import "github.com/ocxhq/ocx/internal/app"
 
-func main() { app.RunHTTP("ingest", app.Ingest) }
+func main() { app.Run("ingest") }

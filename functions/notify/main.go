@@ -3,4 +3,4 @@ package main
 
 import "github.com/ocxhq/ocx/internal/app"
 
-func main() { app.RunEvents("notify", app.Notify) }
+func main() { app.Run("notify") }

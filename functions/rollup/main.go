@@ -4,4 +4,4 @@ package main
 
 import "github.com/ocxhq/ocx/internal/app"
 
-func main() { app.RunEvents("rollup", app.RollupEvents) }
+func main() { app.Run("rollup") }

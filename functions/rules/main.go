@@ -3,4 +3,4 @@ package main
 
 import "github.com/ocxhq/ocx/internal/app"
 
-func main() { app.RunEvents("rules", app.Rules) }
+func main() { app.Run("rules") }

@@ -6,10 +6,10 @@ import (
 	"time"
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/ocxhq/ocx/internal/api"
 	"github.com/ocxhq/ocx/internal/archive"
+	"github.com/ocxhq/ocx/internal/console"
 	"github.com/ocxhq/ocx/internal/customer"
 	"github.com/ocxhq/ocx/internal/dynamo"
 	"github.com/ocxhq/ocx/internal/failure"
@@ -63,9 +63,16 @@ func API(ctx context.Context, d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	pub, err := d.publisher()
+	if err != nil {
+		return nil, err
+	}
+	failureSvc := &failure.Service{Store: failureStore, Notebook: failureStore, Now: d.Now,
+		Announcer: &failure.Announcer{Outbox: failureStore, Bus: pub, Log: d.Log}}
 	mux := http.NewServeMux()
 	srv.Routes(mux)
-	failure.Routes(mux, failureStore, guard, d.Log)
+	failure.Routes(mux, failureSvc, guard, d.Log)
+	(&console.Handler{Files: console.Assets(), Config: d.consoleConfig()}).Routes(mux)
 	customer.Routes(mux, customers, guard)
 	identityTable, err := d.table(topology.TableCustomers)
 	if err != nil {
@@ -103,13 +110,12 @@ func (d Deps) customers() (*customer.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s3c := s3.NewFromConfig(d.AWS, func(o *s3.Options) { o.UsePathStyle = d.S3PathStyle })
 	fl := dynamo.NewCustomerFailures(d.dynamo(), failures)
 	fl.Now = d.Now
 	return &customer.Service{
 		Store:    dynamo.NewCustomers(d.dynamo(), customers, metrics),
 		Failures: fl,
-		Archive:  archive.New(s3c, v[topology.EnvArchiveBucket]),
+		Archive:  archive.New(d.s3(), v[topology.EnvArchiveBucket]),
 		Bucket:   v[topology.EnvArchiveBucket],
 		Now:      d.Now,
 		Log:      d.Log,

@@ -53,7 +53,7 @@ func post(t *testing.T, st *localstack.Stack, ch channel.Channel, d delivery, bo
 	if ch.Config.Kind == "standardwebhooks" {
 		req.Header.Set("webhook-id", "msg_"+ch.ID+"_1")
 	}
-	if err := ch.Kind.(channel.Signer).Sign(&req, st.ChannelSecrets[ch.ID].Sign, time.Now()); err != nil {
+	if err := ch.Kind.(channel.Signer).Sign(&req, st.ChannelSecrets[ch.ID].Sign, testNow()); err != nil {
 		t.Fatal(err)
 	}
 	if tamper {

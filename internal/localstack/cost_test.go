@@ -74,7 +74,7 @@ func TestCostPerInteraction(t *testing.T) {
 	// The rollup runs only when the test says, so its requests are counted apart.
 	st := startWith(t, t.TempDir(), "", func(c *localstack.Config) { c.RollupEvery = time.Hour })
 	defer st.Stop()
-	now := time.Now().UTC().Format(time.RFC3339)
+	now := testNow().UTC().Format(time.RFC3339)
 	scenarios := []scenario{
 		{name: "an interaction that raises no failure (order.created)", body: func(i int) string {
 			return fmt.Sprintf(`{"type":"order.created","customer":{"id":"c-%d","email":"c%d@example.com"},"occurred_at":%q,"attributes":{"order_id":"o-%d"}}`, i, i, now, i)

@@ -46,10 +46,10 @@ func TestOneCustomerAcrossChannelsAndUnmerge(t *testing.T) {
 		c.Secrets["zendesk"] = zendeskSecret
 	})
 	defer st.Stop()
-	now := time.Now().UTC().Truncate(time.Second)
+	now := testNow().UTC().Truncate(time.Second)
 
 	// Zendesk creates the requester ann@example.com...
-	if code := sendZendesk(t, st, "user.created.json", now.Add(-51*time.Minute), "Ann@Example.com", time.Now()); code != 202 {
+	if code := sendZendesk(t, st, "user.created.json", now.Add(-51*time.Minute), "Ann@Example.com", testNow()); code != 202 {
 		t.Fatalf("zendesk user webhook: %d", code)
 	}
 	var ticketSide customer.View
@@ -61,7 +61,7 @@ func TestOneCustomerAcrossChannelsAndUnmerge(t *testing.T) {
 		fixture string
 		at      time.Duration
 	}{{"ticket.created.json", -50 * time.Minute}, {"ticket.comment_added.json", -40 * time.Minute}} {
-		if code := sendZendesk(t, st, d.fixture, now.Add(d.at), "", time.Now()); code != 202 {
+		if code := sendZendesk(t, st, d.fixture, now.Add(d.at), "", testNow()); code != 202 {
 			t.Fatalf("zendesk %s: %d", d.fixture, code)
 		}
 	}
@@ -92,8 +92,10 @@ func TestOneCustomerAcrossChannelsAndUnmerge(t *testing.T) {
 	// The view is read while the journey function works, so wait for all
 	// of the order's effects.
 	eventually(t, "one customer after the order", 15*time.Second, func() bool {
+		// email, phone, the Zendesk and Shopify ids, and the order the
+		// customer owns.
 		return lookup(t, st, "phone:"+annPhone, &merged) == 200 && merged.ID == ticketSide.ID && len(merged.Interactions) == 5 &&
-			len(merged.Journeys) == 2 && len(merged.Identities) == 4
+			len(merged.Journeys) == 2 && len(merged.Identities) == 5
 	})
 	if got, want := channelsOf(merged), "shopify,twilio,zendesk,zendesk,zendesk"; got != want {
 		t.Errorf("merged interactions from %s, want %s", got, want)
@@ -109,7 +111,7 @@ func TestOneCustomerAcrossChannelsAndUnmerge(t *testing.T) {
 	if len(merged.Merges) != 1 || merged.Merges[0].Absorbed != smsSide.ID || merged.Merges[0].State != customer.MergeMerged {
 		t.Fatalf("merge history %+v, want %s absorbed", merged.Merges, smsSide.ID)
 	}
-	if got := keysOf(merged); got != "email:ann@example.com,phone:+14017122661,shopify:115310627314723954,zendesk:"+zendeskRequester {
+	if got := keysOf(merged); got != "email:ann@example.com,phone:+14017122661,shopify.order:820982911946154508,shopify:115310627314723954,zendesk:"+zendeskRequester {
 		t.Errorf("merged identities %s", got)
 	}
 

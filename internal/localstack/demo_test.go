@@ -474,7 +474,9 @@ func listPages(t *testing.T, an *analyst, query string) []events.Failure {
 		if code != 200 || json.Unmarshal(body, &page) != nil {
 			t.Fatalf("GET %s: %d %s", path, code, body)
 		}
-		out = append(out, page.Failures...)
+		for _, f := range page.Failures {
+			out = append(out, f.Failure)
+		}
 		if page.Next == "" {
 			break
 		}

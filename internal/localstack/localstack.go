@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,11 +18,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -67,7 +70,6 @@ type Config struct {
 // Defaults of the local stack.
 const (
 	DefaultHTTPAddr = "127.0.0.1:8080"
-	DefaultMotoAddr = "127.0.0.1:4577"
 	DefaultStateDir = ".ocx"
 	DefaultAPIToken = "ocx-local-token"
 	DefaultFrom     = "alerts@ocx.example"
@@ -82,7 +84,7 @@ const (
 func FromEnv(getenv func(string) string, log *slog.Logger) (Config, error) {
 	c := Config{
 		HTTPAddr:           or(getenv("OCX_HTTP_ADDR"), DefaultHTTPAddr),
-		MotoAddr:           or(getenv("OCX_MOTO_ADDR"), DefaultMotoAddr),
+		MotoAddr:           getenv("OCX_MOTO_ADDR"),
 		StateDir:           or(getenv("OCX_STATE_DIR"), DefaultStateDir),
 		SlackURL:           getenv("OCX_SLACK_WEBHOOK_URL"),
 		SlackSigningSecret: or(getenv("OCX_SLACK_SIGNING_SECRET"), DefaultSlackSigningSecret),
@@ -141,7 +143,8 @@ type Stack struct {
 	ChannelSecrets map[string]Secret
 	cancel         context.CancelFunc
 	router         *Router
-	schedules      map[string]func(context.Context) error
+	functions      map[string]*function
+	env            map[string]map[string]string
 	wg             sync.WaitGroup
 }
 
@@ -202,59 +205,39 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 		return err
 	}
 	st.ChannelSecrets = prov.channelSecrets
+	st.env = functionEnv(res, cfg, prov, st.moto.Endpoint)
+	if err := st.writeEnv(); err != nil {
+		ln.Close()
+		return err
+	}
 
-	env := res.Env()
-	env["OCX_API_TOKEN"] = cfg.APIToken
-	if cfg.ConfigDir != "" {
-		env[topology.EnvConfigDir] = cfg.ConfigDir
-	}
-	env[topology.EnvEmailFrom] = cfg.EmailFrom
-	getenv := func(k string) string {
-		if v, ok := env[k]; ok {
-			return v
-		}
-		return os.Getenv(k)
-	}
-	router, err := NewRouter(bus.New(eventbridge.NewFromConfig(awsCfg), res.Bus), cfg.Log.With("component", "router"))
+	router, err := NewRouter(res.Bus, cfg.now, cfg.Log.With("component", "router"))
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	st.router = router
-	deps := func(fn string) app.Deps {
-		get := getenv
-		if f, _ := topology.FunctionByName(fn); f.DeadLetters {
-			// As in AWS, the function's own failures queue.
-			get = func(k string) string {
-				if k == topology.EnvDeadLetterQueue {
-					return prov.dlqs[fn]
-				}
-				return getenv(k)
-			}
-		}
-		return app.Deps{AWS: awsCfg, Getenv: get, Now: cfg.now, Log: cfg.Log.With("function", fn), Bus: router, S3PathStyle: true}
-	}
-	h, err := buildHandlers(ctx, deps)
+	st.functions, err = buildFunctions(ctx, awsCfg, st.env, cfg)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	for fn, eh := range h.events {
-		router.Attach(fn, eh, prov.dlqs[fn])
+	for _, f := range topology.Functions {
+		if dlq, routed := prov.dlqs[f.Name]; routed {
+			router.Attach(st.functions[f.Name], dlq)
+		}
 	}
+	st.moto.SetTap(router.Tap)
 	runCtx, cancel := context.WithCancel(context.Background())
 	st.cancel = cancel
 	router.Run(runCtx, sqs.NewFromConfig(awsCfg))
-	st.schedules = scheduleRunners(h, cfg.now)
 	st.runSchedules(runCtx)
 
 	mux := http.NewServeMux()
-	for _, r := range topology.Routes {
-		mux.Handle(r.Method+" "+r.Path, h.http[r.Target])
-	}
-	// Webhooks answer wrong methods themselves with a JSON 405.
-	mux.Handle("/v1/webhooks/{channel}", h.http[topology.Ingest])
 	mux.HandleFunc("POST "+consoleSlackPath, consoleSlack(cfg.Log))
+	// Everything else is API Gateway's: the routes of topology.Routes,
+	// each invoking its function's Lambda handler.
+	mux.Handle("/", &gateway{functions: st.functions, now: cfg.now, log: cfg.Log.With("component", "gateway")})
 	st.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	st.wg.Add(1)
 	go func() {
@@ -266,73 +249,145 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 	return nil
 }
 
-type handlers struct {
-	http      map[string]http.Handler
-	events    map[string]app.EventHandler
-	scheduled map[string]app.ScheduledHandler
-}
-
-func buildHandlers(ctx context.Context, deps func(string) app.Deps) (handlers, error) {
-	h := handlers{http: map[string]http.Handler{}, events: map[string]app.EventHandler{}, scheduled: map[string]app.ScheduledHandler{}}
-	var err error
-	if h.http[topology.Ingest], err = app.Ingest(ctx, deps(topology.Ingest)); err != nil {
-		return h, fmt.Errorf("build ingest: %w", err)
-	}
-	if h.http[topology.API], err = app.API(ctx, deps(topology.API)); err != nil {
-		return h, fmt.Errorf("build api: %w", err)
-	}
-	if h.events[topology.Journey], err = app.Journey(ctx, deps(topology.Journey)); err != nil {
-		return h, fmt.Errorf("build journey: %w", err)
-	}
-	if h.events[topology.Rules], err = app.Rules(ctx, deps(topology.Rules)); err != nil {
-		return h, fmt.Errorf("build rules: %w", err)
-	}
-	if h.events[topology.Notify], err = app.Notify(ctx, deps(topology.Notify)); err != nil {
-		return h, fmt.Errorf("build notify: %w", err)
-	}
-	if h.events[topology.Rollup], err = app.RollupEvents(ctx, deps(topology.Rollup)); err != nil {
-		return h, fmt.Errorf("build rollup: %w", err)
-	}
-	return h, nil
-}
-
-// scheduleRunners binds each schedule to its function. A function that
-// handles bus events gets the "Scheduled Event" envelope EventBridge sends.
-func scheduleRunners(h handlers, now func() time.Time) map[string]func(context.Context) error {
-	out := map[string]func(context.Context) error{}
-	for _, s := range topology.Schedules {
-		if fn, ok := h.scheduled[s.Target]; ok {
-			out[s.Name] = fn
-			continue
+// functionEnv is each function's environment, as the CDK app sets it, with
+// the emulator's endpoint and credentials in place of AWS's.
+func functionEnv(res Names, cfg Config, prov provisioned, endpoint string) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, f := range topology.Functions {
+		env := res.Env()
+		env["OCX_API_TOKEN"] = cfg.APIToken
+		if cfg.ConfigDir != "" {
+			env[topology.EnvConfigDir] = cfg.ConfigDir
 		}
-		if fn, ok := h.events[s.Target]; ok {
-			name := s.Name
-			out[s.Name] = func(ctx context.Context) error {
-				return fn(ctx, lambdaevents.CloudWatchEvent{
-					Version: "0", ID: newID(), DetailType: "Scheduled Event", Source: "aws.events",
-					AccountID: "000000000000", Time: now().UTC(), Region: "us-east-1",
-					Resources: []string{"arn:aws:events:us-east-1:000000000000:rule/" + name}, Detail: []byte("{}"),
-				})
-			}
+		env[topology.EnvEmailFrom] = cfg.EmailFrom
+		env[app.EnvS3PathStyle] = "true"
+		if f.DeadLetters {
+			// As in AWS, the function's own failures queue.
+			env[topology.EnvDeadLetterQueue] = prov.dlqs[f.Name]
 		}
+		env["AWS_ENDPOINT_URL"] = endpoint
+		env["AWS_REGION"] = Region
+		env["AWS_ACCESS_KEY_ID"] = "testing"
+		env["AWS_SECRET_ACCESS_KEY"] = "testing"
+		env["AWS_LAMBDA_FUNCTION_NAME"] = functionName(f.Name)
+		env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = strconv.Itoa(f.MemoryMB)
+		out[f.Name] = env
 	}
 	return out
+}
+
+func functionName(fn string) string { return "ocx-" + Stage + "-" + fn }
+
+// buildFunctions builds every function's Lambda handler with its
+// environment, as its main.go does in AWS.
+func buildFunctions(ctx context.Context, awsCfg aws.Config, env map[string]map[string]string, cfg Config) (map[string]*function, error) {
+	out := map[string]*function{}
+	for _, f := range topology.Functions {
+		b, ok := app.Functions[f.Name]
+		if !ok {
+			return nil, fmt.Errorf("function %s has no builder in internal/app", f.Name)
+		}
+		fenv := env[f.Name]
+		getenv := func(k string) string {
+			if v, ok := fenv[k]; ok {
+				return v
+			}
+			return os.Getenv(k)
+		}
+		h, err := b(ctx, app.Deps{AWS: awsCfg, Getenv: getenv, Now: cfg.now, Log: cfg.Log.With("function", f.Name)})
+		if err != nil {
+			return nil, fmt.Errorf("build %s: %w", f.Name, err)
+		}
+		out[f.Name] = &function{name: f.Name, handler: h, timeout: f.Timeout,
+			arn: "arn:aws:lambda:" + Region + ":" + Account + ":function:" + functionName(f.Name)}
+	}
+	return out, nil
+}
+
+// EnvFile is where a running stack writes its functions' environments
+// (in OCX_STATE_DIR), for `ocx invoke` to run a function's bootstrap with.
+const EnvFile = "functions.json"
+
+// Environment is the content of EnvFile.
+type Environment struct {
+	HTTP      string                       `json:"http"`
+	Moto      string                       `json:"moto"`
+	Functions map[string]map[string]string `json:"functions"`
+}
+
+func (st *Stack) writeEnv() error {
+	raw, err := json.MarshalIndent(Environment{HTTP: st.URL, Moto: st.moto.Endpoint, Functions: st.env}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(st.cfg.StateDir, EnvFile), raw, 0o600); err != nil {
+		return fmt.Errorf("write function environment: %w", err)
+	}
+	return nil
+}
+
+// ReadEnvironment reads what a running stack wrote in stateDir.
+func ReadEnvironment(stateDir string) (Environment, error) {
+	var env Environment
+	raw, err := os.ReadFile(filepath.Join(stateDir, EnvFile))
+	if err != nil {
+		return env, fmt.Errorf("no running stack's environment in %s (is `make run` going with this OCX_STATE_DIR?): %w", stateDir, err)
+	}
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return env, fmt.Errorf("read %s: %w", EnvFile, err)
+	}
+	return env, nil
+}
+
+// scheduledEvent is the envelope EventBridge (a rule's schedule) sends a
+// function when its schedule fires.
+func scheduledEvent(rule string, at time.Time) ([]byte, error) {
+	return json.Marshal(lambdaevents.CloudWatchEvent{
+		Version: "0", ID: newID(), DetailType: "Scheduled Event", Source: "aws.events",
+		AccountID: Account, Time: at.UTC().Truncate(time.Second), Region: Region,
+		Resources: []string{"arn:aws:events:" + Region + ":" + Account + ":rule/" + rule}, Detail: json.RawMessage("{}"),
+	})
 }
 
 // Meter counts the AWS requests the stack makes.
 func (st *Stack) Meter() *motoserver.Meter { return &st.moto.Meter }
 
+// Bus is a publisher to the stack's bus, the EventBridge client a
+// function publishes with: what it puts reaches the routed functions.
+func (st *Stack) Bus(ctx context.Context) (bus.Publisher, error) {
+	cfg, err := awsclient.Load(ctx, st.moto.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return bus.New(eventbridge.NewFromConfig(cfg), Resources(Stage).Bus), nil
+}
+
 // Router is the stack's in-process event router.
 func (st *Stack) Router() *Router { return st.router }
 
-// Tick runs a schedule now, as its timer would; tests use it with a moved
+// Tick runs a schedule now, as its timer would: the function gets the
+// scheduled event through its Lambda handler. Tests use it with a moved
 // clock instead of waiting.
 func (st *Stack) Tick(ctx context.Context, schedule string) error {
-	fn, ok := st.schedules[schedule]
-	if !ok {
-		return fmt.Errorf("no schedule %q", schedule)
+	for _, s := range topology.Schedules {
+		if s.Name == schedule {
+			return st.fire(ctx, s)
+		}
 	}
-	return fn(ctx)
+	return fmt.Errorf("no schedule %q", schedule)
+}
+
+func (st *Stack) fire(ctx context.Context, s topology.Schedule) error {
+	fn := st.functions[s.Target]
+	if fn == nil {
+		return fmt.Errorf("schedule %s: no function %s", s.Name, s.Target)
+	}
+	payload, err := scheduledEvent(functionName(s.Name), st.cfg.now())
+	if err != nil {
+		return err
+	}
+	_, err = fn.invoke(ctx, payload)
+	return err
 }
 
 // runSchedules drives topology.Schedules with the local clock; the rollup's
@@ -342,11 +397,6 @@ func (st *Stack) runSchedules(ctx context.Context) {
 		every := s.Every
 		if s.Target == topology.Rollup {
 			every = st.cfg.RollupEvery
-		}
-		fn := st.schedules[s.Name]
-		if fn == nil {
-			st.cfg.Log.Error("schedule has no handler", "schedule", s.Name, "target", s.Target)
-			continue
 		}
 		st.wg.Add(1)
 		go func() {
@@ -358,7 +408,7 @@ func (st *Stack) runSchedules(ctx context.Context) {
 				case <-ctx.Done():
 					return
 				case <-t.C:
-					if err := fn(ctx); err != nil && ctx.Err() == nil {
+					if err := st.fire(ctx, s); err != nil && ctx.Err() == nil {
 						st.cfg.Log.Error("scheduled run failed", "schedule", s.Name, "err", err)
 					}
 				}

@@ -76,6 +76,9 @@ func startWith(t *testing.T, stateDir, slackURL string, adjust func(*localstack.
 	if adjust != nil {
 		adjust(&cfg)
 	}
+	if cfg.Now == nil {
+		cfg.Now = testNow
+	}
 	st, err := localstack.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +89,7 @@ func startWith(t *testing.T, stateDir, slackURL string, adjust func(*localstack.
 func send(t *testing.T, st *localstack.Stack, id, body string, tamper bool) *http.Response {
 	t.Helper()
 	key, _ := standardwebhooks.DecodeSecret(secret)
-	ts := time.Now().Unix()
+	ts := testNow().Unix()
 	sig := standardwebhooks.Sign(key, id, ts, []byte(body))
 	if tamper {
 		body = strings.Replace(body, `"score":3`, `"score":10`, 1)
@@ -106,8 +109,8 @@ func send(t *testing.T, st *localstack.Stack, id, body string, tamper bool) *htt
 
 func npsSeries(t *testing.T, st *localstack.Stack, token string) (int, api.SeriesResponse) {
 	t.Helper()
-	from := time.Now().UTC().Add(-2 * time.Hour).Format(time.RFC3339)
-	to := time.Now().UTC().Add(time.Hour).Format(time.RFC3339)
+	from := testNow().UTC().Add(-2 * time.Hour).Format(time.RFC3339)
+	to := testNow().UTC().Add(time.Hour).Format(time.RFC3339)
 	req, _ := http.NewRequest("GET", st.URL+"/v1/metrics/nps?granularity=hour&from="+from+"&to="+to, nil)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -159,7 +162,7 @@ func TestWebhookToSlackEmailAndMetric(t *testing.T) {
 	stateDir := t.TempDir()
 	var offset atomic.Int64
 	st := startWith(t, stateDir, slackSrv.URL, func(c *localstack.Config) {
-		c.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+		c.Now = func() time.Time { return testNow().Add(time.Duration(offset.Load())) }
 	})
 	stopped := false
 	defer func() {
@@ -174,7 +177,7 @@ func TestWebhookToSlackEmailAndMetric(t *testing.T) {
 	}
 
 	body := fmt.Sprintf(`{"type":"survey.responded","customer":{"id":"u-1","email":"Ann@Example.com"},"occurred_at":%q,"attributes":{"survey":"nps","score":3}}`,
-		time.Now().UTC().Format(time.RFC3339))
+		testNow().UTC().Format(time.RFC3339))
 
 	if r := send(t, st, "msg_tampered", body, true); r.StatusCode != 401 {
 		t.Fatalf("tampered webhook: %d, want 401", r.StatusCode)

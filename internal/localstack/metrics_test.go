@@ -115,7 +115,7 @@ func appSender(t *testing.T, st *localstack.Stack) func(id, typ string, at time.
 	return func(id, typ string, at time.Time, cust, attrs map[string]any) {
 		t.Helper()
 		body, _ := json.Marshal(map[string]any{"type": typ, "occurred_at": at.Format(time.RFC3339), "customer": cust, "attributes": attrs})
-		ts := time.Now().Unix()
+		ts := testNow().Unix()
 		req, _ := http.NewRequest("POST", st.URL+"/v1/webhooks/app", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("webhook-id", id)
@@ -142,7 +142,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 	send := appSender(t, st)
 	an := newAnalyst(t, st)
 
-	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3)
+	day := testNow().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3)
 	d := day.Format(time.DateOnly)
 	next := day.AddDate(0, 0, 2).Format(time.DateOnly)
 	person := func(n int) map[string]any {
@@ -236,7 +236,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 
 	// Failures are counted when detected (now): the detractors' and the
 	// high-effort answer's.
-	now := time.Now().UTC()
+	now := testNow().UTC()
 	fails := an.series("/v1/metrics/failures?group_by=rule&from=" + now.Add(-time.Hour).Format(time.RFC3339) + "&to=" + now.Add(time.Hour).Format(time.RFC3339) + "&granularity=day")
 	total := func(rule string) (n int64) {
 		for _, p := range fails[rule] {

@@ -86,7 +86,7 @@ func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "rate_limited")
 		return
 	}
-	p.at = time.Now()
+	p.at = testNow()
 	h.posts = append(h.posts, p)
 	_, _ = io.WriteString(w, "ok")
 }
@@ -116,7 +116,7 @@ func notifyStack(t testing.TB, configure func(dir string)) (*localstack.Stack, *
 	// The clock stands still unless the test moves it, so a slow machine
 	// does not let group_wait pass in the middle of a burst.
 	offset := &atomic.Int64{}
-	base := time.Now()
+	base := testNow()
 	dir := ""
 	if configure != nil {
 		dir = t.TempDir()
@@ -187,7 +187,11 @@ func detractorAt(t testing.TB, st *localstack.Stack, id, who string, at time.Tim
 // is not the one the event is handled at.
 func publish(t testing.TB, st *localstack.Stack, detailType string, f events.Failure) {
 	t.Helper()
-	if err := st.Router().Publish(context.Background(), bus.Event{Source: events.SourceRules, DetailType: detailType, Detail: f, Time: f.DetectedAt}); err != nil {
+	pub, err := st.Bus(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(context.Background(), bus.Event{Source: events.SourceRules, DetailType: detailType, Detail: f, Time: f.DetectedAt}); err != nil {
 		t.Fatal(err)
 	}
 	st.Router().Idle()

@@ -5,27 +5,34 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
+	"strings"
 	"sync"
 	"time"
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"quamina.net/go/quamina"
 
-	"github.com/ocxhq/ocx/internal/app"
-	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
-// Router publishes to the emulator's bus, then delivers each event to the
-// functions whose topology.BusRules pattern matches it, as EventBridge does
-// in AWS. Delivery is asynchronous with Lambda's retry policy: a handler
-// error is retried twice, then the event goes to the function's
-// dead-letter queue.
+// Router plays EventBridge's part after PutEvents: it sees each entry the
+// emulator's bus accepted (a tap on the emulator's endpoint, so functions
+// publish with the same EventBridge client they use in AWS, and so does a
+// bootstrap run by `ocx invoke`), builds the envelope EventBridge builds
+// (id = the EventId PutEvents returned, time to the second, account,
+// region, resources), matches it against topology.BusRules and invokes
+// each matching function asynchronously with Lambda's retry policy: a
+// function error is retried twice, then the envelope goes to the
+// function's dead-letter queue.
 type Router struct {
-	next     bus.Publisher
+	bus      string
 	account  string
+	region   string
+	now      func() time.Time
 	log      *slog.Logger
 	mu       sync.Mutex
 	q        *quamina.Quamina
@@ -42,14 +49,39 @@ type Router struct {
 }
 
 type target struct {
-	name    string
-	handler app.EventHandler
-	queue   chan lambdaevents.CloudWatchEvent
-	dlqURL  string
+	fn     *function
+	dlqURL string
+	mu     sync.Mutex
+	queue  [][]byte
+	wake   chan struct{}
 }
 
-// NewRouter compiles the routing table.
-func NewRouter(next bus.Publisher, log *slog.Logger) (*Router, error) {
+// push queues an envelope without blocking: the tap runs while the
+// emulator is held, and a full queue must never wait on a consumer that
+// needs the emulator.
+func (t *target) push(env []byte) {
+	t.mu.Lock()
+	t.queue = append(t.queue, env)
+	t.mu.Unlock()
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (t *target) pop() ([]byte, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.queue) == 0 {
+		return nil, false
+	}
+	env := t.queue[0]
+	t.queue = t.queue[1:]
+	return env, true
+}
+
+// NewRouter compiles the routing table for the named bus.
+func NewRouter(busName string, now func() time.Time, log *slog.Logger) (*Router, error) {
 	q, err := quamina.New()
 	if err != nil {
 		return nil, err
@@ -59,12 +91,13 @@ func NewRouter(next bus.Publisher, log *slog.Logger) (*Router, error) {
 			return nil, fmt.Errorf("bus rule %s: %w", r.Name, err)
 		}
 	}
-	return &Router{next: next, account: "000000000000", log: log, q: q, targets: map[string]*target{}, attempts: 3, backoff: 200 * time.Millisecond}, nil
+	return &Router{bus: busName, account: Account, region: Region, now: now, log: log, q: q,
+		targets: map[string]*target{}, attempts: 3, backoff: 200 * time.Millisecond}, nil
 }
 
-// Attach connects a function's handler; dlqURL is its dead-letter queue.
-func (r *Router) Attach(function string, h app.EventHandler, dlqURL string) {
-	r.targets[function] = &target{name: function, handler: h, queue: make(chan lambdaevents.CloudWatchEvent, 4096), dlqURL: dlqURL}
+// Attach connects a function; dlqURL is its dead-letter queue.
+func (r *Router) Attach(fn *function, dlqURL string) {
+	r.targets[fn.name] = &target{fn: fn, dlqURL: dlqURL, wake: make(chan struct{}, 1)}
 }
 
 // Targets returns the functions an envelope is routed to.
@@ -88,48 +121,79 @@ func (r *Router) Targets(envelope []byte) ([]string, error) {
 	return out, nil
 }
 
-// Publish implements bus.Publisher.
-func (r *Router) Publish(ctx context.Context, evs ...bus.Event) error {
-	if err := r.next.Publish(ctx, evs...); err != nil {
-		return err
+// putEvents is the part of PutEvents' request and answer the router reads.
+type putEvents struct {
+	Entries []struct {
+		Source       string   `json:"Source"`
+		DetailType   string   `json:"DetailType"`
+		Detail       string   `json:"Detail"`
+		EventBusName string   `json:"EventBusName"`
+		Resources    []string `json:"Resources"`
+		// Time is epoch seconds in the JSON protocol.
+		Time *float64 `json:"Time"`
+	} `json:"Entries"`
+}
+
+type putEventsAnswer struct {
+	Entries []struct {
+		EventID   string `json:"EventId"`
+		ErrorCode string `json:"ErrorCode"`
+	} `json:"Entries"`
+}
+
+// Tap receives every JSON-protocol request the emulator answered; it
+// routes the entries of successful PutEvents calls to the stack's bus.
+func (r *Router) Tap(target string, request, response []byte, status int) {
+	if target != "AWSEvents.PutEvents" || status != 200 {
+		return
 	}
-	for _, e := range evs {
-		env, raw, err := r.envelope(e)
-		if err != nil {
-			return err
+	var in putEvents
+	var out putEventsAnswer
+	if err := json.Unmarshal(request, &in); err != nil {
+		r.log.Error("unreadable PutEvents request", "err", err)
+		return
+	}
+	if err := json.Unmarshal(response, &out); err != nil {
+		r.log.Error("unreadable PutEvents answer", "err", err)
+		return
+	}
+	for i, e := range in.Entries {
+		if i >= len(out.Entries) || out.Entries[i].EventID == "" {
+			continue // the entry failed; EventBridge delivers nothing
 		}
-		names, err := r.Targets(raw)
+		if name := e.EventBusName[strings.LastIndexByte(e.EventBusName, '/')+1:]; name != r.bus {
+			continue
+		}
+		at := r.now()
+		if e.Time != nil {
+			sec, frac := math.Modf(*e.Time)
+			at = time.Unix(int64(sec), int64(frac*1e9))
+		}
+		resources := e.Resources
+		if resources == nil {
+			resources = []string{}
+		}
+		env, err := json.Marshal(lambdaevents.CloudWatchEvent{
+			Version: "0", ID: out.Entries[i].EventID, DetailType: e.DetailType, Source: e.Source,
+			AccountID: r.account, Time: at.UTC().Truncate(time.Second), Region: r.region, Resources: resources,
+			Detail: json.RawMessage(e.Detail),
+		})
 		if err != nil {
-			return fmt.Errorf("route %s: %w", e.DetailType, err)
+			r.log.Error("cannot build envelope", "detail_type", e.DetailType, "err", err)
+			continue
+		}
+		names, err := r.Targets(env)
+		if err != nil {
+			r.log.Error("cannot route", "detail_type", e.DetailType, "err", err)
+			continue
 		}
 		for _, n := range names {
 			if t, ok := r.targets[n]; ok {
 				r.inflight.Add(1)
-				t.queue <- env
+				t.push(env)
 			}
 		}
 	}
-	return nil
-}
-
-func (r *Router) envelope(e bus.Event) (lambdaevents.CloudWatchEvent, []byte, error) {
-	detail, err := json.Marshal(e.Detail)
-	if err != nil {
-		return lambdaevents.CloudWatchEvent{}, nil, fmt.Errorf("encode %s: %w", e.DetailType, err)
-	}
-	at := e.Time
-	if at.IsZero() {
-		at = time.Now()
-	}
-	env := lambdaevents.CloudWatchEvent{
-		Version: "0", ID: newID(), DetailType: e.DetailType, Source: e.Source,
-		AccountID: r.account, Time: at.UTC(), Region: "us-east-1", Resources: e.Resources, Detail: detail,
-	}
-	if env.Resources == nil {
-		env.Resources = []string{}
-	}
-	raw, err := json.Marshal(env)
-	return env, raw, err
 }
 
 // Run delivers queued events until ctx ends.
@@ -139,13 +203,17 @@ func (r *Router) Run(ctx context.Context, sqsc *sqs.Client) {
 		go func(t *target) {
 			defer r.wg.Done()
 			for {
-				select {
-				case <-ctx.Done():
-					return
-				case env := <-t.queue:
-					r.deliver(ctx, sqsc, t, env)
-					r.inflight.Done()
+				env, ok := t.pop()
+				if !ok {
+					select {
+					case <-ctx.Done():
+						return
+					case <-t.wake:
+						continue
+					}
 				}
+				r.deliver(ctx, sqsc, t, env)
+				r.inflight.Done()
 			}
 		}(t)
 	}
@@ -154,15 +222,15 @@ func (r *Router) Run(ctx context.Context, sqsc *sqs.Client) {
 // Wait blocks until the delivery loops have stopped.
 func (r *Router) Wait() { r.wg.Wait() }
 
-func (r *Router) deliver(ctx context.Context, sqsc *sqs.Client, t *target, env lambdaevents.CloudWatchEvent) {
+func (r *Router) deliver(ctx context.Context, sqsc *sqs.Client, t *target, env []byte) {
 	wait := r.backoff
 	var err error
 	for attempt := 1; attempt <= r.attempts; attempt++ {
-		r.count(t.name)
-		if err = t.handler(ctx, env); err == nil {
+		r.count(t.fn.name)
+		if _, err = t.fn.invoke(ctx, env); err == nil {
 			return
 		}
-		r.log.Warn("handler failed", "function", t.name, "event_id", env.ID, "attempt", attempt, "err", err)
+		r.log.Warn("function error", "function", t.fn.name, "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():
 			return
@@ -170,9 +238,20 @@ func (r *Router) deliver(ctx context.Context, sqsc *sqs.Client, t *target, env l
 		}
 		wait *= 2
 	}
-	body, _ := json.Marshal(env)
-	_, serr := sqsc.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(t.dlqURL), MessageBody: aws.String(string(body))})
-	r.log.Error("event sent to dead-letter queue", "function", t.name, "event_id", env.ID, "err", err, "dlq_err", serr)
+	// As Lambda's dead-letter queue: the event as the body, the error in
+	// the message attributes.
+	_, serr := sqsc.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(t.dlqURL), MessageBody: aws.String(string(env)),
+		MessageAttributes: map[string]sqstypes.MessageAttributeValue{
+			"ErrorMessage": {DataType: aws.String("String"), StringValue: aws.String(truncate(err.Error(), 1024))},
+		}})
+	r.log.Error("event sent to dead-letter queue", "function", t.fn.name, "err", err, "dlq_err", serr)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
 }
 
 func (r *Router) count(function string) {

@@ -42,7 +42,11 @@ func failures(t *testing.T, st *localstack.Stack) []events.Failure {
 	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&page) != nil {
 		t.Fatalf("GET /v1/failures: %d", resp.StatusCode)
 	}
-	return page.Failures
+	out := make([]events.Failure, 0, len(page.Failures))
+	for _, f := range page.Failures {
+		out = append(out, f.Failure)
+	}
+	return out
 }
 
 // summary is "rule key state" per failure, sorted, for comparing sets.
@@ -205,14 +209,14 @@ func TestShippedRulesEndToEnd(t *testing.T) {
 	pack := shippedRules(t)
 	var offset atomic.Int64
 	clock := func(c *localstack.Config) {
-		c.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+		c.Now = func() time.Time { return testNow().Add(time.Duration(offset.Load())) }
 	}
 	stateDir := t.TempDir()
 	st := startWith(t, stateDir, "", clock)
 	running := st
 	defer func() { running.Stop() }()
-	stackNow := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	t0 := time.Now().UTC().Truncate(time.Second)
+	stackNow := func() time.Time { return testNow().Add(time.Duration(offset.Load())) }
+	t0 := testNow().UTC().Truncate(time.Second)
 	rfc := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339) }
 	unix := func(d time.Duration) json.Number { return json.Number(strconv.FormatInt(t0.Add(d).Unix(), 10)) }
 	customerOf := func(key string) string {
@@ -390,7 +394,7 @@ func TestShippedRulesEndToEnd(t *testing.T) {
 	st.Stop()
 	deadline := func(due time.Time, rule, key string) {
 		t.Helper()
-		offset.Store(int64(due.Add(30 * time.Second).Sub(time.Now())))
+		offset.Store(int64(due.Add(30 * time.Second).Sub(testNow())))
 		for range 3 {
 			if err := st.Tick(context.Background(), "rule-timers"); err != nil {
 				t.Fatal(err)
@@ -409,7 +413,7 @@ func TestShippedRulesEndToEnd(t *testing.T) {
 			t.Errorf("%s %s detected %s after it was due, want within a minute", rule, key, d)
 		}
 	}
-	offset.Store(int64(ginaDue.Sub(time.Now())))
+	offset.Store(int64(ginaDue.Sub(testNow())))
 	running = startWith(t, stateDir, "", clock)
 	st = running
 	deadline(ginaDue, "order.unfulfilled", "attributes.order_id=G-1")

@@ -157,14 +157,14 @@ func TestSlackAcknowledgeAndResolveGroup(t *testing.T) {
 	respSrv := httptest.NewServer(respond)
 	defer respSrv.Close()
 	var offset atomic.Int64
-	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	now := func() time.Time { return testNow().Add(time.Duration(offset.Load())) }
 	st := startWith(t, t.TempDir(), slackSrv.URL, func(c *localstack.Config) {
 		c.Now = now
 		c.SlackSigningSecret = slackSigning
 	})
 	defer st.Stop()
 
-	answered := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+	answered := testNow().UTC().Add(-time.Minute).Format(time.RFC3339)
 	for _, who := range []string{"ann", "bob", "cat"} {
 		body := fmt.Sprintf(`{"type":"survey.responded","customer":{"email":"%s@example.com"},"occurred_at":%q,"attributes":{"survey":"nps","score":3}}`, who, answered)
 		if code := send(t, st, "msg_nps_"+who, body, false).StatusCode; code != 202 {

@@ -3,10 +3,13 @@
 package motoserver
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -30,6 +33,9 @@ type Server struct {
 	proxy  *http.Server
 	// Meter counts requests through the serializing proxy.
 	Meter Meter
+	// mu serializes requests to moto; tap is read under it.
+	mu  sync.Mutex
+	tap Tap
 }
 
 // Options tune Start.
@@ -47,6 +53,18 @@ type Options struct {
 	// DynamoDB serializes writes to an item; serialized, moto behaves like
 	// DynamoDB for concurrency tests. Endpoint is then the proxy's address.
 	Serialize bool
+}
+
+// Tap sees a JSON-protocol request (its X-Amz-Target, e.g.
+// "AWSEvents.PutEvents") with moto's answer, before the caller gets it.
+type Tap func(target string, request, response []byte, status int)
+
+// SetTap installs tap on a serialized server: the local stack delivers
+// bus events this way, as EventBridge's rules would.
+func (s *Server) SetTap(tap Tap) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tap = tap
 }
 
 //go:embed launch.py
@@ -67,6 +85,10 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
+	} else if err := portFree(addr); err != nil {
+		// Never attach to someone else's emulator: two stacks would read
+		// and change each other's data.
+		return nil, err
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -112,15 +134,45 @@ func (s *Server) serialize() error {
 		return err
 	}
 	rp := httputil.NewSingleHostReverseProxy(target)
-	var mu sync.Mutex
+	rp.ModifyResponse = func(resp *http.Response) error {
+		req, ok := resp.Request.Context().Value(tappedKey{}).(*tapped)
+		if !ok {
+			return nil
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("read moto's answer to %s: %w", req.target, err)
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		plain := body
+		if resp.Header.Get("Content-Encoding") == "gzip" {
+			if zr, err := gzip.NewReader(bytes.NewReader(body)); err == nil {
+				if b, err := io.ReadAll(zr); err == nil {
+					plain = b
+				}
+			}
+		}
+		req.tap(req.target, req.body, plain, resp.StatusCode)
+		return nil
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("listen for moto proxy: %w", err)
 	}
 	s.proxy = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		s.Meter.record(r)
+		if t := r.Header.Get("X-Amz-Target"); s.tap != nil && t != "" {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, "read request: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r = r.WithContext(context.WithValue(r.Context(), tappedKey{}, &tapped{target: t, body: body, tap: s.tap}))
+		}
 		rp.ServeHTTP(w, r)
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.proxy.Serve(ln) }()
@@ -189,6 +241,23 @@ func (s *Server) Stop() {
 		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 		<-s.done
 	}
+}
+
+type tappedKey struct{}
+
+type tapped struct {
+	target string
+	body   []byte
+	tap    Tap
+}
+
+// portFree fails with a clear message when addr is already taken.
+func portFree(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("moto address %s is taken (another emulator or a second `make run`?): set OCX_MOTO_ADDR to a free address, or leave it unset to pick one: %w", addr, err)
+	}
+	return l.Close()
 }
 
 func freeAddr() (string, error) {

@@ -1,0 +1,65 @@
+package localstack
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/ocxhq/ocx/internal/app"
+)
+
+// function is one function of the local stack: the Lambda handler its
+// main.go hands lambda.Start, invoked as the Lambda service invokes it —
+// a JSON payload decoded by aws-lambda-go's own handler, a request id and
+// function ARN in the context, a deadline of the function's timeout, a
+// panic turned into a function error.
+type function struct {
+	name    string
+	arn     string
+	timeout time.Duration
+	handler app.Handler
+}
+
+// ErrTimeout is what an invocation that outlives its function's timeout
+// returns, as Lambda reports "Task timed out".
+type ErrTimeout struct {
+	Function string
+	After    time.Duration
+}
+
+func (e *ErrTimeout) Error() string {
+	return fmt.Sprintf("%s: Task timed out after %.2f seconds", e.Function, e.After.Seconds())
+}
+
+// invoke runs one invocation. Each gets its own lambda.NewHandler, as each
+// Lambda execution environment has its own: the handler's output buffer
+// is not safe for concurrent invocations.
+func (f *function) invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: newID(), InvokedFunctionArn: f.arn})
+	type result struct {
+		out []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- result{err: fmt.Errorf("%s panicked: %v\n%s", f.name, p, debug.Stack())}
+			}
+		}()
+		out, err := lambda.NewHandler(f.handler).Invoke(ctx, payload)
+		done <- result{out, err}
+	}()
+	select {
+	case r := <-done:
+		return r.out, r.err
+	case <-ctx.Done():
+		return nil, &ErrTimeout{Function: f.name, After: f.timeout}
+	}
+}
