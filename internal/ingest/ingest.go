@@ -204,7 +204,7 @@ func (s *Service) handle(ctx context.Context, r *http.Request, id string) (Accep
 	var notes []Reason
 	if perr == nil {
 		var p *problem
-		if d, notes, p = screen(d, strict); p != nil {
+		if d, notes, p = screen(d, strict, MaxItems); p != nil {
 			perr, status = p, p.status
 		}
 	}
@@ -398,6 +398,10 @@ func (s *Service) keep(ctx context.Context, chID string, req channel.Request, d 
 // largest attributes left out and ClaimCheck pointing to the whole.
 // Identity, type, times and the small attributes rules match on stay.
 func (s *Service) claimCheck(ctx context.Context, ev events.Interaction, now time.Time) (events.Interaction, error) {
+	return claimCheck(ctx, s.Archive, ev, now)
+}
+
+func claimCheck(ctx context.Context, arch Archiver, ev events.Interaction, now time.Time) (events.Interaction, error) {
 	full, err := json.Marshal(ev)
 	if err != nil {
 		return ev, fmt.Errorf("encode event %s: %w", ev.ID, err)
@@ -405,7 +409,10 @@ func (s *Service) claimCheck(ctx context.Context, ev events.Interaction, now tim
 	if bus.EntrySize(events.SourceIngest, ev.Type, full, true) <= claimAbove {
 		return ev, nil
 	}
-	ref, err := s.Archive.Put(ctx, ClaimKey(ev.Channel, ev.ID, now), full)
+	if arch == nil {
+		return ev, fmt.Errorf("event %s: %w, and no archive to claim-check it in", ev.ID, bus.ErrTooLarge)
+	}
+	ref, err := arch.Put(ctx, ClaimKey(ev.Channel, ev.ID, now), full)
 	if err != nil {
 		return ev, fmt.Errorf("claim-check event %s: %w", ev.ID, err)
 	}

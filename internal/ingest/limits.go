@@ -124,9 +124,9 @@ func checkValue(v any, depth int, path string) *problem {
 // first problem back as the request's answer; for a provider's delivery,
 // each failing item joins the rejects and the rest go on. Identity values
 // that cannot be used are dropped with a note; an item left with no usable
-// key is a reject.
-func screen(d channel.Delivery, strict bool) (channel.Delivery, []Reason, *problem) {
-	if strict && len(d.Events) > MaxItems {
+// key is a reject. At most limit events are kept; the rest are rejects.
+func screen(d channel.Delivery, strict bool, limit int) (channel.Delivery, []Reason, *problem) {
+	if strict && len(d.Events) > limit {
 		return d, nil, &problem{http.StatusRequestEntityTooLarge, fmt.Sprintf("%d events in one request, over the limit of %d; send them in smaller batches", len(d.Events), MaxItems)}
 	}
 	var notes []Reason
@@ -159,8 +159,8 @@ func screen(d channel.Delivery, strict bool) (channel.Delivery, []Reason, *probl
 			notes = append(notes, Reason{Index: i, Kept: true, Reason: droppedText(dropped) + "; the event was kept on its other keys"})
 		}
 		dr.Customer = cust
-		if len(kept) == MaxItems {
-			reject(i, dr, fmt.Sprintf("over %d events in one delivery; replay the bad row to publish it", MaxItems))
+		if len(kept) == limit {
+			reject(i, dr, fmt.Sprintf("over %d events in one delivery; replay the bad row to publish it", limit))
 			continue
 		}
 		kept = append(kept, dr)

@@ -229,3 +229,43 @@ func TestBodySignedReplayIsDedupedAndRetopicRefused(t *testing.T) {
 		t.Fatalf("refused replay left its claim: %v", f.l.state)
 	}
 }
+
+// A batch over MaxItems publishes MaxItems at once; replaying its bad row
+// publishes the rest, at most MaxItems a call, each event once.
+func TestReplayPublishesOverflowInBatches(t *testing.T) {
+	f := newFixture()
+	f.svc.Channels["partial"] = channel.Channel{Config: channel.Config{ID: "partial"}, Kind: partial{known: map[string]bool{"created": true}}}
+	var items []string
+	for i := range 2*MaxItems + 500 {
+		items = append(items, fmt.Sprintf(`{"id":"n%d","kind":"created","email":"c%d@example.com"}`, i, i))
+	}
+	req := httptest.NewRequest("POST", "/v1/webhooks/partial", strings.NewReader("["+strings.Join(items, ",")+"]"))
+	req.Header.Set("x-delivery", "big-batch")
+	if w := serve(f.svc, req); w.Code != 202 || len(f.b.published) != MaxItems {
+		t.Fatalf("%d, %d published", w.Code, len(f.b.published))
+	}
+	var id string
+	for k := range f.q.rows {
+		id = k
+	}
+	rp := &Replayer{Channels: f.svc.Channels, Archive: archiveReader{f.a}, Quarantine: f.q, Bus: f.b, Now: f.svc.Now}
+	res, err := rp.Replay(t.Context(), id)
+	if err != nil || len(res.Published) != MaxItems || res.Row.State != StateQuarantined {
+		t.Fatalf("first replay: %d published, %s, %v", len(res.Published), res.Row.State, err)
+	}
+	res, err = rp.Replay(t.Context(), id)
+	if err != nil || len(res.Published) != 500 || res.Row.State != StateReplayed {
+		t.Fatalf("second replay: %d published, %s, %v", len(res.Published), res.Row.State, err)
+	}
+	seen := map[string]bool{}
+	for _, e := range f.b.published {
+		id := e.Detail.(events.Interaction).ID
+		if seen[id] {
+			t.Fatalf("%s published twice", id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != 2*MaxItems+500 {
+		t.Fatalf("%d distinct events published", len(seen))
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -180,12 +181,22 @@ func (r *Replayer) Replay(ctx context.Context, id string) (ReplayResult, error) 
 		d = channel.Delivery{Rejects: []channel.Reject{{Reason: perr.Error(), Item: rec.Body}}}
 	}
 	d.ID = row.DeliveryID
-	d, _, _ = screen(d, false)
+	// Uncapped, so every event keeps the id it had when first screened;
+	// the cap applies to what this call publishes.
+	d, _, _ = screen(d, false, math.MaxInt)
 	var fresh []bus.Event
 	var ids []string
 	for _, ev := range Canonical(row.Channel, d, row.Raw, now) {
 		if slices.Contains(row.AcceptedIDs, ev.ID) {
 			continue
+		}
+		if len(fresh) == MaxItems {
+			d.Rejects = append(d.Rejects, channel.Reject{Index: len(fresh), Reason: fmt.Sprintf("waiting for the next replay (at most %d events a call)", MaxItems)})
+			continue
+		}
+		arch, _ := r.Archive.(Archiver)
+		if ev, err = claimCheck(ctx, arch, ev, now); err != nil {
+			return ReplayResult{}, err
 		}
 		fresh = append(fresh, bus.Event{Source: events.SourceIngest, DetailType: ev.Type, Detail: ev, Time: ev.OccurredAt})
 		ids = append(ids, ev.ID)
