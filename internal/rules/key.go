@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -52,6 +54,9 @@ func parseKey(alts []string) (keyExpr, error) {
 	return k, nil
 }
 
+// maxKeyValue bounds the values part of a key before it is hashed.
+const maxKeyValue = 512
+
 // eval returns the key of a decoded event envelope, "" when no alternative
 // has values. It names the paths so that equal values found at different
 // paths stay different keys: "customer.email=ann@example.com".
@@ -69,7 +74,15 @@ func (k keyExpr) eval(doc any) string {
 			vals = append(vals, v)
 		}
 		if len(vals) == len(alt) {
-			return strings.Join(names, "+") + "=" + strings.Join(vals, "+")
+			v := strings.Join(vals, "+")
+			if len(v) > maxKeyValue {
+				// Rule state is keyed on this in DynamoDB (2,048-byte
+				// partition keys): an absurdly long value is keyed by its
+				// digest rather than failing the event.
+				sum := sha256.Sum256([]byte(v))
+				v = "sha256:" + hex.EncodeToString(sum[:])
+			}
+			return strings.Join(names, "+") + "=" + v
 		}
 	}
 	return ""
