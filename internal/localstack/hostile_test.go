@@ -215,6 +215,14 @@ func TestHostileUnkeepableInputNever503(t *testing.T) {
 		}
 	}
 
+	// Values the pipeline keys on (journey instances, rule keys, metric
+	// dimensions), absurdly long but within the string limit: accepted, and
+	// kept without a dead letter (checked at the end).
+	long := strings.Repeat("9", 5000)
+	if code, raw := h.app("msg_long_keys", inhouse("order.created", `{"id":"long-1"}`, `{"order_id":"`+long+`","plan":"`+long+`","ticket_id":"`+long+`"}`)); code != 202 {
+		t.Fatalf("long key values: %d %s", code, raw)
+	}
+
 	// SendGrid: 3,000 items it cannot map and three good ones in one batch.
 	var items []string
 	for i := range 3000 {
