@@ -73,6 +73,13 @@ deploy: build
 destroy:
 	$(CDK) destroy -c stage=$(STAGE)
 
+## console: build the console (console/ -> internal/console/dist, embedded by
+## the api function) from the lockfile's packages; run, test and build need it
+console:
+	cd console && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm run --silent build
+run test build: console
+.PHONY: console
+
 ## bench: benchmarks (ingest handler latency and others)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -51,13 +51,20 @@ func Notify(ctx context.Context, d Deps) (EventHandler, error) {
 	if err != nil {
 		return nil, err
 	}
+	naming := notify.Naming{ConsoleURL: d.Getenv(EnvConsoleURL), Identity: d.Getenv(EnvNotifyIdentity)}
+	if !notify.ValidIdentity(naming.Identity) {
+		return nil, fmt.Errorf("%s %q: want show, mask or none", EnvNotifyIdentity, naming.Identity)
+	}
+	mail.Naming = naming
+	slackNotifier := slack.New(d.secrets(), &http.Client{Timeout: slack.DefaultTimeout})
+	slackNotifier.Naming = naming
 	db := d.dynamo()
 	svc := &notify.Service{
 		Teams:     teams,
 		Routes:    routes,
 		Groups:    dynamo.NewNotifyGroups(db, failures),
 		Silences:  dynamo.NewSilences(db, failures),
-		Notifiers: []notify.Notifier{slack.New(d.secrets(), &http.Client{Timeout: slack.DefaultTimeout}), mail},
+		Notifiers: []notify.Notifier{slackNotifier, mail},
 		Ledger:    dynamo.NewNotificationLedger(db, failures),
 		Dead:      queue.New(sqs.NewFromConfig(d.AWS), v[topology.EnvDeadLetterQueue]),
 		Metrics:   emf.New(os.Stdout),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -62,7 +63,12 @@ func (f *CustomerFailures) Erase(ctx context.Context, subj customer.Subject) (in
 	if err != nil {
 		return 0, err
 	}
+	notes := NewFailures(f.client, f.table)
 	for _, k := range doomed {
+		// Notes may name the customer: they go with the failure.
+		if err := notes.eraseActivity(ctx, strings.TrimPrefix(str(k, topology.PK), "failure#")); err != nil {
+			return 0, err
+		}
 		if _, err := f.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(f.table), Key: k}); err != nil {
 			return 0, fmt.Errorf("delete failure %s: %w", str(k, topology.PK), err)
 		}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -182,12 +183,12 @@ func TestFlushSendsWhatWasLeftBehind(t *testing.T) {
 }
 
 func TestRoutes(t *testing.T) {
-	mem := NewMemory()
+	svc, mem, _, _ := newService(t)
 	a, b := opened("flr_a"), opened("flr_b")
 	b.Team, b.State, b.Severity = "payments", Resolved, "critical"
 	mem.Create([]events.Failure{a, b}, nil)
 	mux := http.NewServeMux()
-	Routes(mux, mem, httpauth.Guard{Token: "tok"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	Routes(mux, svc, httpauth.Guard{Token: "tok"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	get := func(path, token string) (int, []byte) {
 		req := httptest.NewRequest("GET", path, nil)
 		if token != "" {
@@ -250,5 +251,74 @@ func TestRoutes(t *testing.T) {
 	}
 	if _, body := get("/v1/failures?limit=1", "tok"); !json.Valid(body) || string(body) == "" {
 		t.Fatal("no JSON")
+	}
+}
+
+// The console's lifecycle routes: acknowledge, assign, note and resolve are
+// recorded with the caller and time, announced like Slack's buttons, and
+// shown by GET /v1/failures/{id} and the listing.
+func TestActionRoutes(t *testing.T) {
+	svc, mem, b, now := newService(t)
+	svc.Notebook = mem
+	mem.Create([]events.Failure{opened("flr_a")}, nil)
+	mux := http.NewServeMux()
+	Routes(mux, svc, httpauth.Guard{Token: "tok"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	call := func(method, path, body, user string) (int, string) {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer tok")
+		if user != "" {
+			req.Header.Set(httpauth.HeaderUser, user)
+		}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	steps := []struct {
+		path, body, user string
+		code             int
+	}{
+		{"/v1/failures/flr_a/assign", `{"assignee":"Dana"}`, "Ann Lead", 200},
+		{"/v1/failures/flr_a/notes", `{"text":"called the customer"}`, "Dana", 200},
+		{"/v1/failures/flr_a/notes", `{"text":"  "}`, "Dana", 400},
+		{"/v1/failures/flr_a/assign", `{}`, "Dana", 400},
+		{"/v1/failures/flr_a/acknowledge", `{"note":"on it"}`, "Dana", 200},
+		{"/v1/failures/flr_a/resolve", ``, "<script>", 200},
+		{"/v1/failures/flr_a/acknowledge", ``, "Dana", 409},
+		{"/v1/failures/flr_zz/notes", `{"text":"x"}`, "Dana", 404},
+		{"/v1/failures/flr_a/notes", `{"text":`, "Dana", 400},
+	}
+	for i, st := range steps {
+		*now = t0.Add(time.Duration(i+1) * time.Minute)
+		if code, body := call("POST", st.path, st.body, st.user); code != st.code {
+			t.Errorf("%s %s: %d %s, want %d", st.path, st.body, code, body, st.code)
+		}
+	}
+	code, body := call("GET", "/v1/failures/flr_a", "", "")
+	var d Detail
+	if code != 200 || json.Unmarshal([]byte(body), &d) != nil {
+		t.Fatalf("detail: %d %s", code, body)
+	}
+	if d.Assignment == nil || d.Assignment.Assignee != "Dana" || d.Assignment.By != "console:Ann Lead" || !d.Assignment.At.Equal(t0.Add(time.Minute)) {
+		t.Errorf("assignment %+v", d.Assignment)
+	}
+	if len(d.Activity) != 2 || d.Activity[1].Text != "called the customer" || d.Activity[1].By != "console:Dana" {
+		t.Errorf("activity %+v", d.Activity)
+	}
+	wantHistory := []events.FailureStep{
+		{State: Open, By: "rule nps.detractor", At: t0},
+		{State: Acknowledged, By: "console:Dana", At: t0.Add(5 * time.Minute), Note: "on it"},
+		// A name the guard does not accept labels nothing.
+		{State: Resolved, By: "token", At: t0.Add(6 * time.Minute)},
+	}
+	if !slices.Equal(d.History, wantHistory) {
+		t.Errorf("history %+v, want %+v", d.History, wantHistory)
+	}
+	if len(b.evs) != 2 || b.evs[0].DetailType != events.TypeFailureAcknowledged {
+		t.Errorf("announced %+v", b.evs)
+	}
+	_, body = call("GET", "/v1/failures", "", "")
+	var page Page
+	if json.Unmarshal([]byte(body), &page) != nil || len(page.Failures) != 1 || page.Failures[0].Assignment == nil || page.Failures[0].Assignment.Assignee != "Dana" {
+		t.Errorf("listing %s", body)
 	}
 }

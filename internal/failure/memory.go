@@ -18,11 +18,12 @@ type Memory struct {
 	failures map[string]events.Failure
 	order    []string // ids in the order they were created
 	outbox   map[string]Message
+	activity map[string][]Activity
 }
 
 // NewMemory returns an empty store.
 func NewMemory() *Memory {
-	return &Memory{failures: map[string]events.Failure{}, outbox: map[string]Message{}}
+	return &Memory{failures: map[string]events.Failure{}, outbox: map[string]Message{}, activity: map[string][]Activity{}}
 }
 
 // Exists reports whether a failure with id was created.
@@ -177,4 +178,40 @@ func (m *Memory) Pending() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.outbox)
+}
+
+// Record implements Notebook.
+func (m *Memory) Record(_ context.Context, id string, a Activity) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.failures[id]; !ok {
+		return ErrNotFound
+	}
+	m.activity[id] = append(m.activity[id], a)
+	return nil
+}
+
+// Activity implements Notebook.
+func (m *Memory) Activity(_ context.Context, id string) ([]Activity, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.activity[id]), nil
+}
+
+// Assignments implements Notebook.
+func (m *Memory) Assignments(_ context.Context, ids []string) (map[string]Assignment, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]Assignment{}
+	for _, id := range ids {
+		for _, a := range m.activity[id] {
+			if a.Kind == KindAssign {
+				out[id] = Assignment{Assignee: a.Assignee, By: a.By, At: a.At}
+			}
+		}
+		if out[id].Assignee == "" {
+			delete(out, id)
+		}
+	}
+	return out, nil
 }

@@ -15,6 +15,8 @@ type Service struct {
 	Store     Store
 	Announcer *Announcer
 	Now       func() time.Time
+	// Notebook keeps assignments and notes; nil refuses them.
+	Notebook Notebook
 }
 
 // maxAttempts bounds retries of a transition that keeps meeting concurrent

@@ -1,35 +1,180 @@
 // Package httpauth protects analyst and operator routes. In AWS, API
-// Gateway's IAM authorizer has already authenticated the caller; locally a
-// bearer token stands in for it.
+// Gateway's authorizer (IAM, or a JWT authorizer in front of a user pool)
+// has already authenticated the caller; locally a bearer token stands in
+// for it.
+//
+// Two roles: analysts read and act on failures; operators may also do what
+// cannot be taken back or touches raw data (erase a customer, undo a merge,
+// replay bad rows). Operator routes are named by their mux patterns, so
+// every handler behind the guard is checked the same way whichever package
+// registered it.
 package httpauth
 
 import (
+	"context"
 	"crypto/subtle"
 	"net/http"
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/ocxhq/ocx/internal/httpjson"
 )
 
+// Roles.
+const (
+	RoleAnalyst  = "analyst"
+	RoleOperator = "operator"
+)
+
 // Guard wraps handlers that need an authenticated caller.
 type Guard struct {
-	// Token, when set, is the bearer token every request must carry. Empty
-	// means the gateway authenticates (OCX_API_AUTH=iam).
+	// Token, when set, is the bearer token of an operator (who is an
+	// analyst too). Empty with JWT false means the gateway authenticates
+	// with IAM, whose policies separate the roles (OCX_API_AUTH=iam).
 	Token string
+	// AnalystToken, when set, is a bearer token that grants the analyst
+	// role only.
+	AnalystToken string
+	// JWT means API Gateway's JWT authorizer validated the caller's token;
+	// the role comes from its groups claim (OCX_API_AUTH=jwt).
+	JWT bool
+	// Claims returns the claims the authorizer validated, from the
+	// request's API Gateway context (the Lambda adapter puts it there).
+	Claims func(r *http.Request) (map[string]string, bool)
+	// GroupsClaim names the claim listing the caller's groups;
+	// "cognito:groups" when empty.
+	GroupsClaim string
+	// OperatorRoutes are the mux patterns (e.g. "DELETE
+	// /v1/customers/{id}") only operators may call.
+	OperatorRoutes []string
 }
 
-// Wrap returns h behind the guard.
+type principalKey struct{}
+
+// Principal is who made a request, as the guard established it.
+type Principal struct {
+	// ID names the caller in lifecycle records: "jwt:<email or sub>",
+	// "console:<name>" or "token".
+	ID    string
+	Roles []string
+}
+
+// Has reports whether p holds role.
+func (p Principal) Has(role string) bool { return slices.Contains(p.Roles, role) }
+
+// FromContext returns the principal the guard stored, if any.
+func FromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+// Actor names the caller of r for lifecycle records: the guard's principal,
+// or "api" when the route was not guarded.
+func Actor(r *http.Request) string {
+	if p, ok := FromContext(r.Context()); ok && p.ID != "" {
+		return p.ID
+	}
+	return "api"
+}
+
+// HeaderUser lets a bearer-token caller (the console locally) say whose
+// hands are on the keyboard. The shared token is the authentication; the
+// name only labels lifecycle steps, prefixed "console:".
+const HeaderUser = "X-OCX-User"
+
+var userShape = regexp.MustCompile(`^[\p{L}\p{N} ._@+-]{1,64}$`)
+
+// Wrap returns h behind the guard: any authenticated caller passes, and a
+// request matching OperatorRoutes needs the operator role.
 func (g Guard) Wrap(h http.Handler) http.Handler {
-	if g.Token == "" {
-		return h
+	var ops *http.ServeMux
+	if len(g.OperatorRoutes) > 0 {
+		ops = http.NewServeMux()
+		for _, p := range g.OperatorRoutes {
+			ops.Handle(p, http.NotFoundHandler())
+		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(g.Token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ocx"`)
-			httpjson.Error(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		p, ok := g.authenticate(w, r)
+		if !ok {
 			return
 		}
-		h.ServeHTTP(w, r)
+		if ops != nil && !p.Has(RoleOperator) {
+			if _, pattern := ops.Handler(r); pattern != "" {
+				httpjson.Error(w, http.StatusForbidden, "this action needs the operator role")
+				return
+			}
+		}
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
+}
+
+func (g Guard) authenticate(w http.ResponseWriter, r *http.Request) (Principal, bool) {
+	switch {
+	case g.JWT:
+		return g.fromClaims(w, r)
+	case g.Token == "" && g.AnalystToken == "":
+		// IAM: the gateway let the caller in; its policy decided which
+		// routes it may call.
+		return Principal{ID: "iam", Roles: []string{RoleAnalyst, RoleOperator}}, true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	id := "token"
+	if u := strings.TrimSpace(r.Header.Get(HeaderUser)); userShape.MatchString(u) {
+		id = "console:" + u
+	}
+	switch {
+	case ok && g.Token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(g.Token)) == 1:
+		return Principal{ID: id, Roles: []string{RoleAnalyst, RoleOperator}}, true
+	case ok && g.AnalystToken != "" && subtle.ConstantTimeCompare([]byte(got), []byte(g.AnalystToken)) == 1:
+		return Principal{ID: id, Roles: []string{RoleAnalyst}}, true
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="ocx"`)
+	httpjson.Error(w, http.StatusUnauthorized, "missing or wrong bearer token")
+	return Principal{}, false
+}
+
+// fromClaims reads the claims API Gateway's JWT authorizer validated. A
+// caller in neither group is refused: signing in is not enough.
+func (g Guard) fromClaims(w http.ResponseWriter, r *http.Request) (Principal, bool) {
+	var claims map[string]string
+	ok := false
+	if g.Claims != nil {
+		claims, ok = g.Claims(r)
+	}
+	if !ok {
+		httpjson.Error(w, http.StatusUnauthorized, "no validated token")
+		return Principal{}, false
+	}
+	claim := g.GroupsClaim
+	if claim == "" {
+		claim = "cognito:groups"
+	}
+	var roles []string
+	for _, grp := range ParseGroups(claims[claim]) {
+		if grp == RoleOperator {
+			roles = append(roles, RoleAnalyst, RoleOperator)
+		} else if grp == RoleAnalyst {
+			roles = append(roles, RoleAnalyst)
+		}
+	}
+	if len(roles) == 0 {
+		httpjson.Error(w, http.StatusForbidden, "signed in, but in neither the analyst nor the operator group")
+		return Principal{}, false
+	}
+	who := claims["email"]
+	if who == "" {
+		who = claims["sub"]
+	}
+	return Principal{ID: "jwt:" + who, Roles: roles}, true
+}
+
+// ParseGroups reads a groups claim as API Gateway passes it: a JSON-ish
+// list "[a b]" or "[\"a\",\"b\"]", or a plain comma or space separated
+// string.
+func ParseGroups(v string) []string {
+	v = strings.Trim(strings.TrimSpace(v), "[]")
+	f := strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '"' })
+	return f
 }

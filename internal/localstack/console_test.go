@@ -185,6 +185,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	browserBegan := time.Now()
+	before := sink.count()
 	err = cmd.Run()
 	t.Logf("browser test (%s):\n%s", time.Since(browserBegan).Round(time.Second), out.String())
 	if raw, rerr := os.ReadFile(result); rerr == nil {
@@ -214,7 +215,6 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	// The group's resolved follow-up goes out once every failure of it is
 	// resolved: the console resolves the rest of the target's group too.
-	before := sink.count()
 	for _, f := range page.Failures {
 		if f.ID != target && f.Team == d.Team && f.RuleID == d.RuleID {
 			if code := resolveAs(t, st, f.ID, "Sam Agent"); code != 200 {

@@ -181,24 +181,50 @@ type Route struct {
 	Path   string
 	Target string
 	Auth   Auth
+	// Operator routes need the operator role besides an analyst's: they
+	// cannot be taken back or touch raw data (erase a customer, undo a
+	// merge, replay bad rows).
+	Operator bool
+}
+
+// OperatorRoutes lists the operator routes as mux patterns
+// ("DELETE /v1/customers/{id}"), for the guard and the console.
+func OperatorRoutes() []string {
+	var out []string
+	for _, r := range Routes {
+		if r.Operator {
+			out = append(out, r.Method+" "+r.Path)
+		}
+	}
+	return out
 }
 
 // Routes of the HTTP API. Paths use API Gateway's {param} syntax.
 var Routes = []Route{
 	{Method: "POST", Path: "/v1/webhooks/{channel}", Target: Ingest, Auth: Public},
 	{Method: "GET", Path: "/v1/badrows", Target: Ingest, Auth: Analyst},
-	{Method: "POST", Path: "/v1/badrows/{id}/replay", Target: Ingest, Auth: Analyst},
+	{Method: "POST", Path: "/v1/badrows/{id}/replay", Target: Ingest, Auth: Analyst, Operator: true},
 	{Method: "GET", Path: "/v1/metrics/{name}", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/healthz", Target: API, Auth: Public},
 	{Method: "GET", Path: "/v1/failures", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/failures/{id}", Target: API, Auth: Analyst},
+	{Method: "POST", Path: "/v1/failures/{id}/acknowledge", Target: API, Auth: Analyst},
+	{Method: "POST", Path: "/v1/failures/{id}/resolve", Target: API, Auth: Analyst},
+	{Method: "POST", Path: "/v1/failures/{id}/assign", Target: API, Auth: Analyst},
+	{Method: "POST", Path: "/v1/failures/{id}/notes", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/customers", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/customers/{id}", Target: API, Auth: Analyst},
-	{Method: "DELETE", Path: "/v1/customers/{id}", Target: API, Auth: Analyst},
-	{Method: "POST", Path: "/v1/customers/{id}/unmerge", Target: API, Auth: Analyst},
+	{Method: "DELETE", Path: "/v1/customers/{id}", Target: API, Auth: Analyst, Operator: true},
+	{Method: "POST", Path: "/v1/customers/{id}/unmerge", Target: API, Auth: Analyst, Operator: true},
 	{Method: "GET", Path: "/v1/identity/refused", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/metrics", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/openapi.json", Target: API, Auth: Public},
+	// The console: its page and assets are public, its data comes from the
+	// guarded routes above.
+	{Method: "GET", Path: "/", Target: API, Auth: Public},
+	{Method: "GET", Path: "/index.html", Target: API, Auth: Public},
+	{Method: "GET", Path: "/assets/{file}", Target: API, Auth: Public},
+	{Method: "GET", Path: "/v1/console/config", Target: API, Auth: Public},
 	{Method: "POST", Path: "/v1/silences", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/silences", Target: API, Auth: Analyst},
 	{Method: "DELETE", Path: "/v1/silences/{id}", Target: API, Auth: Analyst},

@@ -21,6 +21,8 @@ import (
 type Notifier struct {
 	client *sesv2.Client
 	from   string
+	// Naming says how mails name customers and link the console.
+	Naming notify.Naming
 }
 
 // New returns a Notifier sending as from ("alerts@example.com" or
@@ -48,7 +50,7 @@ func (n *Notifier) Notify(ctx context.Context, nt notify.Notification) (retry bo
 	if len(t.Email) == 0 {
 		return false, nil
 	}
-	m, err := Render(nt)
+	m, err := RenderNamed(nt, n.Naming)
 	if err != nil {
 		return false, err
 	}

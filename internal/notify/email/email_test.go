@@ -50,6 +50,7 @@ func detractor() events.Failure {
 			{
 				EventID: "evt_1", Type: "survey.responded", Channel: "typeform",
 				OccurredAt: at.Add(-4 * time.Second),
+				Customer:   events.Customer{Email: "ann@example.com"},
 				Attributes: map[string]any{
 					"survey":  "nps",
 					"score":   float64(3),
@@ -91,25 +92,34 @@ func TestRenderGolden(t *testing.T) {
 	escalated.Owner = "cx-support"
 	resolved := minimal()
 	resolved.State = "resolved"
+	linked := notify.Naming{ConsoleURL: "https://ocx.example.com"}
 	tests := []struct {
 		name    string
 		note    notify.Notification
 		subject string
+		naming  notify.Naming
 	}{
+		// Named and linked to the console; masked for a team that must not
+		// see personal data.
+		{"detractor-linked", note(support, notify.Firing, detractor()),
+			"[FAILING WARNING] A customer answered the NPS survey with 0-6 (a detractor). (Customer support)", linked},
+		{"detractor-masked", note(support, notify.Firing, detractor()),
+			"[FAILING WARNING] A customer answered the NPS survey with 0-6 (a detractor). (Customer support)",
+			notify.Naming{ConsoleURL: "https://ocx.example.com", Identity: notify.IdentityMask}},
 		{"detractor", note(support, notify.Firing, detractor()),
-			"[FAILING WARNING] A customer answered the NPS survey with 0-6 (a detractor). (Customer support)"},
+			"[FAILING WARNING] A customer answered the NPS survey with 0-6 (a detractor). (Customer support)", notify.Naming{}},
 		{"minimal", note(team.Team{ID: "logistics", Email: []string{"ops@example.com"}}, notify.Firing, minimal()),
-			"[FAILING FAILURE] An order has not shipped within its SLA. (logistics)"},
+			"[FAILING FAILURE] An order has not shipped within its SLA. (logistics)", notify.Naming{}},
 		{"group", note(support, notify.Firing, detractor(), second),
-			"[FAILING WARNING] 2× A customer answered the NPS survey with 0-6 (a detractor). (Customer support)"},
+			"[FAILING WARNING] 2× A customer answered the NPS survey with 0-6 (a detractor). (Customer support)", notify.Naming{}},
 		{"escalated", escalated,
-			"[ESCALATED WARNING] A customer answered the NPS survey with 0-6 (a detractor). (Support leads)"},
+			"[ESCALATED WARNING] A customer answered the NPS survey with 0-6 (a detractor). (Support leads)", notify.Naming{}},
 		{"resolved", note(team.Team{ID: "logistics", Email: []string{"ops@example.com"}}, notify.Resolved, resolved),
-			"[RESOLVED FAILURE] An order has not shipped within its SLA. (logistics)"},
+			"[RESOLVED FAILURE] An order has not shipped within its SLA. (logistics)", notify.Naming{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := Render(tt.note)
+			m, err := RenderNamed(tt.note, tt.naming)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,7 +169,7 @@ func TestRenderSamePartsSaySameThing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"WARNING", "A customer answered the NPS survey", "nps.detractor", "Customer support",
-		"cus_42", "2025-03-01 12:00:05 UTC", "rule=nps.detractor", "survey.responded", "typeform", "score: 3",
+		"ann@example.com", "2025-03-01 12:00:05 UTC", "rule=nps.detractor", "survey.responded", "typeform", "score: 3",
 		"fail_01JNB6Q1Y8", "17 earlier events not shown"} {
 		if !strings.Contains(m.HTML, want) || !strings.Contains(m.Text, want) {
 			t.Errorf("%q missing from a part (html %v, text %v)", want, strings.Contains(m.HTML, want), strings.Contains(m.Text, want))

@@ -70,6 +70,9 @@ type failure struct {
 	RuleID      string
 	Description string
 	Customer    string
+	// CustomerURL and FailureURL are their console pages, or "".
+	CustomerURL string
+	FailureURL  string
 	State       string
 	Step        string
 	Summary     string
@@ -86,8 +89,13 @@ type evidence struct {
 	Attributes []notify.Attribute
 }
 
-// Render builds the mail for notification n.
-func Render(n notify.Notification) (Message, error) {
+// Render builds the mail for notification n, naming customers by the
+// identity their events carried.
+func Render(n notify.Notification) (Message, error) { return RenderNamed(n, notify.Naming{}) }
+
+// RenderNamed builds the mail for notification n, naming customers and
+// linking them and their failures to the console as naming says.
+func RenderNamed(n notify.Notification, naming notify.Naming) (Message, error) {
 	fs := n.Failures
 	v := view{
 		Kind:     strings.ToUpper(n.Kind),
@@ -138,7 +146,7 @@ func Render(n notify.Notification) (Message, error) {
 			v.MoreItems = len(fs) - i
 			break
 		}
-		v.Failures = append(v.Failures, view1(f))
+		v.Failures = append(v.Failures, view1(f, naming))
 	}
 
 	var html, text bytes.Buffer
@@ -156,9 +164,10 @@ func Render(n notify.Notification) (Message, error) {
 
 // view1 is one failure as the templates show it, its evidence as the
 // customer's timeline, oldest first.
-func view1(f events.Failure) failure {
-	out := failure{ID: f.ID, RuleID: f.RuleID, Description: oneLine(f.Description), Customer: f.CustomerID,
-		State: f.State, Summary: oneLine(f.Summary), DetectedAt: stamp(f.DetectedAt)}
+func view1(f events.Failure, naming notify.Naming) failure {
+	out := failure{ID: f.ID, RuleID: f.RuleID, Description: oneLine(f.Description), Customer: naming.Customer(f),
+		State: f.State, Summary: oneLine(f.Summary), DetectedAt: stamp(f.DetectedAt),
+		CustomerURL: linkable(naming.CustomerURL(f.CustomerID)), FailureURL: linkable(naming.FailureURL(f.ID))}
 	if out.Customer == "" {
 		out.Customer = "no customer"
 	}

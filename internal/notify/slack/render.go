@@ -84,8 +84,14 @@ const (
 	maxTimeline = 5
 )
 
-// Render builds the Slack message for notification n.
-func Render(n notify.Notification) Message {
+// Render builds the Slack message for notification n, naming customers by
+// the identity their events carried.
+func Render(n notify.Notification) Message { return RenderNamed(n, notify.Naming{}) }
+
+// RenderNamed builds the Slack message for notification n, naming
+// customers and linking them and their failures to the console as naming
+// says.
+func RenderNamed(n notify.Notification, naming notify.Naming) Message {
 	fs := n.Failures
 	teamName := n.Team.Name
 	if teamName == "" {
@@ -122,7 +128,7 @@ func Render(n notify.Notification) Message {
 			break
 		}
 		blocks = append(blocks, Block{Type: "section", BlockID: BlockFailure + fmt.Sprint(i),
-			Text: &Text{Type: "mrkdwn", Text: failureText(f)}})
+			Text: &Text{Type: "mrkdwn", Text: failureText(f, naming)}})
 	}
 	buttons := []any{
 		Button{Type: "button", ActionID: ActionAck, Value: n.GroupKey, Style: "primary",
@@ -140,7 +146,7 @@ func Render(n notify.Notification) Message {
 		note += fmt.Sprintf(" · %d more muted by silences or inhibition", n.Muted)
 	}
 	blocks = append(blocks, Block{Type: "context", BlockID: BlockContext, Elements: []any{Text{Type: "mrkdwn", Text: note}}})
-	return Message{Text: fallback(n, severity, teamName), Blocks: blocks}
+	return Message{Text: fallback(n, severity, teamName, naming), Blocks: blocks}
 }
 
 // headline says in one line what the group is about.
@@ -168,16 +174,22 @@ func headline(n notify.Notification, severity string) string {
 
 // failureText is one failure: for whom, what was measured, its state and
 // the customer's recent timeline from its evidence.
-func failureText(f events.Failure) string {
-	customer := f.CustomerID
+func failureText(f events.Failure, naming notify.Naming) string {
+	customer := escape(naming.Customer(f))
 	if customer == "" {
 		customer = "no customer"
+	} else if u, ok := linkable(naming.CustomerURL(f.CustomerID)); ok {
+		customer = "<" + u + "|" + customer + ">"
 	}
 	state := f.State
 	if state == "" {
 		state = "open"
 	}
-	head := fmt.Sprintf("*%s* · %s · %s · detected %s", escape(customer), code(f.RuleID), escape(state), date(f.DetectedAt))
+	failureRef := code(f.ID)
+	if u, ok := linkable(naming.FailureURL(f.ID)); ok {
+		failureRef = "<" + u + "|" + escape(f.ID) + ">"
+	}
+	head := fmt.Sprintf("*%s* · %s · %s · detected %s · failure %s", customer, code(f.RuleID), escape(state), date(f.DetectedAt), failureRef)
 	if f.Summary != "" {
 		head += "\n" + escape(oneLine(f.Summary))
 	}
@@ -261,14 +273,14 @@ func codes(ss []string) string {
 }
 
 // fallback says in one line what the blocks say.
-func fallback(n notify.Notification, severity, teamName string) string {
+func fallback(n notify.Notification, severity, teamName string, naming notify.Naming) string {
 	var b strings.Builder
 	b.WriteString(headline(n, severity))
 	fmt.Fprintf(&b, " — team %s, rule %s", teamName, strings.Join(rules(n.Failures), ", "))
 	var cs []string
 	for _, f := range n.Failures {
-		if f.CustomerID != "" && !slices.Contains(cs, f.CustomerID) && len(cs) < 5 {
-			cs = append(cs, f.CustomerID)
+		if c := naming.Customer(f); c != "" && !slices.Contains(cs, c) && len(cs) < 5 {
+			cs = append(cs, c)
 		}
 	}
 	if len(cs) > 0 {

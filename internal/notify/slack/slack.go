@@ -38,6 +38,8 @@ func (u StaticURL) Get(context.Context, string) (string, error) { return string(
 type Notifier struct {
 	urls   URLSource
 	client *http.Client
+	// Naming says how messages name customers and link the console.
+	Naming notify.Naming
 }
 
 // DefaultTimeout bounds one post; Slack answers well within it when healthy.
@@ -81,7 +83,7 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Notification) (retry boo
 		return false, fmt.Errorf("slack webhook of team %s: secret %s does not hold an http(s) URL", t.ID, secret)
 	}
 
-	body, err := json.Marshal(Render(m))
+	body, err := json.Marshal(RenderNamed(m, n.Naming))
 	if err != nil {
 		return false, fmt.Errorf("encode slack message for group %s: %w", m.GroupKey, err)
 	}

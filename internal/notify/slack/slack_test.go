@@ -53,7 +53,7 @@ func detractor() events.Failure {
 			{
 				EventID: "evt_1", Type: "survey.responded", Channel: "typeform",
 				OccurredAt: at.Add(-4 * time.Second),
-				Customer:   events.Customer{ID: "cus_42"},
+				Customer:   events.Customer{ID: "cus_42", Email: "ann@example.com"},
 				Attributes: map[string]any{
 					"survey":  "nps",
 					"score":   float64(3),
@@ -115,14 +115,19 @@ func TestRenderGolden(t *testing.T) {
 	muted := note(support, notify.Firing, burst(12)...)
 	muted.Muted = 3
 	tests := []struct {
-		name string
-		note notify.Notification
+		name   string
+		note   notify.Notification
+		naming notify.Naming
 	}{
-		{"detractor", note(support, notify.Firing, detractor())},
-		{"minimal", note(logistics, notify.Firing, minimal())},
-		{"group", muted},
-		{"resolved", note(logistics, notify.Resolved, resolved)},
-		{"escalated", escalated},
+		{"detractor", note(support, notify.Firing, detractor()), notify.Naming{}},
+		// Named and linked to the console; masked for a team that must not
+		// see personal data.
+		{"detractor-linked", note(support, notify.Firing, detractor()), notify.Naming{ConsoleURL: "https://ocx.example.com"}},
+		{"detractor-masked", note(support, notify.Firing, detractor()), notify.Naming{ConsoleURL: "https://ocx.example.com", Identity: notify.IdentityMask}},
+		{"minimal", note(logistics, notify.Firing, minimal()), notify.Naming{}},
+		{"group", muted, notify.Naming{}},
+		{"resolved", note(logistics, notify.Resolved, resolved), notify.Naming{}},
+		{"escalated", escalated, notify.Naming{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -130,7 +135,7 @@ func TestRenderGolden(t *testing.T) {
 			enc := json.NewEncoder(&got)
 			enc.SetEscapeHTML(false)
 			enc.SetIndent("", "  ")
-			if err := enc.Encode(Render(tt.note)); err != nil {
+			if err := enc.Encode(RenderNamed(tt.note, tt.naming)); err != nil {
 				t.Fatal(err)
 			}
 			checkPayload(t, got.Bytes())
