@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 )
@@ -26,6 +27,7 @@ commands:
   silence  add, list or expire notification silences
   deadletters  list what is on every dead-letter queue
   redrive  put the events on the dead-letter queues back on the bus
+  invoke   run a function's real bootstrap against a local Lambda Runtime API with one event
 `
 
 func main() {
@@ -67,6 +69,11 @@ func main() {
 		err = runDeadLetters(ctx, os.Stdout, args)
 	case "redrive":
 		err = runRedrive(ctx, os.Stdout, args)
+	case "invoke":
+		err = runInvoke(ctx, os.Stdout, os.Stderr, args)
+		if errors.Is(err, errFunction) {
+			os.Exit(1)
+		}
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ocxhq/ocx/infra/config"
+	"github.com/ocxhq/ocx/internal/apigw"
 	"github.com/ocxhq/ocx/internal/channel"
 	"github.com/ocxhq/ocx/internal/localstack"
 	"github.com/ocxhq/ocx/internal/secrets"
@@ -28,6 +30,7 @@ func runSign(out io.Writer, args []string) error {
 	secret := flags.String("secret", "", "signing secret (default: OCX_SECRET_<CHANNEL> for shared-secret schemes, else the local demo secret)")
 	bodyFile := flags.String("body", "", "file with the body, - for stdin (default for Standard Webhooks channels: an NPS answer of 3)")
 	tamper := flags.Bool("tamper", false, "change the body after signing, to see a 401")
+	asEvent := flags.Bool("event", false, "print the API Gateway 2.0 event API Gateway would hand the ingest function (for `ocx invoke ingest --event`) instead of a curl command")
 	_ = flags.Parse(args)
 
 	var fsys fs.FS = config.Shipped
@@ -73,6 +76,9 @@ func runSign(out io.Writer, args []string) error {
 	if *tamper {
 		body = strings.Replace(body, `"score":3`, `"score":10`, 1) + " "
 	}
+	if *asEvent {
+		return printEvent(out, c.ID, req, body)
+	}
 	names := make([]string, 0, len(req.Header))
 	for k := range req.Header {
 		names = append(names, k)
@@ -103,3 +109,22 @@ func readBody(file, kind string) (string, error) {
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// printEvent writes the event API Gateway builds for the signed request.
+func printEvent(out io.Writer, channelID string, req channel.Request, body string) error {
+	r, err := http.NewRequest(http.MethodPost, req.URL, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	r.Header = req.Header.Clone()
+	r.Header.Set("User-Agent", "ocx-sign")
+	now := time.Now()
+	ev := apigw.Event(r, []byte(body), apigw.EventOptions{
+		RouteKey: "POST /v1/webhooks/{channel}", PathParameters: map[string]string{"channel": channelID},
+		RequestID: newRequestID(), AccountID: localstack.Account, APIID: "local", Stage: "$default",
+		TimeEpochMillis: now.UnixMilli(), SourceIP: "127.0.0.1",
+	})
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(ev)
+}

@@ -77,7 +77,9 @@ func post(t *testing.T, st *localstack.Stack, ch channel.Channel, d delivery, bo
 
 // Every channel accepts its provider's correctly signed request and refuses
 // the same request tampered; a delivery redelivered three times yields its
-// events once.
+// events once. Each request reaches the ingest function as API Gateway
+// hands it to Lambda: Stripe-Signature (t=…,v1=…) and webhook-signature
+// (v1,…) keep their commas, Twilio's form body arrives base64-encoded.
 func TestEveryChannelOverHTTP(t *testing.T) {
 	chans, err := channel.Load(config.Shipped, "channels.yaml")
 	if err != nil {

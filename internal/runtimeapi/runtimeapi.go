@@ -261,9 +261,11 @@ func (p *Process) Stop() {
 
 // Build compiles a function's bootstrap for this machine, with the tags the
 // Lambda build uses, into dir; pkg is its package (./functions/ingest).
+// Unlike `make build` it keeps file paths (no -trimpath), which lets it
+// reuse what `go test` and `go vet` already compiled.
 func Build(ctx context.Context, moduleDir, pkg, dir string) (string, error) {
 	out := dir + "/bootstrap"
-	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", out, pkg)
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-o", out, pkg)
 	cmd.Dir = moduleDir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
