@@ -229,7 +229,7 @@ var Routes = []Route{
 	{Method: "GET", Path: "/v1/silences", Target: API, Auth: Analyst},
 	{Method: "DELETE", Path: "/v1/silences/{id}", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/deadletters", Target: API, Auth: Analyst},
-	{Method: "POST", Path: "/v1/deadletters/redrive", Target: API, Auth: Analyst},
+	{Method: "POST", Path: "/v1/deadletters/redrive", Target: API, Auth: Analyst, Operator: true},
 	// Slack's interactivity requests (Acknowledge, Resolve) prove
 	// themselves by the Slack signing secret.
 	{Method: "POST", Path: "/v1/slack/actions", Target: API, Auth: Public},
