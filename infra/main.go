@@ -2,7 +2,8 @@
 // stack for a stage from the function binaries under the assets directory.
 //
 // Context keys (`-c key=value`, see docs/deploy.md): stage, assets,
-// emailFrom, alarmEmail, domainName, certificateArn, analystAuth, jwtIssuer,
+// emailFrom, alarmEmail, domainName, certificateArn, analystAuth (iam, jwt or
+// cognito), jwtIssuer, jwtGroupsClaim, oidcAuthorizeUrl, oidcTokenUrl,
 // jwtAudience (comma-separated).
 package main
 
@@ -35,6 +36,10 @@ func main() {
 		AnalystAuth:    contextString(app, "analystAuth", stack.AnalystAuthIAM),
 		JWTIssuer:      contextString(app, "jwtIssuer", ""),
 		JWTAudience:    contextList(app, "jwtAudience"),
+		JWTGroupsClaim: contextString(app, "jwtGroupsClaim", ""),
+
+		OIDCAuthorizeURL: contextString(app, "oidcAuthorizeUrl", ""),
+		OIDCTokenURL:     contextString(app, "oidcTokenUrl", ""),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ocx infra:", err)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -30,9 +29,10 @@ const accessLogFormat = `{"requestId":"$context.requestId","requestTime":"$conte
 type httpAPI struct {
 	api   awsapigatewayv2.HttpApi
 	stage awsapigatewayv2.HttpStage
-	// analysts is the policy an operator attaches to analysts' principals;
-	// nil when analysts authenticate with a JWT.
-	analysts awsiam.ManagedPolicy
+	// analysts and operators are the policies attached to analysts' and
+	// operators' principals; nil when people sign in with a token.
+	analysts, operators awsiam.ManagedPolicy
+	signIn              *signIn
 	// domain is the custom domain, or nil.
 	domain awsapigatewayv2.DomainName
 }
@@ -51,10 +51,20 @@ func (b *builder) addAPI() (*httpAPI, error) {
 		CreateDefaultStage: jsii.Bool(false),
 	})
 	stage := b.addAPIStage(api)
-	analystAuthorizer := b.analystAuthorizer()
+	signIn := b.addSignIn(api)
+	for name, f := range b.functions {
+		if servesAnalysts(name) {
+			for k, v := range signIn.env {
+				f.AddEnvironment(jsii.String(k), v, nil)
+			}
+		} else if name == topology.Notify {
+			// Alerts link customers and failures to their console pages.
+			f.AddEnvironment(jsii.String(envConsoleURL), signIn.env[envConsoleURL], nil)
+		}
+	}
 
 	integrations := map[string]awsapigatewayv2integrations.HttpLambdaIntegration{}
-	var analystArns []*string
+	var analystArns, operatorArns []*string
 	for _, r := range topology.Routes {
 		fn, ok := b.functions[r.Target]
 		if !ok {
@@ -72,8 +82,13 @@ func (b *builder) addAPI() (*httpAPI, error) {
 		}
 		switch r.Auth {
 		case topology.Analyst:
-			opts.Authorizer = analystAuthorizer
-			analystArns = append(analystArns, api.ArnForExecuteApi(jsii.String(r.Method), jsii.String(iamPath(r.Path)), stage.StageName()))
+			opts.Authorizer = signIn.authorizer
+			arn := api.ArnForExecuteApi(jsii.String(r.Method), jsii.String(iamPath(r.Path)), stage.StageName())
+			if r.Operator {
+				operatorArns = append(operatorArns, arn)
+			} else {
+				analystArns = append(analystArns, arn)
+			}
 		case topology.Public:
 			// No authorizer: the route proves callers itself.
 		default:
@@ -84,32 +99,19 @@ func (b *builder) addAPI() (*httpAPI, error) {
 			for _, route := range *routes {
 				cdknag.NagSuppressions_AddResourceSuppressions(route, &[]*cdknag.NagPackSuppression{{
 					Id:     jsii.String("AwsSolutions-APIG4"),
-					Reason: jsii.String("public by design: webhooks are verified by their signature in the ingest function; health checks expose nothing"),
+					Reason: jsii.String("public by design: webhooks are verified by their signature in the ingest function; health checks, the console's page, assets and sign-in configuration expose no data"),
 				}}, jsii.Bool(true))
 			}
 		}
 	}
 	b.alarms.onAPI(api)
-	out := &httpAPI{api: api, stage: stage, domain: b.addDomain(api, stage)}
-	if b.props.AnalystAuth != AnalystAuthJWT {
-		out.analysts = b.analystPolicy(analystArns)
+	out := &httpAPI{api: api, stage: stage, domain: b.addDomain(api, stage), signIn: signIn}
+	if b.props.AnalystAuth == AnalystAuthIAM {
+		out.analysts = b.callerPolicy("AnalystPolicy", "call the OCX analyst API", analystArns)
+		out.operators = b.callerPolicy("OperatorPolicy", "call the OCX analyst and operator API (erase, unmerge, replay)",
+			append(append([]*string{}, analystArns...), operatorArns...))
 	}
 	return out, nil
-}
-
-// analystAuthorizer is the authorizer every analyst route shares.
-func (b *builder) analystAuthorizer() awsapigatewayv2.IHttpRouteAuthorizer {
-	if b.props.AnalystAuth != AnalystAuthJWT {
-		return awsapigatewayv2authorizers.NewHttpIamAuthorizer()
-	}
-	// API Gateway fetches the issuer's keys (OIDC discovery), checks the
-	// token's signature, expiry, issuer and audience; the function sees
-	// only authenticated requests.
-	return awsapigatewayv2authorizers.NewHttpJwtAuthorizer(jsii.String("AnalystJwtAuthorizer"),
-		jsii.String(b.props.JWTIssuer), &awsapigatewayv2authorizers.HttpJwtAuthorizerProps{
-			AuthorizerName: jsii.String(b.name("analysts")),
-			JwtAudience:    jsii.Strings(b.props.JWTAudience...),
-		})
 }
 
 // addDomain maps the API's stage onto the custom domain, when one is set.
@@ -174,14 +176,15 @@ var pathParam = regexp.MustCompile(`\{[^}/]+\}`)
 // each {param} matches any one segment.
 func iamPath(path string) string { return pathParam.ReplaceAllString(path, "*") }
 
-// analystPolicy allows calling the analyst routes and nothing else. Operators
-// attach it to the analysts' roles or users.
-func (b *builder) analystPolicy(arns []*string) awsiam.ManagedPolicy {
+// callerPolicy allows calling the given routes and nothing else: the
+// analysts' policy (analyst routes) or the operators' (analyst and operator
+// routes), attached to their roles or users.
+func (b *builder) callerPolicy(id, what string, arns []*string) awsiam.ManagedPolicy {
 	if len(arns) == 0 {
 		return nil
 	}
-	p := awsiam.NewManagedPolicy(b.stack, jsii.String("AnalystPolicy"), &awsiam.ManagedPolicyProps{
-		Description: jsii.String("call the OCX analyst API (" + b.props.Stage + ")"),
+	p := awsiam.NewManagedPolicy(b.stack, jsii.String(id), &awsiam.ManagedPolicyProps{
+		Description: jsii.String(what + " (" + b.props.Stage + ")"),
 		Statements:  &[]awsiam.PolicyStatement{allow([]string{"execute-api:Invoke"}, arns...)},
 	})
 	cdknag.NagSuppressions_AddResourceSuppressions(p, &[]*cdknag.NagPackSuppression{
@@ -230,6 +233,26 @@ func (b *builder) addOutputs(api *httpAPI, cfg configured) {
 		awscdk.NewCfnOutput(b.stack, jsii.String("AnalystPolicyArn"), &awscdk.CfnOutputProps{
 			Description: jsii.String("attach to analysts to let them call the /v1 query routes"),
 			Value:       api.analysts.ManagedPolicyArn(),
+		})
+	}
+	if api.operators != nil {
+		awscdk.NewCfnOutput(b.stack, jsii.String("OperatorPolicyArn"), &awscdk.CfnOutputProps{
+			Description: jsii.String("attach to operators: the analyst routes plus erase, unmerge and replay"),
+			Value:       api.operators.ManagedPolicyArn(),
+		})
+	}
+	awscdk.NewCfnOutput(b.stack, jsii.String("ConsoleUrl"), &awscdk.CfnOutputProps{
+		Description: jsii.String("the OCX console"),
+		Value:       jsii.String(*b.consoleURL(api.api) + "/"),
+	})
+	if s := api.signIn; s.pool != nil {
+		awscdk.NewCfnOutput(b.stack, jsii.String("ConsoleUserPoolId"), &awscdk.CfnOutputProps{
+			Description: jsii.String("add people to the analyst or operator group of this user pool"),
+			Value:       s.pool.UserPoolId(),
+		})
+		awscdk.NewCfnOutput(b.stack, jsii.String("ConsoleSignInUrl"), &awscdk.CfnOutputProps{
+			Description: jsii.String("the user pool's hosted sign-in domain"),
+			Value:       s.domain.BaseUrl(nil),
 		})
 	}
 	awscdk.NewCfnOutput(b.stack, jsii.String("AlarmTopicArn"), &awscdk.CfnOutputProps{

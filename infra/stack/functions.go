@@ -86,14 +86,11 @@ func (b *builder) environment(fn topology.Function, bus awsevents.EventBus, arch
 	if fn.Archive {
 		env[topology.EnvArchiveBucket] = archive.BucketName()
 	}
-	if servesAnalysts(fn.Name) {
-		// API Gateway authenticates analysts before the request arrives
-		// (SigV4 with the IAM authorizer, a verified token with the JWT
-		// one), so the function trusts the caller instead of asking for a
-		// bearer token. "iam" means "the gateway authenticated the caller"
-		// with either authorizer.
-		env[topology.EnvAPIAuth] = jsii.String("iam")
-	}
+	// API Gateway authenticates analysts and operators before the request
+	// arrives (SigV4 with the IAM authorizer, a verified token with the
+	// JWT or user pool one); addSignIn tells the functions behind those
+	// routes which, so they trust the caller instead of asking for a
+	// bearer token.
 	for _, name := range fn.Tables {
 		t, ok := b.tables[name]
 		if !ok {

@@ -116,7 +116,7 @@ func TestValidate(t *testing.T) {
 		"not an acm arn": {func(p *Props) {
 			p.DomainName, p.CertificateArn = "ocx.example.com", "arn:aws:iam::123456789012:server-certificate/x"
 		}, "certificateArn"},
-		"unknown auth":       {func(p *Props) { p.AnalystAuth = "cognito" }, `analystAuth "cognito"`},
+		"unknown auth":       {func(p *Props) { p.AnalystAuth = "saml" }, `analystAuth "saml"`},
 		"issuer without jwt": {func(p *Props) { p.JWTIssuer = "https://login.example.com/" }, "only with analystAuth=jwt"},
 		"jwt without issuer": {func(p *Props) { p.AnalystAuth, p.JWTAudience = AnalystAuthJWT, []string{"ocx"} }, "jwtIssuer"},
 		"jwt over plain http": {func(p *Props) {

@@ -38,6 +38,10 @@ const (
 	AnalystAuthIAM = "iam"
 	// AnalystAuthJWT requires a bearer token from an OIDC/OAuth 2.0 issuer.
 	AnalystAuthJWT = "jwt"
+	// AnalystAuthCognito provisions a Cognito user pool with analyst and
+	// operator groups; people sign in to the console through its hosted
+	// pages.
+	AnalystAuthCognito = "cognito"
 )
 
 // Props configures one deployment of OCX.
@@ -66,6 +70,14 @@ type Props struct {
 	AnalystAuth string
 	JWTIssuer   string
 	JWTAudience []string
+	// JWTGroupsClaim names the token claim listing the caller's groups
+	// (analyst, operator) with AnalystAuthJWT; cognito:groups when empty.
+	JWTGroupsClaim string
+	// OIDCAuthorizeURL and OIDCTokenURL, both or neither, let the console
+	// sign people in with AnalystAuthJWT (authorization code with PKCE,
+	// the first JWTAudience as its client id).
+	OIDCAuthorizeURL string
+	OIDCTokenURL     string
 }
 
 // builder carries what the parts of the stack share while they are built.
@@ -178,11 +190,19 @@ func validateAPI(p *Props) error {
 	case "":
 		p.AnalystAuth = AnalystAuthIAM
 		fallthrough
-	case AnalystAuthIAM:
-		if p.JWTIssuer != "" || len(p.JWTAudience) > 0 {
-			return fmt.Errorf("jwtIssuer and jwtAudience apply only with analystAuth=%s", AnalystAuthJWT)
+	case AnalystAuthIAM, AnalystAuthCognito:
+		if p.JWTIssuer != "" || len(p.JWTAudience) > 0 || p.JWTGroupsClaim != "" || p.OIDCAuthorizeURL != "" || p.OIDCTokenURL != "" {
+			return fmt.Errorf("jwtIssuer, jwtAudience, jwtGroupsClaim and the OIDC URLs apply only with analystAuth=%s", AnalystAuthJWT)
 		}
 	case AnalystAuthJWT:
+		if (p.OIDCAuthorizeURL == "") != (p.OIDCTokenURL == "") {
+			return fmt.Errorf("analystAuth=jwt: set both oidcAuthorizeUrl and oidcTokenUrl, or neither")
+		}
+		for _, u := range []string{p.OIDCAuthorizeURL, p.OIDCTokenURL} {
+			if u != "" && (!strings.HasPrefix(u, "https://") || len(u) == len("https://")) {
+				return fmt.Errorf("analystAuth=jwt: OIDC endpoint %q: want an https URL", u)
+			}
+		}
 		if !strings.HasPrefix(p.JWTIssuer, "https://") || len(p.JWTIssuer) == len("https://") {
 			return fmt.Errorf("analystAuth=jwt: jwtIssuer %q: want the issuer's https URL", p.JWTIssuer)
 		}
@@ -195,7 +215,7 @@ func validateAPI(p *Props) error {
 			}
 		}
 	default:
-		return fmt.Errorf("analystAuth %q: want %q or %q", p.AnalystAuth, AnalystAuthIAM, AnalystAuthJWT)
+		return fmt.Errorf("analystAuth %q: want %q, %q or %q", p.AnalystAuth, AnalystAuthIAM, AnalystAuthJWT, AnalystAuthCognito)
 	}
 	return nil
 }

@@ -57,6 +57,8 @@ var variants = []variant{
 		JWTIssuer:      "https://login.example.com/",
 		JWTAudience:    []string{"ocx-api", "ocx-cli"},
 	}},
+	// The console's people in the stack's own user pool.
+	{name: "dev-cognito", props: stack.Props{Stage: stack.StageDev, AnalystAuth: stack.AnalystAuthCognito}},
 }
 
 type cfnTemplate struct {
@@ -278,7 +280,9 @@ func TestFunctionsFollowTopology(t *testing.T) {
 			check("table env", tables, wantTables)
 		}
 		// Whatever the authorizer, functions behind analyst routes trust
-		// the gateway to have authenticated the caller.
+		// the gateway to have authenticated the caller: with IAM its policy
+		// chose the routes, with a token the function reads the groups.
+		wantAuth := map[string]string{stack.AnalystAuthIAM: "iam", stack.AnalystAuthJWT: "jwt", stack.AnalystAuthCognito: "jwt"}[s.props.AnalystAuth]
 		for _, want := range topology.Functions {
 			analysts := false
 			for _, r := range topology.Routes {
@@ -286,8 +290,15 @@ func TestFunctionsFollowTopology(t *testing.T) {
 			}
 			fn, _ := s.function(want.Name)
 			got := fn.env()[topology.EnvAPIAuth]
-			if analysts && got != "iam" {
-				t.Errorf("%s serves analyst routes: %s = %v, want iam", want.Name, topology.EnvAPIAuth, got)
+			if analysts && got != wantAuth {
+				t.Errorf("%s serves analyst routes: %s = %v, want %s", want.Name, topology.EnvAPIAuth, got, wantAuth)
+			}
+			if analysts && s.props.AnalystAuth == stack.AnalystAuthCognito {
+				for _, k := range []string{"OCX_OIDC_AUTHORIZE_URL", "OCX_OIDC_TOKEN_URL", "OCX_OIDC_CLIENT_ID", "OCX_CONSOLE_URL"} {
+					if fn.env()[k] == nil {
+						t.Errorf("%s signs people in with the user pool but lacks %s", want.Name, k)
+					}
+				}
 			}
 			if !analysts && got != nil {
 				t.Errorf("%s serves no analyst route: %s = %v, want unset", want.Name, topology.EnvAPIAuth, got)
@@ -673,7 +684,7 @@ func TestAPIRoutes(t *testing.T) {
 				continue
 			}
 			auth := r.Properties["AuthorizationType"]
-			wantAnalyst := map[string]string{stack.AnalystAuthIAM: "AWS_IAM", stack.AnalystAuthJWT: "JWT"}[s.props.AnalystAuth]
+			wantAnalyst := map[string]string{stack.AnalystAuthIAM: "AWS_IAM", stack.AnalystAuthJWT: "JWT", stack.AnalystAuthCognito: "JWT"}[s.props.AnalystAuth]
 			if want.Auth == topology.Analyst && auth != wantAnalyst {
 				t.Errorf("%s %s: authorization %v, want %s", want.Method, want.Path, auth, wantAnalyst)
 			}
@@ -682,7 +693,7 @@ func TestAPIRoutes(t *testing.T) {
 			}
 		}
 		authorizerIDs, authorizers := s.tmpl.ofType("AWS::ApiGatewayV2::Authorizer")
-		if s.props.AnalystAuth == stack.AnalystAuthJWT {
+		if s.props.AnalystAuth != stack.AnalystAuthIAM {
 			if len(authorizers) != 1 {
 				t.Fatalf("%d authorizers, want one JWT authorizer shared by the analyst routes", len(authorizers))
 			}
@@ -691,9 +702,35 @@ func TestAPIRoutes(t *testing.T) {
 			for _, x := range asList(dig(a, "JwtConfiguration", "Audience")) {
 				aud = append(aud, fmt.Sprint(x))
 			}
-			if a["AuthorizerType"] != "JWT" || dig(a, "JwtConfiguration", "Issuer") != s.props.JWTIssuer ||
-				!reflect.DeepEqual(aud, s.props.JWTAudience) {
+			if a["AuthorizerType"] != "JWT" {
+				t.Errorf("authorizer %v, want JWT", a)
+			}
+			if s.props.AnalystAuth == stack.AnalystAuthJWT && (dig(a, "JwtConfiguration", "Issuer") != s.props.JWTIssuer ||
+				!reflect.DeepEqual(aud, s.props.JWTAudience)) {
 				t.Errorf("JWT authorizer %v, want issuer %s and audience %v", a, s.props.JWTIssuer, s.props.JWTAudience)
+			}
+			if s.props.AnalystAuth == stack.AnalystAuthCognito {
+				// The user pool's issuer, the console client as audience;
+				// an analyst and an operator group; no self sign-up, MFA.
+				clientIDs, _ := s.tmpl.ofType("AWS::Cognito::UserPoolClient")
+				poolIDs, pools := s.tmpl.ofType("AWS::Cognito::UserPool")
+				if len(pools) != 1 || len(clientIDs) != 1 || !strings.Contains(fmt.Sprint(dig(a, "JwtConfiguration", "Issuer")), poolIDs[0]) ||
+					len(aud) != 1 || !strings.Contains(aud[0], clientIDs[0]) {
+					t.Errorf("user pool authorizer %v for pools %v and clients %v", a, poolIDs, clientIDs)
+				}
+				p := pools[0].Properties
+				if dig(p, "AdminCreateUserConfig", "AllowAdminCreateUserOnly") != true || p["MfaConfiguration"] != "ON" {
+					t.Errorf("user pool allows sign-up or lacks MFA: %v", p)
+				}
+				_, groups := s.tmpl.ofType("AWS::Cognito::UserPoolGroup")
+				var names []string
+				for _, g := range groups {
+					names = append(names, fmt.Sprint(g.Properties["GroupName"]))
+				}
+				sort.Strings(names)
+				if !reflect.DeepEqual(names, []string{"analyst", "operator"}) {
+					t.Errorf("user pool groups %v, want analyst and operator", names)
+				}
 			}
 			for _, want := range topology.Routes {
 				r := byKey[want.Method+" "+want.Path]
@@ -753,8 +790,11 @@ func TestSecretsAndOutputs(t *testing.T) {
 				t.Errorf("no secret %s in %v", want, names)
 			}
 		}
-		outputs := map[string]bool{"ApiUrl": true, "WebhookUrlApp": true, "AlarmTopicArn": true,
+		outputs := map[string]bool{"ApiUrl": true, "WebhookUrlApp": true, "AlarmTopicArn": true, "ConsoleUrl": true,
 			"AnalystPolicyArn":   s.props.AnalystAuth == stack.AnalystAuthIAM,
+			"OperatorPolicyArn":  s.props.AnalystAuth == stack.AnalystAuthIAM,
+			"ConsoleUserPoolId":  s.props.AnalystAuth == stack.AnalystAuthCognito,
+			"ConsoleSignInUrl":   s.props.AnalystAuth == stack.AnalystAuthCognito,
 			"CustomDomainUrl":    s.props.DomainName != "",
 			"CustomDomainTarget": s.props.DomainName != "",
 		}
