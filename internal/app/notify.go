@@ -15,6 +15,7 @@ import (
 	"github.com/ocxhq/ocx/internal/dispatch"
 	"github.com/ocxhq/ocx/internal/dynamo"
 	"github.com/ocxhq/ocx/internal/emf"
+	"github.com/ocxhq/ocx/internal/failure"
 	"github.com/ocxhq/ocx/internal/notify"
 	"github.com/ocxhq/ocx/internal/notify/email"
 	"github.com/ocxhq/ocx/internal/notify/slack"
@@ -71,6 +72,8 @@ func Notify(ctx context.Context, d Deps) (EventHandler, error) {
 		Now:       d.Now,
 		Log:       d.Log,
 	}
+	failureStore := dynamo.NewFailures(db, failures)
+	svc.Notes = failureNotes{&failure.Service{Store: failureStore, Notebook: failureStore, Now: d.Now}}
 	return func(ctx context.Context, env lambdaevents.CloudWatchEvent) error {
 		switch env.DetailType {
 		case "Scheduled Event":
