@@ -231,6 +231,39 @@ func LabelledTraffic(now time.Time) Labelled {
 	person(raj, "clean", nil, stripeKey(raj))
 	person(sue, "clean", nil, stripeKey(sue))
 
+	// The crowd: subscribers, shoppers and people first seen by one key
+	// each (an email, then a text) whom the Stripe customer ties together.
+	for i, name := range []string{"ada", "ben", "cal", "deb", "eli", "fin", "gia", "hugo", "ines", "joel", "kai", "lena"} {
+		p := mk(30+i, name)
+		switch i % 3 {
+		case 0:
+			l.phase = 1
+			l.stripeCustomer("customer.created", p, l.ago(3*day))
+			l.phase = 2
+			l.invoiceAttempt(p, l.id("in_L"), 1, true, l.ago(2*day+time.Duration(i)*time.Hour))
+			person(p, "clean", nil, stripeKey(p), phoneKey(p))
+		case 1:
+			l.phase = 1
+			l.shopifyCustomer(p, l.ago(3*day))
+			l.phase = 2
+			order := l.shopifyOrder(p, l.ago(3*day-time.Duration(i)*time.Hour))
+			l.shopifyTopic("orders/paid", l.orderBody(p, order, l.ago(3*day-time.Duration(i)*time.Hour), l.ago(3*day-time.Duration(i)*time.Hour-2*time.Minute), nil),
+				l.ago(3*day-time.Duration(i)*time.Hour-2*time.Minute))
+			l.shopifyFulfilment(p, order, l.ago(2*day))
+			person(p, "clean", nil, phoneKey(p), fmt.Sprintf("shopify:%d", p.shopify), fmt.Sprintf("shopify.order:%d", order))
+		default:
+			l.phase = 0
+			l.sendgridBatch(l.ago(3*day), []sgItem{{p, "processed", l.ago(3 * day)}, {p, "delivered", l.ago(3*day - time.Minute)}})
+			l.inboundSMS(p, "Hi, quick question")
+			l.phase = 1
+			l.stripeCustomer("customer.created", p, l.ago(3*day))
+			l.intercomContact("contact.user.created", p, l.ago(3*day))
+			l.phase = 2
+			l.chat(p, l.ago(day+time.Duration(i)*time.Hour), 5)
+			person(p, "clean", nil, stripeKey(p), phoneKey(p), "intercom:"+p.intercom)
+		}
+	}
+
 	// Everyday mail, with the events SendGrid sends beside delivery.
 	var items []sgItem
 	for _, p := range []lp{ann, bob, cy, dee, eve, fay, hal, ida, kim, lou, nia, oli, pia, raj, sue} {
