@@ -2,6 +2,7 @@ package localstack_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"
@@ -119,16 +120,17 @@ func TestLabelledProviderTraffic(t *testing.T) {
 		t.Errorf("the support line resolves to a customer (%d %s)", code, sup.ID)
 	}
 
-	// The refused link is listed.
+	// The refused link is listed, as the OpenAPI document describes.
+	an := newAnalyst(t, st)
 	var refused journey.RefusedResponse
-	if code := call(t, st, "GET", "/v1/identity/refused", &refused); code != 200 || len(refused.Refusals) != lt.Refusals {
-		t.Errorf("GET /v1/identity/refused: %d, %+v; want %d", code, refused, lt.Refusals)
+	code, body := an.get("/v1/identity/refused", "")
+	if err := json.Unmarshal(body, &refused); code != 200 || err != nil || len(refused.Refusals) != lt.Refusals {
+		t.Errorf("GET /v1/identity/refused: %d %s; want %d refusals", code, body, lt.Refusals)
 	} else if r := refused.Refusals[0]; len(r.Customers) == 0 || owner[r.Customers[0]] != "raj" || strings.Join(r.Kinds, ",") != "email" {
 		t.Errorf("refusal %+v, want raj's customer and email", r)
 	}
 
 	// Failures: exactly the expected ones, once each.
-	an := newAnalyst(t, st)
 	failures := listPages(t, an, "")
 	got := map[string]map[string]int{}
 	for _, f := range failures {
