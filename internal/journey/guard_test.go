@@ -283,6 +283,21 @@ func TestGuardrails(t *testing.T) {
 		}
 	})
 
+	t.Run("a customer over a lowered limit is not refused its own keys", func(t *testing.T) {
+		f := newFixture(t, nil)
+		f.apply("app", events.Customer{Email: "ann@example.com", Phone: "+15550001111"})
+		f.apply("app", events.Customer{Email: "ann.work@example.com", Phone: "+15550001111"})
+		ann := f.g.live("email:ann@example.com")
+		if f.g.live("email:ann.work@example.com") != ann {
+			t.Fatal("not linked without guardrails")
+		}
+		f.svc.Guard = guard // email: 1 from now on
+		id := f.apply("stripe", events.Customer{ID: "cus_9", Email: "ann.work@example.com"})
+		if len(f.g.refused) != 0 || f.g.applied[id] != ann || f.g.live("stripe:cus_9") != ann {
+			t.Fatalf("refusals %+v, recorded under %s", f.g.refused, f.g.applied[id])
+		}
+	})
+
 	t.Run("a redelivered cause records its refusal once", func(t *testing.T) {
 		f := newFixture(t, guard)
 		f.apply("app", events.Customer{Email: "ann@example.com", Phone: "+15550001111"})

@@ -370,7 +370,7 @@ func (s *Service) guardKeys(ctx context.Context, ev events.Interaction, keys []i
 				ids = append(ids, custs[o].ID)
 			}
 		}
-		now := s.Guard.Over(union(used, keysOf(ids, custs)))
+		now := s.breaks(used, ids, custs)
 		if len(now) == 0 {
 			break
 		}
@@ -397,6 +397,35 @@ func (s *Service) guardKeys(ctx context.Context, ev events.Interaction, keys []i
 	}
 	sort.Strings(over)
 	return used, s.refuse(ctx, ev, what, joined, over)
+}
+
+// breaks returns the key kinds over their limits once keys join the
+// customers ids. A customer already over a limit (the limit was lowered
+// since) is not made worse by its own keys: only a kind the joining adds
+// to counts.
+func (s *Service) breaks(keys []identity.Key, ids []string, custs map[string]Customer) []string {
+	all := union(keys, keysOf(ids, custs))
+	var out []string
+	for _, kind := range s.Guard.Over(all) {
+		base := 0
+		for _, id := range ids {
+			base = max(base, count(custs[id].Keys, kind))
+		}
+		if count(all, kind) > base {
+			out = append(out, kind)
+		}
+	}
+	return out
+}
+
+func count(keys []identity.Key, kind string) int {
+	n := 0
+	for _, k := range keys {
+		if k.Kind() == kind {
+			n++
+		}
+	}
+	return n
 }
 
 func keysOf(ids []string, custs map[string]Customer) []identity.Key {
