@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -92,13 +93,29 @@ func (p *EventBridge) Publish(ctx context.Context, evs ...Event) error {
 		}
 		entries = append(entries, entry)
 	}
-	for _, batch := range batches(entries) {
-		if err := p.put(ctx, batch); err != nil {
-			return err
-		}
+	bs := batches(entries)
+	if len(bs) == 1 {
+		return p.put(ctx, bs[0])
 	}
-	return nil
+	// A delivery of a thousand events is a hundred calls: a few at a time
+	// keeps it well inside the webhook's deadline. EventBridge promises no
+	// order across entries, so none is lost by this.
+	errs := make([]error, len(bs))
+	sem := make(chan struct{}, parallelCalls)
+	var wg sync.WaitGroup
+	for i, b := range bs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = p.put(ctx, b)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
+
+// parallelCalls bounds the PutEvents calls one Publish makes at once.
+const parallelCalls = 4
 
 // put sends one batch, resending only the entries that failed.
 func (p *EventBridge) put(ctx context.Context, pending []ebtypes.PutEventsRequestEntry) error {

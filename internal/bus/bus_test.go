@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,5 +163,44 @@ func TestBatchesRespectLimits(t *testing.T) {
 	err := New(&flaky{}, "b").Publish(context.Background(), Event{Source: "s", DetailType: "a.b", Detail: strings.Repeat("y", MaxBatchSize)})
 	if err == nil || errors.Is(err, context.Canceled) {
 		t.Fatalf("oversized event: %v, want a size error", err)
+	}
+}
+
+// counting records every entry sent and the most calls in flight at once.
+type counting struct {
+	mu             sync.Mutex
+	sent           int
+	inFlight, most int
+}
+
+func (c *counting) PutEvents(_ context.Context, in *eventbridge.PutEventsInput, _ ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error) {
+	c.mu.Lock()
+	c.inFlight++
+	c.most = max(c.most, c.inFlight)
+	c.mu.Unlock()
+	time.Sleep(2 * time.Millisecond)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inFlight--
+	c.sent += len(in.Entries)
+	out := &eventbridge.PutEventsOutput{}
+	for range in.Entries {
+		out.Entries = append(out.Entries, ebtypes.PutEventsResultEntry{EventId: aws.String("id")})
+	}
+	return out, nil
+}
+
+// A thousand events go out in a hundred calls, a few at a time, all of them.
+func TestManyBatchesGoOutBoundedlyInParallel(t *testing.T) {
+	c := &counting{}
+	evs := make([]Event, 1000)
+	for i := range evs {
+		evs[i] = Event{Source: "s", DetailType: "a.b", Detail: i}
+	}
+	if err := New(c, "b").Publish(context.Background(), evs...); err != nil {
+		t.Fatal(err)
+	}
+	if c.sent != 1000 || c.most > parallelCalls {
+		t.Fatalf("sent %d, at most %d calls at once (limit %d)", c.sent, c.most, parallelCalls)
 	}
 }
