@@ -443,7 +443,7 @@ func (l *labeller) shopifyTopic(topic string, body []byte, at time.Time) {
 		"X-Shopify-Shop-Domain": "ocx-demo.myshopify.com", "X-Shopify-Triggered-At": at.Format(time.RFC3339), "X-Shopify-Api-Version": "2025-07",
 	}}
 	switch topic {
-	case "orders/paid", "orders/updated", "fulfillments/create", "customers/update":
+	case "orders/paid", "orders/updated", "fulfillments/create":
 		r.Ignored = 1
 	}
 	if topic == "fulfillments/update" && !strings.Contains(string(body), `"shipment_status":"delivered"`) {
