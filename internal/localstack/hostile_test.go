@@ -445,6 +445,32 @@ func TestHostileCursorsRetryAfterAndReadiness(t *testing.T) {
 			t.Fatalf("cursor %q: %d %s", c, resp.StatusCode, raw)
 		}
 	}
+	// A retry while the first attempt still works gets 409 and a
+	// Retry-After, then the first attempt's answer once it is done.
+	batch := "[" + strings.TrimSuffix(strings.Repeat(inhouse("order.viewed", `{"id":"busy-1"}`, "")+",", 1000), ",") + "]"
+	first := make(chan int, 1)
+	go func() {
+		code, _, _ := h.post("app", []byte(batch), map[string]string{standardwebhooks.HeaderID: "msg_busy"})
+		first <- code
+	}()
+	var busy http.Header
+	var code int
+	for range 50 {
+		time.Sleep(100 * time.Millisecond)
+		if code, _, busy = h.post("app", []byte(batch), map[string]string{standardwebhooks.HeaderID: "msg_busy"}); code != 202 && code != 200 {
+			break
+		}
+	}
+	if code != 409 || busy.Get("Retry-After") == "" {
+		t.Fatalf("retry during processing: %d, Retry-After %q", code, busy.Get("Retry-After"))
+	}
+	if c := <-first; c != 202 {
+		t.Fatalf("first attempt: %d", c)
+	}
+	if code, _, _ = h.post("app", []byte(batch), map[string]string{standardwebhooks.HeaderID: "msg_busy"}); code != 200 {
+		t.Fatalf("retry after the first attempt: %d, want 200", code)
+	}
+
 	resp, err := http.Get(h.st.URL + "/healthz")
 	if err != nil {
 		t.Fatal(err)
