@@ -48,6 +48,7 @@ type Person struct {
 // attributed to no one.
 const SupportLine = "+15558675310"
 
+// lp is a labelled person as each provider knows them.
 type lp struct {
 	name, email, phone string
 	stripe             string
@@ -57,6 +58,7 @@ type lp struct {
 	app                string
 }
 
+// labeller builds the traffic phase by phase.
 type labeller struct {
 	now    time.Time
 	seq    int
