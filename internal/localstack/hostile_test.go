@@ -511,3 +511,42 @@ func (o *outage) setDown(v bool)  { o.mu.Lock(); o.down = v; o.mu.Unlock() }
 func (o *outage) delivered() int  { o.mu.Lock(); defer o.mu.Unlock(); return len(o.posts) }
 func (o *outage) attempts() int   { o.mu.Lock(); defer o.mu.Unlock(); return o.tries }
 func (o *outage) texts() []string { o.mu.Lock(); defer o.mu.Unlock(); return slices.Clone(o.posts) }
+
+// What a function fails on lands on its dead-letter queue, is listed with
+// why, and one redrive puts it back on the bus (here it fails again, as
+// nothing was fixed, and is listed again).
+func TestHostileDeadLettersListedAndRedriven(t *testing.T) {
+	h := newHostile(t)
+	f := failureOf("flr_orphan", "nps.detractor", "no-such-team", "warning", "app", "c-1", h.now())
+	publish(t, h.st, events.TypeFailureDetected, f)
+	h.st.Router().Idle()
+	var page deadletter.Page
+	if code := h.get("/v1/deadletters", &page); code != 200 || page.Total != 1 {
+		t.Fatalf("dead letters: %d %+v", code, page)
+	}
+	var letter deadletter.Letter
+	for _, q := range page.Queues {
+		if len(q.Letters) == 1 {
+			letter = q.Letters[0]
+		}
+	}
+	if letter.Kind != deadletter.KindEvent || letter.EventID != "flr_orphan" || letter.DetailType != events.TypeFailureDetected || !strings.Contains(letter.Error, "no-such-team") {
+		t.Fatalf("letter %+v", letter)
+	}
+	req, _ := http.NewRequest("POST", h.st.URL+"/v1/deadletters/redrive", nil)
+	req.Header.Set("Authorization", "Bearer test-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res deadletter.Result
+	_ = json.NewDecoder(resp.Body).Decode(&res)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || res.Redriven != 1 {
+		t.Fatalf("redrive: %d %+v", resp.StatusCode, res)
+	}
+	h.st.Router().Idle()
+	if code := h.get("/v1/deadletters", &page); code != 200 || page.Total != 1 {
+		t.Fatalf("after a redrive that fails again: %d %+v", code, page)
+	}
+}

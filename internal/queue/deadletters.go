@@ -152,11 +152,12 @@ func (d *DeadLetters) receive(ctx context.Context, url string, limit int, hide i
 				l.SentAt = time.UnixMilli(ms).UTC()
 			}
 			l.Receives, _ = strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
-			// EventBridge's target DLQs say why in message attributes.
-			if a, ok := m.MessageAttributes["ERROR_MESSAGE"]; ok {
-				l.Error = aws.ToString(a.StringValue)
-			} else if a, ok := m.MessageAttributes["ERROR_CODE"]; ok {
-				l.Error = aws.ToString(a.StringValue)
+			// EventBridge's target DLQs and Lambda's dead-letter queues say
+			// why in message attributes, each in its own spelling.
+			for _, k := range []string{"ERROR_MESSAGE", "ErrorMessage", "ERROR_CODE", "ErrorCode"} {
+				if a, ok := m.MessageAttributes[k]; ok && l.Error == "" {
+					l.Error = aws.ToString(a.StringValue)
+				}
 			}
 			out = append(out, l)
 		}
