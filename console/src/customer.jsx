@@ -51,7 +51,7 @@ export function timeline(v) {
   const items = [];
   for (const i of v.interactions) items.push({ at: i.occurred_at, kind: 'interaction', i });
   for (const j of v.journeys) for (const h of j.history || []) items.push({ at: h.entered_at, kind: 'stage', j, h });
-  for (const f of v.failures) items.push({ at: f.detected_at, kind: 'failure', f });
+  for (const f of v.raised_failures || v.failures) items.push({ at: f.detected_at, kind: 'failure', f });
   for (const k of v.identities) if (k.linked_at) items.push({ at: k.linked_at, kind: 'identity', k });
   for (const m of v.merges) items.push({ at: m.at, kind: 'merge', m });
   items.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));

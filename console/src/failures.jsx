@@ -97,6 +97,13 @@ export function FailuresBoard({ query }) {
   );
 }
 
+// display names the customer as the evidence's channels gave them.
+function display(f) {
+  for (const e of f.evidence || []) if (e.customer?.email) return e.customer.email;
+  for (const e of f.evidence || []) if (e.customer?.phone) return e.customer.phone;
+  return '';
+}
+
 // One failure: what happened (the evidence events), its lifecycle and
 // activity, and the actions.
 export function FailureDetail({ id }) {
@@ -131,7 +138,7 @@ export function FailureDetail({ id }) {
       <dl class="facts">
         <dt>Severity</dt><dd><span class={'sev sev-' + d.severity}>{d.severity}</span></dd>
         <dt>Team</dt><dd>{d.team}</dd>
-        <dt>Customer</dt><dd>{d.customer_id ? <a href={href('/customers/' + d.customer_id)}>{d.customer_id}</a> : '—'}</dd>
+        <dt>Customer</dt><dd>{d.customer_id ? <a href={href('/customers/' + d.customer_id)}>{display(d) || d.customer_id}</a> : (display(d) || '—')}{d.customer_id && display(d) ? <span class="sub"> {d.customer_id}</span> : null}</dd>
         <dt>Keyed on</dt><dd>{d.key || '—'}</dd>
         <dt>Measured</dt><dd>{d.summary || '—'}</dd>
         <dt>Occurrences</dt><dd data-testid="occurrences">{d.occurrences || 1} (last seen {when(d.last_seen_at)})</dd>

@@ -219,6 +219,14 @@ type Failures interface {
 	Erase(ctx context.Context, s Subject) (int, error)
 }
 
+// Raiser is implemented by Failures that can list every failure of the
+// subject, resolved ones included (the customer's timeline shows them).
+type Raiser interface {
+	// Raised returns the subject's failures of the same window as Open,
+	// whatever their state, newest first.
+	Raised(ctx context.Context, s Subject) ([]events.Failure, error)
+}
+
 // Archive is where raw payloads are kept (internal/archive).
 type Archive interface {
 	Put(ctx context.Context, key string, body []byte) (string, error)
@@ -255,6 +263,10 @@ type View struct {
 	Journeys          []JourneyView     `json:"journeys"`
 	Interactions      []InteractionView `json:"interactions"`
 	Failures          []events.Failure  `json:"failures"`
+	// Raised lists every failure of the customer in the same window,
+	// resolved ones included, newest first (absent when the store cannot
+	// say).
+	Raised []events.Failure `json:"raised_failures,omitempty"`
 	// Apart lists customers an unmerge separated this one from.
 	Apart []string `json:"apart,omitempty"`
 }
@@ -457,7 +469,22 @@ func (s *Service) view(ctx context.Context, requested string, tree []Partition, 
 		for i, p := range tree {
 			ids[i] = p.Profile.ID
 		}
-		fs, err := s.Failures.Open(ctx, Subject{CustomerIDs: ids, Keys: root.Keys})
+		subj := Subject{CustomerIDs: ids, Keys: root.Keys}
+		if r, ok := s.Failures.(Raiser); ok {
+			raised, err := r.Raised(ctx, subj)
+			if err != nil {
+				return v, fmt.Errorf("read failures of %s: %w", root.ID, err)
+			}
+			v.Raised = []events.Failure{}
+			for _, f := range raised {
+				v.Raised = append(v.Raised, f)
+				if f.State != "resolved" {
+					v.Failures = append(v.Failures, f)
+				}
+			}
+			return v, nil
+		}
+		fs, err := s.Failures.Open(ctx, subj)
 		if err != nil {
 			return v, fmt.Errorf("read failures of %s: %w", root.ID, err)
 		}

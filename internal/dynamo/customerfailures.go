@@ -51,6 +51,23 @@ func (f *CustomerFailures) Open(ctx context.Context, subj customer.Subject) ([]e
 	return out, err
 }
 
+// Raised implements customer.Raiser: the subject's failures from the last
+// Window in every state, newest first.
+func (f *CustomerFailures) Raised(ctx context.Context, subj customer.Subject) ([]events.Failure, error) {
+	since := f.Now().Add(-f.Window).UTC().Format(time.RFC3339Nano)
+	var out []events.Failure
+	err := f.scan(ctx, since, f.MaxScan, func(fl events.Failure, state string, _ map[string]ddb.AttributeValue) error {
+		if concerns(fl, subj) {
+			fl.State = state
+			out = append(out, fl)
+		}
+		return nil
+	})
+	return out, err
+}
+
+var _ customer.Raiser = (*CustomerFailures)(nil)
+
 // Erase deletes every failure record of the subject.
 func (f *CustomerFailures) Erase(ctx context.Context, subj customer.Subject) (int, error) {
 	var doomed []map[string]ddb.AttributeValue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -188,6 +189,7 @@ func (m *Memory) Record(_ context.Context, id string, a Activity) error {
 		return ErrNotFound
 	}
 	m.activity[id] = append(m.activity[id], a)
+	slices.SortStableFunc(m.activity[id], func(x, y Activity) int { return strings.Compare(x.ID, y.ID) })
 	return nil
 }
 

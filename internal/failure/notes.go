@@ -105,8 +105,14 @@ func (s *Service) record(ctx context.Context, id string, a Activity) (Activity, 
 	if _, err := s.Store.Get(ctx, id); err != nil {
 		return Activity{}, fmt.Errorf("read failure %s: %w", id, err)
 	}
+	// Entries sort by id: time, then how many came before (a stopped or
+	// coarse clock gives several entries one instant), then a random tail.
+	prior, err := s.Notebook.Activity(ctx, id)
+	if err != nil {
+		return Activity{}, fmt.Errorf("read activity of failure %s: %w", id, err)
+	}
 	a.At = s.Now().UTC()
-	a.ID = newActivityID(a.At)
+	a.ID = newActivityID(a.At, len(prior))
 	if err := s.Notebook.Record(ctx, id, a); err != nil {
 		return Activity{}, fmt.Errorf("record %s on failure %s: %w", a.Kind, id, err)
 	}
@@ -141,9 +147,10 @@ func (s *Service) Detail(ctx context.Context, id string) (Detail, error) {
 	return d, nil
 }
 
-// newActivityID sorts by time, then randomly among entries of one instant.
-func newActivityID(at time.Time) string {
+// newActivityID sorts by time, then by the entry's place among the
+// failure's entries, then randomly.
+func newActivityID(at time.Time, seq int) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return "act_" + at.UTC().Format("20060102T150405.000000000Z") + "_" + hex.EncodeToString(b[:])
+	return fmt.Sprintf("act_%s_%05d_%s", at.UTC().Format("20060102T150405.000000000Z"), seq, hex.EncodeToString(b[:]))
 }

@@ -163,7 +163,12 @@ func (g Guard) fromClaims(w http.ResponseWriter, r *http.Request) (Principal, bo
 		httpjson.Error(w, http.StatusForbidden, "signed in, but in neither the analyst nor the operator group")
 		return Principal{}, false
 	}
+	// Cognito's access tokens carry username, ID tokens and most OIDC
+	// providers email.
 	who := claims["email"]
+	if who == "" {
+		who = claims["username"]
+	}
 	if who == "" {
 		who = claims["sub"]
 	}

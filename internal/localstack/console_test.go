@@ -60,6 +60,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	end := time.Date(2026, 11, 5, 12, 0, 0, 0, time.UTC)
 	var offset atomic.Int64
 	clock := func() time.Time { return end.Add(time.Duration(offset.Load())) }
+	// A second token with the analyst role only.
+	t.Setenv("OCX_ANALYST_TOKEN", "analyst-token")
 	sink := &slackSink{}
 	slack := httptest.NewServer(sink)
 	defer slack.Close()
@@ -89,6 +91,15 @@ func TestConsoleInBrowser(t *testing.T) {
 		{"msg_console_2", -48 * time.Hour, `{"type":"session.started","customer":{"phone":"` + mergePhone + `"},"attributes":{}}`},
 		{"msg_console_3", -24 * time.Hour, `{"type":"survey.responded","customer":{"email":"` + mergeEmail + `","phone":"` + mergePhone + `"},"attributes":{"survey":"nps","score":2}}`},
 		{"msg_console_4", -30 * time.Hour, `{"type":"session.started","customer":{"email":"erase.me@example.com"},"attributes":{}}`},
+	}
+	// More survey answers than the small story gives, so the score chart
+	// has weeks to draw and intervals to shade: nine a week, mixed.
+	for i := range 36 {
+		at := end.Add(-time.Duration(27-i*27/36)*24*time.Hour - time.Duration(i%5)*time.Hour)
+		body := fmt.Sprintf(`{"type":"survey.responded","occurred_at":%q,"customer":{"email":"answer.%d@example.com"},"attributes":{"survey":"nps","score":%d}}`,
+			at.Format(time.RFC3339), i, []int{10, 9, 8, 3, 10, 7, 9, 6, 10}[i%9])
+		reqs = append(reqs, demo.Request{At: at, Channel: "app", What: "survey.responded", ContentType: "application/json",
+			Header: map[string]string{"webhook-id": fmt.Sprintf("msg_console_nps_%d", i)}, Body: []byte(body)})
 	}
 	stats := demo.Sender{Base: st.URL, Channels: chans, Workers: 4, Now: clock}.Send(context.Background(), reqs)
 	if stats.Failed > 0 {
@@ -229,6 +240,27 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if text := slackTextFrom(sink, before); !strings.Contains(text, "console:Dana Lead") || !strings.Contains(text, target) {
 		t.Errorf("the Slack update does not say who acted in the console on %s:\n%s", target, text)
+	}
+	// Analysts may read but not erase, unmerge or replay.
+	for _, c := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/v1/customers/" + merged.ID, 200},
+		{"DELETE", "/v1/customers/" + merged.ID, 403},
+		{"POST", "/v1/customers/" + merged.Merges[0].Absorbed + "/unmerge", 403},
+		{"POST", "/v1/badrows/" + rows.BadRows[0].ID + "/replay", 403},
+	} {
+		req, _ := http.NewRequest(c.method, st.URL+c.path, nil)
+		req.Header.Set("Authorization", "Bearer analyst-token")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != c.want {
+			t.Errorf("analyst %s %s: %d, want %d", c.method, c.path, res.StatusCode, c.want)
+		}
 	}
 	t.Logf("console test took %s", time.Since(began).Round(time.Second))
 }
