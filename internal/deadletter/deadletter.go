@@ -201,6 +201,7 @@ func Routes(mux *http.ServeMux, q Queues, pub bus.Publisher, guard httpauth.Guar
 		qs, err := q.Peek(r.Context(), limit)
 		if err != nil {
 			log.Error("list dead letters", "err", err)
+			w.Header().Set("Retry-After", "5")
 			httpjson.Error(w, http.StatusServiceUnavailable, "could not read the dead-letter queues; try again")
 			return
 		}

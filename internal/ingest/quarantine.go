@@ -253,7 +253,8 @@ func Routes(mux *http.ServeMux, s *Service, r *Replayer, guard httpauth.Guard) {
 		}
 		if err != nil {
 			s.Log.Error("list bad rows", "err", err)
-			httpjson.Error(w, http.StatusInternalServerError, "could not list bad rows; try again")
+			w.Header().Set("Retry-After", "5")
+			httpjson.Error(w, http.StatusServiceUnavailable, "could not list bad rows; try again")
 			return
 		}
 		if rows == nil {
@@ -268,6 +269,7 @@ func Routes(mux *http.ServeMux, s *Service, r *Replayer, guard httpauth.Guard) {
 			httpjson.Error(w, http.StatusNotFound, err.Error())
 		case err != nil:
 			s.Log.Error("replay bad row", "id", req.PathValue("id"), "err", err)
+			w.Header().Set("Retry-After", "5")
 			httpjson.Error(w, http.StatusServiceUnavailable, err.Error())
 		default:
 			httpjson.Write(w, http.StatusOK, res)
