@@ -244,7 +244,11 @@ func (s *Service) handle(ctx context.Context, r *http.Request, id string) (Accep
 	}
 	held := []string{d.ID}
 	topic := topicOf(d)
-	if bodySigned[ch.Config.Kind] {
+	// Only a body that publishes something is remembered by its digest: a
+	// body that was ignored or quarantined published nothing a replay could
+	// repeat, and Shopify sends the same order under orders/updated (ignored)
+	// and orders/create.
+	if bodySigned[ch.Config.Kind] && len(d.Events) > 0 {
 		bodyKey := bodyDigest(body)
 		bc, err := s.Ledger.Claim(ctx, id, bodyKey, now, lease)
 		switch {

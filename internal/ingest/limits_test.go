@@ -269,3 +269,24 @@ func TestReplayPublishesOverflowInBatches(t *testing.T) {
 		t.Fatalf("%d distinct events published", len(seen))
 	}
 }
+
+// A body first received under a topic the channel ignores (or cannot map)
+// published nothing, so the same body under a mapped topic is accepted.
+func TestBodySeenUnderAnIgnoredTopicIsNotAReplay(t *testing.T) {
+	f := newFixture()
+	f.svc.Channels["shop"] = channel.Channel{Config: channel.Config{ID: "shop", Kind: "shopify"}, Kind: topical{}}
+	f.svc.Secrets = secretsMap{"channel/shop": {"s"}}
+	post := func(id, topic string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/v1/webhooks/shop", strings.NewReader(`{"id":7}`))
+		req.Header.Set("x-id", id)
+		req.Header.Set("x-topic", topic)
+		return serve(f.svc, req)
+	}
+	// An empty type is what topical gives an unmappable topic: quarantined.
+	if w := post("u1", ""); w.Code != 400 && w.Code != 202 {
+		t.Fatalf("unmapped topic: %d %s", w.Code, w.Body)
+	}
+	if w := post("c1", "order.created"); w.Code != 202 || len(f.b.published) != 1 {
+		t.Fatalf("same body, mapped topic: %d %s", w.Code, w.Body)
+	}
+}
