@@ -49,6 +49,11 @@ async function call(method, path, body, accept) {
   } catch {
     data = null;
   }
+  if (res.status === 401) {
+    // The credential expired or was wrong: sign in again.
+    setToken('');
+    window.dispatchEvent(new Event('ocx-signed-out'));
+  }
   if (!res.ok) {
     const msg = (data && data.error && data.error.message) || res.statusText || 'request failed';
     throw new APIError(res.status, msg);

@@ -9,12 +9,12 @@ const severities = ['critical', 'warning', 'info'];
 
 // Failures board: the API's listing with its filters (state, team, rule,
 // severity, order) in the URL, a page at a time, refreshed every 15 s while
-// the tab is visible. Channel narrows the page shown (the API has no
-// channel filter on failures).
+// the tab is visible. Channel and detection date narrow the page shown (the
+// API has no channel or time filter on failures).
 export function FailuresBoard({ query }) {
   const f = {
     state: query.get('state') ?? 'open', team: query.get('team') || '', rule: query.get('rule') || '',
-    severity: query.get('severity') || '', channel: query.get('channel') || '',
+    severity: query.get('severity') || '', channel: query.get('channel') || '', since: query.get('since') || '',
     sort: query.get('sort') || '-detected_at', cursor: query.get('cursor') || '',
   };
   const [page, setPage] = useState(null);
@@ -32,7 +32,8 @@ export function FailuresBoard({ query }) {
     return () => { live = false; clearInterval(t); };
   }, [key]);
   const set = (k, v) => go('/failures', { ...f, cursor: '', [k]: v });
-  const rows = (page?.failures || []).filter((x) => !f.channel || (x.evidence || []).some((e) => e.channel === f.channel) || x.labels?.channel === f.channel);
+  const rows = (page?.failures || []).filter((x) => (!f.channel || (x.evidence || []).some((e) => e.channel === f.channel) || x.labels?.channel === f.channel) &&
+    (!f.since || x.detected_at >= f.since));
   return (
     <section aria-labelledby="failures-h">
       <h1 id="failures-h">Failures</h1>
@@ -52,6 +53,7 @@ export function FailuresBoard({ query }) {
         <label>Team <input name="team" value={f.team} onChange={(e) => set('team', e.currentTarget.value.trim())} placeholder="any" /></label>
         <label>Rule <input name="rule" value={f.rule} onChange={(e) => set('rule', e.currentTarget.value.trim())} placeholder="any" /></label>
         <label>Channel <input name="channel" value={f.channel} onChange={(e) => set('channel', e.currentTarget.value.trim())} placeholder="any" /></label>
+        <label>Detected since <input type="date" name="since" value={f.since} onChange={(e) => set('since', e.currentTarget.value)} /></label>
         <label>Order
           <select value={f.sort} onChange={(e) => set('sort', e.currentTarget.value)} name="sort">
             <option value="-detected_at">newest first</option>
@@ -76,7 +78,7 @@ export function FailuresBoard({ query }) {
                     <td><span class={'sev sev-' + x.severity}>{x.severity}</span></td>
                     <td><a href={href('/failures/' + x.id)}>{x.rule_id}</a><div class="sub">{x.summary || x.description}</div></td>
                     <td>{x.team}</td>
-                    <td>{x.customer_id ? <a href={href('/customers/' + x.customer_id)}>{x.customer_id}</a> : (x.key || '—')}</td>
+                    <td class="who">{x.customer_id ? <a href={href('/customers/' + x.customer_id)}>{display(x) || x.customer_id}</a> : (display(x) || x.key || '—')}</td>
                     <td><span class={'state state-' + x.state}>{x.state}</span></td>
                     <td>{x.assignment?.assignee || '—'}</td>
                     <td class="num">{x.occurrences || 1}×</td>

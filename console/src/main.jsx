@@ -45,6 +45,11 @@ function App() {
   const [signedIn, setSignedIn] = useState(!!auth.token);
   const [err, setErr] = useState('');
   useEffect(() => {
+    const out = () => setSignedIn(false);
+    window.addEventListener('ocx-signed-out', out);
+    return () => window.removeEventListener('ocx-signed-out', out);
+  }, []);
+  useEffect(() => {
     fetch('/v1/console/config', { headers: { Accept: 'application/json' } })
       .then((r) => r.json())
       .then(async (cfg) => {
