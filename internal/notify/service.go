@@ -382,8 +382,13 @@ func (s *Service) retryLater(ctx context.Context, log *slog.Logger, g Group, now
 	}
 	g.Due = now.Add(wait)
 	g.LastError = Shorten(strings.Join(msgs, "; "), 500)
-	if err := s.Groups.SaveGroup(ctx, g); err != nil {
-		// Left due as it was: the next flush tries again.
+	if err := s.Groups.SaveGroup(ctx, g); errors.Is(err, ErrConflict) {
+		// Another writer changed the group; it is still due, so the next
+		// flush tries again. Failing here would only make the event that
+		// triggered this flush retry into the same outage.
+		log.Warn("receiver down; group changed meanwhile, left due", "err", g.LastError)
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("keep group %s due for a retry: %w", g.Key, err)
 	}
 	log.Warn("receiver down; group kept due", "retries", g.Retries, "retrying_since", g.RetryingSince, "next_try", g.Due, "err", g.LastError)
