@@ -1,7 +1,6 @@
 package identity
 
 import (
-	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -72,13 +71,3 @@ func Validate(c events.Customer) (events.Customer, []Dropped) {
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
-// usableRef is the shape of a ref a key can be made of: "<object>:<id>",
-// the object lower-case, the id at most 200 bytes without spaces.
-func usableRef(r string) bool {
-	obj, id, ok := strings.Cut(r, ":")
-	return ok && refObjectShape.MatchString(obj) && id != "" && len(id) <= 200 &&
-		utf8.ValidString(id) && !strings.ContainsFunc(id, func(c rune) bool { return isControl(c) || c == ' ' })
-}
-
-var refObjectShape = regexp.MustCompile(`^[a-z][a-z_]{0,31}$`)
