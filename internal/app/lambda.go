@@ -22,7 +22,8 @@ type Builder[H any] func(ctx context.Context, d Deps) (H, error)
 type HTTPHandler = func(context.Context, lambdaevents.APIGatewayV2HTTPRequest) (lambdaevents.APIGatewayV2HTTPResponse, error)
 
 // Handler is a function's Lambda handler, exactly what its main.go passes
-// to lambda.Start: an HTTPHandler or an EventHandler. The local stack
+// to lambda.Start: an HTTPHandler, an EventHandler, or for a function with
+// wake-ups one that takes EventBridge events and SQS batches alike. The local stack
 // invokes the same value through lambda.NewHandler with JSON payloads
 // shaped as AWS sends them.
 type Handler any
@@ -32,8 +33,8 @@ var Functions = map[string]Builder[Handler]{
 	topology.Ingest:  httpFunction(Ingest),
 	topology.API:     httpFunction(API),
 	topology.Journey: eventFunction(Journey),
-	topology.Rules:   eventFunction(Rules),
-	topology.Notify:  eventFunction(Notify),
+	topology.Rules:   wakeableFunction(Rules),
+	topology.Notify:  wakeableFunction(Notify),
 	topology.Rollup:  eventFunction(RollupEvents),
 }
 

@@ -24,21 +24,27 @@ import (
 )
 
 // Notify builds the notification handler: failure lifecycle events put
-// failures into their groups; the notify-flush schedule's "Scheduled Event"
-// sends the groups that came due on Slack and SES email, each exactly once
-// per group, receiver and phase.
-func Notify(ctx context.Context, d Deps) (EventHandler, error) {
+// failures into their groups; a group's wake-up (an SQS batch from its
+// wake-up queue) sends it the moment it falls due, on Slack and SES email,
+// each exactly once per group, receiver and phase; the notify-flush
+// schedule's "Scheduled Event" sweeps up groups whose wake-up was lost.
+func Notify(ctx context.Context, d Deps) (Wakeable, error) {
+	var none Wakeable
 	failures, err := d.table(topology.TableFailures)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	v, err := d.require(topology.EnvEmailFrom, topology.EnvDeadLetterQueue)
 	if err != nil {
-		return nil, err
+		return none, err
+	}
+	wakeups, err := d.wakeups()
+	if err != nil {
+		return none, err
 	}
 	teams, err := d.Teams()
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	ids := make([]string, 0, len(teams.All()))
 	for _, t := range teams.All() {
@@ -46,15 +52,15 @@ func Notify(ctx context.Context, d Deps) (EventHandler, error) {
 	}
 	routes, err := dispatch.Load(d.ConfigFS(), dispatch.File, ids)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	mail, err := email.New(sesv2.NewFromConfig(d.AWS), v[topology.EnvEmailFrom])
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	naming := notify.Naming{ConsoleURL: d.Getenv(EnvConsoleURL), Identity: d.Getenv(EnvNotifyIdentity)}
 	if !notify.ValidIdentity(naming.Identity) {
-		return nil, fmt.Errorf("%s %q: want show, mask or none", EnvNotifyIdentity, naming.Identity)
+		return none, fmt.Errorf("%s %q: want show, mask or none", EnvNotifyIdentity, naming.Identity)
 	}
 	mail.Naming = naming
 	slackNotifier := slack.New(d.secrets(), &http.Client{Timeout: slack.DefaultTimeout})
@@ -71,10 +77,11 @@ func Notify(ctx context.Context, d Deps) (EventHandler, error) {
 		Metrics:   emf.New(os.Stdout),
 		Now:       d.Now,
 		Log:       d.Log,
+		Wakeups:   wakeups,
 	}
 	failureStore := dynamo.NewFailures(db, failures)
 	svc.Notes = failureNotes{&failure.Service{Store: failureStore, Notebook: failureStore, Now: d.Now}}
-	return func(ctx context.Context, env lambdaevents.CloudWatchEvent) error {
+	onEvent := func(ctx context.Context, env lambdaevents.CloudWatchEvent) error {
 		switch env.DetailType {
 		case "Scheduled Event":
 			return svc.Flush(ctx)
@@ -86,5 +93,6 @@ func Notify(ctx context.Context, d Deps) (EventHandler, error) {
 			return svc.Observe(ctx, env.DetailType, f)
 		}
 		return nil
-	}, nil
+	}
+	return Wakeable{Events: onEvent, Wake: wakeBatch(wakeups, d.Now, svc.Wake, d.Log)}, nil
 }

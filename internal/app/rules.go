@@ -10,27 +10,33 @@ import (
 )
 
 // Rules builds the failure-rule handler. It takes bus events and the
-// rule-timers schedule's "Scheduled Event" alike.
-func Rules(ctx context.Context, d Deps) (EventHandler, error) {
+// rule-timers schedule's "Scheduled Event" alike, and its deadlines'
+// wake-ups as SQS batches from its wake-up queue.
+func Rules(ctx context.Context, d Deps) (Wakeable, error) {
+	var none Wakeable
+	wakeups, err := d.wakeups()
+	if err != nil {
+		return none, err
+	}
 	failuresTable, err := d.table(topology.TableFailures)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	rulesTable, err := d.table(topology.TableRules)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	customersTable, err := d.table(topology.TableCustomers)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	pub, err := d.publisher()
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	teams, err := d.Teams()
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	ids := make([]string, 0, len(teams.All()))
 	for _, t := range teams.All() {
@@ -38,11 +44,11 @@ func Rules(ctx context.Context, d Deps) (EventHandler, error) {
 	}
 	rs, err := rules.Load(d.ConfigFS(), "rules", ids)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	eng, err := rules.NewEngine(rs)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	db := d.dynamo()
 	failures := dynamo.NewFailures(db, failuresTable)
@@ -55,8 +61,9 @@ func Rules(ctx context.Context, d Deps) (EventHandler, error) {
 		// The read-only identity lookup the rollup counts contacts with;
 		// the metrics table is not touched.
 		Customers: dynamo.NewTally(db, "", customersTable),
+		Wakeups:   wakeups,
 		Now:       d.Now,
 		Log:       d.Log,
 	}
-	return svc.Handle, nil
+	return Wakeable{Events: svc.Handle, Wake: wakeBatch(wakeups, d.Now, svc.Wake, d.Log)}, nil
 }

@@ -143,6 +143,8 @@ type Stack struct {
 	ChannelSecrets map[string]Secret
 	cancel         context.CancelFunc
 	router         *Router
+	wakeups        *EventSources
+	sqs            *sqs.Client
 	functions      map[string]*function
 	env            map[string]map[string]string
 	wg             sync.WaitGroup
@@ -205,7 +207,16 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 		return err
 	}
 	st.ChannelSecrets = prov.channelSecrets
+	st.sqs = sqs.NewFromConfig(awsCfg)
+	wakeQueues, wakeDLQs, err := provisionWakeups(ctx, st.sqs)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	st.env = functionEnv(res, cfg, prov, st.moto.Endpoint)
+	for fn, url := range wakeQueues {
+		st.env[fn][topology.EnvWakeupQueue] = url
+	}
 	if err := st.writeEnv(); err != nil {
 		ln.Close()
 		return err
@@ -227,10 +238,18 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 			router.Attach(st.functions[f.Name], dlq)
 		}
 	}
-	st.moto.SetTap(router.Tap)
+	st.wakeups = newEventSources(cfg.now, cfg.Log.With("component", "event-source"))
+	for fn, url := range wakeQueues {
+		st.wakeups.attach(st.functions[fn], url, wakeDLQs[fn])
+	}
+	st.moto.SetTap(func(target string, request, response []byte, status int) {
+		router.Tap(target, request, response, status)
+		st.wakeups.Tap(target, request, response, status)
+	})
 	runCtx, cancel := context.WithCancel(context.Background())
 	st.cancel = cancel
-	router.Run(runCtx, sqs.NewFromConfig(awsCfg))
+	router.Run(runCtx, st.sqs)
+	st.wakeups.run(runCtx, st.sqs)
 	st.runSchedules(runCtx)
 
 	mux := http.NewServeMux()
@@ -365,10 +384,25 @@ func (st *Stack) Bus(ctx context.Context) (bus.Publisher, error) {
 // Router is the stack's in-process event router.
 func (st *Stack) Router() *Router { return st.router }
 
+// Wakeups is the stack's event source mapping for the wake-up queues.
+func (st *Stack) Wakeups() *EventSources { return st.wakeups }
+
+// DeliverWakeups hands the functions every wake-up due by the stack's
+// clock and waits until they and the bus events they published are
+// handled. The stack does this by itself within moments; tests that move
+// the clock call it to know it has happened.
+func (st *Stack) DeliverWakeups(ctx context.Context) {
+	st.router.Idle()
+	st.wakeups.Drain(ctx, st.sqs)
+	st.router.Idle()
+}
+
 // Tick runs a schedule now, as its timer would: the function gets the
-// scheduled event through its Lambda handler. Tests use it with a moved
-// clock instead of waiting.
+// scheduled event through its Lambda handler. Wake-ups due by the stack's
+// clock are delivered first, as they would have been before the schedule
+// ran. Tests use it with a moved clock instead of waiting.
 func (st *Stack) Tick(ctx context.Context, schedule string) error {
+	st.wakeups.Drain(ctx, st.sqs)
 	for _, s := range topology.Schedules {
 		if s.Name == schedule {
 			return st.fire(ctx, s)
@@ -429,6 +463,9 @@ func (st *Stack) Stop() {
 	}
 	if st.router != nil {
 		st.router.Wait()
+	}
+	if st.wakeups != nil {
+		st.wakeups.wait()
 	}
 	st.wg.Wait()
 	if st.moto != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/ocxhq/ocx/internal/labels"
 	"github.com/ocxhq/ocx/internal/silence"
 	"github.com/ocxhq/ocx/internal/team"
+	"github.com/ocxhq/ocx/internal/wakeup"
 )
 
 // Backoff bounds how one receiver is retried within one delivery. Beyond it,
@@ -144,6 +145,9 @@ type Service struct {
 	// Notes, when set, records an undeliverable notification on each of
 	// its failures, so whoever opens the failure sees nobody was told.
 	Notes FailureNotes
+	// Wakeups, when set, is asked to wake the function (Wake) the moment a
+	// saved group falls due; without it groups wait for the next Flush.
+	Wakeups wakeup.Scheduler
 }
 
 // FailureNotes records a line on a failure's history.
@@ -236,6 +240,7 @@ func (s *Service) touch(ctx context.Context, t dispatch.Target, changed bool, de
 		if found && !changed {
 			return time.Time{}, nil
 		}
+		was := g.Due
 		if !found {
 			if detailType != events.TypeFailureDetected {
 				return time.Time{}, nil
@@ -252,6 +257,9 @@ func (s *Service) touch(ctx context.Context, t dispatch.Target, changed bool, de
 		err = s.Groups.SaveGroup(ctx, g)
 		if errors.Is(err, ErrConflict) && attempt < maxSaveAttempts {
 			continue
+		}
+		if err == nil {
+			s.wakeAt(ctx, s.logger(), g.Key, g.Due, was, now)
 		}
 		return g.Due, err
 	}
@@ -358,6 +366,7 @@ func (s *Service) flushGroup(ctx context.Context, key string, now time.Time, mut
 		if err != nil {
 			return fmt.Errorf("save group %s: %w", key, err)
 		}
+		s.wakeAt(ctx, log, key, next.Due, g.Due, now)
 		log.Info("group flushed", "notifications", len(out), "members", len(members), "next_due", next.Due)
 		return nil
 	}
@@ -391,6 +400,7 @@ func (s *Service) retryLater(ctx context.Context, log *slog.Logger, g Group, now
 	} else if err != nil {
 		return fmt.Errorf("keep group %s due for a retry: %w", g.Key, err)
 	}
+	s.wakeAt(ctx, log, g.Key, g.Due, time.Time{}, now)
 	log.Warn("receiver down; group kept due", "retries", g.Retries, "retrying_since", g.RetryingSince, "next_try", g.Due, "err", g.LastError)
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/failure"
+	"github.com/ocxhq/ocx/internal/wakeup"
 )
 
 // Service evaluates rules on bus events and on the schedule.
@@ -26,8 +27,11 @@ type Service struct {
 	// per-customer rules. Without it (rule unit tests) an interaction keys
 	// by its identity fields.
 	Customers Customers
-	Now       func() time.Time
-	Log       *slog.Logger
+	// Wakeups, when set, is asked to wake the function (Wake) at each
+	// deadline a commit sets; without it deadlines wait for the next Tick.
+	Wakeups wakeup.Scheduler
+	Now     func() time.Time
+	Log     *slog.Logger
 }
 
 // Scheduled events: what an EventBridge schedule rule sends its target.
@@ -140,6 +144,7 @@ func (s *Service) apply(ctx context.Context, ev Event, hits []Hit) error {
 	if err := s.Store.Commit(ctx, c); err != nil {
 		return err
 	}
+	s.wakeAt(ctx, c, states, now)
 	return s.announce(ctx, c)
 }
 
@@ -297,6 +302,7 @@ func (s *Service) fire(ctx context.Context, r *Rule, k Keyed, now time.Time) (bo
 		if err != nil {
 			return false, fmt.Errorf("fire timer of rule %s for %s: %w", k.Rule, k.Key, err)
 		}
+		s.wakeAt(ctx, c, map[StateKey]State{k.StateKey: st}, now)
 		return true, s.announce(ctx, c)
 	}
 }

@@ -42,7 +42,28 @@ type Function struct {
 	// DeadLetters is true when the function itself puts what it could not
 	// deliver on its failures queue (named by EnvDeadLetterQueue).
 	DeadLetters bool
+	// Wakeups is true when the function schedules its own wake-ups on a
+	// delay queue (EnvWakeupQueue) that an event source mapping hands back
+	// to it as SQS batches: exact due times instead of polling.
+	Wakeups bool
 }
+
+// WakeupQueue describes every function's wake-up queue.
+var WakeupQueue = struct {
+	// Visibility is how long a wake-up being handled stays hidden: the
+	// longest function timeout, so a batch is not handed out twice while
+	// it runs.
+	Visibility time.Duration
+	// MaxReceives is how many times a failing wake-up is tried before it
+	// goes to the queue's dead-letter queue.
+	MaxReceives int
+	// BatchSize is how many wake-ups one invocation takes at most.
+	BatchSize int
+}{Visibility: 60 * time.Second, MaxReceives: 5, BatchSize: 10}
+
+// WakeupQueueName names a function's wake-up queue within a stage's
+// prefix, e.g. notify-wakeups.
+func WakeupQueueName(function string) string { return function + "-wakeups" }
 
 // Logical table names.
 const (
@@ -159,10 +180,15 @@ func (s Schedule) Expression() string {
 // Schedules every stack runs.
 var Schedules = []Schedule{
 	{Name: "rollup", Description: "roll hourly counters up into metric series", Every: 5 * time.Minute, Target: Rollup},
-	{Name: "rule-timers", Description: "fire failure-rule deadlines that came due, evaluate rate windows, publish failure events left behind",
+	// Deadlines fire at their instant through the rules function's
+	// wake-ups; this run sweeps up any wake-up that was lost, and is
+	// what evaluates rate windows, so it stays every minute.
+	{Name: "rule-timers", Description: "evaluate rate windows, publish failure events left behind, and fire deadlines whose wake-up was lost",
 		Every: time.Minute, Target: Rules},
-	{Name: "notify-flush", Description: "send the notification groups that came due: first messages, updates, reminders, resolutions and escalations",
-		Every: time.Minute, Target: Notify},
+	// Groups are sent at their due instant through the notify function's
+	// wake-ups; this is the safety sweep for a wake-up that was lost.
+	{Name: "notify-flush", Description: "safety sweep: send notification groups whose wake-up was lost",
+		Every: 5 * time.Minute, Target: Notify},
 }
 
 // Auth says how an HTTP route is protected.
@@ -245,10 +271,11 @@ var Functions = []Function{
 	{Name: Rules, Description: "evaluate failure rules and publish failures",
 		// The customers table is only read, to key per-customer rules on
 		// the resolved customer.
-		MemoryMB: 256, Timeout: 30 * time.Second, Tables: []string{TableFailures, TableRules, TableCustomers}, PutsEvents: true},
+		MemoryMB: 256, Timeout: 30 * time.Second, Tables: []string{TableFailures, TableRules, TableCustomers}, PutsEvents: true,
+		Wakeups: true},
 	{Name: Notify, Description: "group failures and send them to their teams on Slack and email",
 		MemoryMB: 256, Timeout: 60 * time.Second, Tables: []string{TableFailures}, SendsEmail: true,
-		Secrets: []string{SecretSlackPrefix}, DeadLetters: true},
+		Secrets: []string{SecretSlackPrefix}, DeadLetters: true, Wakeups: true},
 	{Name: Rollup, Description: "count bus events into metric counters and roll them up into hour, day, week and month buckets",
 		MemoryMB: 512, Timeout: 5 * time.Minute,
 		// Counted-event markers and contact and journey records live in the
@@ -287,6 +314,8 @@ const (
 	// EnvDeadLetterQueues lists every dead-letter queue (URLs or names,
 	// comma-separated) for the API to list and redrive.
 	EnvDeadLetterQueues = "OCX_DEAD_LETTER_QUEUES"
+	// EnvWakeupQueue is the URL of a function's wake-up queue (Wakeups).
+	EnvWakeupQueue = "OCX_WAKEUP_QUEUE"
 )
 
 // TableEnv is the environment variable holding the physical name of a table,
