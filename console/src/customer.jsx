@@ -183,6 +183,11 @@ function TimelineItem({ it }) {
 // Confirm asks before what cannot be taken back lightly.
 function Confirm({ confirm, onCancel, onUnmerge, onErase }) {
   const [ref, setRef] = useState('');
+  useEffect(() => {
+    const esc = (e) => { if (e.key === 'Escape') onCancel(); };
+    window.addEventListener('keydown', esc);
+    return () => window.removeEventListener('keydown', esc);
+  }, [onCancel]);
   return (
     <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="dlg-h">
       <h2 id="dlg-h">{confirm.kind === 'unmerge' ? 'Undo this merge?' : 'Erase this customer?'}</h2>
@@ -195,7 +200,7 @@ function Confirm({ confirm, onCancel, onUnmerge, onErase }) {
         </>
       )}
       <div class="actions">
-        <button type="button" onClick={onCancel}>Cancel</button>
+        <button type="button" autoFocus onClick={onCancel}>Cancel</button>
         <button type="button" class="danger" data-testid="confirm" onClick={() => (confirm.kind === 'unmerge' ? onUnmerge(confirm.id) : onErase(ref))}>
           {confirm.kind === 'unmerge' ? 'Unmerge' : 'Erase'}
         </button>

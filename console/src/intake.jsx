@@ -105,7 +105,7 @@ export function IntakePage({ query }) {
               <h2 id="dry-h">Dry run: {dry.length} bad rows would be replayed</h2>
               <ul>{Object.entries(dry.reduce((a, r) => { for (const x of r.reasons) a[x.reason] = (a[x.reason] || 0) + 1; return a; }, {})).slice(0, 10).map(([k, v]) => <li>{v}× {k}</li>)}</ul>
               <div class="actions">
-                <button type="button" onClick={() => setDry(null)}>Cancel</button>
+                <button type="button" autoFocus onClick={() => setDry(null)}>Cancel</button>
                 <button type="button" class="danger" data-testid="confirm" onClick={() => replay(dry.map((r) => r.id))}>Replay {dry.length}</button>
               </div>
             </div>
@@ -119,7 +119,12 @@ export function IntakePage({ query }) {
                   <tr data-id={r.id} data-state={r.state}>
                     <td>{when(r.created_at)}</td>
                     <td>{r.channel}</td>
-                    <td>{r.reasons.map((x) => <div>{x.item ? `${x.item}: ` : ''}{x.reason}</div>)}</td>
+                    <td>{r.reasons.map((x) => (
+                      <div>
+                        {x.reason}
+                        {x.item && <details><summary>the item</summary><code>{x.item}</code></details>}
+                      </div>
+                    ))}</td>
                     <td>{r.state}</td>
                     <td class="num">{r.replays}</td>
                     <td>{r.state === 'quarantined' && <button type="button" disabled={busy} onClick={() => replay([r.id])} aria-label={'Replay bad row ' + r.id}>Replay</button>}</td>
