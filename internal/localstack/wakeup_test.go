@@ -1,0 +1,191 @@
+package localstack_test
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/infra/config"
+	"github.com/ocxhq/ocx/internal/awsclient"
+	"github.com/ocxhq/ocx/internal/channel/standardwebhooks"
+	"github.com/ocxhq/ocx/internal/dispatch"
+	"github.com/ocxhq/ocx/internal/labels"
+	"github.com/ocxhq/ocx/internal/localstack"
+	"github.com/ocxhq/ocx/internal/team"
+	"github.com/ocxhq/ocx/internal/topology"
+	"github.com/ocxhq/ocx/internal/wakeup"
+)
+
+// groupKey is the key of the group the routes in fsys put f in first.
+func groupKey(t testing.TB, fsys fs.FS, f events.Failure) string {
+	t.Helper()
+	teams, err := team.Load(fsys, "teams.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, tm := range teams.All() {
+		ids = append(ids, tm.ID)
+	}
+	routes, err := dispatch.Load(fsys, dispatch.File, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := routes.Targets(labels.Of(f), f.Team)
+	if len(targets) == 0 {
+		t.Fatalf("no route takes failure %s", f.ID)
+	}
+	return targets[0].Key
+}
+
+// injectWakeup sends a wake-up to a function's wake-up queue as the
+// function itself would, visible at once: what a redelivery, a duplicate
+// or a stray early message looks like to the function.
+func injectWakeup(t testing.TB, st *localstack.Stack, fn, key string, at time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := awsclient.Load(ctx, st.Moto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := sqs.NewFromConfig(cfg)
+	url, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String("ocx-" + localstack.Stage + "-" + topology.WakeupQueueName(fn))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := wakeup.Encode(wakeup.Wakeup{Key: key, At: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: url.QueueUrl, MessageBody: aws.String(body)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A group is sent by its wake-up the moment its group_wait is over, with
+// no scheduled flush; wake-ups that arrive before the group is due, for
+// an instant still ahead, or many times over once it is due, send it once
+// — one Slack post, one mail — and a sweep afterwards adds nothing.
+func TestWakeupsDuplicatedOrEarlySendOnce(t *testing.T) {
+	st, h, offset, now := notifyStack(t, nil)
+	ctx := context.Background()
+	t0 := now()
+	f := failureOf("flr_wake1", "nps.detractor", "cx-support", "warning", "app", "c-wake", t0)
+	publish(t, st, events.TypeFailureDetected, f)
+	key := groupKey(t, config.Shipped, f)
+	due := t0.Add(dispatch.DefaultGroupWait)
+
+	// Early: stale wake-ups for the group (the instant has passed, the
+	// group is not due) and one for an instant still ahead.
+	injectWakeup(t, st, topology.Notify, key, t0)
+	injectWakeup(t, st, topology.Notify, key, t0.Add(-time.Minute))
+	injectWakeup(t, st, topology.Notify, key, t0.Add(10*time.Second))
+	st.DeliverWakeups(ctx)
+	offset.Store(int64(10 * time.Second))
+	st.DeliverWakeups(ctx)
+	offset.Store(int64(dispatch.DefaultGroupWait - time.Second))
+	st.DeliverWakeups(ctx)
+	if n := len(h.accepted()); n != 0 {
+		t.Fatalf("%d Slack posts a second before group_wait ended", n)
+	}
+
+	// Due: the group's own wake-up fires it, no schedule runs.
+	offset.Store(int64(dispatch.DefaultGroupWait))
+	st.DeliverWakeups(ctx)
+	if n := len(h.accepted()); n != 1 {
+		t.Fatalf("%d Slack posts when the group fell due, want 1 from its wake-up", n)
+	}
+	// Duplicates and redeliveries of the due wake-up, delivered together
+	// and one by one, then the safety sweep.
+	for range 3 {
+		injectWakeup(t, st, topology.Notify, key, due)
+	}
+	st.DeliverWakeups(ctx)
+	offset.Store(int64(dispatch.DefaultGroupWait + time.Second))
+	injectWakeup(t, st, topology.Notify, key, due)
+	st.DeliverWakeups(ctx)
+	flushNotifications(t, st)
+	h.failIf(t)
+	if n := len(h.accepted()); n != 1 {
+		t.Fatalf("%d Slack posts after duplicated wake-ups, want 1", n)
+	}
+	if n := mailsTo(t, st, "cx-support@example.com"); n != 1 {
+		t.Fatalf("%d mails after duplicated wake-ups, want 1", n)
+	}
+	if got := st.Wakeups().Delivered()[topology.Notify]; got < 9 {
+		t.Fatalf("notify was handed %d wake-ups, want the group's own, the 7 injected and one hop", got)
+	}
+}
+
+// appEvent posts an in-house app event signed at the stack's time.
+func appEvent(t testing.TB, st *localstack.Stack, id, body string, at time.Time) {
+	t.Helper()
+	key, _ := standardwebhooks.DecodeSecret(secret)
+	req, _ := http.NewRequest("POST", st.URL+"/v1/webhooks/app", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("webhook-id", id)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(at.Unix(), 10))
+	req.Header.Set("webhook-signature", "v1,"+standardwebhooks.Sign(key, id, at.Unix(), []byte(body)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("webhook %s: %d", id, resp.StatusCode)
+	}
+}
+
+// The ticket first-response SLA (4 hours, an absence rule) raises its
+// failure within a second of its deadline while the stack runs: its
+// wake-up travels in 15-minute hops and fires at the deadline, with no
+// scheduled run. The clock moves in 15-minute steps, then in tenths of a
+// second around the deadline.
+func TestAbsenceDeadlineRaisedOnTime(t *testing.T) {
+	st, _, offset, now := notifyStack(t, nil)
+	ctx := context.Background()
+	t0 := now()
+	appEvent(t, st, "msg_ticket_1", fmt.Sprintf(`{"type":"ticket.created","customer":{"id":"ivy","email":"ivy@example.com"},"occurred_at":%q,"attributes":{"ticket_id":"T-100"}}`,
+		t0.UTC().Format(time.RFC3339Nano)), t0)
+	st.Router().Idle()
+	deadline := t0.Add(4 * time.Hour)
+	raised := func() *events.Failure {
+		for _, f := range failures(t, st) {
+			if f.RuleID == "ticket.first_response" {
+				return &f
+			}
+		}
+		return nil
+	}
+	for at := 15 * time.Minute; at < 4*time.Hour; at += 15 * time.Minute {
+		offset.Store(int64(at))
+		st.DeliverWakeups(ctx)
+	}
+	var f *events.Failure
+	for at := -time.Second; at <= 2*time.Second && f == nil; at += 100 * time.Millisecond {
+		offset.Store(int64(deadline.Add(at).Sub(t0)))
+		st.DeliverWakeups(ctx)
+		f = raised()
+		if f == nil && at >= time.Second {
+			t.Fatalf("no first-response failure %s after the deadline", at)
+		}
+	}
+	if f == nil {
+		t.Fatal("the first-response deadline never raised its failure")
+	}
+	if late := f.DetectedAt.Sub(deadline); late < 0 || late > time.Second {
+		t.Fatalf("first-response failure detected %s after its deadline, want within a second", late)
+	}
+	if n := st.Wakeups().Delivered()[topology.Rules]; n < 16 {
+		t.Fatalf("rules was handed %d wake-ups, want the deadline's 16 hops", n)
+	}
+}
