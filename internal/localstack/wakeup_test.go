@@ -189,3 +189,36 @@ func TestAbsenceDeadlineRaisedOnTime(t *testing.T) {
 		t.Fatalf("rules was handed %d wake-ups, want the deadline's 16 hops", n)
 	}
 }
+
+// The shipped routes send a critical failure at once — by the event that
+// raised it, with no wake-up and no schedule — and batch the rest of the
+// burst into one update when group_interval (1 minute) has passed since,
+// sent by the group's wake-up.
+func TestCriticalFirstNoticeAtOnce(t *testing.T) {
+	st, h, offset, now := notifyStack(t, nil)
+	ctx := context.Background()
+	t0 := now()
+	publish(t, st, events.TypeFailureDetected, failureOf("flr_crit0", "payment.failed_twice", "payments", "critical", "checkout", "c-crit0", t0))
+	if n := len(h.accepted()); n != 1 {
+		t.Fatalf("%d Slack posts once the first critical failure was seen, want 1 at once", n)
+	}
+	offset.Store(int64(5 * time.Second))
+	for i := 1; i <= 5; i++ {
+		publish(t, st, events.TypeFailureDetected, failureOf(fmt.Sprint("flr_crit", i), "payment.failed_twice", "payments", "critical", "checkout", fmt.Sprint("c-crit", i), now()))
+	}
+	offset.Store(int64(time.Minute - time.Second))
+	st.DeliverWakeups(ctx)
+	if n := len(h.accepted()); n != 1 {
+		t.Fatalf("%d Slack posts before group_interval passed, want the first only", n)
+	}
+	offset.Store(int64(time.Minute))
+	st.DeliverWakeups(ctx)
+	posts := h.accepted()
+	if len(posts) != 2 {
+		t.Fatalf("%d Slack posts when group_interval passed, want the first and one update", len(posts))
+	}
+	if !containsAll([]string{fmt.Sprint(posts[1].Blocks)}, "c-crit1", "c-crit5") {
+		t.Fatalf("the update does not list the burst: %s", posts[1].Text)
+	}
+	h.failIf(t)
+}
