@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -574,4 +575,69 @@ func TestHostileDeadLettersListedAndRedriven(t *testing.T) {
 	if code := h.get("/v1/deadletters", &page); code != 200 || page.Total != 1 {
 		t.Fatalf("after a redrive that fails again: %d %+v", code, page)
 	}
+}
+
+// freeze stalls the emulator the way a frozen backend stalls: a request
+// whose body never arrives holds the serializing proxy in front of moto, so
+// every other AWS call waits. thaw ends it.
+func freeze(t *testing.T, moto string) (thaw func()) {
+	t.Helper()
+	u, err := url.Parse(moto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: %s\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: 100\r\n\r\n{", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() { conn.Close() }
+}
+
+// Finding 6: a stalled backend. Senders get 503 with Retry-After before
+// API Gateway's 30 s would have cut them off, /healthz says not ready, and
+// both recover when the backend does.
+func TestHostileStalledBackendIsBounded(t *testing.T) {
+	h := newHostile(t)
+	client := &http.Client{Timeout: 29 * time.Second} // what API Gateway would wait
+	thaw := freeze(t, h.st.Moto)
+	defer thaw()
+	resp, err := client.Get(h.st.URL + "/healthz")
+	if err != nil {
+		t.Fatalf("healthz while frozen: %v", err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("healthz while frozen: %d %s", resp.StatusCode, raw)
+	}
+	body := h.inhouse("order.created", `{"id":"frozen-1"}`, "")
+	req := channel.Request{Header: http.Header{"Content-Type": {"application/json"}, standardwebhooks.HeaderID: {"msg_frozen"}}, Body: []byte(body), URL: h.st.URL + "/v1/webhooks/app"}
+	if err := h.chans["app"].Kind.(channel.Signer).Sign(&req, h.st.ChannelSecrets["app"].Sign, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	hr, _ := http.NewRequest("POST", req.URL, strings.NewReader(body))
+	hr.Header = req.Header
+	resp, err = client.Do(hr)
+	if err != nil {
+		t.Fatalf("webhook while frozen: %v", err)
+	}
+	raw, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("webhook while frozen: %d %s", resp.StatusCode, raw)
+	}
+	errorOf(t, raw, 503)
+	thaw()
+	if code, raw := h.app("msg_frozen", body); code != 202 {
+		t.Fatalf("the sender's retry after the thaw: %d %s", code, raw)
+	}
+	resp, err = client.Get(h.st.URL + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz after the thaw: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }
