@@ -35,13 +35,13 @@ function headers(extra) {
 }
 
 async function call(method, path, body, accept) {
-  const init = { method, headers: headers(accept ? { Accept: accept } : {}), credentials: 'omit' };
+  const init = { method, headers: headers(accept ? { Accept: accept === 'text' ? '*/*' : accept } : {}), credentials: 'omit' };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers['Content-Type'] = 'application/json';
   }
   const res = await fetch(path, init);
-  if (accept === 'text/csv' && res.ok) return res.text();
+  if ((accept === 'text/csv' || accept === 'text') && res.ok) return res.text();
   const text = await res.text();
   let data = null;
   try {
@@ -66,6 +66,7 @@ export const api = {
   post: (path, body) => call('POST', path, body ?? {}),
   del: (path) => call('DELETE', path),
   csv: (path) => call('GET', path, undefined, 'text/csv'),
+  text: (path) => call('GET', path, undefined, 'text'),
 };
 
 export function qs(params) {

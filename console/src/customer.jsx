@@ -165,7 +165,8 @@ function TimelineItem({ it }) {
         <li class="t-interaction" data-kind="interaction">
           <time>{when(it.at)}</time>
           <Mark channel={i.channel} />
-          <span><strong>{i.channel}</strong> {i.type} {attrs.map(([k, x]) => <span class="attr">{k}={String(x)} </span>)}</span>
+          <span><strong>{i.channel}</strong> {i.type} {attrs.map(([k, x]) => <span class="attr">{k}={String(x)} </span>)}
+            {i.raw && <a class="rawlink" href={href('/raw', { ref: i.raw })} aria-label={`raw payload of ${i.channel} ${i.type} at ${when(it.at)}`}>raw</a>}</span>
         </li>
       );
     }

@@ -114,8 +114,17 @@ export function FailureDetail({ id }) {
   const [busy, setBusy] = useState(false);
   const [note, setNote] = useState('');
   const [assignee, setAssignee] = useState('');
+  const [raws, setRaws] = useState({});
   const load = useCallback(() => api.get('/v1/failures/' + encodeURIComponent(id)).then((x) => { setD(x); setAssignee(x.assignment?.assignee || ''); }).catch((e) => setErr(e.message)), [id]);
   useEffect(() => { load(); }, [load]);
+  // The evidence events' raw payloads, by the customer's interactions.
+  const customerID = d?.customer_id;
+  useEffect(() => {
+    if (!customerID) return;
+    api.get('/v1/customers/' + encodeURIComponent(customerID) + qs({ interactions: 500 }))
+      .then((v) => setRaws(Object.fromEntries(v.interactions.filter((i) => i.raw).map((i) => [i.id, i.raw]))))
+      .catch(() => setRaws({}));
+  }, [customerID]);
   const act = async (path, body) => {
     setBusy(true);
     setErr('');
@@ -170,7 +179,7 @@ export function FailureDetail({ id }) {
               <tr>
                 <td>{when(e.occurred_at)}</td>
                 <td><Mark channel={e.channel} /> {e.channel}</td>
-                <td>{e.type}<div class="sub"><code>{e.event_id}</code></div></td>
+                <td>{e.type}<div class="sub"><code>{e.event_id}</code>{raws[e.event_id] && <> · <a href={href('/raw', { ref: raws[e.event_id] })}>raw payload</a></>}</div></td>
                 <td class="attrs">{Object.entries(e.attributes || {}).slice(0, 6).map(([k, v]) => <span>{k}={String(v)} </span>)}</td>
               </tr>
             ))}

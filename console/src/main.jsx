@@ -6,6 +6,7 @@ import { FailuresBoard, FailureDetail } from './failures.jsx';
 import { CustomerSearch, CustomerPage } from './customer.jsx';
 import { ScoresPage } from './scores.jsx';
 import { IntakePage } from './intake.jsx';
+import { RawPage } from './raw.jsx';
 import './style.css';
 
 const pages = [
@@ -77,6 +78,9 @@ function App() {
       break;
     case '/intake':
       page = <IntakePage query={route.query} />;
+      break;
+    case '/raw':
+      page = <RawPage query={route.query} />;
       break;
     default:
       page = id ? <FailureDetail id={id} key={id} /> : <FailuresBoard query={route.query} />;

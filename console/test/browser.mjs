@@ -188,6 +188,17 @@ try {
   const rChannels = new Set(rv.interactions.map((i) => i.channel));
   check(`customer: ${rItems} timeline items across ${rChannels.size} channels (${[...rChannels].join(', ')}), ${rv.journeys.length} journeys`);
   await shoot('customer-timeline');
+  // An interaction's raw payload, as archived.
+  await page.getByTestId('timeline').locator('a.rawlink').first().click();
+  await page.getByTestId('raw').waitFor();
+  const ref = new URLSearchParams(page.url().split('?')[1]).get('ref');
+  const rawText = await (await fetch(base + '/v1/raw?ref=' + encodeURIComponent(ref), { headers: { Authorization: 'Bearer ' + token } })).text();
+  const want = JSON.parse(rawText);
+  try { want.body = JSON.parse(want.body); } catch { /* a non-JSON body stays a string */ }
+  assert.deepEqual(JSON.parse(await page.getByTestId('raw').textContent()), want, 'raw payload shown as archived');
+  check('customer: an interaction\'s raw payload as the archive holds it');
+  await axe('raw');
+  await shoot('raw');
   await hashGo('#/customers/' + cid);
   await page.locator(`[data-testid=customer][data-id="${cid}"]`).waitFor();
   // Unmerge, confirmed.

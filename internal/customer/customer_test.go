@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -328,5 +329,34 @@ func putFailure(t *testing.T, st *stack, id string, c events.Customer) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An interaction's raw payload is read back by the reference it carries,
+// and nothing outside the archive bucket is.
+func TestRawPayload(t *testing.T) {
+	st := newStack(t)
+	uri, err := archive.New(st.s3, st.bucket).Put(context.Background(), "raw/test/raw.json", []byte(`{"body":"{\"score\":3}"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if code := st.call(t, "GET", "/v1/raw?ref="+url.QueryEscape(uri), true, &got); code != 200 || got["body"] != `{"score":3}` {
+		t.Fatalf("raw: %d %v", code, got)
+	}
+	for _, c := range []struct {
+		ref  string
+		auth bool
+		want int
+	}{
+		{uri, false, 401},
+		{"s3://other-bucket/raw/x.json", true, 400},
+		{"s3://" + st.bucket + "/../x", true, 400},
+		{"", true, 400},
+		{"s3://" + st.bucket + "/raw/missing.json", true, 404},
+	} {
+		if code := st.call(t, "GET", "/v1/raw?ref="+url.QueryEscape(c.ref), c.auth, nil); code != c.want {
+			t.Errorf("%q (auth %v): %d, want %d", c.ref, c.auth, code, c.want)
+		}
 	}
 }

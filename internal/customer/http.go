@@ -1,11 +1,14 @@
 package customer
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/ocxhq/ocx/internal/httpauth"
 	"github.com/ocxhq/ocx/internal/httpjson"
@@ -18,6 +21,7 @@ import (
 //	GET    /v1/customers?key=<key>     the customer an identity key points at
 //	DELETE /v1/customers/{id}          erase it (?request_ref= records the operator's reference)
 //	POST   /v1/customers/{id}/unmerge  undo the merge of {id} into another customer
+//	GET    /v1/raw?ref=s3://…          an interaction's archived raw payload
 //
 // GET takes ?interactions=N (default DefaultRecent, at most MaxRecent).
 func Routes(mux *http.ServeMux, s *Service, guard httpauth.Guard) {
@@ -25,6 +29,45 @@ func Routes(mux *http.ServeMux, s *Service, guard httpauth.Guard) {
 	mux.Handle("GET /v1/customers", guard.Wrap(http.HandlerFunc(s.lookup)))
 	mux.Handle("DELETE /v1/customers/{id}", guard.Wrap(http.HandlerFunc(s.erase)))
 	mux.Handle("POST /v1/customers/{id}/unmerge", guard.Wrap(http.HandlerFunc(s.unmergeHTTP)))
+	mux.Handle("GET /v1/raw", guard.Wrap(http.HandlerFunc(s.raw)))
+}
+
+// RawReader reads a raw payload back from the archive (internal/archive).
+type RawReader interface {
+	Get(ctx context.Context, uri string) ([]byte, error)
+}
+
+// raw serves GET /v1/raw?ref=s3://<archive bucket>/<key>: the archived
+// record of a delivery (its verified body and headers, credentials
+// removed), which an interaction's "raw" names. Only references into the
+// archive bucket are read; an erased customer's records hold only the
+// erasure's mark.
+func (s *Service) raw(w http.ResponseWriter, r *http.Request) {
+	ref := r.URL.Query().Get("ref")
+	rd, ok := s.Archive.(RawReader)
+	switch {
+	case !ok || s.Bucket == "":
+		httpjson.Error(w, http.StatusNotImplemented, "no raw archive is configured")
+		return
+	case !strings.HasPrefix(ref, "s3://"+s.Bucket+"/") || strings.Contains(ref, ".."):
+		httpjson.Error(w, http.StatusBadRequest, "ref must be an s3:// reference into the archive bucket, as an interaction's raw field gives it")
+		return
+	}
+	body, err := rd.Get(r.Context(), ref)
+	if err != nil {
+		s.Log.Warn("read raw payload", "ref", ref, "err", err)
+		httpjson.Error(w, http.StatusNotFound, "no raw payload at that reference")
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if json.Valid(body) {
+		w.Header().Set("Content-Type", "application/json")
+	} else {
+		w.Header().Set("Content-Type", "application/octet-stream")
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 }
 
 var (

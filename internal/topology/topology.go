@@ -244,6 +244,8 @@ var Routes = []Route{
 	{Method: "POST", Path: "/v1/customers/{id}/unmerge", Target: API, Auth: Analyst, Operator: true},
 	{Method: "GET", Path: "/v1/identity/refused", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/metrics", Target: API, Auth: Analyst},
+	// An interaction's archived raw payload, by the reference it carries.
+	{Method: "GET", Path: "/v1/raw", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/openapi.json", Target: API, Auth: Public},
 	// The console: its page and assets are public, its data comes from the
 	// guarded routes above.
