@@ -130,6 +130,9 @@ func New(scope constructs.Construct, id string, props Props) (awscdk.Stack, erro
 	if err := b.addRouting(bus); err != nil {
 		return nil, fmt.Errorf("stack %s: %w", id, err)
 	}
+	if err := b.addWakeups(); err != nil {
+		return nil, fmt.Errorf("stack %s: %w", id, err)
+	}
 	api, err := b.addAPI()
 	if err != nil {
 		return nil, fmt.Errorf("stack %s: %w", id, err)

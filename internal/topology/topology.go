@@ -50,16 +50,18 @@ type Function struct {
 
 // WakeupQueue describes every function's wake-up queue.
 var WakeupQueue = struct {
-	// Visibility is how long a wake-up being handled stays hidden: the
-	// longest function timeout, so a batch is not handed out twice while
-	// it runs.
+	// Visibility is how long a wake-up being handled stays hidden, and so
+	// how soon a failed or throttled one is tried again: at least every
+	// consumer's timeout (60 s at most), so a batch is not handed out
+	// twice while it runs, and short enough to beat the safety sweep.
 	Visibility time.Duration
 	// MaxReceives is how many times a failing wake-up is tried before it
-	// goes to the queue's dead-letter queue.
+	// goes to the queue's dead-letter queue (some 20 minutes of tries,
+	// long enough to ride out throttling of a capped function).
 	MaxReceives int
 	// BatchSize is how many wake-ups one invocation takes at most.
 	BatchSize int
-}{Visibility: 60 * time.Second, MaxReceives: 5, BatchSize: 10}
+}{Visibility: 2 * time.Minute, MaxReceives: 10, BatchSize: 10}
 
 // WakeupQueueName names a function's wake-up queue within a stage's
 // prefix, e.g. notify-wakeups.
@@ -242,10 +244,10 @@ var Routes = []Route{
 	{Method: "GET", Path: "/v1/customers/{id}", Target: API, Auth: Analyst},
 	{Method: "DELETE", Path: "/v1/customers/{id}", Target: API, Auth: Analyst, Operator: true},
 	{Method: "POST", Path: "/v1/customers/{id}/unmerge", Target: API, Auth: Analyst, Operator: true},
-	{Method: "GET", Path: "/v1/identity/refused", Target: API, Auth: Analyst},
-	{Method: "GET", Path: "/v1/metrics", Target: API, Auth: Analyst},
 	// An interaction's archived raw payload, by the reference it carries.
 	{Method: "GET", Path: "/v1/raw", Target: API, Auth: Analyst},
+	{Method: "GET", Path: "/v1/identity/refused", Target: API, Auth: Analyst},
+	{Method: "GET", Path: "/v1/metrics", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/openapi.json", Target: API, Auth: Public},
 	// The console: its page and assets are public, its data comes from the
 	// guarded routes above.
