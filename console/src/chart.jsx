@@ -43,6 +43,8 @@ export function Chart({ series, unit, title, height = 280 }) {
       opts.hooks.draw.push((u) => {
         const ctx = u.ctx;
         ctx.save();
+        // The interval series are dashed; points are not.
+        ctx.setLineDash([]);
         for (let j = 0; j < xs.length; j++) {
           const val = data[vi][j];
           if (val === null || val === undefined) continue;
