@@ -222,3 +222,50 @@ func TestCriticalFirstNoticeAtOnce(t *testing.T) {
 	}
 	h.failIf(t)
 }
+
+// The event source emulation keeps SQS's redrive: a wake-up the function
+// reports as failed (here one naming a group that does not exist) comes
+// back after the queue's visibility timeout, and after
+// topology.WakeupQueue.MaxReceives tries lands on the wake-up queue's
+// dead-letter queue, not before.
+func TestFailingWakeupGoesToItsDeadLetterQueue(t *testing.T) {
+	st, _, offset, _ := notifyStack(t, nil)
+	ctx := context.Background()
+	injectWakeup(t, st, topology.Notify, "gnone", testNow().Add(-time.Hour))
+	cfg, err := awsclient.Load(ctx, st.Moto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := sqs.NewFromConfig(cfg)
+	dlq, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String("ocx-" + localstack.Stage + "-" + topology.WakeupQueueName(topology.Notify) + "-dlq")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	letters := func() []string {
+		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: dlq.QueueUrl, MaxNumberOfMessages: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bodies []string
+		for _, m := range out.Messages {
+			bodies = append(bodies, aws.ToString(m.Body))
+		}
+		return bodies
+	}
+	for try := 1; try <= topology.WakeupQueue.MaxReceives; try++ {
+		st.DeliverWakeups(ctx)
+		if got := st.Wakeups().Delivered()[topology.Notify]; got != try {
+			t.Fatalf("try %d: the wake-up was handed over %d times", try, got)
+		}
+		if try < topology.WakeupQueue.MaxReceives {
+			if l := letters(); len(l) != 0 {
+				t.Fatalf("dead-lettered after %d tries: %v", try, l)
+			}
+		}
+		offset.Add(int64(topology.WakeupQueue.Visibility))
+	}
+	l := letters()
+	if len(l) != 1 || !strings.Contains(l[0], `"key":"gnone"`) {
+		t.Fatalf("dead letters %v, want the wake-up after %d tries", l, topology.WakeupQueue.MaxReceives)
+	}
+}
