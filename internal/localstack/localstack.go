@@ -213,7 +213,7 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 		ln.Close()
 		return err
 	}
-	st.env = functionEnv(res, cfg, prov, st.moto.Endpoint)
+	st.env = functionEnv(res, cfg, prov, st.moto.Endpoint, st.URL)
 	for fn, url := range wakeQueues {
 		st.env[fn][topology.EnvWakeupQueue] = url
 	}
@@ -270,7 +270,7 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 
 // functionEnv is each function's environment, as the CDK app sets it, with
 // the emulator's endpoint and credentials in place of AWS's.
-func functionEnv(res Names, cfg Config, prov provisioned, endpoint string) map[string]map[string]string {
+func functionEnv(res Names, cfg Config, prov provisioned, endpoint, consoleURL string) map[string]map[string]string {
 	out := map[string]map[string]string{}
 	for _, f := range topology.Functions {
 		env := res.Env()
@@ -280,6 +280,9 @@ func functionEnv(res Names, cfg Config, prov provisioned, endpoint string) map[s
 		}
 		env[topology.EnvEmailFrom] = cfg.EmailFrom
 		env[app.EnvS3PathStyle] = "true"
+		// Alerts link to the console the stack serves, as the CDK app
+		// points them at the deployed API's.
+		env[app.EnvConsoleURL] = consoleURL
 		if f.DeadLetters {
 			// As in AWS, the function's own failures queue.
 			env[topology.EnvDeadLetterQueue] = prov.dlqs[f.Name]
