@@ -141,42 +141,124 @@ func listBadRows(ctx context.Context, c *apiClient, ch, state string) ([]ingest.
 	}
 }
 
-// runReplay re-maps quarantined payloads after a mapping fix.
+// runReplay re-maps quarantined payloads after a mapping fix: one row by
+// id, or every row a filter selects, first reporting what the current
+// mapping would do with them, then replaying at a bounded rate.
 func runReplay(ctx context.Context, out io.Writer, args []string) error {
 	fs := flag.NewFlagSet("replay", flag.ExitOnError)
 	c := apiFlags(fs)
 	id := fs.String("id", "", "the bad row to replay")
-	all := fs.Bool("all", false, "replay every quarantined row (of --channel, if given)")
-	ch := fs.String("channel", "", "with --all: only this channel")
+	all := fs.Bool("all", false, "replay every quarantined row the filters select (no filter: all of them)")
+	ch := fs.String("channel", "", "only rows of this channel")
+	reason := fs.String("reason", "", "only rows with a reason containing this text")
+	since := fs.String("since", "", "only rows quarantined at or after this time (RFC 3339, or a duration ago such as 24h)")
+	until := fs.String("until", "", "only rows quarantined before this time (RFC 3339, or a duration ago)")
+	dry := fs.Bool("dry-run", false, "only report how many rows match and how many the current mapping accepts")
+	rate := fs.Float64("rate", 20, "rows replayed per second at most")
+	batch := fs.Int("batch", ingest.DefaultBulkLimit, fmt.Sprintf("rows per API call (1-%d)", ingest.MaxBulkLimit))
 	_ = fs.Parse(args)
-	var ids []string
-	switch {
-	case *id != "":
-		ids = []string{*id}
-	case *all:
-		rows, err := listBadRows(ctx, c, *ch, ingest.StateQuarantined)
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			ids = append(ids, r.ID)
-		}
-	default:
-		return fmt.Errorf("replay needs --id ID or --all")
-	}
-	still := 0
-	for _, bid := range ids {
+	if *id != "" {
 		var res ingest.ReplayResult
-		if err := c.do(ctx, http.MethodPost, "/v1/badrows/"+url.PathEscape(bid)+"/replay", &res); err != nil {
+		if err := c.send(ctx, http.MethodPost, "/v1/badrows/"+url.PathEscape(*id)+"/replay", nil, &res); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "%s: %d events published, state %s\n", bid, len(res.Published), res.Row.State)
+		fmt.Fprintf(out, "%s: %d events published, state %s\n", *id, len(res.Published), res.Row.State)
 		if res.Row.State != ingest.StateReplayed {
-			still++
+			return fmt.Errorf("%s still does not map; see `ocx badrows`", *id)
 		}
+		return nil
 	}
-	if still > 0 {
-		return fmt.Errorf("%d of %d rows still do not map; see `ocx badrows`", still, len(ids))
+	if !*all && *ch == "" && *reason == "" && *since == "" && *until == "" {
+		return fmt.Errorf("replay needs --id ID, or --all or a filter (--channel, --reason, --since, --until)")
+	}
+	if *rate <= 0 || *batch < 1 || *batch > ingest.MaxBulkLimit {
+		return fmt.Errorf("--rate must be positive and --batch 1-%d", ingest.MaxBulkLimit)
+	}
+	q := ingest.BulkRequest{Channel: *ch, Reason: *reason, Limit: *batch}
+	var err error
+	now := time.Now()
+	if q.Since, err = pastTime(*since, now); err != nil {
+		return fmt.Errorf("--since: %w", err)
+	}
+	if q.Until, err = pastTime(*until, now); err != nil {
+		return fmt.Errorf("--until: %w", err)
+	}
+	q.DryRun = true
+	plan, err := bulkReplay(ctx, c, q, 0, nil)
+	if err != nil {
+		return err
+	}
+	printPlan(out, plan)
+	if *dry || plan.Matched == 0 {
+		return nil
+	}
+	q.DryRun = false
+	done, err := bulkReplay(ctx, c, q, *rate, func(r ingest.BulkReport) {
+		fmt.Fprintf(out, "replayed %d of %d rows: %d accepted, %d events published\n", r.Matched, plan.Matched, r.Accepted, r.Events)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "done: %d rows replayed in full, %d still quarantined, %d events published\n", done.Accepted, done.Remaining, done.Events)
+	if len(done.Failed) > 0 {
+		return fmt.Errorf("%d rows could not be replayed now (first: %s: %s); run the same command again", len(done.Failed), done.Failed[0].ID, done.Failed[0].Error)
 	}
 	return nil
+}
+
+// bulkReplay pages through POST /v1/badrows/replay, keeping to rate rows
+// a second (0: no pause), and returns the summed report.
+func bulkReplay(ctx context.Context, c *apiClient, q ingest.BulkRequest, rate float64, progress func(ingest.BulkReport)) (ingest.BulkReport, error) {
+	total := ingest.BulkReport{DryRun: q.DryRun}
+	start := time.Now()
+	for {
+		var page ingest.BulkReport
+		if err := c.send(ctx, http.MethodPost, "/v1/badrows/replay", q, &page); err != nil {
+			return total, err
+		}
+		total.Add(page)
+		if progress != nil && page.Matched > 0 {
+			progress(total)
+		}
+		if page.Next == "" {
+			return total, nil
+		}
+		q.Cursor = page.Next
+		if rate > 0 {
+			due := start.Add(time.Duration(float64(total.Matched) / rate * float64(time.Second)))
+			select {
+			case <-ctx.Done():
+				return total, ctx.Err()
+			case <-time.After(time.Until(due)):
+			}
+		}
+	}
+}
+
+func printPlan(out io.Writer, p ingest.BulkReport) {
+	fmt.Fprintf(out, "%d rows match; the current mapping accepts %d in full (%d events), %d would stay quarantined\n", p.Matched, p.Accepted, p.Events, p.Remaining)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROWS\tACCEPTED\tEVENTS\tREASON")
+	for _, r := range p.ByReason {
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\n", r.Rows, r.Accepted, r.Events, r.Reason)
+	}
+	_ = tw.Flush()
+	for _, f := range p.Failed {
+		fmt.Fprintf(out, "could not re-map %s: %s\n", f.ID, f.Error)
+	}
+}
+
+// pastTime reads an RFC 3339 time or a duration before now; "" is no bound.
+func pastTime(v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		return now.Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a duration", v)
+	}
+	return t, nil
 }

@@ -30,21 +30,61 @@ func NewQuarantine(client *dynamodb.Client, table string) *Quarantine {
 
 func badRowKey(id string) map[string]ddb.AttributeValue { return key("badrow#"+id, "badrow") }
 
-// Put creates or replaces a row.
-func (q *Quarantine) Put(ctx context.Context, row ingest.BadRow) error {
+var _ ingest.Quarantine = (*Quarantine)(nil)
+
+// badRowTime orders the bad-row index by creation time.
+const badRowTime = "2006-01-02T15:04:05.000000000Z"
+
+func badRowItem(row ingest.BadRow) (map[string]ddb.AttributeValue, error) {
 	b, err := json.Marshal(row)
 	if err != nil {
-		return fmt.Errorf("encode bad row: %w", err)
+		return nil, fmt.Errorf("encode bad row: %w", err)
 	}
 	item := badRowKey(row.ID)
 	item["row"] = s(string(b))
 	item["channel"] = s(row.Channel)
+	item["replays"] = n(int64(row.Replays))
 	item[topology.GSI1PK] = s("badrows#" + row.State)
-	item[topology.GSI1SK] = s(row.CreatedAt.Format("2006-01-02T15:04:05.000000000Z") + "#" + row.ID)
+	item[topology.GSI1SK] = s(row.CreatedAt.UTC().Format(badRowTime) + "#" + row.ID)
+	return item, nil
+}
+
+// Put creates or replaces a row.
+func (q *Quarantine) Put(ctx context.Context, row ingest.BadRow) error {
+	item, err := badRowItem(row)
+	if err != nil {
+		return err
+	}
 	if _, err := q.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(q.table), Item: item}); err != nil {
 		return fmt.Errorf("put bad row %s: %w", row.ID, err)
 	}
 	return nil
+}
+
+// Replace writes row only while the stored row's replay count is replays
+// (rows written before the count was an attribute count as zero).
+func (q *Quarantine) Replace(ctx context.Context, row ingest.BadRow, replays int) (bool, error) {
+	item, err := badRowItem(row)
+	if err != nil {
+		return false, err
+	}
+	cond := "#r = :r"
+	if replays == 0 {
+		cond = "attribute_exists(pk) AND (attribute_not_exists(#r) OR #r = :r)"
+	}
+	_, err = q.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(q.table), Item: item,
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  map[string]string{"#r": "replays"},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":r": n(int64(replays))},
+	})
+	switch {
+	case conditionFailed(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("replace bad row %s: %w", row.ID, err)
+	}
+	return true, nil
 }
 
 // Get returns a row.
@@ -78,6 +118,21 @@ func (q *Quarantine) List(ctx context.Context, f ingest.Filter, cursor string, l
 		ScanIndexForward:          aws.Bool(false),
 		Limit:                     aws.Int32(int32(limit)),
 	}
+	// The index's sort key starts with the creation time, so a time range
+	// is a key condition, not a filter: [Since, Until).
+	if !f.Since.IsZero() || !f.Until.IsZero() {
+		lo, hi := "0", "9"
+		if !f.Since.IsZero() {
+			lo = f.Since.UTC().Format(badRowTime)
+		}
+		if !f.Until.IsZero() {
+			hi = f.Until.UTC().Format(badRowTime)
+		}
+		in.KeyConditionExpression = aws.String("#g = :g AND #t BETWEEN :lo AND :hi")
+		in.ExpressionAttributeNames["#t"] = topology.GSI1SK
+		in.ExpressionAttributeValues[":lo"] = s(lo)
+		in.ExpressionAttributeValues[":hi"] = s(hi)
+	}
 	if f.Channel != "" {
 		in.FilterExpression = aws.String("#c = :c")
 		in.ExpressionAttributeNames["#c"] = "channel"
@@ -110,6 +165,14 @@ func (q *Quarantine) List(ctx context.Context, f ingest.Filter, cursor string, l
 		next = encodeCursor(out.LastEvaluatedKey)
 	}
 	return rows, next, nil
+}
+
+// After returns the cursor resuming a listing of state just after row.
+func (q *Quarantine) After(row ingest.BadRow, state string) string {
+	k := badRowKey(row.ID)
+	k[topology.GSI1PK] = s("badrows#" + state)
+	k[topology.GSI1SK] = s(row.CreatedAt.UTC().Format(badRowTime) + "#" + row.ID)
+	return encodeCursor(k)
 }
 
 // badRowCursor checks a decoded cursor is a key of the bad-row index in

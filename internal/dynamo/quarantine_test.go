@@ -112,3 +112,49 @@ func TestProbeAnswersForATableAndFailsForNone(t *testing.T) {
 		t.Fatal("probe of a missing table succeeded")
 	}
 }
+
+// Replace is the claim a replay takes: it writes only over the replay
+// count it read, so of two replays racing for a row one wins. A time
+// window is a key condition on the index.
+func TestQuarantineReplaceAndTimeWindow(t *testing.T) {
+	ctx := context.Background()
+	c, names := newTables(t)
+	q := NewQuarantine(c, names[topology.TableIntake])
+	base := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	for i := range 6 {
+		row := ingest.BadRow{ID: fmt.Sprintf("bad_%d", i), Channel: "stripe", State: ingest.StateQuarantined, CreatedAt: base.Add(time.Duration(i) * time.Hour)}
+		if err := q.Put(ctx, row); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, _, err := q.List(ctx, ingest.Filter{Since: base.Add(2 * time.Hour), Until: base.Add(4 * time.Hour)}, "", 10)
+	if err != nil || len(rows) != 2 || rows[0].ID != "bad_3" || rows[1].ID != "bad_2" {
+		t.Fatalf("window [2h, 4h): %+v %v", rows, err)
+	}
+	// A listing resumes right after a row a caller stopped at.
+	if rest, _, err := q.List(ctx, ingest.Filter{}, q.After(rows[0], ingest.StateQuarantined), 10); err != nil || len(rest) != 3 || rest[0].ID != "bad_2" {
+		t.Fatalf("after bad_3: %+v %v", rest, err)
+	}
+	if rows, _, _ := q.List(ctx, ingest.Filter{Since: base.Add(5 * time.Hour)}, "", 10); len(rows) != 1 {
+		t.Fatalf("since 5h: %d rows", len(rows))
+	}
+	if rows, _, _ := q.List(ctx, ingest.Filter{Until: base.Add(time.Hour)}, "", 10); len(rows) != 1 {
+		t.Fatalf("until 1h: %d rows", len(rows))
+	}
+
+	row, _, _ := q.Get(ctx, "bad_0")
+	first, second := row, row
+	first.Replays, second.Replays = 1, 1
+	if ok, err := q.Replace(ctx, first, 0); !ok || err != nil {
+		t.Fatalf("first claim: %v %v", ok, err)
+	}
+	if ok, err := q.Replace(ctx, second, 0); ok || err != nil {
+		t.Fatalf("second claim over the same count: %v %v, want refused", ok, err)
+	}
+	if ok, err := q.Replace(ctx, ingest.BadRow{ID: "bad_none", State: ingest.StateQuarantined}, 0); ok || err != nil {
+		t.Fatalf("claim of a row that does not exist: %v %v", ok, err)
+	}
+	if got, _, _ := q.Get(ctx, "bad_0"); got.Replays != 1 {
+		t.Fatalf("stored replays %d", got.Replays)
+	}
+}

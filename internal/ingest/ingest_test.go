@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,12 +100,41 @@ func (q *memQuarantine) Get(_ context.Context, id string) (BadRow, bool, error) 
 	return r, ok, nil
 }
 
-func (q *memQuarantine) List(_ context.Context, f Filter, _ string, _ int) ([]BadRow, string, error) {
+func (q *memQuarantine) Replace(_ context.Context, row BadRow, replays int) (bool, error) {
+	if q.fail {
+		return false, errors.New("dynamodb throttled")
+	}
+	if cur, ok := q.rows[row.ID]; !ok || cur.Replays != replays {
+		return false, nil
+	}
+	q.rows[row.ID] = row
+	return true, nil
+}
+
+func (q *memQuarantine) After(row BadRow, _ string) string {
+	return row.CreatedAt.UTC().Format(time.RFC3339Nano) + "#" + row.ID
+}
+
+// List pages newest first as the DynamoDB store does: the cursor is the
+// last row's sort key, so rows leaving the state do not shift pages.
+func (q *memQuarantine) List(_ context.Context, f Filter, cursor string, limit int) ([]BadRow, string, error) {
+	sortKey := func(r BadRow) string { return r.CreatedAt.UTC().Format(time.RFC3339Nano) + "#" + r.ID }
+	state := f.State
+	if state == "" {
+		state = StateQuarantined
+	}
 	var out []BadRow
 	for _, r := range q.rows {
-		if f.Channel == "" || f.Channel == r.Channel {
+		if (f.Channel == "" || f.Channel == r.Channel) && (f.State == "" || r.State == state) &&
+			(f.Since.IsZero() || !r.CreatedAt.Before(f.Since)) && (f.Until.IsZero() || r.CreatedAt.Before(f.Until)) &&
+			(cursor == "" || sortKey(r) < cursor) {
 			out = append(out, r)
 		}
+	}
+	slices.SortFunc(out, func(a, b BadRow) int { return strings.Compare(sortKey(b), sortKey(a)) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+		return out, sortKey(out[limit-1]), nil
 	}
 	return out, "", nil
 }

@@ -43,10 +43,27 @@ type BadRow struct {
 	// replay publishes only what is new.
 	AcceptedIDs []string `json:"accepted_event_ids"`
 	Replays     int      `json:"replays"`
+	// History records the latest replays: when, by whom, what each
+	// published and how many items it left.
+	History []ReplayRecord `json:"replay_history,omitempty"`
+	// ReplayingUntil is set while a replay holds the row: another replay
+	// meanwhile is refused rather than publishing the same events again.
+	ReplayingUntil time.Time `json:"replaying_until,omitzero"`
 	// OmittedReasons counts reasons left off to keep the row within one
 	// DynamoDB item; the raw copy still holds every item.
 	OmittedReasons int `json:"omitted_reasons,omitempty"`
 }
+
+// ReplayRecord is one replay of a bad row.
+type ReplayRecord struct {
+	At        time.Time `json:"at"`
+	By        string    `json:"by"`
+	Published int       `json:"published"`
+	Remaining int       `json:"remaining"`
+}
+
+// maxHistory bounds the replays a row remembers; Replays counts them all.
+const maxHistory = 20
 
 // Reason is why one item was not mapped.
 type Reason struct {
@@ -112,15 +129,23 @@ func reasons(rs []channel.Reject) []Reason {
 type Filter struct {
 	Channel string
 	State   string
+	// Since and Until, when set, bound the creation time: [Since, Until).
+	Since, Until time.Time
 }
 
 // Quarantine stores bad rows.
 type Quarantine interface {
 	// Put creates or replaces a row.
 	Put(ctx context.Context, row BadRow) error
+	// Replace writes row only if the stored row's replay count is still
+	// replays, and reports whether it did.
+	Replace(ctx context.Context, row BadRow, replays int) (bool, error)
 	Get(ctx context.Context, id string) (BadRow, bool, error)
 	// List returns rows newest first, a page at a time.
 	List(ctx context.Context, f Filter, cursor string, limit int) ([]BadRow, string, error)
+	// After returns the cursor that resumes a listing of state right
+	// after row, so a caller may stop within a page.
+	After(row BadRow, state string) string
 }
 
 // ArchiveReader reads raw copies back.
@@ -135,6 +160,8 @@ type Replayer struct {
 	Quarantine Quarantine
 	Bus        bus.Publisher
 	Now        func() time.Time
+	// BulkBudget overrides the time one bulk call may spend (tests).
+	BulkBudget time.Duration
 }
 
 // ReplayResult says what a replay did.
@@ -146,13 +173,36 @@ type ReplayResult struct {
 // ErrNotFound is returned for an unknown bad row.
 var ErrNotFound = errors.New("no such bad row")
 
+// ErrReplayRace is returned when another replay of the same row got there
+// first, again and again.
+var ErrReplayRace = errors.New("another replay of this bad row is under way")
+
+// ErrReplayBusy is returned while another replay holds the row.
+var ErrReplayBusy = errors.New("another replay holds this bad row")
+
+// replayLease bounds how long a crashed replay blocks the next one; a
+// replay of one row takes well under the request Deadline.
+const replayLease = 2 * Deadline
+
 // ErrBadCursor is what a Quarantine returns for a page token it did not issue.
 var ErrBadCursor = errors.New("cursor is not one this API issued")
 
 // Replay re-parses a bad row's archived request and publishes the events
 // that now map and were not published before. Items that still fail keep
-// the row quarantined with their current reasons.
+// the row quarantined with their current reasons. The row is claimed
+// (its replay count advanced under a condition) before anything is
+// published, so two replays of one row racing each other publish once.
 func (r *Replayer) Replay(ctx context.Context, id string) (ReplayResult, error) {
+	for range 3 {
+		res, err := r.replayOnce(ctx, id)
+		if !errors.Is(err, ErrReplayRace) {
+			return res, err
+		}
+	}
+	return ReplayResult{}, fmt.Errorf("replay bad row %s: %w", id, ErrReplayRace)
+}
+
+func (r *Replayer) replayOnce(ctx context.Context, id string) (ReplayResult, error) {
 	row, ok, err := r.Quarantine.Get(ctx, id)
 	if err != nil {
 		return ReplayResult{}, err
@@ -163,38 +213,33 @@ func (r *Replayer) Replay(ctx context.Context, id string) (ReplayResult, error) 
 	if row.State == StateReplayed {
 		return ReplayResult{Row: row}, nil
 	}
-	ch, ok := r.Channels[row.Channel]
-	if !ok {
-		return ReplayResult{}, fmt.Errorf("bad row %s: channel %q is no longer configured", id, row.Channel)
+	now := r.Now()
+	if now.Before(row.ReplayingUntil) {
+		return ReplayResult{}, fmt.Errorf("%w: bad row %s until %s", ErrReplayBusy, id, row.ReplayingUntil.Format(time.RFC3339))
 	}
-	b, err := r.Archive.Get(ctx, row.Raw)
+	evs, rejects, err := r.remap(ctx, row)
 	if err != nil {
 		return ReplayResult{}, err
 	}
-	var rec archive.Record
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return ReplayResult{}, fmt.Errorf("decode archived request %s: %w", row.Raw, err)
+	prev := row.Replays
+	row.Replays++
+	row.UpdatedAt = now.UTC()
+	row.ReplayingUntil = now.Add(replayLease).UTC()
+	won, err := r.Quarantine.Replace(ctx, row, prev)
+	if err != nil {
+		return ReplayResult{}, fmt.Errorf("claim bad row %s for replay: %w", id, err)
 	}
-	now := r.Now()
-	d, perr := ch.Kind.Parse(channel.Request{Header: rec.Header, Body: rec.Body, URL: rec.URL})
-	if perr != nil {
-		d = channel.Delivery{Rejects: []channel.Reject{{Reason: perr.Error(), Item: rec.Body}}}
+	if !won {
+		return ReplayResult{}, ErrReplayRace
 	}
-	d.ID = row.DeliveryID
-	// Uncapped, so every event keeps the id it had when first screened;
-	// the cap applies to what this call publishes.
-	d, _, _ = screen(d, false, math.MaxInt)
 	var fresh []bus.Event
 	var ids []string
-	for _, ev := range Canonical(row.Channel, d, row.Raw, now) {
-		if slices.Contains(row.AcceptedIDs, ev.ID) {
-			continue
-		}
+	arch, _ := r.Archive.(Archiver)
+	for _, ev := range evs {
 		if len(fresh) == MaxItems {
-			d.Rejects = append(d.Rejects, channel.Reject{Index: len(fresh), Reason: fmt.Sprintf("waiting for the next replay (at most %d events a call)", MaxItems)})
-			continue
+			rejects = append(rejects, channel.Reject{Index: len(fresh), Reason: fmt.Sprintf("waiting for the next replay (at most %d events a call)", MaxItems)})
+			break
 		}
-		arch, _ := r.Archive.(Archiver)
 		if ev, err = claimCheck(ctx, arch, ev, now); err != nil {
 			return ReplayResult{}, err
 		}
@@ -207,18 +252,63 @@ func (r *Replayer) Replay(ctx context.Context, id string) (ReplayResult, error) 
 		}
 	}
 	row.AcceptedIDs = append(row.AcceptedIDs, ids...)
-	row.Reasons = reasons(d.Rejects)
+	row.Reasons = reasons(rejects)
 	row.OmittedReasons = 0
+	row.History = append(row.History, ReplayRecord{At: now.UTC(), By: actor(ctx), Published: len(ids), Remaining: len(rejects)})
+	if n := len(row.History); n > maxHistory {
+		row.History = row.History[n-maxHistory:]
+	}
+	row.ReplayingUntil = time.Time{}
 	row.fit()
-	row.Replays++
-	row.UpdatedAt = now.UTC()
-	if len(d.Rejects) == 0 {
+	if len(rejects) == 0 {
 		row.State = StateReplayed
 	}
 	if err := r.Quarantine.Put(ctx, row); err != nil {
 		return ReplayResult{}, fmt.Errorf("update bad row %s after replay: %w", id, err)
 	}
 	return ReplayResult{Row: row, Published: ids}, nil
+}
+
+// remap parses a row's archived request with the current mapping and
+// returns the events not yet published from it and the items that still
+// do not map. It publishes and writes nothing: a dry run uses it as is.
+func (r *Replayer) remap(ctx context.Context, row BadRow) ([]events.Interaction, []channel.Reject, error) {
+	ch, ok := r.Channels[row.Channel]
+	if !ok {
+		return nil, nil, fmt.Errorf("bad row %s: channel %q is no longer configured", row.ID, row.Channel)
+	}
+	b, err := r.Archive.Get(ctx, row.Raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	var rec archive.Record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, nil, fmt.Errorf("decode archived request %s: %w", row.Raw, err)
+	}
+	d, perr := ch.Kind.Parse(channel.Request{Header: rec.Header, Body: rec.Body, URL: rec.URL})
+	if perr != nil {
+		d = channel.Delivery{Rejects: []channel.Reject{{Reason: perr.Error(), Item: rec.Body}}}
+	}
+	d.ID = row.DeliveryID
+	// Uncapped, so every event keeps the id it had when first screened;
+	// the cap applies to what one replay publishes.
+	d, _, _ = screen(d, false, math.MaxInt)
+	var out []events.Interaction
+	for _, ev := range Canonical(row.Channel, d, row.Raw, r.Now()) {
+		if !slices.Contains(row.AcceptedIDs, ev.ID) {
+			out = append(out, ev)
+		}
+	}
+	return out, d.Rejects, nil
+}
+
+// actor names who asked for a replay: the API's caller, or "ocx" when the
+// replay did not come through the guard.
+func actor(ctx context.Context) string {
+	if p, ok := httpauth.FromContext(ctx); ok && p.ID != "" {
+		return p.ID
+	}
+	return "ocx"
 }
 
 // BadRowsPage is the body of GET /v1/badrows.
@@ -262,11 +352,15 @@ func Routes(mux *http.ServeMux, s *Service, r *Replayer, guard httpauth.Guard) {
 		}
 		httpjson.Write(w, http.StatusOK, BadRowsPage{BadRows: rows, Next: next})
 	})))
+	mux.Handle("POST /v1/badrows/replay", guard.Wrap(bulkReplayHandler(s, r)))
 	mux.Handle("POST /v1/badrows/{id}/replay", guard.Wrap(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		res, err := r.Replay(req.Context(), req.PathValue("id"))
 		switch {
 		case errors.Is(err, ErrNotFound):
 			httpjson.Error(w, http.StatusNotFound, err.Error())
+		case errors.Is(err, ErrReplayBusy), errors.Is(err, ErrReplayRace):
+			w.Header().Set("Retry-After", retryAfter)
+			httpjson.Error(w, http.StatusConflict, err.Error())
 		case err != nil:
 			s.Log.Error("replay bad row", "id", req.PathValue("id"), "err", err)
 			w.Header().Set("Retry-After", "5")

@@ -232,6 +232,7 @@ var Routes = []Route{
 	{Method: "POST", Path: "/v1/webhooks/{channel}", Target: Ingest, Auth: Public},
 	{Method: "GET", Path: "/v1/badrows", Target: Ingest, Auth: Analyst},
 	{Method: "POST", Path: "/v1/badrows/{id}/replay", Target: Ingest, Auth: Analyst, Operator: true},
+	{Method: "POST", Path: "/v1/badrows/replay", Target: Ingest, Auth: Analyst, Operator: true},
 	{Method: "GET", Path: "/v1/metrics/{name}", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/healthz", Target: API, Auth: Public},
 	{Method: "GET", Path: "/v1/failures", Target: API, Auth: Analyst},
