@@ -13,6 +13,9 @@ const (
 	SourceIngest  = "ocx.ingest"
 	SourceJourney = "ocx.journey"
 	SourceRules   = "ocx.rules"
+	// SourceIntake carries the ingest function's facts about its own
+	// intake, kept apart from interactions so nothing counts them as one.
+	SourceIntake = "ocx.intake"
 )
 
 // Event types used by name in code. Interaction types are open-ended (any
@@ -20,7 +23,34 @@ const (
 const (
 	TypeSurveyResponded = "survey.responded"
 	TypeFailureDetected = "failure.detected"
+	TypeIntakeTallied   = "intake.tallied"
 )
+
+// IntakeTally is what one ingest environment saw of one channel in one
+// minute (detail-type intake.tallied, source ocx.intake): requests by
+// outcome, items by fate, and the last accepted delivery. Several
+// environments running at once each publish their own tally of a minute;
+// a reader sums them.
+type IntakeTally struct {
+	ID      string `json:"id"`
+	Channel string `json:"channel"`
+	// OccurredAt is the minute's start (UTC), so rules window tallies by it.
+	OccurredAt time.Time `json:"occurred_at"`
+	// Instance names the environment that counted.
+	Instance string `json:"instance"`
+	// Requests by outcome; a count of zero is left out.
+	Accepted          int `json:"accepted,omitempty"`
+	Duplicate         int `json:"duplicate,omitempty"`
+	RejectedSignature int `json:"rejected_signature,omitempty"`
+	RejectedOther     int `json:"rejected_other,omitempty"`
+	// Items of accepted requests by fate: published as events, ignored on
+	// purpose, quarantined as bad rows (a refused request's kept copy too).
+	Events      int `json:"events,omitempty"`
+	Ignored     int `json:"ignored,omitempty"`
+	Quarantined int `json:"quarantined,omitempty"`
+	// LastAcceptedAt is the last accepted (or duplicate) delivery's arrival.
+	LastAcceptedAt time.Time `json:"last_accepted_at,omitzero"`
+}
 
 // Customer carries whatever identity keys the channel supplied. At least one
 // is present on every interaction.

@@ -109,3 +109,20 @@ func TestInHouseSchemaTakesTheEnvelope(t *testing.T) {
 		t.Error("an envelope without timestamp was accepted")
 	}
 }
+
+func TestIntakeTallyMatchesItsSchema(t *testing.T) {
+	schemas, err := Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 23, 8, 14, 0, 0, time.UTC)
+	for _, tl := range []IntakeTally{
+		{ID: "itl_0123456789abcdef0123456789", Channel: "app", OccurredAt: at, Instance: "i1", Accepted: 2, Events: 3, LastAcceptedAt: at.Add(5 * time.Second)},
+		{ID: "itl_0123456789abcdef0123456789", Channel: "app", OccurredAt: at, Instance: "i1", RejectedSignature: 7},
+	} {
+		b, _ := json.Marshal(tl)
+		if err := validate(t, schemas[TypeIntakeTallied], b); err != nil {
+			t.Errorf("IntakeTally %s: %v", b, err)
+		}
+	}
+}

@@ -130,8 +130,13 @@ func TestShippedRoutes(t *testing.T) {
 	if len(cfg.Inhibit) != 1 {
 		t.Fatalf("%d inhibit rules", len(cfg.Inhibit))
 	}
-	if n := cfg.Count(); n != 3 {
-		t.Fatalf("the shipped tree has %d routes, want the root and its two children", n)
+	// OCX watching its own intake: one group per channel, sent at once.
+	intake := labels.Set{"team": "platform", "rule": "intake.signature_rejected", "channel": "app", "severity": "critical"}
+	if ts := cfg.Targets(intake, "platform"); len(ts) != 1 || ts[0].Labels["channel"] != "app" || ts[0].Route.GroupWait != 0 {
+		t.Fatalf("an intake failure is grouped by %+v, want by channel with no wait", ts)
+	}
+	if n := cfg.Count(); n != 4 {
+		t.Fatalf("the shipped tree has %d routes, want the root and its three children", n)
 	}
 	def, err := Load(fstest.MapFS{}, File, teams)
 	if err != nil || def.Count() != 1 {

@@ -84,6 +84,9 @@ type Service struct {
 	PublicBaseURL string
 	// Timeout overrides Deadline (tests).
 	Timeout time.Duration
+	// Tally, when set, counts each configured channel's requests per minute
+	// and publishes them as intake.tallied.
+	Tally *Tally
 }
 
 func (s *Service) deadline() time.Duration {
@@ -134,6 +137,11 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.deadline())
 	defer cancel()
 	res, status, err := s.handle(ctx, r, id)
+	if _, ok := s.Channels[id]; ok {
+		// Only configured channels: a request to any other name must not
+		// grow the tally.
+		s.Tally.Record(r.Context(), id, s.Now(), status, res)
+	}
 	if err != nil {
 		if status >= 500 && ctx.Err() != nil {
 			err = fmt.Errorf("not kept within %s, a dependency is slow; retry later: %w", s.deadline(), err)
@@ -219,7 +227,8 @@ func (s *Service) handle(ctx context.Context, r *http.Request, id string) (Accep
 		if _, err := s.keep(ctx, id, req, d, nil, now); err != nil {
 			return Accepted{}, http.StatusServiceUnavailable, err
 		}
-		return Accepted{}, status, fmt.Errorf("%w (a copy is quarantined)", perr)
+		// Refused, but its items are counted as quarantined: they are.
+		return Accepted{Quarantined: len(d.Rejects)}, status, fmt.Errorf("%w (a copy is quarantined)", perr)
 	}
 	claim, err := s.Ledger.Claim(ctx, id, d.ID, now, lease)
 	if err != nil {

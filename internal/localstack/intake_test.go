@@ -2,15 +2,21 @@ package localstack_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/channel"
+	"github.com/ocxhq/ocx/internal/channel/standardwebhooks"
 	"github.com/ocxhq/ocx/internal/ingest"
 	"github.com/ocxhq/ocx/internal/localstack"
 )
@@ -140,4 +146,130 @@ func TestBulkReplayAfterMappingFix(t *testing.T) {
 	if now := st.Meter().Snapshot()["eventbridge events put"]; now != put {
 		t.Fatalf("%d events put after replaying a replayed row, %d before", now, put)
 	}
+}
+
+// sendAs posts an in-house event signed with secret at the stack's time at.
+func sendAs(t *testing.T, st *localstack.Stack, secret, id string, at time.Time) int {
+	t.Helper()
+	body := fmt.Sprintf(`{"type":"order.created","customer":{"email":"%s@example.com"},"occurred_at":"%s"}`, id, at.UTC().Format(time.RFC3339))
+	key, err := standardwebhooks.DecodeSecret(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", st.URL+"/v1/webhooks/app", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("webhook-id", id)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(at.Unix(), 10))
+	req.Header.Set("webhook-signature", "v1,"+standardwebhooks.Sign(key, id, at.Unix(), []byte(body)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// The provider rotates the in-house app's signing secret and OCX keeps the
+// old one: every delivery is answered 401. The ingest function's tallies
+// carry the rejections to the rules function, and the platform team's
+// Slack hears which channel within two minutes. Once OCX holds the new
+// secret, deliveries verify again and the failure resolves.
+func TestStaleSecretAlertsThePlatformTeam(t *testing.T) {
+	h := &hook{}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	offset := &atomic.Int64{}
+	base := testNow().UTC().Truncate(time.Minute)
+	clock := func() time.Time { return base.Add(time.Duration(offset.Load())) }
+	state := t.TempDir()
+	start := func(appSecret string) *localstack.Stack {
+		st, err := localstack.Start(context.Background(), localstack.Config{
+			HTTPAddr: "127.0.0.1:0", StateDir: state, SlackURL: srv.URL, APIToken: "test-token",
+			RollupEvery: time.Hour, EmailFrom: localstack.DefaultFrom, Secrets: map[string]string{"app": appSecret},
+			Log: quietLog(), Now: clock,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	rotated := standardwebhooks.EncodeSecret([]byte("the provider's rotated key 0042"))
+	tick := func(st *localstack.Stack) {
+		t.Helper()
+		st.Router().Idle()
+		if err := st.Tick(context.Background(), "rule-timers"); err != nil {
+			t.Fatal(err)
+		}
+		flushNotifications(t, st)
+	}
+	failure := func(st *localstack.Stack) (events.Failure, bool) {
+		t.Helper()
+		var page struct {
+			Failures []struct {
+				events.Failure
+				State string `json:"state"`
+			} `json:"failures"`
+		}
+		if code := apiCall(t, st, "GET", "/v1/failures?rule=intake.signature_rejected", nil, &page); code != 200 {
+			t.Fatalf("failures: %d", code)
+		}
+		if len(page.Failures) == 0 {
+			return events.Failure{}, false
+		}
+		f := page.Failures[0].Failure
+		return f, page.Failures[0].State == "resolved"
+	}
+
+	st := start(secret)
+	// Minute 0 and the start of minute 1: every delivery signed with the
+	// rotated key is refused.
+	sent := 0
+	for m := range 2 {
+		for i := range 4 {
+			offset.Store(int64(time.Duration(m)*time.Minute + time.Duration(10+i)*time.Second))
+			if code := sendAs(t, st, rotated, fmt.Sprintf("rot_%d_%d", m, i), clock()); code != http.StatusUnauthorized {
+				t.Fatalf("delivery signed with the rotated key: %d, want 401", code)
+			}
+			sent++
+		}
+	}
+	tick(st)
+	f, _ := failure(st)
+	if f.ID == "" {
+		t.Fatalf("no intake.signature_rejected failure after %d refused deliveries over %s", sent, time.Duration(offset.Load()))
+	}
+	// Which channel, since when, how many: the evidence is the tally.
+	if f.Team != "platform" || len(f.Evidence) != 1 || f.Evidence[0].Channel != "app" || !f.Evidence[0].OccurredAt.Equal(base) ||
+		fmt.Sprint(f.Evidence[0].Attributes["rejected_signature"]) != "4" || f.Runbook == "" {
+		t.Fatalf("failure %+v", f)
+	}
+	var alert string
+	for _, p := range h.accepted() {
+		b, _ := json.Marshal(p.Blocks)
+		if strings.Contains(p.Text, "intake.signature_rejected") && strings.Contains(p.Text, "team Platform") && strings.Contains(string(b), "channel=app") && strings.Contains(string(b), "rejected_signature: 4") {
+			alert = string(b)
+		}
+	}
+	if alert == "" {
+		t.Fatalf("platform Slack did not hear of channel app: %+v", h.accepted())
+	}
+	t.Logf("alert at +%s: %s", time.Duration(offset.Load()), alert)
+	st.Stop()
+
+	// OCX takes the rotated secret; deliveries verify, the failure resolves.
+	st = start(rotated)
+	defer st.Stop()
+	for m := 2; m < 9; m++ {
+		offset.Store(int64(time.Duration(m)*time.Minute + 5*time.Second))
+		if code := sendAs(t, st, rotated, fmt.Sprintf("ok_%d", m), clock()); code != http.StatusAccepted {
+			t.Fatalf("delivery after the fix: %d, want 202", code)
+		}
+		tick(st)
+		if _, resolved := failure(st); resolved {
+			t.Logf("resolved at +%s", time.Duration(offset.Load()))
+			h.failIf(t)
+			return
+		}
+	}
+	t.Fatal("intake.signature_rejected did not resolve after the secret was fixed")
 }

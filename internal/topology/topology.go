@@ -143,8 +143,8 @@ var BusRules = []BusRule{
 	},
 	{
 		Name:        "events-to-rules",
-		Description: "interactions and journey events are checked against failure rules",
-		Pattern:     `{"source":["` + events.SourceIngest + `","` + events.SourceJourney + `"]}`,
+		Description: "interactions, journey events and intake tallies are checked against failure rules",
+		Pattern:     `{"source":["` + events.SourceIngest + `","` + events.SourceJourney + `","` + events.SourceIntake + `"]}`,
 		Target:      Rules,
 	},
 	{
