@@ -223,7 +223,7 @@ func Ingest(ctx context.Context, d Deps) (http.Handler, error) {
 		Now:           d.Now,
 		Log:           d.Log,
 		PublicBaseURL: d.Getenv(EnvPublicBaseURL),
-		Tally:         ingest.NewTally(pub, d.Log),
+		Tally:         ingest.NewTally(pub, dynamo.NewIntakeTallies(d.dynamo(), intake), d.Log),
 	}
 	replayer := &ingest.Replayer{Channels: chans, Archive: arch, Quarantine: quarantine, Bus: pub, Now: d.Now}
 	mux := http.NewServeMux()

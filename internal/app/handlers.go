@@ -9,6 +9,8 @@ import (
 
 	"github.com/ocxhq/ocx/internal/api"
 	"github.com/ocxhq/ocx/internal/archive"
+	"github.com/ocxhq/ocx/internal/channel"
+	"github.com/ocxhq/ocx/internal/channelhealth"
 	"github.com/ocxhq/ocx/internal/console"
 	"github.com/ocxhq/ocx/internal/customer"
 	"github.com/ocxhq/ocx/internal/dynamo"
@@ -84,6 +86,11 @@ func API(ctx context.Context, d Deps) (http.Handler, error) {
 	if err := d.deadLetterRoutes(mux, guard); err != nil {
 		return nil, err
 	}
+	health, err := d.channelHealth(failureStore)
+	if err != nil {
+		return nil, err
+	}
+	channelhealth.Routes(mux, health, guard)
 	srv.Ready = []api.Check{
 		{Name: "metrics table", Probe: dynamo.Probe(d.dynamo(), metrics)},
 		{Name: "failures table", Probe: dynamo.Probe(d.dynamo(), failures)},
@@ -120,4 +127,22 @@ func (d Deps) customers() (*customer.Service, error) {
 		Now:      d.Now,
 		Log:      d.Log,
 	}, nil
+}
+
+// channelHealth builds the channel health view: the configured channels,
+// their tallies in the intake table and the current failures.
+func (d Deps) channelHealth(failures channelhealth.Failures) (*channelhealth.Service, error) {
+	intake, err := d.table(topology.TableIntake)
+	if err != nil {
+		return nil, err
+	}
+	list, err := channel.Load(d.ConfigFS(), "channels.yaml")
+	if err != nil {
+		return nil, err
+	}
+	chans := make([]channelhealth.Channel, len(list))
+	for i, c := range list {
+		chans[i] = channelhealth.Channel{ID: c.ID, Kind: c.Config.Kind}
+	}
+	return &channelhealth.Service{Channels: chans, Tallies: dynamo.NewIntakeTallies(d.dynamo(), intake), Failures: failures, Now: d.Now, Log: d.Log}, nil
 }

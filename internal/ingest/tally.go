@@ -23,7 +23,10 @@ import (
 // the channel health view need, at the price of a counter.
 type Tally struct {
 	Bus bus.Publisher
-	Log *slog.Logger
+	// Store, when set, keeps each published tally for the channel health
+	// view (two writes per channel and minute, none per request).
+	Store TallyStore
+	Log   *slog.Logger
 	// Instance names this environment in its tallies (random by default).
 	Instance string
 
@@ -32,11 +35,16 @@ type Tally struct {
 	counts map[string]*events.IntakeTally
 }
 
-// NewTally returns a tally publishing on b.
-func NewTally(b bus.Publisher, log *slog.Logger) *Tally {
+// TallyStore keeps tallies.
+type TallyStore interface {
+	Add(ctx context.Context, t events.IntakeTally) error
+}
+
+// NewTally returns a tally publishing on b and keeping in store (if not nil).
+func NewTally(b bus.Publisher, store TallyStore, log *slog.Logger) *Tally {
 	var r [6]byte
 	_, _ = rand.Read(r[:])
-	return &Tally{Bus: b, Log: log, Instance: hex.EncodeToString(r[:])}
+	return &Tally{Bus: b, Store: store, Log: log, Instance: hex.EncodeToString(r[:])}
 }
 
 // tallyPublishTimeout bounds publishing a finished minute from within a
@@ -135,6 +143,14 @@ func (t *Tally) publish(ctx context.Context, done []events.IntakeTally) {
 	// and the request goes on.
 	if err := t.Bus.Publish(ctx, evs...); err != nil && t.Log != nil {
 		t.Log.Warn("intake tallies not published", "minute", done[0].OccurredAt, "channels", len(done), "err", err)
+	}
+	if t.Store == nil {
+		return
+	}
+	for _, c := range done {
+		if err := t.Store.Add(ctx, c); err != nil && t.Log != nil {
+			t.Log.Warn("intake tally not kept", "channel", c.Channel, "minute", c.OccurredAt, "err", err)
+		}
 	}
 }
 

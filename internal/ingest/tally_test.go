@@ -16,7 +16,7 @@ import (
 func TestTallyCountsEachOutcomePerChannelAndMinute(t *testing.T) {
 	f := newFixture()
 	tallies := &memBus{}
-	f.svc.Tally = NewTally(tallies, nil)
+	f.svc.Tally = NewTally(tallies, nil, nil)
 	f.svc.Tally.Instance = "env1"
 	f.svc.Channels["partial"] = channel.Channel{Config: channel.Config{ID: "partial"}, Kind: partial{known: map[string]bool{"created": true}}}
 	at := now.Add(10 * time.Second)

@@ -17,6 +17,7 @@ import (
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/channel"
 	"github.com/ocxhq/ocx/internal/channel/standardwebhooks"
+	"github.com/ocxhq/ocx/internal/channelhealth"
 	"github.com/ocxhq/ocx/internal/ingest"
 	"github.com/ocxhq/ocx/internal/localstack"
 )
@@ -254,6 +255,14 @@ func TestStaleSecretAlertsThePlatformTeam(t *testing.T) {
 		t.Fatalf("platform Slack did not hear of channel app: %+v", h.accepted())
 	}
 	t.Logf("alert at +%s: %s", time.Duration(offset.Load()), alert)
+	// The channel health view says the same: the first minute's 4
+	// rejections (the second's are still being counted), no accepted
+	// delivery ever, and the open failure.
+	var app channelhealth.Health
+	if code := apiCall(t, st, "GET", "/v1/channels/app", nil, &app); code != 200 || app.Counts.RejectedSignature != 4 || app.Counts.Accepted != 0 ||
+		app.LastAcceptedAt != nil || len(app.Failures) != 1 || app.Failures[0].Rule != "intake.signature_rejected" {
+		t.Fatalf("channel app: %d %+v", code, app)
+	}
 	st.Stop()
 
 	// OCX takes the rotated secret; deliveries verify, the failure resolves.
@@ -268,6 +277,20 @@ func TestStaleSecretAlertsThePlatformTeam(t *testing.T) {
 		if _, resolved := failure(st); resolved {
 			t.Logf("resolved at +%s", time.Duration(offset.Load()))
 			h.failIf(t)
+			var page channelhealth.Page
+			if code := apiCall(t, st, "GET", "/v1/channels?window=10m", nil, &page); code != 200 || len(page.Channels) < 2 {
+				t.Fatalf("channels: %d %+v", code, page)
+			}
+			for _, c := range page.Channels {
+				// Minute 1's rejections were held by the stopped stack and are
+				// lost with it, as when Lambda recycles an environment.
+				switch {
+				case c.ID == "app" && (c.Counts.RejectedSignature != 4 || c.Counts.Accepted != m-2 || c.LastAcceptedAt == nil || len(c.Failures) != 0):
+					t.Fatalf("channel app after the fix: %+v", c)
+				case c.ID != "app" && (c.LastAcceptedAt != nil || c.Counts != channelhealth.Counts{}):
+					t.Fatalf("channel %s never sent: %+v", c.ID, c)
+				}
+			}
 			return
 		}
 	}

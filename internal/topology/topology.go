@@ -234,6 +234,8 @@ var Routes = []Route{
 	{Method: "POST", Path: "/v1/badrows/{id}/replay", Target: Ingest, Auth: Analyst, Operator: true},
 	{Method: "POST", Path: "/v1/badrows/replay", Target: Ingest, Auth: Analyst, Operator: true},
 	{Method: "GET", Path: "/v1/metrics/{name}", Target: API, Auth: Analyst},
+	{Method: "GET", Path: "/v1/channels", Target: API, Auth: Analyst},
+	{Method: "GET", Path: "/v1/channels/{id}", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/healthz", Target: API, Auth: Public},
 	{Method: "GET", Path: "/v1/failures", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/failures/{id}", Target: API, Auth: Analyst},
@@ -287,7 +289,7 @@ var Functions = []Function{
 		// customers table, which expires items.
 		Tables: []string{TableMetrics, TableCustomers}},
 	{Name: API, Description: "serve analysts' queries and Slack's acknowledge and resolve actions",
-		MemoryMB: 256, Timeout: 10 * time.Second, Tables: []string{TableMetrics, TableFailures, TableCustomers},
+		MemoryMB: 256, Timeout: 10 * time.Second, Tables: []string{TableMetrics, TableFailures, TableCustomers, TableIntake},
 		// Erasing a customer overwrites its raw payloads in the archive.
 		// Acknowledging or resolving from Slack announces the step on the
 		// bus and reads the Slack signing secret.
