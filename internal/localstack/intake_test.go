@@ -296,3 +296,58 @@ func TestStaleSecretAlertsThePlatformTeam(t *testing.T) {
 	}
 	t.Fatal("intake.signature_rejected did not resolve after the secret was fixed")
 }
+
+// A channel that delivered steadily and then stops raises the silence
+// failure once its floor has passed; a channel that never delivered does
+// not, and the failure resolves when the channel delivers again.
+func TestSilentChannelAfterASteadyStream(t *testing.T) {
+	st, h, offset, clock := notifyStack(t, nil)
+	at := func(d time.Duration) time.Time {
+		offset.Store(int64(d))
+		return clock()
+	}
+	// Three minutes of deliveries; the fourth request turns the minute
+	// and publishes the third.
+	for m := range 4 {
+		if code := sendAs(t, st, secret, fmt.Sprintf("steady_%d", m), at(time.Duration(m)*time.Minute+5*time.Second)); code != http.StatusAccepted {
+			t.Fatalf("delivery %d: %d", m, code)
+		}
+	}
+	silent := func() (string, int) {
+		t.Helper()
+		st.Router().Idle()
+		if err := st.Tick(context.Background(), "rule-timers"); err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Failures []struct {
+				State    string            `json:"state"`
+				Evidence []events.Evidence `json:"evidence"`
+			} `json:"failures"`
+		}
+		if code := apiCall(t, st, "GET", "/v1/failures?rule=intake.channel_silent", nil, &page); code != 200 {
+			t.Fatalf("failures: %d", code)
+		}
+		if len(page.Failures) == 0 {
+			return "", 0
+		}
+		return page.Failures[0].State, len(page.Failures)
+	}
+	at(5 * time.Hour)
+	if state, _ := silent(); state != "" {
+		t.Fatalf("silent after 5 hours: %s", state)
+	}
+	at(3*time.Minute + 6*time.Hour + time.Minute)
+	state, n := silent()
+	if state != "open" || n != 1 {
+		t.Fatalf("after six hours of silence: %q, %d failures (only app ever delivered)", state, n)
+	}
+	// The app delivers again: the next minute's tally clears it.
+	sendAs(t, st, secret, "back_1", at(6*time.Hour+10*time.Minute))
+	sendAs(t, st, secret, "back_2", at(6*time.Hour+11*time.Minute))
+	if state, _ := silent(); state != "resolved" {
+		t.Fatalf("after the channel delivered again: %q", state)
+	}
+	flushNotifications(t, st)
+	h.failIf(t)
+}
