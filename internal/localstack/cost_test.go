@@ -29,6 +29,7 @@ var prices = map[string]float64{
 	"S3 GET requests":               0.40,
 	"SES emails":                    100.00,
 	"Secrets Manager API calls":     5.00,
+	"SQS requests":                  0.40,
 }
 
 type scenario struct {
@@ -46,6 +47,12 @@ func usage(c map[string]int, inv map[string]int, n int) map[string]float64 {
 	for _, v := range inv {
 		lambda += v
 	}
+	sqsRequests := 0
+	for k, v := range c {
+		if strings.HasPrefix(k, "sqs ") {
+			sqsRequests += v
+		}
+	}
 	reads := c["dynamodb items read"]
 	for _, a := range []string{"Query", "Scan"} {
 		reads += c["dynamodb "+a] // small result sets: one unit a call
@@ -62,6 +69,7 @@ func usage(c map[string]int, inv map[string]int, n int) map[string]float64 {
 		"S3 GET requests":              per(c["s3 GetObject"]),
 		"SES emails":                   per(c["sesv2 SendEmail"]),
 		"Secrets Manager API calls":    per(c["secretsmanager GetSecretValue"]),
+		"SQS requests":                 per(sqsRequests),
 	}
 }
 
@@ -121,6 +129,7 @@ func TestCostPerInteraction(t *testing.T) {
 	fmt.Fprintf(&doc, "Requests: %s. The run reads only counters changed since the last run (a sparse index), so its cost follows the number of distinct (metric, hour) buckets touched, not the number of interactions or the history kept.\n\n", describe(st.Meter().Snapshot(), 1))
 	fmt.Fprintf(&doc, "## Not counted here\n\n")
 	fmt.Fprintf(&doc, "- **Lambda duration**: arm64 at $0.0000133334 per GB-second. At the configured memory (%s) and a billed 50 ms per invocation — an assumption, not a measurement — that adds about $%.2f per million interactions for the quiet path above.\n", memories(), durationCost())
+	fmt.Fprintf(&doc, "- **SQS polling**: the wake-up queues' event source mappings receive and delete each delivered batch (about two requests per batch) and long-poll while idle; the local stack hands wake-ups over without them, so only the sends are counted above.\n")
 	fmt.Fprintf(&doc, "- CloudWatch Logs ingestion ($0.50/GB), X-Ray traces ($5 per million recorded), the EventBridge archive ($0.10/GB), S3 storage and DynamoDB storage: they follow payload size and retention, see `infra/stack`.\n")
 	fmt.Fprintf(&doc, "- Items over 1 KB cost one more write unit per KB; the interaction item carries the whole event, so large attribute maps cost more.\n")
 
