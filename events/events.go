@@ -43,6 +43,9 @@ type IntakeTally struct {
 	Duplicate         int `json:"duplicate,omitempty"`
 	RejectedSignature int `json:"rejected_signature,omitempty"`
 	RejectedOther     int `json:"rejected_other,omitempty"`
+	// Unavailable counts OCX's own refusals: 503 (a dependency failed or
+	// was slow) and 409 (a redelivery met an attempt in progress).
+	Unavailable int `json:"unavailable,omitempty"`
 	// Items of accepted requests by fate: published as events, ignored on
 	// purpose, quarantined as bad rows (a refused request's kept copy too).
 	Events      int `json:"events,omitempty"`

@@ -23,6 +23,7 @@ type Counts struct {
 	Duplicate         int `json:"duplicate"`
 	RejectedSignature int `json:"rejected_signature"`
 	RejectedOther     int `json:"rejected_other"`
+	Unavailable       int `json:"unavailable"`
 	Events            int `json:"events"`
 	Ignored           int `json:"ignored"`
 	Quarantined       int `json:"quarantined"`
@@ -34,6 +35,7 @@ func (c *Counts) Add(t events.IntakeTally) {
 	c.Duplicate += t.Duplicate
 	c.RejectedSignature += t.RejectedSignature
 	c.RejectedOther += t.RejectedOther
+	c.Unavailable += t.Unavailable
 	c.Events += t.Events
 	c.Ignored += t.Ignored
 	c.Quarantined += t.Quarantined

@@ -44,10 +44,10 @@ const tallyMinute = "2006-01-02T15:04Z"
 // lastTime orders as a string: fixed width, UTC.
 const lastTime = "2006-01-02T15:04:05.000000000Z"
 
-var tallyCounts = []string{"accepted", "duplicate", "rejected_signature", "rejected_other", "events", "ignored", "quarantined"}
+var tallyCounts = []string{"accepted", "duplicate", "rejected_signature", "rejected_other", "unavailable", "events", "ignored", "quarantined"}
 
 func tallyValues(t events.IntakeTally) []int {
-	return []int{t.Accepted, t.Duplicate, t.RejectedSignature, t.RejectedOther, t.Events, t.Ignored, t.Quarantined}
+	return []int{t.Accepted, t.Duplicate, t.RejectedSignature, t.RejectedOther, t.Unavailable, t.Events, t.Ignored, t.Quarantined}
 }
 
 // Add adds one environment's tally of a minute into the channel's minute.
@@ -112,7 +112,7 @@ func (st *IntakeTallies) Window(ctx context.Context, channel string, from, to ti
 		}
 		for _, it := range out.Items {
 			var t events.IntakeTally
-			fields := []*int{&t.Accepted, &t.Duplicate, &t.RejectedSignature, &t.RejectedOther, &t.Events, &t.Ignored, &t.Quarantined}
+			fields := []*int{&t.Accepted, &t.Duplicate, &t.RejectedSignature, &t.RejectedOther, &t.Unavailable, &t.Events, &t.Ignored, &t.Quarantined}
 			for i, name := range tallyCounts {
 				if v, ok := it[name].(*ddb.AttributeValueMemberN); ok {
 					*fields[i], _ = strconv.Atoi(v.Value)

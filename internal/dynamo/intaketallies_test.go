@@ -20,7 +20,7 @@ func TestIntakeTalliesAddUpPerChannelAndMinute(t *testing.T) {
 	for _, tl := range []events.IntakeTally{
 		{Channel: "app", OccurredAt: m0, Instance: "a", Accepted: 3, Events: 4, LastAcceptedAt: m0.Add(40 * time.Second)},
 		{Channel: "app", OccurredAt: m0, Instance: "b", Accepted: 1, RejectedSignature: 2, Events: 1, LastAcceptedAt: m0.Add(20 * time.Second)},
-		{Channel: "app", OccurredAt: m0.Add(time.Minute), Instance: "a", Duplicate: 1, Ignored: 5, Quarantined: 2, RejectedOther: 1},
+		{Channel: "app", OccurredAt: m0.Add(time.Minute), Instance: "a", Duplicate: 1, Ignored: 5, Quarantined: 2, RejectedOther: 1, Unavailable: 6},
 		{Channel: "app", OccurredAt: m0.Add(2 * time.Minute), Instance: "a", Accepted: 100},
 		{Channel: "stripe", OccurredAt: m0, Instance: "a", Accepted: 7, LastAcceptedAt: m0.Add(time.Second)},
 	} {
@@ -29,7 +29,7 @@ func TestIntakeTalliesAddUpPerChannelAndMinute(t *testing.T) {
 		}
 	}
 	got, err := st.Window(ctx, "app", m0, m0.Add(2*time.Minute))
-	want := channelhealth.Counts{Accepted: 4, Duplicate: 1, RejectedSignature: 2, RejectedOther: 1, Events: 5, Ignored: 5, Quarantined: 2}
+	want := channelhealth.Counts{Accepted: 4, Duplicate: 1, RejectedSignature: 2, RejectedOther: 1, Unavailable: 6, Events: 5, Ignored: 5, Quarantined: 2}
 	if err != nil || got != want {
 		t.Fatalf("window [m0, m0+2m): %+v %v, want %+v", got, err, want)
 	}

@@ -34,7 +34,10 @@ func TestTallyCountsEachOutcomePerChannelAndMinute(t *testing.T) {
 	req := httptest.NewRequest("POST", "/v1/webhooks/partial", strings.NewReader(`[{"id":"1","kind":"created","email":"a@example.com"},{"id":"2","kind":"odd"}]`))
 	req.Header.Set("x-delivery", "p1")
 	codes = append(codes, serve(f.svc, req).Code) // accepted, 1 event, 1 quarantined
-	if fmt.Sprint(codes) != "[202 200 401 400 405 404 202]" {
+	f.b.fail = true
+	codes = append(codes, serve(f.svc, signed("POST", "/v1/webhooks/app", "msg_7", at, body)).Code) // the bus fails: 503
+	f.b.fail = false
+	if fmt.Sprint(codes) != "[202 200 401 400 405 404 202 503]" {
 		t.Fatalf("answers %v", codes)
 	}
 	if len(tallies.published) != 0 {
@@ -48,7 +51,7 @@ func TestTallyCountsEachOutcomePerChannelAndMinute(t *testing.T) {
 	}
 	app := tallies.published[0].Detail.(events.IntakeTally)
 	want := events.IntakeTally{ID: TallyID("app", now, "env1"), Channel: "app", OccurredAt: now, Instance: "env1",
-		Accepted: 1, Duplicate: 1, RejectedSignature: 1, RejectedOther: 2, Events: 2, Quarantined: 1, LastAcceptedAt: now.Add(10 * time.Second)}
+		Accepted: 1, Duplicate: 1, RejectedSignature: 1, RejectedOther: 2, Unavailable: 1, Events: 2, Quarantined: 1, LastAcceptedAt: now.Add(10 * time.Second)}
 	if app != want {
 		t.Fatalf("app tally\n got %+v\nwant %+v", app, want)
 	}

@@ -37,7 +37,7 @@ func shippedRules(t *testing.T) []Rule {
 func TestShippedRulesLoad(t *testing.T) {
 	rs := shippedRules(t)
 	want := []string{"ces.high_effort", "contact.channel_hop", "contact.repeat", "csat.low", "email.bounce_rate", "email.bounced",
-		"intake.channel_silent", "intake.quarantine_spike", "intake.signature_rejected", "journey.stalled", "nps.detractor", "order.undelivered", "order.unfulfilled", "payment.failed_twice", "sms.undelivered", "ticket.first_response"}
+		"intake.channel_silent", "intake.quarantine_spike", "intake.signature_rejected", "intake.unavailable", "journey.stalled", "nps.detractor", "order.undelivered", "order.unfulfilled", "payment.failed_twice", "sms.undelivered", "ticket.first_response"}
 	var got []string
 	for _, r := range rs {
 		got = append(got, r.ID)
