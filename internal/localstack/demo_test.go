@@ -509,6 +509,12 @@ func checkEveryRuleFired(t *testing.T, failures []events.Failure) {
 	id := regexp.MustCompile(`(?m)^\s*- id:\s*(\S+)`)
 	n := 0
 	for _, file := range files {
+		// OCX watching its own intake is not part of the customers' story,
+		// and the demo's clock stands still, so no minute is ever tallied:
+		// intake_test.go drives those rules.
+		if file == "rules/intake.yaml" {
+			continue
+		}
 		b, _ := fs.ReadFile(config.Shipped, file)
 		for _, m := range id.FindAllSubmatch(b, -1) {
 			n++
