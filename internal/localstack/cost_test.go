@@ -80,9 +80,16 @@ func TestCostPerInteraction(t *testing.T) {
 		t.Fatal("the cost test counts real requests; run it without -short")
 	}
 	// The rollup runs only when the test says, so its requests are counted apart.
-	st := startWith(t, t.TempDir(), "", func(c *localstack.Config) { c.RollupEvery = time.Hour })
+	// The clock stands still: no minute turns while requests are counted
+	// (the ingest function's intake tally publishes when one does), and no
+	// wake-up falls due, so every run counts the same requests.
+	at := testNow()
+	st := startWith(t, t.TempDir(), "", func(c *localstack.Config) {
+		c.RollupEvery = time.Hour
+		c.Now = func() time.Time { return at }
+	})
 	defer st.Stop()
-	now := testNow().UTC().Format(time.RFC3339)
+	now := at.UTC().Format(time.RFC3339)
 	scenarios := []scenario{
 		{name: "an interaction that raises no failure (order.created)", body: func(i int) string {
 			return fmt.Sprintf(`{"type":"order.created","customer":{"id":"c-%d","email":"c%d@example.com"},"occurred_at":%q,"attributes":{"order_id":"o-%d"}}`, i, i, now, i)

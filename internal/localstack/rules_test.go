@@ -443,7 +443,10 @@ func TestShippedRulesEndToEnd(t *testing.T) {
 		raised[f.RuleID] = true
 	}
 	for id := range pack {
-		if !raised[id] {
+		// The rules on OCX's own intake fire on the per-minute intake
+		// tallies, not on customers' traffic: intake_test.go raises them
+		// through the stack, their rule tests cover each.
+		if !raised[id] && !strings.HasPrefix(id, "intake.") {
 			t.Errorf("shipped rule %s has no scenario that raises it", id)
 		}
 	}
