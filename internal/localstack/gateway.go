@@ -153,8 +153,8 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	out, err := fn.invoke(ctx, payload)
 	if err != nil {
-		var timeout *ErrTimeout
-		if errors.As(err, &timeout) && ctx.Err() != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) && r.Context().Err() == nil {
+			// API Gateway stopped waiting before the function answered.
 			apiGatewayError(w, http.StatusServiceUnavailable, "Service Unavailable")
 			return
 		}

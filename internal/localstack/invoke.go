@@ -38,8 +38,8 @@ func (e *ErrTimeout) Error() string {
 // invoke runs one invocation. Each gets its own lambda.NewHandler, as each
 // Lambda execution environment has its own: the handler's output buffer
 // is not safe for concurrent invocations.
-func (f *function) invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+func (f *function) invoke(parent context.Context, payload []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(parent, f.timeout)
 	defer cancel()
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: newID(), InvokedFunctionArn: f.arn})
 	type result struct {
@@ -60,6 +60,10 @@ func (f *function) invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	case r := <-done:
 		return r.out, r.err
 	case <-ctx.Done():
+		if parent.Err() != nil {
+			// The caller gave up (the stack is stopping): not a timeout.
+			return nil, fmt.Errorf("%s: invocation abandoned: %w", f.name, parent.Err())
+		}
 		return nil, &ErrTimeout{Function: f.name, After: f.timeout}
 	}
 }
