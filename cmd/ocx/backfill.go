@@ -34,7 +34,7 @@ func runBackfill(ctx context.Context, out io.Writer, args []string) error {
 	for _, t := range []string{topology.TableMetrics, topology.TableCustomers, topology.TableFailures} {
 		tables[t] = fs.String(t+"-table", envOr(topology.TableEnv(t), local[t]), "physical name of the "+t+" table ("+topology.TableEnv(t)+")")
 	}
-	attrs := fs.String("attributes", envOr("OCX_METRIC_ATTRIBUTES", "plan,region"), "customer attributes kept as dimensions (OCX_METRIC_ATTRIBUTES); must match the functions'")
+	attrs := fs.String("attributes", envOr(topology.EnvMetricAttributes, metric.DefaultAttributes), "customer attributes kept as dimensions (OCX_METRIC_ATTRIBUTES); must match the functions'")
 	_ = fs.Parse(args)
 
 	start, err := parseWhen("from", *from, time.Time{})

@@ -5,13 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/ocxhq/ocx/infra/config"
+	"github.com/ocxhq/ocx/internal/config"
 	"github.com/ocxhq/ocx/internal/demo"
 	"github.com/ocxhq/ocx/internal/localstack"
 )
@@ -68,9 +67,5 @@ email on its console); figures appear after the next rollup. Then try:
 // demoChannels are the channels the stack runs with (OCX_CONFIG_DIR or
 // the shipped ones) and their signing secrets.
 func demoChannels() (map[string]demo.Channel, error) {
-	var fsys fs.FS = config.Shipped
-	if dir := os.Getenv("OCX_CONFIG_DIR"); dir != "" {
-		fsys = os.DirFS(dir)
-	}
-	return demo.Channels(fsys, os.Getenv)
+	return demo.Channels(config.Open(os.Getenv).FS(), os.Getenv)
 }

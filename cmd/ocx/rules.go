@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ocxhq/ocx/infra/config"
+	"github.com/ocxhq/ocx/internal/config"
 	"github.com/ocxhq/ocx/internal/rules"
 	"github.com/ocxhq/ocx/internal/team"
 )
@@ -32,13 +32,13 @@ func runRules(ctx context.Context, out io.Writer, args []string) error {
 	}
 	flags := flag.NewFlagSet("rules "+args[0], flag.ExitOnError)
 	flags.Usage = func() { fmt.Fprint(os.Stderr, rulesUsage) }
-	dir := flags.String("dir", os.Getenv("OCX_CONFIG_DIR"), "configuration directory (default: the shipped configuration)")
+	dir := flags.String("dir", os.Getenv(config.EnvDir), "configuration directory (default: the shipped configuration)")
 	_ = flags.Parse(args[1:])
-	var fsys fs.FS = config.Shipped
-	where := "shipped configuration"
+	tree := config.Shipped()
 	if *dir != "" {
-		fsys, where = os.DirFS(*dir), *dir
+		tree = config.Dir(*dir)
 	}
+	fsys, where := tree.FS(), tree.Where()
 	rs, err := loadRules(fsys)
 	if err != nil {
 		return err
@@ -66,15 +66,11 @@ func runRules(ctx context.Context, out io.Writer, args []string) error {
 }
 
 func loadRules(fsys fs.FS) ([]rules.Rule, error) {
-	teams, err := team.Load(fsys, "teams.yaml")
+	teams, err := team.Load(fsys, config.Teams)
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
-	for _, t := range teams.All() {
-		ids = append(ids, t.ID)
-	}
-	return rules.Load(fsys, "rules", ids)
+	return rules.Load(fsys, config.Rules, teams.IDs())
 }
 
 // testRules runs the unit tests and prints one line per file and one per

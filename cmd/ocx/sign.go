@@ -5,16 +5,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/ocxhq/ocx/infra/config"
 	"github.com/ocxhq/ocx/internal/apigw"
 	"github.com/ocxhq/ocx/internal/channel"
+	"github.com/ocxhq/ocx/internal/config"
 	"github.com/ocxhq/ocx/internal/localstack"
 	"github.com/ocxhq/ocx/internal/secrets"
 )
@@ -33,11 +32,7 @@ func runSign(out io.Writer, args []string) error {
 	asEvent := flags.Bool("event", false, "print the API Gateway 2.0 event API Gateway would hand the ingest function (for `ocx invoke ingest --event`) instead of a curl command")
 	_ = flags.Parse(args)
 
-	var fsys fs.FS = config.Shipped
-	if dir := os.Getenv("OCX_CONFIG_DIR"); dir != "" {
-		fsys = os.DirFS(dir)
-	}
-	chans, err := channel.Load(fsys, "channels.yaml")
+	chans, err := channel.Load(config.Open(os.Getenv).FS(), config.Channels)
 	if err != nil {
 		return err
 	}

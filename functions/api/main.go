@@ -1,6 +1,10 @@
 // Command api is the OCX api Lambda function, behind API Gateway.
 package main
 
-import "github.com/ocxhq/ocx/internal/app"
+import (
+	"github.com/ocxhq/ocx/internal/function"
+	"github.com/ocxhq/ocx/internal/function/api"
+	"github.com/ocxhq/ocx/internal/topology"
+)
 
-func main() { app.Run("api") }
+func main() { function.Run(topology.API, api.Build) }

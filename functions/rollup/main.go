@@ -2,6 +2,10 @@
 // into metric counters and, on its schedule, rolls them up.
 package main
 
-import "github.com/ocxhq/ocx/internal/app"
+import (
+	"github.com/ocxhq/ocx/internal/function"
+	"github.com/ocxhq/ocx/internal/function/rollup"
+	"github.com/ocxhq/ocx/internal/topology"
+)
 
-func main() { app.Run("rollup") }
+func main() { function.Run(topology.Rollup, rollup.Build) }

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,7 +11,9 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/ocxhq/ocx/infra/config"
+	shipped "github.com/ocxhq/ocx/infra/config"
+	"github.com/ocxhq/ocx/internal/channel"
+	"github.com/ocxhq/ocx/internal/team"
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
@@ -63,7 +66,7 @@ func TestValidate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ok := Props{AssetsDir: assets, Config: config.Shipped}
+	ok := Props{AssetsDir: assets, Config: shipped.Shipped}
 	p := ok
 	if err := validate(&p); err != nil {
 		t.Fatalf("valid props rejected: %v", err)
@@ -139,7 +142,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestLoadConfig(t *testing.T) {
-	cfg, err := loadConfig(config.Shipped)
+	cfg, err := loadConfig(shipped.Shipped)
 	if err != nil {
 		t.Fatalf("shipped configuration: %v", err)
 	}
@@ -147,23 +150,28 @@ func TestLoadConfig(t *testing.T) {
 		t.Errorf("shipped configuration yields channels %v and slack %v", cfg.channels, cfg.slack)
 	}
 
-	tree := fstest.MapFS{
-		"channels.yaml": {Data: []byte("channels:\n  - id: stripe\n  - id: app\n")},
-		"teams.yaml": {Data: []byte("teams:\n  - id: a\n    slack: ops\n  - id: b\n    slack: ops\n" +
-			"  - id: c\n  - id: d\n    slack: pay\n")},
+	got := secretsOf([]channel.Channel{{Config: channel.Config{ID: "stripe"}}, {Config: channel.Config{ID: "app"}}},
+		[]team.Team{{ID: "a", Slack: "ops"}, {ID: "b", Slack: "ops"}, {ID: "c"}, {ID: "d", Slack: "pay"}})
+	if want := []string{"stripe", "app"}; !reflect.DeepEqual(got.channels, want) {
+		t.Errorf("channels %v, want %v", got.channels, want)
 	}
-	cfg, err = loadConfig(tree)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{"stripe", "app"}; !reflect.DeepEqual(cfg.channels, want) {
-		t.Errorf("channels %v, want %v", cfg.channels, want)
-	}
-	if want := []string{"ops", "pay"}; !reflect.DeepEqual(cfg.slack, want) {
-		t.Errorf("slack %v, want %v (deduplicated, teams without slack skipped)", cfg.slack, want)
+	if want := []string{"ops", "pay"}; !reflect.DeepEqual(got.slack, want) {
+		t.Errorf("slack %v, want %v (deduplicated, teams without slack skipped)", got.slack, want)
 	}
 
-	tree["channels.yaml"] = &fstest.MapFile{Data: []byte("channels:\n  - id: a/b\n")}
+	tree := fstest.MapFS{}
+	if err := fs.WalkDir(shipped.Shipped, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(shipped.Shipped, p)
+		tree[p] = &fstest.MapFile{Data: b}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	channels := tree["channels.yaml"].Data
+	tree["channels.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(string(channels), "id: stripe", "id: a/b", 1))}
 	if _, err := loadConfig(tree); err == nil || !strings.Contains(err.Error(), "channels.yaml") {
 		t.Errorf("channel id with a slash: error %v", err)
 	}

@@ -1,83 +1,52 @@
 package stack
 
 import (
-	"fmt"
 	"io/fs"
-	"regexp"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
-	"go.yaml.in/yaml/v3"
 
+	"github.com/ocxhq/ocx/internal/channel"
+	_ "github.com/ocxhq/ocx/internal/channel/kinds" // every channel kind channels.yaml may name
+	"github.com/ocxhq/ocx/internal/config"
+	"github.com/ocxhq/ocx/internal/config/load"
+	"github.com/ocxhq/ocx/internal/team"
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
 // configured is the little the stack needs from the configuration tree: which
-// secrets exist. The functions load and validate the full files themselves.
+// secrets exist. The tree is loaded and validated whole, as the functions
+// will load it, so a tree that synthesizes starts every function.
 type configured struct {
 	channels []string // channel ids
 	slack    []string // distinct Slack webhook secret names
 }
 
-type channelsFile struct {
-	Channels []struct {
-		ID string `yaml:"id"`
-	} `yaml:"channels"`
-}
-
-type teamsFile struct {
-	Teams []struct {
-		ID    string `yaml:"id"`
-		Slack string `yaml:"slack"`
-	} `yaml:"teams"`
-}
-
-// secretName is what Secrets Manager accepts in a name segment.
-var secretName = regexp.MustCompile(`^[A-Za-z0-9_+=.@-]+$`)
-
 func loadConfig(tree fs.FS) (configured, error) {
-	var cfg configured
-	var channels channelsFile
-	if err := readYAML(tree, "channels.yaml", &channels); err != nil {
-		return cfg, err
+	c, err := load.All(config.FS(tree, "configuration"))
+	if err != nil {
+		return configured{}, err
 	}
-	for i, ch := range channels.Channels {
-		if !secretName.MatchString(ch.ID) {
-			return cfg, fmt.Errorf("channels.yaml: channel %d: id %q: want letters, digits and _+=.@-", i+1, ch.ID)
-		}
+	return secretsOf(c.Channels, c.Teams.All()), nil
+}
+
+// secretsOf lists the channels' secrets and the teams' distinct Slack
+// webhook secrets.
+func secretsOf(chans []channel.Channel, teams []team.Team) configured {
+	var cfg configured
+	for _, ch := range chans {
 		cfg.channels = append(cfg.channels, ch.ID)
 	}
-	var teams teamsFile
-	if err := readYAML(tree, "teams.yaml", &teams); err != nil {
-		return cfg, err
-	}
 	seen := map[string]bool{}
-	for _, t := range teams.Teams {
+	for _, t := range teams {
 		if t.Slack == "" || seen[t.Slack] {
 			continue
-		}
-		if !secretName.MatchString(t.Slack) {
-			return cfg, fmt.Errorf("teams.yaml: team %s: slack %q: want letters, digits and _+=.@-", t.ID, t.Slack)
-		}
-		if topology.SecretSlackPrefix+t.Slack == topology.SecretSlackSigning {
-			return cfg, fmt.Errorf("teams.yaml: team %s: slack %q is the Slack signing secret's name; pick another", t.ID, t.Slack)
 		}
 		seen[t.Slack] = true
 		cfg.slack = append(cfg.slack, t.Slack)
 	}
-	return cfg, nil
-}
-
-func readYAML(tree fs.FS, name string, v any) error {
-	data, err := fs.ReadFile(tree, name)
-	if err != nil {
-		return fmt.Errorf("read configuration: %w", err)
-	}
-	if err := yaml.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("parse %s: %w", name, err)
-	}
-	return nil
+	return cfg
 }
 
 // addSecrets creates one secret per channel (its webhook signing secret),

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+
 	// Lambda's provided.al2023 image has no zoneinfo; the tz parameter
 	// must resolve every IANA zone anyway.
 	_ "time/tzdata"

@@ -37,7 +37,7 @@ func newServer(t *testing.T) http.Handler {
 	tally := &rollup.Tally{Store: st, Attributes: []string{"plan"}, Now: func() time.Time { return now }, Log: quiet}
 	send := func(source, typ string, v any) {
 		b, _ := json.Marshal(v)
-		if err := tally.Count(context.Background(), rollup.Envelope{ID: "e", Source: source, DetailType: typ, Detail: b}); err != nil {
+		if err := tally.Count(context.Background(), events.Envelope{ID: "e", Source: source, DetailType: typ, Detail: b}); err != nil {
 			t.Fatal(err)
 		}
 	}

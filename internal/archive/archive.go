@@ -7,20 +7,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-)
 
-// Record is an archived request: its headers (credentials removed) and body.
-type Record struct {
-	Channel string      `json:"channel"`
-	URL     string      `json:"url,omitempty"`
-	Header  http.Header `json:"header"`
-	Body    []byte      `json:"body"`
-}
+	"github.com/ocxhq/ocx/internal/topology"
+)
 
 // S3 stores records in one bucket.
 type S3 struct {
@@ -63,12 +56,19 @@ func (a *S3) Get(ctx context.Context, uri string) ([]byte, error) {
 	return b, nil
 }
 
-// CleanHeader drops headers that may carry credentials; signatures stay,
-// because they are what proves the payload's origin.
-func CleanHeader(h http.Header) http.Header {
-	out := h.Clone()
-	for _, k := range []string{"Authorization", "Cookie", "Proxy-Authorization", "X-Api-Key", "X-Amz-Security-Token"} {
-		out.Del(k)
+// EnvPathStyle, set to "true", addresses S3 buckets by path rather than by
+// virtual host: the emulator's endpoint is an IP address.
+const EnvPathStyle = "OCX_S3_PATH_STYLE"
+
+// FromEnv is the archive in the bucket OCX_ARCHIVE_BUCKET names.
+func FromEnv(cfg aws.Config, getenv func(string) string) (*S3, error) {
+	bucket := getenv(topology.EnvArchiveBucket)
+	if bucket == "" {
+		return nil, fmt.Errorf("missing environment: %s", topology.EnvArchiveBucket)
 	}
-	return out
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = getenv(EnvPathStyle) == "true" })
+	return New(client, bucket), nil
 }
+
+// Bucket is the archive's bucket.
+func (a *S3) Bucket() string { return a.bucket }

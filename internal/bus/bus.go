@@ -14,43 +14,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+
+	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/topology"
 )
 
-// PutEvents limits: entries per call, bytes per call and bytes per entry.
+// PutEvents limits: entries per call and bytes per call; an entry's own
+// limit is events.MaxEntrySize.
 const (
 	MaxEntries   = 10
 	MaxBatchSize = 256 * 1024
-	MaxEntrySize = 256 * 1024
 )
-
-// ErrTooLarge is returned for an event larger than one entry may be; a
-// producer sends such an event by reference (see ingest's claim check).
-var ErrTooLarge = errors.New("event larger than an EventBridge entry")
-
-// EntrySize is the size EventBridge counts for an entry with this source,
-// detail-type and detail (withTime: the entry sets Time).
-func EntrySize(source, detailType string, detail []byte, withTime bool) int {
-	n := len(source) + len(detailType) + len(detail)
-	if withTime {
-		n += 14
-	}
-	return n
-}
-
-// Event is one event to publish.
-type Event struct {
-	Source     string
-	DetailType string
-	Detail     any
-	Time       time.Time
-	// Resources are ARNs or ids the event concerns (optional).
-	Resources []string
-}
-
-// Publisher is what producers depend on.
-type Publisher interface {
-	Publish(ctx context.Context, evs ...Event) error
-}
 
 // PutEventsAPI is the part of the EventBridge client used here.
 type PutEventsAPI interface {
@@ -65,13 +39,15 @@ type EventBridge struct {
 	backoff  time.Duration
 }
 
+var _ events.Publisher = (*EventBridge)(nil)
+
 // New returns a publisher for the named bus.
 func New(client PutEventsAPI, busName string) *EventBridge {
 	return &EventBridge{client: client, bus: busName, attempts: 4, backoff: 50 * time.Millisecond}
 }
 
 // Publish sends all events. It returns nil only when every entry was accepted.
-func (p *EventBridge) Publish(ctx context.Context, evs ...Event) error {
+func (p *EventBridge) Publish(ctx context.Context, evs ...events.Event) error {
 	entries := make([]ebtypes.PutEventsRequestEntry, 0, len(evs))
 	for _, e := range evs {
 		detail, err := json.Marshal(e.Detail)
@@ -88,8 +64,8 @@ func (p *EventBridge) Publish(ctx context.Context, evs ...Event) error {
 		if !e.Time.IsZero() {
 			entry.Time = aws.Time(e.Time)
 		}
-		if n := entrySize(entry); n > MaxEntrySize {
-			return fmt.Errorf("%w: %s event is %d bytes, over %d", ErrTooLarge, e.DetailType, n, MaxEntrySize)
+		if n := entrySize(entry); n > events.MaxEntrySize {
+			return fmt.Errorf("%w: %s event is %d bytes, over %d", events.ErrTooLarge, e.DetailType, n, events.MaxEntrySize)
 		}
 		entries = append(entries, entry)
 	}
@@ -183,4 +159,13 @@ func entrySize(e ebtypes.PutEventsRequestEntry) int {
 		n += len(r)
 	}
 	return n
+}
+
+// FromEnv is the publisher for the bus OCX_BUS_NAME names.
+func FromEnv(cfg aws.Config, getenv func(string) string) (*EventBridge, error) {
+	name := getenv(topology.EnvBusName)
+	if name == "" {
+		return nil, fmt.Errorf("missing environment: %s", topology.EnvBusName)
+	}
+	return New(eventbridge.NewFromConfig(cfg), name), nil
 }

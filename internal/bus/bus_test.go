@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/motoserver/mototest"
 )
 
@@ -46,9 +47,9 @@ func TestPublishDeliversThroughEventBridge(t *testing.T) {
 	}
 
 	p := New(eb, "bus-test")
-	evs := make([]Event, 23) // three PutEvents calls
+	evs := make([]events.Event, 23) // three PutEvents calls
 	for i := range evs {
-		evs[i] = Event{Source: "test", DetailType: "thing.happened", Detail: map[string]int{"i": i}, Time: time.Now()}
+		evs[i] = events.Event{Source: "test", DetailType: "thing.happened", Detail: map[string]int{"i": i}, Time: time.Now()}
 	}
 	if err := p.Publish(ctx, evs...); err != nil {
 		t.Fatal(err)
@@ -82,7 +83,7 @@ func TestPublishDeliversThroughEventBridge(t *testing.T) {
 func TestPublishToMissingBusFails(t *testing.T) {
 	p := New(eventbridge.NewFromConfig(mototest.Config(t)), "no-such-bus")
 	p.backoff = time.Millisecond
-	if err := p.Publish(context.Background(), Event{Source: "test", DetailType: "x.y", Detail: 1}); err == nil {
+	if err := p.Publish(context.Background(), events.Event{Source: "test", DetailType: "x.y", Detail: 1}); err == nil {
 		t.Fatal("publishing to a missing bus succeeded")
 	}
 }
@@ -116,7 +117,7 @@ func TestFailedEntriesAreRetriedAlone(t *testing.T) {
 	f := &flaky{failures: map[string]int{"2": 2}}
 	p := New(f, "b")
 	p.backoff = time.Millisecond
-	if err := p.Publish(context.Background(), Event{Source: "s", DetailType: "a.b", Detail: 1}, Event{Source: "s", DetailType: "a.b", Detail: 2}); err != nil {
+	if err := p.Publish(context.Background(), events.Event{Source: "s", DetailType: "a.b", Detail: 1}, events.Event{Source: "s", DetailType: "a.b", Detail: 2}); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.calls) != 3 || len(f.calls[1]) != 1 || f.calls[1][0] != "2" || len(f.calls[2]) != 1 {
@@ -128,7 +129,7 @@ func TestEntriesStillFailingFailThePublish(t *testing.T) {
 	f := &flaky{failures: map[string]int{"1": 100}}
 	p := New(f, "b")
 	p.backoff = time.Millisecond
-	err := p.Publish(context.Background(), Event{Source: "s", DetailType: "a.b", Detail: 1})
+	err := p.Publish(context.Background(), events.Event{Source: "s", DetailType: "a.b", Detail: 1})
 	if err == nil || !strings.Contains(err.Error(), "ThrottlingException") {
 		t.Fatalf("Publish = %v, want the entry's error", err)
 	}
@@ -160,7 +161,7 @@ func TestBatchesRespectLimits(t *testing.T) {
 	if total != len(entries) {
 		t.Fatalf("batched %d of %d entries", total, len(entries))
 	}
-	err := New(&flaky{}, "b").Publish(context.Background(), Event{Source: "s", DetailType: "a.b", Detail: strings.Repeat("y", MaxBatchSize)})
+	err := New(&flaky{}, "b").Publish(context.Background(), events.Event{Source: "s", DetailType: "a.b", Detail: strings.Repeat("y", MaxBatchSize)})
 	if err == nil || errors.Is(err, context.Canceled) {
 		t.Fatalf("oversized event: %v, want a size error", err)
 	}
@@ -193,9 +194,9 @@ func (c *counting) PutEvents(_ context.Context, in *eventbridge.PutEventsInput, 
 // A thousand events go out in a hundred calls, a few at a time, all of them.
 func TestManyBatchesGoOutBoundedlyInParallel(t *testing.T) {
 	c := &counting{}
-	evs := make([]Event, 1000)
+	evs := make([]events.Event, 1000)
 	for i := range evs {
-		evs[i] = Event{Source: "s", DetailType: "a.b", Detail: i}
+		evs[i] = events.Event{Source: "s", DetailType: "a.b", Detail: i}
 	}
 	if err := New(c, "b").Publish(context.Background(), evs...); err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ocxhq/ocx/internal/bus"
+	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/httpauth"
 	"github.com/ocxhq/ocx/internal/httpjson"
 )
@@ -157,7 +157,7 @@ const maxRedrive = 100
 // Redrive publishes the bus events on the named queue (every queue when
 // name is empty) and deletes each once it is on the bus. Letters that are
 // not bus events are left where they are and reported.
-func Redrive(ctx context.Context, q Queues, pub bus.Publisher, name string) (Result, error) {
+func Redrive(ctx context.Context, q Queues, pub events.Publisher, name string) (Result, error) {
 	res := Result{Left: []Letter{}}
 	letters, err := q.Take(ctx, name, maxRedrive)
 	if err != nil {
@@ -169,7 +169,7 @@ func Redrive(ctx context.Context, q Queues, pub bus.Publisher, name string) (Res
 			res.Left = append(res.Left, l)
 			continue
 		}
-		if err := pub.Publish(ctx, bus.Event{Source: ev.Source, DetailType: ev.DetailType, Detail: ev.Detail, Time: ev.Time, Resources: ev.Resources}); err != nil {
+		if err := pub.Publish(ctx, events.Event{Source: ev.Source, DetailType: ev.DetailType, Detail: ev.Detail, Time: ev.Time, Resources: ev.Resources}); err != nil {
 			return res, fmt.Errorf("redrive %s from %s: %w", l.ID, l.Queue, err)
 		}
 		if err := q.Delete(ctx, l); err != nil {
@@ -187,7 +187,7 @@ type Page struct {
 }
 
 // Routes registers GET /v1/deadletters and POST /v1/deadletters/redrive.
-func Routes(mux *http.ServeMux, q Queues, pub bus.Publisher, guard httpauth.Guard, log *slog.Logger) {
+func Routes(mux *http.ServeMux, q Queues, pub events.Publisher, guard httpauth.Guard, log *slog.Logger) {
 	mux.Handle("GET /v1/deadletters", guard.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit := 20
 		if v := r.URL.Query().Get("limit"); v != "" {

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/ocxhq/ocx/internal/bus"
+	"github.com/ocxhq/ocx/events"
 )
 
 type memQueues struct {
@@ -31,7 +31,7 @@ func (m *memQueues) Delete(_ context.Context, l Letter) error {
 
 type failingBus struct{ n int }
 
-func (b *failingBus) Publish(context.Context, ...bus.Event) error {
+func (b *failingBus) Publish(context.Context, ...events.Event) error {
 	b.n++
 	if b.n > 1 {
 		return errors.New("ThrottlingException")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ocxhq/ocx/internal/channel"
+	"github.com/ocxhq/ocx/internal/config"
 	"github.com/ocxhq/ocx/internal/ingest"
 	"github.com/ocxhq/ocx/internal/localstack"
 	"github.com/ocxhq/ocx/internal/secrets"
@@ -31,7 +32,7 @@ var channelsNeeded = []string{"app", "stripe", "shopify", "zendesk", "intercom",
 // signing secrets; getenv's OCX_SECRET_<ID> replaces a shared secret, as
 // it does for the stack.
 func Channels(fsys fs.FS, getenv func(string) string) (map[string]Channel, error) {
-	list, err := channel.Load(fsys, "channels.yaml")
+	list, err := channel.Load(fsys, config.Channels)
 	if err != nil {
 		return nil, err
 	}

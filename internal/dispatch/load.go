@@ -11,13 +11,14 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ocxhq/ocx/internal/config"
 	"github.com/ocxhq/ocx/internal/configfile"
 	"github.com/ocxhq/ocx/internal/inhibit"
 	"github.com/ocxhq/ocx/internal/labels"
 )
 
 // File is the routing configuration's file name in the configuration tree.
-const File = "routes.yaml"
+const File = config.Routes
 
 var routeFields = []string{"matchers", "receiver", "group_by", "group_wait", "group_interval", "repeat_interval", "continue", "routes"}
 

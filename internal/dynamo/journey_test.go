@@ -17,7 +17,6 @@ import (
 
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/infra/config"
-	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/customer"
 	"github.com/ocxhq/ocx/internal/identity"
 	"github.com/ocxhq/ocx/internal/journey"
@@ -31,7 +30,7 @@ type recorder struct {
 	evs []events.JourneyEvent
 }
 
-func (r *recorder) Publish(_ context.Context, evs ...bus.Event) error {
+func (r *recorder) Publish(_ context.Context, evs ...events.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, e := range evs {

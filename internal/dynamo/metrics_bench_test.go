@@ -75,7 +75,7 @@ func seed(b *testing.B, e *metricsEnv, evs []events.Interaction, attrs []string)
 	tally := &rollup.Tally{Store: mem, Attributes: attrs, Now: time.Now, Log: e.svc.Log}
 	for _, ev := range evs {
 		body, _ := json.Marshal(ev)
-		if err := tally.Count(ctx, rollup.Envelope{ID: ev.ID, Source: events.SourceIngest, DetailType: ev.Type, Detail: body}); err != nil {
+		if err := tally.Count(ctx, events.Envelope{ID: ev.ID, Source: events.SourceIngest, DetailType: ev.Type, Detail: body}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -183,7 +183,7 @@ func BenchmarkRollupAgainstHistory(b *testing.B) {
 				mem.deltas = nil
 				for _, ev := range traffic(rand.New(rand.NewPCG(99, uint64(i))), 1000, 1000, now.Add(-time.Hour), time.Hour, fmt.Sprintf("n%d-", i)) {
 					body, _ := json.Marshal(ev)
-					if err := tally.Count(ctx, rollup.Envelope{ID: ev.ID, Source: events.SourceIngest, DetailType: ev.Type, Detail: body}); err != nil {
+					if err := tally.Count(ctx, events.Envelope{ID: ev.ID, Source: events.SourceIngest, DetailType: ev.Type, Detail: body}); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -232,7 +232,7 @@ func BenchmarkTallyPerEvent(b *testing.B) {
 	b.ResetTimer()
 	for _, ev := range evs {
 		body, _ := json.Marshal(ev)
-		if err := e.tally.Count(ctx, rollup.Envelope{ID: ev.ID, Source: events.SourceIngest, DetailType: ev.Type, Detail: body}); err != nil {
+		if err := e.tally.Count(ctx, events.Envelope{ID: ev.ID, Source: events.SourceIngest, DetailType: ev.Type, Detail: body}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -90,7 +90,7 @@ func (e *metricsEnv) send(t testing.TB, source, typ string, v any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.tally.Count(context.Background(), rollup.Envelope{ID: "env", Source: source, DetailType: typ, Detail: b}); err != nil {
+	if err := e.tally.Count(context.Background(), events.Envelope{ID: "env", Source: source, DetailType: typ, Detail: b}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	lambdaevents "github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -59,7 +58,7 @@ func (c *ruleCalls) take() (int, map[string]int) {
 // mixedEvents is a day of traffic for a shop with 2,000 active customers:
 // mostly email and SMS delivery, then surveys, support contacts, payments
 // and orders, in the proportions of the weights below.
-func mixedEvents(tb testing.TB, n int, start time.Time) []lambdaevents.CloudWatchEvent {
+func mixedEvents(tb testing.TB, n int, start time.Time) []events.Envelope {
 	rng := rand.New(rand.NewPCG(1, 2))
 	type kind struct {
 		weight  int
@@ -96,7 +95,7 @@ func mixedEvents(tb testing.TB, n int, start time.Time) []lambdaevents.CloudWatc
 	for _, k := range kinds {
 		total += k.weight
 	}
-	out := make([]lambdaevents.CloudWatchEvent, n)
+	out := make([]events.Envelope, n)
 	step := 24 * time.Hour / time.Duration(n)
 	for i := range out {
 		r := rng.IntN(total)

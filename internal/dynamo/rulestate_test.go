@@ -11,12 +11,10 @@ import (
 	"testing"
 	"time"
 
-	lambdaevents "github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/infra/config"
-	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/failure"
 	"github.com/ocxhq/ocx/internal/rules"
 	"github.com/ocxhq/ocx/internal/team"
@@ -229,10 +227,10 @@ func TestFailuresLifecycleAndListing(t *testing.T) {
 
 type ruleBus struct {
 	mu  sync.Mutex
-	evs []bus.Event
+	evs []events.Event
 }
 
-func (b *ruleBus) Publish(_ context.Context, evs ...bus.Event) error {
+func (b *ruleBus) Publish(_ context.Context, evs ...events.Event) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.evs = append(b.evs, evs...)
@@ -278,15 +276,15 @@ func shippedRuleService(t testing.TB, names map[string]string, db *dynamodb.Clie
 		Failures: &failure.Service{Store: fs, Announcer: ann, Now: now}, Announcer: ann, Now: now, Log: log}, b
 }
 
-func ingestEnvelope(t testing.TB, id, typ, channel string, cust events.Customer, at time.Time, attrs map[string]any) lambdaevents.CloudWatchEvent {
+func ingestEnvelope(t testing.TB, id, typ, channel string, cust events.Customer, at time.Time, attrs map[string]any) events.Envelope {
 	b, err := json.Marshal(events.Interaction{ID: id, Type: typ, Channel: channel, OccurredAt: at, ReceivedAt: at, Customer: cust, Attributes: attrs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return lambdaevents.CloudWatchEvent{Version: "0", ID: "env-" + id, Source: events.SourceIngest, DetailType: typ, Time: at, Resources: []string{}, Detail: b}
+	return events.Envelope{ID: "env-" + id, Source: events.SourceIngest, DetailType: typ, Time: at, Resources: []string{}, Detail: b}
 }
 
-var scheduled = lambdaevents.CloudWatchEvent{Source: rules.ScheduledSource, DetailType: rules.ScheduledType, Detail: []byte("{}")}
+var scheduled = events.Envelope{Source: events.TickSource, DetailType: events.TickType, Detail: []byte("{}")}
 
 // The shipped pack against DynamoDB: a count, a deadline fired by the
 // schedule exactly once and resolved by the late reply, and a rate spike
@@ -297,7 +295,7 @@ func TestShippedRulesOnDynamoDB(t *testing.T) {
 	now := ruleT0
 	svc, b := shippedRuleService(t, names, c, func() time.Time { return now })
 	ann := events.Customer{Email: "ann@example.com"}
-	send := func(ev lambdaevents.CloudWatchEvent) {
+	send := func(ev events.Envelope) {
 		t.Helper()
 		if err := svc.Handle(ctx, ev); err != nil {
 			t.Fatal(err)

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/ocxhq/ocx/events"
-	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/httpauth"
 )
 
@@ -65,11 +64,11 @@ func TestMove(t *testing.T) {
 
 type recBus struct {
 	mu   sync.Mutex
-	evs  []bus.Event
+	evs  []events.Event
 	fail bool
 }
 
-func (b *recBus) Publish(_ context.Context, evs ...bus.Event) error {
+func (b *recBus) Publish(_ context.Context, evs ...events.Event) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.fail {

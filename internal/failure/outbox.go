@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ocxhq/ocx/events"
-	"github.com/ocxhq/ocx/internal/bus"
 )
 
 // Lease is how long the writer of a message alone may send it. It is longer
@@ -36,12 +35,12 @@ func NewMessage(f events.Failure, now time.Time) Message {
 }
 
 // Event is the bus event the message stands for.
-func (m Message) Event() bus.Event {
+func (m Message) Event() events.Event {
 	at := m.Failure.DetectedAt
 	if n := len(m.Failure.History); n > 0 {
 		at = m.Failure.History[n-1].At
 	}
-	return bus.Event{Source: events.SourceRules, DetailType: m.DetailType, Detail: m.Failure, Time: at}
+	return events.Event{Source: events.SourceRules, DetailType: m.DetailType, Detail: m.Failure, Time: at}
 }
 
 // Outbox holds messages not yet confirmed on the bus.
@@ -59,7 +58,7 @@ type Outbox interface {
 // them, and later for any whose writer stopped before publishing.
 type Announcer struct {
 	Outbox Outbox
-	Bus    bus.Publisher
+	Bus    events.Publisher
 	Log    *slog.Logger
 }
 
@@ -70,7 +69,7 @@ func (a *Announcer) Send(ctx context.Context, msgs ...Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	evs := make([]bus.Event, len(msgs))
+	evs := make([]events.Event, len(msgs))
 	for i, m := range msgs {
 		evs[i] = m.Event()
 	}

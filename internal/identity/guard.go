@@ -10,11 +10,12 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ocxhq/ocx/internal/config"
 	"github.com/ocxhq/ocx/internal/configfile"
 )
 
 // GuardrailsFile is the guardrails' file in the configuration tree.
-const GuardrailsFile = "identity.yaml"
+const GuardrailsFile = config.Identity
 
 // Guardrails keep identity resolution from joining different people: values
 // that identify no one in particular (a shared test address, the business's

@@ -21,8 +21,6 @@ import (
 	"time"
 
 	"github.com/ocxhq/ocx/events"
-	"github.com/ocxhq/ocx/internal/archive"
-	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/channel"
 	"github.com/ocxhq/ocx/internal/channel/standardwebhooks"
 	"github.com/ocxhq/ocx/internal/emf"
@@ -74,7 +72,7 @@ type Service struct {
 	Ledger     Ledger
 	Archive    Archiver
 	Quarantine Quarantine
-	Bus        bus.Publisher
+	Bus        events.Publisher
 	Metrics    *emf.Recorder
 	Now        func() time.Time
 	Log        *slog.Logger
@@ -363,7 +361,7 @@ func (s *Service) publicURL(r *http.Request) string {
 // (with notes on what was dropped from items that were kept) and publishes
 // the rest. It is safe to repeat: ids are deterministic.
 func (s *Service) keep(ctx context.Context, chID string, req channel.Request, d channel.Delivery, notes []Reason, now time.Time) ([]string, error) {
-	raw, err := json.Marshal(archive.Record{Channel: chID, URL: req.URL, Header: archive.CleanHeader(req.Header), Body: req.Body})
+	raw, err := json.Marshal(Record{Channel: chID, URL: req.URL, Header: CleanHeader(req.Header), Body: req.Body})
 	if err != nil {
 		return nil, fmt.Errorf("encode raw record: %w", err)
 	}
@@ -373,13 +371,13 @@ func (s *Service) keep(ctx context.Context, chID string, req channel.Request, d 
 	}
 	evs := Canonical(chID, d, ref, now)
 	ids := make([]string, len(evs))
-	out := make([]bus.Event, len(evs))
+	out := make([]events.Event, len(evs))
 	for i, ev := range evs {
 		ids[i] = ev.ID
 		if ev, err = s.claimCheck(ctx, ev, now); err != nil {
 			return nil, err
 		}
-		out[i] = bus.Event{Source: events.SourceIngest, DetailType: ev.Type, Detail: ev, Time: ev.OccurredAt}
+		out[i] = events.Event{Source: events.SourceIngest, DetailType: ev.Type, Detail: ev, Time: ev.OccurredAt}
 	}
 	if len(d.Rejects) > 0 || len(notes) > 0 {
 		row := NewBadRow(chID, d, ref, ids, now)
@@ -419,11 +417,11 @@ func claimCheck(ctx context.Context, arch Archiver, ev events.Interaction, now t
 	if err != nil {
 		return ev, fmt.Errorf("encode event %s: %w", ev.ID, err)
 	}
-	if bus.EntrySize(events.SourceIngest, ev.Type, full, true) <= claimAbove {
+	if events.EntrySize(events.SourceIngest, ev.Type, full, true) <= claimAbove {
 		return ev, nil
 	}
 	if arch == nil {
-		return ev, fmt.Errorf("event %s: %w, and no archive to claim-check it in", ev.ID, bus.ErrTooLarge)
+		return ev, fmt.Errorf("event %s: %w, and no archive to claim-check it in", ev.ID, events.ErrTooLarge)
 	}
 	ref, err := arch.Put(ctx, ClaimKey(ev.Channel, ev.ID, now), full)
 	if err != nil {
@@ -434,7 +432,7 @@ func claimCheck(ctx context.Context, arch Archiver, ev events.Interaction, now t
 
 // claimAbove is the entry size past which an event travels by reference,
 // leaving room under EventBridge's 256 KiB for the envelope's own fields.
-const claimAbove = bus.MaxEntrySize - 4<<10
+const claimAbove = events.MaxEntrySize - 4<<10
 
 // Slim returns ev with ClaimCheck set to ref and only as many of its
 // attributes, smallest first, as keep its entry within limit bytes.
@@ -443,7 +441,7 @@ func Slim(ev events.Interaction, ref string, limit int) events.Interaction {
 	attrs := ev.Attributes
 	ev.Attributes = map[string]any{}
 	base, _ := json.Marshal(ev)
-	budget := limit - bus.EntrySize(events.SourceIngest, ev.Type, base, true)
+	budget := limit - events.EntrySize(events.SourceIngest, ev.Type, base, true)
 	type sized struct {
 		k string
 		n int

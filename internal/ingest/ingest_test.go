@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/ocxhq/ocx/events"
-	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/channel"
 	"github.com/ocxhq/ocx/internal/channel/standardwebhooks"
 	"github.com/ocxhq/ocx/internal/httpjson"
@@ -140,11 +139,11 @@ func (q *memQuarantine) List(_ context.Context, f Filter, cursor string, limit i
 }
 
 type memBus struct {
-	published []bus.Event
+	published []events.Event
 	fail      bool
 }
 
-func (b *memBus) Publish(_ context.Context, evs ...bus.Event) error {
+func (b *memBus) Publish(_ context.Context, evs ...events.Event) error {
 	if b.fail {
 		return errors.New("2 entries failed: ThrottlingException")
 	}

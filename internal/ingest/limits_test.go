@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ocxhq/ocx/events"
-	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/channel"
 	"github.com/ocxhq/ocx/internal/httpjson"
 	"github.com/ocxhq/ocx/internal/topology"
@@ -85,7 +84,7 @@ func TestClaimCheckForEventsOverAnEntry(t *testing.T) {
 	}
 	ev := f.b.published[0].Detail.(events.Interaction)
 	detail, _ := json.Marshal(ev)
-	if n := bus.EntrySize(events.SourceIngest, ev.Type, detail, true); n > bus.MaxEntrySize {
+	if n := events.EntrySize(events.SourceIngest, ev.Type, detail, true); n > events.MaxEntrySize {
 		t.Fatalf("published entry of %d bytes", n)
 	}
 	if ev.ClaimCheck == "" || ev.Attributes["score"] != float64(3) || ev.Attributes["survey"] != "nps" || ev.Customer.Email != "ann@example.com" {
@@ -156,7 +155,7 @@ func TestProviderBatchItemsFailOnTheirOwn(t *testing.T) {
 // Retry-After, and the delivery is free for the sender's retry.
 type stalledBus struct{}
 
-func (stalledBus) Publish(ctx context.Context, _ ...bus.Event) error {
+func (stalledBus) Publish(ctx context.Context, _ ...events.Event) error {
 	<-ctx.Done()
 	return ctx.Err()
 }

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/ocxhq/ocx/events"
-	"github.com/ocxhq/ocx/internal/archive"
-	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/channel"
 	"github.com/ocxhq/ocx/internal/httpauth"
 	"github.com/ocxhq/ocx/internal/httpjson"
@@ -158,7 +156,7 @@ type Replayer struct {
 	Channels   map[string]channel.Channel
 	Archive    ArchiveReader
 	Quarantine Quarantine
-	Bus        bus.Publisher
+	Bus        events.Publisher
 	Now        func() time.Time
 	// BulkBudget overrides the time one bulk call may spend (tests).
 	BulkBudget time.Duration
@@ -232,7 +230,7 @@ func (r *Replayer) replayOnce(ctx context.Context, id string) (ReplayResult, err
 	if !won {
 		return ReplayResult{}, ErrReplayRace
 	}
-	var fresh []bus.Event
+	var fresh []events.Event
 	var ids []string
 	arch, _ := r.Archive.(Archiver)
 	for _, ev := range evs {
@@ -243,7 +241,7 @@ func (r *Replayer) replayOnce(ctx context.Context, id string) (ReplayResult, err
 		if ev, err = claimCheck(ctx, arch, ev, now); err != nil {
 			return ReplayResult{}, err
 		}
-		fresh = append(fresh, bus.Event{Source: events.SourceIngest, DetailType: ev.Type, Detail: ev, Time: ev.OccurredAt})
+		fresh = append(fresh, events.Event{Source: events.SourceIngest, DetailType: ev.Type, Detail: ev, Time: ev.OccurredAt})
 		ids = append(ids, ev.ID)
 	}
 	if len(fresh) > 0 {
@@ -281,7 +279,7 @@ func (r *Replayer) remap(ctx context.Context, row BadRow) ([]events.Interaction,
 	if err != nil {
 		return nil, nil, err
 	}
-	var rec archive.Record
+	var rec Record
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return nil, nil, fmt.Errorf("decode archived request %s: %w", row.Raw, err)
 	}

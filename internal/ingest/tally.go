@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ocxhq/ocx/events"
-	"github.com/ocxhq/ocx/internal/bus"
 )
 
 // Tally counts, in memory, what each channel sent this environment in the
@@ -22,7 +21,7 @@ import (
 // entry per channel and minute: the facts the platform team's rules and
 // the channel health view need, at the price of a counter.
 type Tally struct {
-	Bus bus.Publisher
+	Bus events.Publisher
 	// Store, when set, keeps each published tally for the channel health
 	// view (two writes per channel and minute, none per request).
 	Store TallyStore
@@ -41,7 +40,7 @@ type TallyStore interface {
 }
 
 // NewTally returns a tally publishing on b and keeping in store (if not nil).
-func NewTally(b bus.Publisher, store TallyStore, log *slog.Logger) *Tally {
+func NewTally(b events.Publisher, store TallyStore, log *slog.Logger) *Tally {
 	var r [6]byte
 	_, _ = rand.Read(r[:])
 	return &Tally{Bus: b, Store: store, Log: log, Instance: hex.EncodeToString(r[:])}
@@ -136,9 +135,9 @@ func (t *Tally) publish(ctx context.Context, done []events.IntakeTally) {
 	if len(done) == 0 {
 		return
 	}
-	evs := make([]bus.Event, len(done))
+	evs := make([]events.Event, len(done))
 	for i, c := range done {
-		evs[i] = bus.Event{Source: events.SourceIntake, DetailType: events.TypeIntakeTallied, Detail: c, Time: c.OccurredAt}
+		evs[i] = events.Event{Source: events.SourceIntake, DetailType: events.TypeIntakeTallied, Detail: c, Time: c.OccurredAt}
 	}
 	// Tallies are what OCX says of itself: losing one minute's costs a
 	// gap in a chart, never a customer's event, so a failure is logged

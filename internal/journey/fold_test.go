@@ -12,6 +12,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/events/schema"
 	"github.com/ocxhq/ocx/infra/config"
 	"github.com/ocxhq/ocx/internal/journey"
 )
@@ -287,7 +288,7 @@ func TestShippedJourneysMatchChannelEvents(t *testing.T) {
 // The journey events the service emits are what the schemas in events/
 // describe.
 func TestEmittedEventsMatchTheirSchemas(t *testing.T) {
-	schemas, err := events.Compile()
+	schemas, err := schema.Compile()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/ocxhq/ocx/events"
-	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/identity"
 )
 
@@ -165,7 +164,7 @@ type Service struct {
 	// Journeys are the journey definitions; nil means none.
 	Journeys *Catalog
 	// Bus receives journey events; nil publishes nothing.
-	Bus bus.Publisher
+	Bus events.Publisher
 	// Retention is how long raw interactions (and ended journeys) are
 	// kept; aggregates stay.
 	Retention time.Duration
@@ -562,9 +561,9 @@ func (s *Service) publish(ctx context.Context, evs []events.JourneyEvent) error 
 	if s.Bus == nil || len(evs) == 0 {
 		return nil
 	}
-	out := make([]bus.Event, len(evs))
+	out := make([]events.Event, len(evs))
 	for i, e := range evs {
-		out[i] = bus.Event{Source: events.SourceJourney, DetailType: e.Type, Detail: e, Time: e.OccurredAt}
+		out[i] = events.Event{Source: events.SourceJourney, DetailType: e.Type, Detail: e, Time: e.OccurredAt}
 	}
 	if err := s.Bus.Publish(ctx, out...); err != nil {
 		// The event stays applied; its redelivery publishes these again.

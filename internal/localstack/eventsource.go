@@ -62,7 +62,7 @@ type EventSources struct {
 }
 
 type eventSource struct {
-	fn     *function
+	fn     *lambdaFunction
 	queue  string // name
 	dlqURL string
 	mu     sync.Mutex
@@ -90,7 +90,7 @@ func newEventSources(now func() time.Time, log *slog.Logger) *EventSources {
 }
 
 // attach maps a function's wake-up queue (by URL) to it.
-func (e *EventSources) attach(fn *function, queueURL, dlqURL string) {
+func (e *EventSources) attach(fn *lambdaFunction, queueURL, dlqURL string) {
 	name := queueURL[strings.LastIndexByte(queueURL, '/')+1:]
 	e.sources[name] = &eventSource{fn: fn, queue: name, dlqURL: dlqURL}
 }

@@ -42,7 +42,7 @@ const (
 // itself (no route, too large, function error, timeout) it answers the
 // same way.
 type gateway struct {
-	functions map[string]*function
+	functions map[string]*lambdaFunction
 	now       func() time.Time
 	log       *slog.Logger
 }

@@ -9,19 +9,19 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/ocxhq/ocx/internal/app"
+	"github.com/ocxhq/ocx/internal/function"
 )
 
-// function is one function of the local stack: the Lambda handler its
+// lambdaFunction is one function of the local stack: the Lambda handler its
 // main.go hands lambda.Start, invoked as the Lambda service invokes it —
 // a JSON payload decoded by aws-lambda-go's own handler, a request id and
 // function ARN in the context, a deadline of the function's timeout, a
 // panic turned into a function error.
-type function struct {
+type lambdaFunction struct {
 	name    string
 	arn     string
 	timeout time.Duration
-	handler app.Handler
+	handler function.Handler
 }
 
 // ErrTimeout is what an invocation that outlives its function's timeout
@@ -38,7 +38,7 @@ func (e *ErrTimeout) Error() string {
 // invoke runs one invocation. Each gets its own lambda.NewHandler, as each
 // Lambda execution environment has its own: the handler's output buffer
 // is not safe for concurrent invocations.
-func (f *function) invoke(parent context.Context, payload []byte) ([]byte, error) {
+func (f *lambdaFunction) invoke(parent context.Context, payload []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(parent, f.timeout)
 	defer cancel()
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: newID(), InvokedFunctionArn: f.arn})

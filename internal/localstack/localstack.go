@@ -28,10 +28,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/ocxhq/ocx/infra/config"
-	"github.com/ocxhq/ocx/internal/app"
+	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/archive"
 	"github.com/ocxhq/ocx/internal/awsclient"
 	"github.com/ocxhq/ocx/internal/bus"
+	"github.com/ocxhq/ocx/internal/config"
+	"github.com/ocxhq/ocx/internal/function"
+	notifyfn "github.com/ocxhq/ocx/internal/function/notify"
+	"github.com/ocxhq/ocx/internal/function/registry"
 	"github.com/ocxhq/ocx/internal/motoserver"
 	"github.com/ocxhq/ocx/internal/topology"
 )
@@ -91,7 +95,7 @@ func FromEnv(getenv func(string) string, log *slog.Logger) (Config, error) {
 		APIToken:           or(getenv("OCX_API_TOKEN"), DefaultAPIToken),
 		Secrets:            map[string]string{},
 		EmailFrom:          or(getenv(topology.EnvEmailFrom), DefaultFrom),
-		ConfigDir:          getenv(topology.EnvConfigDir),
+		ConfigDir:          getenv(config.EnvDir),
 		Log:                log,
 	}
 	every, err := time.ParseDuration(or(getenv("OCX_ROLLUP_INTERVAL"), "1m"))
@@ -109,11 +113,13 @@ func FromEnv(getenv func(string) string, log *slog.Logger) (Config, error) {
 }
 
 // configFS is the configuration tree the stack runs with.
-func (c Config) configFS() fs.FS {
+func (c Config) configFS() fs.FS { return c.tree().FS() }
+
+func (c Config) tree() *config.Tree {
 	if c.ConfigDir != "" {
-		return os.DirFS(c.ConfigDir)
+		return config.Dir(c.ConfigDir)
 	}
-	return config.Shipped
+	return config.Shipped()
 }
 
 func (c Config) now() time.Time {
@@ -145,7 +151,7 @@ type Stack struct {
 	router         *Router
 	wakeups        *EventSources
 	sqs            *sqs.Client
-	functions      map[string]*function
+	functions      map[string]*lambdaFunction
 	env            map[string]map[string]string
 	wg             sync.WaitGroup
 }
@@ -276,13 +282,13 @@ func functionEnv(res Names, cfg Config, prov provisioned, endpoint, consoleURL s
 		env := res.Env()
 		env["OCX_API_TOKEN"] = cfg.APIToken
 		if cfg.ConfigDir != "" {
-			env[topology.EnvConfigDir] = cfg.ConfigDir
+			env[config.EnvDir] = cfg.ConfigDir
 		}
 		env[topology.EnvEmailFrom] = cfg.EmailFrom
-		env[app.EnvS3PathStyle] = "true"
+		env[archive.EnvPathStyle] = "true"
 		// Alerts link to the console the stack serves, as the CDK app
 		// points them at the deployed API's.
-		env[app.EnvConsoleURL] = consoleURL
+		env[notifyfn.EnvConsoleURL] = consoleURL
 		if f.DeadLetters {
 			// As in AWS, the function's own failures queue.
 			env[topology.EnvDeadLetterQueue] = prov.dlqs[f.Name]
@@ -302,12 +308,12 @@ func functionName(fn string) string { return "ocx-" + Stage + "-" + fn }
 
 // buildFunctions builds every function's Lambda handler with its
 // environment, as its main.go does in AWS.
-func buildFunctions(ctx context.Context, awsCfg aws.Config, env map[string]map[string]string, cfg Config) (map[string]*function, error) {
-	out := map[string]*function{}
+func buildFunctions(ctx context.Context, awsCfg aws.Config, env map[string]map[string]string, cfg Config) (map[string]*lambdaFunction, error) {
+	out := map[string]*lambdaFunction{}
 	for _, f := range topology.Functions {
-		b, ok := app.Functions[f.Name]
+		b, ok := registry.Builders[f.Name]
 		if !ok {
-			return nil, fmt.Errorf("function %s has no builder in internal/app", f.Name)
+			return nil, fmt.Errorf("function %s has no builder in internal/function/registry", f.Name)
 		}
 		fenv := env[f.Name]
 		getenv := func(k string) string {
@@ -316,11 +322,11 @@ func buildFunctions(ctx context.Context, awsCfg aws.Config, env map[string]map[s
 			}
 			return os.Getenv(k)
 		}
-		h, err := b(ctx, app.Deps{AWS: awsCfg, Getenv: getenv, Now: cfg.now, Log: cfg.Log.With("function", f.Name)})
+		h, err := b(ctx, function.Deps{AWS: awsCfg, Getenv: getenv, Now: cfg.now, Log: cfg.Log.With("function", f.Name)})
 		if err != nil {
 			return nil, fmt.Errorf("build %s: %w", f.Name, err)
 		}
-		out[f.Name] = &function{name: f.Name, handler: h, timeout: f.Timeout,
+		out[f.Name] = &lambdaFunction{name: f.Name, handler: h, timeout: f.Timeout,
 			arn: "arn:aws:lambda:" + Region + ":" + Account + ":function:" + functionName(f.Name)}
 	}
 	return out, nil
@@ -376,7 +382,7 @@ func (st *Stack) Meter() *motoserver.Meter { return &st.moto.Meter }
 
 // Bus is a publisher to the stack's bus, the EventBridge client a
 // function publishes with: what it puts reaches the routed functions.
-func (st *Stack) Bus(ctx context.Context) (bus.Publisher, error) {
+func (st *Stack) Bus(ctx context.Context) (events.Publisher, error) {
 	cfg, err := awsclient.Load(ctx, st.moto.Endpoint)
 	if err != nil {
 		return nil, err

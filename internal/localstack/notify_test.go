@@ -25,7 +25,6 @@ import (
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/infra/config"
 	"github.com/ocxhq/ocx/internal/awsclient"
-	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/channel/standardwebhooks"
 	"github.com/ocxhq/ocx/internal/localstack"
 	"github.com/ocxhq/ocx/internal/notify"
@@ -191,7 +190,7 @@ func publish(t testing.TB, st *localstack.Stack, detailType string, f events.Fai
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pub.Publish(context.Background(), bus.Event{Source: events.SourceRules, DetailType: detailType, Detail: f, Time: f.DetectedAt}); err != nil {
+	if err := pub.Publish(context.Background(), events.Event{Source: events.SourceRules, DetailType: detailType, Detail: f, Time: f.DetectedAt}); err != nil {
 		t.Fatal(err)
 	}
 	st.Router().Idle()

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/ocxhq/ocx/internal/channel"
+	"github.com/ocxhq/ocx/internal/config"
 	"github.com/ocxhq/ocx/internal/dynamo"
 	"github.com/ocxhq/ocx/internal/secrets"
 	"github.com/ocxhq/ocx/internal/team"
@@ -135,7 +136,7 @@ func provision(ctx context.Context, awsCfg aws.Config, n Names, cfg Config, slac
 		p.dlqs[r.Target] = aws.ToString(out.QueueUrl)
 	}
 	store := secrets.New(secretsmanager.NewFromConfig(awsCfg), n.SecretsPrefix)
-	chans, err := channel.Load(cfg.configFS(), "channels.yaml")
+	chans, err := channel.Load(cfg.configFS(), config.Channels)
 	if err != nil {
 		return p, err
 	}
@@ -166,7 +167,7 @@ func provision(ctx context.Context, awsCfg aws.Config, n Names, cfg Config, slac
 	if err := store.Put(ctx, topology.SecretSlackSigning, signing); err != nil {
 		return p, err
 	}
-	teams, err := team.Load(cfg.configFS(), "teams.yaml")
+	teams, err := team.Load(cfg.configFS(), config.Teams)
 	if err != nil {
 		return p, err
 	}

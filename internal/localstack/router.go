@@ -49,7 +49,7 @@ type Router struct {
 }
 
 type target struct {
-	fn     *function
+	fn     *lambdaFunction
 	dlqURL string
 	mu     sync.Mutex
 	queue  [][]byte
@@ -96,7 +96,7 @@ func NewRouter(busName string, now func() time.Time, log *slog.Logger) (*Router,
 }
 
 // Attach connects a function; dlqURL is its dead-letter queue.
-func (r *Router) Attach(fn *function, dlqURL string) {
+func (r *Router) Attach(fn *lambdaFunction, dlqURL string) {
 	r.targets[fn.name] = &target{fn: fn, dlqURL: dlqURL, wake: make(chan struct{}, 1)}
 }
 

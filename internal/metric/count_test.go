@@ -301,3 +301,31 @@ func sameFields(a, b Fields) bool {
 	}
 	return true
 }
+
+// The bins are stored in counters: they must stay those sketches-go's
+// LogarithmicMapping(0.01) assigned when the counters were written
+// (vectors taken from sketches-go v1.4.7).
+func TestSketchBinsMatchDDSketch(t *testing.T) {
+	for _, c := range []struct {
+		v     float64
+		index int
+		value float64
+	}{
+		{0.001, -346, 0.0009974781146370227},
+		{0.137, -100, 0.13667952325023067},
+		{0.5, -35, 0.501539453403326},
+		{1, 0, 1.0099999999999998},
+		{1.5, 20, 1.506763035863038},
+		{59.9, 204, 59.74504981014515},
+		{3600, 409, 3605.5262392088084},
+		{2.592e+06, 738, 2.598493365893952e+06},
+	} {
+		i := durations.Index(c.v)
+		if i != c.index {
+			t.Errorf("Index(%v) = %d, want %d", c.v, i, c.index)
+		}
+		if got := durations.Value(i); math.Abs(got-c.value) > 1e-9*c.value {
+			t.Errorf("Value(%d) = %v, want %v", i, got, c.value)
+		}
+	}
+}

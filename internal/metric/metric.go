@@ -11,3 +11,7 @@ import "strconv"
 
 // ScoreField names the histogram field counting answers of score s.
 func ScoreField(s int) string { return "s" + strconv.Itoa(s) }
+
+// DefaultAttributes are the customer dimensions unless configured
+// otherwise.
+const DefaultAttributes = "plan,region"

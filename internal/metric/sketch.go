@@ -2,14 +2,12 @@ package metric
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/DataDog/sketches-go/ddsketch"
-	"github.com/DataDog/sketches-go/ddsketch/mapping"
-	"github.com/DataDog/sketches-go/ddsketch/store"
 )
 
 // RelativeAccuracy is the DDSketch guarantee for every duration quantile
@@ -20,13 +18,36 @@ const RelativeAccuracy = 0.01
 // durations maps a duration in seconds to its sketch bin. Bins are fixed
 // by the mapping alone, so a bin's count is an integer that adds across
 // slots and buckets: a merged sketch is the sketch of all the values.
-var durations = func() *mapping.LogarithmicMapping {
-	m, err := mapping.NewLogarithmicMapping(RelativeAccuracy)
-	if err != nil {
-		panic(err)
+var durations = newLogMapping(RelativeAccuracy)
+
+// logMapping is DDSketch's logarithmic index mapping (Masson, Rim and Lee,
+// VLDB 2019), bin for bin what sketches-go's LogarithmicMapping computes,
+// so counters written before stay readable. It is owned here because
+// sketches-go's package also carries its protobuf encoding, whose
+// reflection keeps every method of every linked type in each binary.
+type logMapping struct {
+	gamma, multiplier float64
+}
+
+func newLogMapping(relativeAccuracy float64) logMapping {
+	gamma := (1 + relativeAccuracy) / (1 - relativeAccuracy)
+	return logMapping{gamma: gamma, multiplier: 1 / math.Log(gamma)}
+}
+
+// Index is the bin of a positive value: ⌊log_γ(v)⌋.
+func (m logMapping) Index(v float64) int {
+	i := math.Log(v) * m.multiplier
+	if i >= 0 {
+		return int(i)
 	}
-	return m
-}()
+	return int(i) - 1
+}
+
+// Value is the representative of bin i, within the relative accuracy of
+// every value the bin holds.
+func (m logMapping) Value(i int) float64 {
+	return math.Exp(float64(i)/m.multiplier) * (1 + (1 - 2/(1+m.gamma)))
+}
 
 // Sketch names a duration distribution kept in counter fields: "<name>.<bin>"
 // counts values per DDSketch bin, "<name>.z" zero durations, "<name>_n" the
@@ -61,8 +82,8 @@ func (s Sketch) Mean(f Fields) float64 {
 // Quantiles returns the durations in seconds at each quantile, within
 // RelativeAccuracy of the exact values.
 func (s Sketch) Quantiles(f Fields, qs ...float64) ([]float64, error) {
-	pos := store.NewDenseStore()
-	var zeros int64
+	bins := map[int]int64{}
+	var zeros, n int64
 	prefix := string(s) + "."
 	for k, v := range f {
 		bin, ok := strings.CutPrefix(k, prefix)
@@ -71,6 +92,7 @@ func (s Sketch) Quantiles(f Fields, qs ...float64) ([]float64, error) {
 		}
 		if bin == "z" {
 			zeros += v
+			n += v
 			continue
 		}
 		i, err := strconv.Atoi(bin)
@@ -80,27 +102,37 @@ func (s Sketch) Quantiles(f Fields, qs ...float64) ([]float64, error) {
 		if v < 0 {
 			return nil, fmt.Errorf("sketch %s: bin %d holds %d", s, i, v)
 		}
-		pos.AddWithCount(i, float64(v))
-	}
-	sk := ddsketch.NewDDSketch(durations, pos, store.NewDenseStore())
-	if zeros > 0 {
-		if err := sk.AddWithCount(0, float64(zeros)); err != nil {
-			return nil, err
-		}
+		bins[i] += v
+		n += v
 	}
 	out := make([]float64, len(qs))
-	if sk.IsEmpty() {
+	if n == 0 {
 		for i := range out {
 			out[i] = math.NaN()
 		}
 		return out, nil
 	}
+	keys := slices.Sorted(maps.Keys(bins))
 	for i, q := range qs {
-		v, err := sk.GetValueAtQuantile(q)
-		if err != nil {
-			return nil, fmt.Errorf("sketch %s quantile %v: %w", s, q, err)
+		if q < 0 || q > 1 {
+			return nil, fmt.Errorf("sketch %s quantile %v: want 0 to 1", s, q)
 		}
-		out[i] = v
+		// The value at rank ⌊q·(n−1)⌋: zeros first, then bins ascending.
+		rank := float64(q * float64(n-1))
+		if rank < float64(zeros) {
+			out[i] = 0
+			continue
+		}
+		rank -= float64(zeros)
+		cum := 0.0
+		out[i] = durations.Value(keys[len(keys)-1])
+		for _, k := range keys {
+			cum += float64(bins[k])
+			if cum > rank {
+				out[i] = durations.Value(k)
+				break
+			}
+		}
 	}
 	return out, nil
 }

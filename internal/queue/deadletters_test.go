@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/ocxhq/ocx/internal/bus"
+	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/deadletter"
 	"github.com/ocxhq/ocx/internal/motoserver/mototest"
 	"github.com/ocxhq/ocx/internal/notify"
@@ -20,10 +20,10 @@ import (
 
 type recordingBus struct {
 	mu  sync.Mutex
-	evs []bus.Event
+	evs []events.Event
 }
 
-func (b *recordingBus) Publish(_ context.Context, evs ...bus.Event) error {
+func (b *recordingBus) Publish(_ context.Context, evs ...events.Event) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.evs = append(b.evs, evs...)

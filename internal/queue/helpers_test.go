@@ -10,14 +10,14 @@ import (
 
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/ocxhq/ocx/internal/bus"
+	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/deadletter"
 	"github.com/ocxhq/ocx/internal/httpauth"
 )
 
 type sqstypesName = sqstypes.QueueAttributeName
 
-func newDeadLetterMux(q deadletter.Queues, pub bus.Publisher) *http.ServeMux {
+func newDeadLetterMux(q deadletter.Queues, pub events.Publisher) *http.ServeMux {
 	mux := http.NewServeMux()
 	deadletter.Routes(mux, q, pub, httpauth.Guard{Token: "t"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	return mux

@@ -38,7 +38,7 @@ func (w *world) send(source, typ string, detail any) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	if err := w.tally.Count(context.Background(), Envelope{ID: "env", Source: source, DetailType: typ, Detail: b}); err != nil {
+	if err := w.tally.Count(context.Background(), events.Envelope{ID: "env", Source: source, DetailType: typ, Detail: b}); err != nil {
 		w.t.Fatal(err)
 	}
 }

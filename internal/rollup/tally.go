@@ -8,15 +8,10 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/identity"
 	"github.com/ocxhq/ocx/internal/metric"
 )
-
-// Envelope is a bus event as the tally reads it.
-type Envelope struct {
-	ID, Source, DetailType string
-	Detail                 []byte
-}
 
 // Tx is everything one event changes, written atomically: its marker (so
 // a redelivery counts nothing), its counter deltas and the records of the
@@ -84,7 +79,7 @@ type Tally struct {
 const attempts = 8
 
 // Count counts one bus event.
-func (t *Tally) Count(ctx context.Context, env Envelope) error {
+func (t *Tally) Count(ctx context.Context, env events.Envelope) error {
 	obs, ok, err := metric.Observe(env.Source, env.DetailType, env.ID, env.Detail, t.Attributes)
 	if err != nil {
 		return fmt.Errorf("count %s %s: %w", env.DetailType, env.ID, err)

@@ -51,7 +51,7 @@ func TestCountSkipsAndRefuses(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	// Events the metrics do not read count nothing and are not errors.
-	for _, env := range []Envelope{
+	for _, env := range []events.Envelope{
 		{Source: "aws.events", DetailType: "Scheduled Event", Detail: []byte(`{}`)},
 		{Source: events.SourceRules, DetailType: "failure.escalated", Detail: []byte(`{}`)},
 	} {
@@ -61,7 +61,7 @@ func TestCountSkipsAndRefuses(t *testing.T) {
 	}
 	// A malformed one is refused, so the bus retries it and then parks it
 	// in the dead-letter queue where it can be seen.
-	err := w.tally.Count(ctx, Envelope{ID: "e1", Source: events.SourceJourney, DetailType: events.TypeJourneyStarted, Detail: []byte(`{"journey":"x"}`)})
+	err := w.tally.Count(ctx, events.Envelope{ID: "e1", Source: events.SourceJourney, DetailType: events.TypeJourneyStarted, Detail: []byte(`{"journey":"x"}`)})
 	if err == nil || !strings.Contains(err.Error(), "journey, instance and stage are required") {
 		t.Errorf("malformed journey event: %v", err)
 	}

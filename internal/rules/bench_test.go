@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	lambdaevents "github.com/aws/aws-lambda-go/events"
-
+	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/infra/config"
 	"github.com/ocxhq/ocx/internal/failure"
 	"github.com/ocxhq/ocx/internal/team"
@@ -19,7 +18,7 @@ import (
 // traffic is n events of a day for 2,000 customers, mostly email delivery,
 // with surveys, contacts, payments and orders (the mix BenchmarkShippedRules
 // in internal/dynamo uses too).
-func traffic(b *testing.B, n int) []lambdaevents.CloudWatchEvent {
+func traffic(b *testing.B, n int) []events.Envelope {
 	rng := rand.New(rand.NewPCG(1, 2))
 	mix := []struct {
 		weight int
@@ -46,7 +45,7 @@ func traffic(b *testing.B, n int) []lambdaevents.CloudWatchEvent {
 	for _, m := range mix {
 		total += m.weight
 	}
-	out := make([]lambdaevents.CloudWatchEvent, n)
+	out := make([]events.Envelope, n)
 	step := 24 * time.Hour / time.Duration(n)
 	for i := range out {
 		r := rng.IntN(total)

@@ -7,7 +7,7 @@ import (
 	"testing/fstest"
 	"time"
 
-	lambdaevents "github.com/aws/aws-lambda-go/events"
+	"github.com/ocxhq/ocx/events"
 )
 
 // engineFor compiles one match rule with the given pattern (YAML flow
@@ -26,13 +26,13 @@ func engineFor(t *testing.T, pattern string) *Engine {
 	return eng
 }
 
-func envelopeWith(t *testing.T, detail string) lambdaevents.CloudWatchEvent {
+func envelopeWith(t *testing.T, detail string) events.Envelope {
 	t.Helper()
 	if !json.Valid([]byte(detail)) {
 		t.Fatalf("detail %s is not JSON", detail)
 	}
-	return lambdaevents.CloudWatchEvent{Version: "0", ID: "e1", Source: "ocx.test", DetailType: "thing.happened",
-		Time: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), Region: "us-east-1", Resources: []string{}, Detail: json.RawMessage(detail)}
+	return events.Envelope{ID: "e1", Source: "ocx.test", DetailType: "thing.happened",
+		Time: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), Resources: []string{}, Detail: json.RawMessage(detail)}
 }
 
 // The operators behave as EventBridge documents them

@@ -19,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-	lambdaevents "github.com/aws/aws-lambda-go/events"
 	"quamina.net/go/quamina"
 
 	"github.com/ocxhq/ocx/events"
@@ -96,7 +95,7 @@ type Event struct {
 }
 
 // DecodeEvent prepares an EventBridge envelope for evaluation.
-func DecodeEvent(env lambdaevents.CloudWatchEvent) (Event, error) {
+func DecodeEvent(env events.Envelope) (Event, error) {
 	if env.Resources == nil {
 		env.Resources = []string{}
 	}
@@ -266,7 +265,7 @@ func (e *Engine) Match(ev Event) ([]Hit, error) {
 }
 
 // MatchEnvelope is Match on a raw envelope, for tools and tests.
-func (e *Engine) MatchEnvelope(env lambdaevents.CloudWatchEvent) ([]Hit, error) {
+func (e *Engine) MatchEnvelope(env events.Envelope) ([]Hit, error) {
 	ev, err := DecodeEvent(env)
 	if err != nil {
 		return nil, err

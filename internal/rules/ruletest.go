@@ -13,10 +13,7 @@ import (
 	"sync"
 	"time"
 
-	lambdaevents "github.com/aws/aws-lambda-go/events"
-
 	"github.com/ocxhq/ocx/events"
-	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/configfile"
 	"github.com/ocxhq/ocx/internal/failure"
 )
@@ -138,10 +135,10 @@ func RunTestFiles(ctx context.Context, fsys fs.FS, files []string, rules []Rule)
 // recorder is a bus that keeps what was published.
 type recorder struct {
 	mu  sync.Mutex
-	evs []bus.Event
+	evs []events.Event
 }
 
-func (r *recorder) Publish(_ context.Context, evs ...bus.Event) error {
+func (r *recorder) Publish(_ context.Context, evs ...events.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.evs = append(r.evs, evs...)
@@ -150,7 +147,7 @@ func (r *recorder) Publish(_ context.Context, evs ...bus.Event) error {
 
 type delivery struct {
 	delivered time.Time
-	env       lambdaevents.CloudWatchEvent
+	env       events.Envelope
 }
 
 func runTest(ctx context.Context, eng *Engine, tc TestCase) []string {
@@ -212,7 +209,7 @@ func runTest(ctx context.Context, eng *Engine, tc TestCase) []string {
 			next++
 		}
 		now = tick
-		if err := svc.Handle(ctx, lambdaevents.CloudWatchEvent{Source: ScheduledSource, DetailType: ScheduledType, Time: tick, Detail: []byte("{}")}); err != nil {
+		if err := svc.Handle(ctx, events.Envelope{Source: events.TickSource, DetailType: events.TickType, Time: tick, Detail: []byte("{}")}); err != nil {
 			fail("schedule at %s: %v", tick.Sub(start), err)
 		}
 	}
@@ -257,7 +254,7 @@ func testDeliveries(evs []TestEvent, start time.Time, offset func(string, string
 	return out, nil
 }
 
-func testEnvelope(te TestEvent, id string, at, delivered time.Time) (lambdaevents.CloudWatchEvent, error) {
+func testEnvelope(te TestEvent, id string, at, delivered time.Time) (events.Envelope, error) {
 	source := te.Source
 	if source == "" {
 		source = events.SourceIngest
@@ -274,7 +271,7 @@ func testEnvelope(te TestEvent, id string, at, delivered time.Time) (lambdaevent
 		if te.SLA != "" {
 			sla, err := ParseDuration(te.SLA)
 			if err != nil {
-				return lambdaevents.CloudWatchEvent{}, fmt.Errorf("sla: %w", err)
+				return events.Envelope{}, fmt.Errorf("sla: %w", err)
 			}
 			d["sla_due_at"] = at.Add(sla).Format(time.RFC3339Nano)
 		}
@@ -293,14 +290,14 @@ func testEnvelope(te TestEvent, id string, at, delivered time.Time) (lambdaevent
 	}
 	b, err := json.Marshal(detail)
 	if err != nil {
-		return lambdaevents.CloudWatchEvent{}, fmt.Errorf("encode detail: %w", err)
+		return events.Envelope{}, fmt.Errorf("encode detail: %w", err)
 	}
-	return lambdaevents.CloudWatchEvent{Version: "0", ID: id, DetailType: te.Type, Source: source, AccountID: "000000000000",
-		Time: at, Region: "us-east-1", Resources: []string{}, Detail: b}, nil
+	return events.Envelope{ID: id, DetailType: te.Type, Source: source,
+		Time: at, Resources: []string{}, Detail: b}, nil
 }
 
 // compare matches what was published against what a test expects.
-func compare(want []Expected, published []bus.Event, mem *failure.Memory, start time.Time) []string {
+func compare(want []Expected, published []events.Event, mem *failure.Memory, start time.Time) []string {
 	var problems []string
 	seen := map[string]int{}
 	var detected []events.Failure

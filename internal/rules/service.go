@@ -8,8 +8,6 @@ import (
 	"slices"
 	"time"
 
-	lambdaevents "github.com/aws/aws-lambda-go/events"
-
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/failure"
 	"github.com/ocxhq/ocx/internal/wakeup"
@@ -34,12 +32,6 @@ type Service struct {
 	Log     *slog.Logger
 }
 
-// Scheduled events: what an EventBridge schedule rule sends its target.
-const (
-	ScheduledSource = "aws.events"
-	ScheduledType   = "Scheduled Event"
-)
-
 // maxAttempts bounds re-evaluations of an event whose state another
 // invocation changed meanwhile.
 const maxAttempts = 8
@@ -51,8 +43,8 @@ const maxApplied = 20
 
 // Handle evaluates one EventBridge event: a bus event against the rules,
 // or the schedule's tick.
-func (s *Service) Handle(ctx context.Context, env lambdaevents.CloudWatchEvent) error {
-	if env.Source == ScheduledSource && env.DetailType == ScheduledType {
+func (s *Service) Handle(ctx context.Context, env events.Envelope) error {
+	if env.IsTick() {
 		return s.Tick(ctx)
 	}
 	ev, err := DecodeEvent(env)

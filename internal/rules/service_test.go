@@ -13,10 +13,7 @@ import (
 	"testing/fstest"
 	"time"
 
-	lambdaevents "github.com/aws/aws-lambda-go/events"
-
 	"github.com/ocxhq/ocx/events"
-	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/failure"
 )
 
@@ -24,10 +21,10 @@ import (
 type flakyBus struct {
 	mu   sync.Mutex
 	down bool
-	evs  []bus.Event
+	evs  []events.Event
 }
 
-func (b *flakyBus) Publish(_ context.Context, evs ...bus.Event) error {
+func (b *flakyBus) Publish(_ context.Context, evs ...events.Event) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.down {
@@ -85,19 +82,19 @@ func newHarness(t *testing.T, rs []Rule, wrap func(Store) Store) *harness {
 
 func (h *harness) tick(t *testing.T) {
 	t.Helper()
-	if err := h.svc.Handle(context.Background(), lambdaevents.CloudWatchEvent{Source: ScheduledSource, DetailType: ScheduledType, Detail: []byte("{}")}); err != nil {
+	if err := h.svc.Handle(context.Background(), events.Envelope{Source: events.TickSource, DetailType: events.TickType, Detail: []byte("{}")}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func interaction(t testing.TB, id, typ, email string, at time.Time, attrs map[string]any) lambdaevents.CloudWatchEvent {
+func interaction(t testing.TB, id, typ, email string, at time.Time, attrs map[string]any) events.Envelope {
 	t.Helper()
 	b, err := json.Marshal(events.Interaction{ID: id, Type: typ, Channel: "app", OccurredAt: at, ReceivedAt: at,
 		Customer: events.Customer{Email: email}, Attributes: attrs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return lambdaevents.CloudWatchEvent{Version: "0", ID: "env-" + id, Source: events.SourceIngest, DetailType: typ, Time: at, Resources: []string{}, Detail: b}
+	return events.Envelope{ID: "env-" + id, Source: events.SourceIngest, DetailType: typ, Time: at, Resources: []string{}, Detail: b}
 }
 
 func loadRules(t *testing.T, yaml string) []Rule {
@@ -373,7 +370,7 @@ func TestStallOnJourneyEvents(t *testing.T) {
     team: cx
 `), nil)
 	ctx := context.Background()
-	journeyEvent := func(typ, stage string, at time.Time, sla time.Duration) lambdaevents.CloudWatchEvent {
+	journeyEvent := func(typ, stage string, at time.Time, sla time.Duration) events.Envelope {
 		je := events.JourneyEvent{ID: "jev-" + stage + typ, Type: typ, Journey: "support-case", Instance: "100", CustomerID: "cus_1",
 			Stage: stage, EnteredAt: at, OccurredAt: at}
 		if sla > 0 {
@@ -384,7 +381,7 @@ func TestStallOnJourneyEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return lambdaevents.CloudWatchEvent{Version: "0", ID: "env-" + je.ID, Source: events.SourceJourney, DetailType: typ, Time: at, Resources: []string{}, Detail: b}
+		return events.Envelope{ID: "env-" + je.ID, Source: events.SourceJourney, DetailType: typ, Time: at, Resources: []string{}, Detail: b}
 	}
 	if err := h.svc.Handle(ctx, journeyEvent("journey.started", "new", DefaultTestStart, 4*time.Hour)); err != nil {
 		t.Fatal(err)

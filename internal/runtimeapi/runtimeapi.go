@@ -190,9 +190,10 @@ func (a *API) Invoke(ctx context.Context, inv Invocation) ([]byte, error) {
 
 // Process is a bootstrap running against an API.
 type Process struct {
-	API  *API
-	cmd  *exec.Cmd
-	done chan error
+	API    *API
+	cmd    *exec.Cmd
+	done   chan error
+	exited chan struct{}
 }
 
 // Start runs the bootstrap with env (KEY=VALUE) plus what Lambda sets;
@@ -216,8 +217,11 @@ func Start(bootstrap string, env []string, logs io.Writer) (*Process, error) {
 		api.Close()
 		return nil, fmt.Errorf("start %s: %w", bootstrap, err)
 	}
-	p := &Process{API: api, cmd: cmd, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
+	p := &Process{API: api, cmd: cmd, done: make(chan error, 1), exited: make(chan struct{})}
+	go func() {
+		p.done <- cmd.Wait()
+		close(p.exited)
+	}()
 	return p, nil
 }
 
@@ -246,6 +250,9 @@ func (p *Process) Invoke(ctx context.Context, inv Invocation) ([]byte, error) {
 		return nil, &FunctionError{Init: true, Type: "Runtime.ExitError", Message: fmt.Sprintf("the bootstrap exited: %v", err)}
 	}
 }
+
+// Exited is closed when the process has exited.
+func (p *Process) Exited() <-chan struct{} { return p.exited }
 
 // Stop ends the process (Lambda freezes and later kills it) and the API.
 func (p *Process) Stop() {

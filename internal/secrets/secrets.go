@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/ocxhq/ocx/internal/topology"
 )
 
 // ErrNotFound is returned when a secret does not exist.
@@ -97,4 +99,9 @@ func (s *Store) Put(ctx context.Context, name, value string) error {
 	delete(s.cache, name)
 	s.mu.Unlock()
 	return nil
+}
+
+// FromEnv is the store under the prefix OCX_SECRETS_PREFIX names.
+func FromEnv(cfg aws.Config, getenv func(string) string) *Store {
+	return New(secretsmanager.NewFromConfig(cfg), getenv(topology.EnvSecretsPrefix))
 }

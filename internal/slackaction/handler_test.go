@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/ocxhq/ocx/events"
-	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/failure"
 )
 
@@ -27,10 +26,10 @@ const (
 // recorder is the bus: it keeps what the failure service announces.
 type recorder struct {
 	mu  sync.Mutex
-	evs []bus.Event
+	evs []events.Event
 }
 
-func (r *recorder) Publish(_ context.Context, evs ...bus.Event) error {
+func (r *recorder) Publish(_ context.Context, evs ...events.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.evs = append(r.evs, evs...)

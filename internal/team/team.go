@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ocxhq/ocx/internal/configfile"
+	"github.com/ocxhq/ocx/internal/topology"
 )
 
 // Team is a group of people who own a kind of failure and hear about it.
@@ -100,6 +101,16 @@ func (r Registry) Get(id string) (Team, bool) {
 }
 
 // All returns every team in the order the file lists them.
+// IDs lists the teams' ids, in All's order.
+func (r Registry) IDs() []string {
+	all := r.All()
+	ids := make([]string, len(all))
+	for i, t := range all {
+		ids[i] = t.ID
+	}
+	return ids
+}
+
 func (r Registry) All() []Team {
 	out := make([]Team, len(r.order))
 	for i, id := range r.order {
@@ -194,6 +205,9 @@ func decode(file string, n *yaml.Node, ps *configfile.Problems) (t Team, ok bool
 	}
 	if t.Slack != "" && !secretName.MatchString(t.Slack) {
 		ps.Add(file, configfile.Field(n, "slack"), "slack %q is not a valid secret name (letters, digits and /_+=.@- only)", t.Slack)
+	}
+	if t.Slack != "" && topology.SecretSlackPrefix+t.Slack == topology.SecretSlackSigning {
+		ps.Add(file, configfile.Field(n, "slack"), "slack %q is the Slack signing secret's name; pick another", t.Slack)
 	}
 
 	hasEmail := false

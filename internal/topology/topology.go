@@ -321,6 +321,10 @@ const (
 	// EnvDeadLetterQueues lists every dead-letter queue (URLs or names,
 	// comma-separated) for the API to list and redrive.
 	EnvDeadLetterQueues = "OCX_DEAD_LETTER_QUEUES"
+	// EnvMetricAttributes names the interaction attributes that are
+	// customer dimensions of the metrics (comma-separated); the rollup and
+	// the API must agree on it.
+	EnvMetricAttributes = "OCX_METRIC_ATTRIBUTES"
 	// EnvWakeupQueue is the URL of a function's wake-up queue (Wakeups).
 	EnvWakeupQueue = "OCX_WAKEUP_QUEUE"
 )

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/ocxhq/ocx/internal/topology"
 	"github.com/ocxhq/ocx/internal/wakeup"
 )
 
@@ -51,4 +52,13 @@ func (q *Queue) Schedule(ctx context.Context, key string, at time.Time) error {
 		return fmt.Errorf("schedule wake-up %s in %s: %w", key, delay, err)
 	}
 	return nil
+}
+
+// FromEnv is the function's wake-up queue, which OCX_WAKEUP_QUEUE names.
+func FromEnv(cfg aws.Config, getenv func(string) string, now func() time.Time) (*Queue, error) {
+	url := getenv(topology.EnvWakeupQueue)
+	if url == "" {
+		return nil, fmt.Errorf("missing environment: %s", topology.EnvWakeupQueue)
+	}
+	return New(sqs.NewFromConfig(cfg), url, now), nil
 }

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/events/schema"
 	"github.com/ocxhq/ocx/internal/channel"
 	"github.com/ocxhq/ocx/internal/identity"
 )
@@ -103,7 +104,7 @@ func Build[K channel.Kind](t testing.TB, f channel.Factory, opts channel.Options
 	return k.(K)
 }
 
-var schemas = sync.OnceValues(events.Compile)
+var schemas = sync.OnceValues(schema.Compile)
 
 // MatchSchemas checks that what ingest publishes from each of d's drafts is
 // valid against the schema of its type in events/schemas.

@@ -1,4 +1,6 @@
-package app
+// Package journey wires the journey function: each interaction resolved to
+// one customer and advanced through its journeys.
+package journey
 
 import (
 	"context"
@@ -8,13 +10,17 @@ import (
 	"strconv"
 	"time"
 
-	lambdaevents "github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/bus"
+	"github.com/ocxhq/ocx/internal/config"
 	"github.com/ocxhq/ocx/internal/dynamo"
 	"github.com/ocxhq/ocx/internal/emf"
+	"github.com/ocxhq/ocx/internal/function"
 	"github.com/ocxhq/ocx/internal/identity"
 	"github.com/ocxhq/ocx/internal/journey"
+	"github.com/ocxhq/ocx/internal/team"
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
@@ -22,36 +28,40 @@ import (
 // are kept before DynamoDB's TTL drops them; aggregates stay.
 const EnvRetentionDays = "OCX_RETENTION_DAYS"
 
-// JourneysDir is where journey definitions live in the configuration tree.
-const JourneysDir = "journeys"
+// DefaultRetention is how long raw interactions are kept unless
+// OCX_RETENTION_DAYS says otherwise.
+const DefaultRetention = 400 * 24 * time.Hour
 
-// Journey builds the interaction handler.
-func Journey(ctx context.Context, d Deps) (EventHandler, error) {
-	customers, err := d.table(topology.TableCustomers)
+// Build is the journey function's Lambda handler.
+var Build = function.Events(Handler)
+
+// Handler builds the interaction handler.
+func Handler(ctx context.Context, d function.Deps) (function.EventHandler, error) {
+	customers, err := d.Table(topology.TableCustomers)
 	if err != nil {
 		return nil, err
 	}
-	metrics, err := d.table(topology.TableMetrics)
+	metrics, err := d.Table(topology.TableMetrics)
 	if err != nil {
 		return nil, err
 	}
-	retention, err := d.retention()
+	retention, err := retention(d)
 	if err != nil {
 		return nil, err
 	}
-	pub, err := d.publisher()
+	pub, err := bus.FromEnv(d.AWS, d.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	catalog, err := d.Journeys()
+	catalog, err := Catalog(d.Config())
 	if err != nil {
 		return nil, err
 	}
-	guard, err := identity.LoadGuardrails(d.ConfigFS(), identity.GuardrailsFile)
+	guard, err := identity.LoadGuardrails(d.ConfigFS(), config.Identity)
 	if err != nil {
 		return nil, err
 	}
-	store := dynamo.NewCustomers(d.dynamo(), customers, metrics)
+	store := dynamo.NewCustomers(dynamodb.NewFromConfig(d.AWS), customers, metrics)
 	svc := &journey.Service{
 		Store:     store,
 		Guard:     guard,
@@ -63,7 +73,7 @@ func Journey(ctx context.Context, d Deps) (EventHandler, error) {
 		Now:       d.Now,
 		Log:       d.Log,
 	}
-	return func(ctx context.Context, env lambdaevents.CloudWatchEvent) error {
+	return func(ctx context.Context, env events.Envelope) error {
 		if env.Source != events.SourceIngest {
 			return nil
 		}
@@ -77,17 +87,13 @@ func Journey(ctx context.Context, d Deps) (EventHandler, error) {
 	}, nil
 }
 
-// Journeys loads and compiles the journey definitions from configuration.
-func (d Deps) Journeys() (*journey.Catalog, error) {
-	teams, err := d.Teams()
+// Catalog loads and compiles the journey definitions of a tree.
+func Catalog(t *config.Tree) (*journey.Catalog, error) {
+	teams, err := team.Load(t.FS(), config.Teams)
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
-	for _, t := range teams.All() {
-		ids = append(ids, t.ID)
-	}
-	defs, err := journey.Load(d.ConfigFS(), JourneysDir, ids)
+	defs, err := journey.Load(t.FS(), config.Journeys, teams.IDs())
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +101,7 @@ func (d Deps) Journeys() (*journey.Catalog, error) {
 }
 
 // retention reads OCX_RETENTION_DAYS, defaulting to DefaultRetention.
-func (d Deps) retention() (time.Duration, error) {
+func retention(d function.Deps) (time.Duration, error) {
 	v := d.Getenv(EnvRetentionDays)
 	if v == "" {
 		return DefaultRetention, nil

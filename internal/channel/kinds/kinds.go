@@ -1,7 +1,8 @@
-package app
+// Package kinds registers every channel kind: one line per provider
+// package. Adding a channel is writing its package under internal/channel/
+// and adding its line here.
+package kinds
 
-// Channel kinds: one line per provider package. Adding a channel is writing
-// its package under internal/channel/ and adding its line here.
 import (
 	_ "github.com/ocxhq/ocx/internal/channel/delighted"
 	_ "github.com/ocxhq/ocx/internal/channel/intercom"

@@ -1,4 +1,4 @@
-package app
+package function
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	lambdaevents "github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/wakeup"
 )
 
@@ -29,7 +30,7 @@ func (s *scheduled) Schedule(_ context.Context, key string, _ time.Time) error {
 func TestWakeableFunctionTakesBothShapes(t *testing.T) {
 	var got []string
 	w := Wakeable{
-		Events: func(_ context.Context, env lambdaevents.CloudWatchEvent) error {
+		Events: func(_ context.Context, env events.Envelope) error {
 			got = append(got, "event "+env.DetailType)
 			return nil
 		},
@@ -38,7 +39,7 @@ func TestWakeableFunctionTakesBothShapes(t *testing.T) {
 			return lambdaevents.SQSEventResponse{BatchItemFailures: []lambdaevents.SQSBatchItemFailure{{ItemIdentifier: "m1"}}}, nil
 		},
 	}
-	b := wakeableFunction(func(context.Context, Deps) (Wakeable, error) { return w, nil })
+	b := WithWakeups(func(context.Context, Deps) (Wakeable, error) { return w, nil })
 	h, err := b(context.Background(), Deps{})
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +82,7 @@ func TestWakeBatch(t *testing.T) {
 		return nil
 	}
 	s := &scheduled{}
-	h := wakeBatch(s, func() time.Time { return now }, wake, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := WakeBatch(s, func() time.Time { return now }, wake, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	resp, err := h(context.Background(), lambdaevents.SQSEvent{Records: []lambdaevents.SQSMessage{
 		{MessageId: "m1", Body: body("due", now)},
 		{MessageId: "m2", Body: body("later", now.Add(time.Hour))},

@@ -1,4 +1,4 @@
-package events
+package schema
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/ocxhq/ocx/events"
 )
 
 func validate(t *testing.T, s *jsonschema.Schema, b []byte) error {
@@ -26,7 +28,7 @@ func TestSamplesMatchTheirSchemas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	samples, _ := fs.Glob(Samples, "samples/*.json")
+	samples, _ := fs.Glob(events.Samples, "samples/*.json")
 	if len(samples) == 0 {
 		t.Fatal("no samples")
 	}
@@ -37,7 +39,7 @@ func TestSamplesMatchTheirSchemas(t *testing.T) {
 			t.Errorf("sample %s has no schema", n)
 			continue
 		}
-		b, _ := Samples.ReadFile(n)
+		b, _ := events.Samples.ReadFile(n)
 		if err := validate(t, s, b); err != nil {
 			t.Errorf("%s: %v", n, err)
 		}
@@ -51,22 +53,22 @@ func TestGoTypesMatchSchemas(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
-	in := Interaction{
-		ID: "evt_0123456789abcdef0123456789", Type: TypeSurveyResponded, Channel: "app",
-		OccurredAt: at, ReceivedAt: at, Customer: Customer{Email: "a@b.c"},
+	in := events.Interaction{
+		ID: "evt_0123456789abcdef0123456789", Type: events.TypeSurveyResponded, Channel: "app",
+		OccurredAt: at, ReceivedAt: at, Customer: events.Customer{Email: "a@b.c"},
 		Attributes: map[string]any{"survey": "csat", "score": 4}, DeliveryID: "m", Raw: "s3://b/k",
 	}
 	b, _ := json.Marshal(in)
-	if err := validate(t, schemas[TypeSurveyResponded], b); err != nil {
+	if err := validate(t, schemas[events.TypeSurveyResponded], b); err != nil {
 		t.Errorf("Interaction: %v", err)
 	}
-	f := Failure{
+	f := events.Failure{
 		ID: "flr_0123456789abcdef01234567", RuleID: "r", Description: "d", Severity: "critical", Team: "t",
 		Labels: map[string]string{"a": "b"}, DetectedAt: at,
-		Evidence: []Evidence{{EventID: in.ID, Type: in.Type, Channel: in.Channel, OccurredAt: at, Customer: in.Customer}},
+		Evidence: []events.Evidence{{EventID: in.ID, Type: in.Type, Channel: in.Channel, OccurredAt: at, Customer: in.Customer}},
 	}
 	b, _ = json.Marshal(f)
-	if err := validate(t, schemas[TypeFailureDetected], b); err != nil {
+	if err := validate(t, schemas[events.TypeFailureDetected], b); err != nil {
 		t.Errorf("Failure: %v", err)
 	}
 }
@@ -116,12 +118,12 @@ func TestIntakeTallyMatchesItsSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 11, 23, 8, 14, 0, 0, time.UTC)
-	for _, tl := range []IntakeTally{
+	for _, tl := range []events.IntakeTally{
 		{ID: "itl_0123456789abcdef0123456789", Channel: "app", OccurredAt: at, Instance: "i1", Accepted: 2, Events: 3, LastAcceptedAt: at.Add(5 * time.Second)},
 		{ID: "itl_0123456789abcdef0123456789", Channel: "app", OccurredAt: at, Instance: "i1", RejectedSignature: 7},
 	} {
 		b, _ := json.Marshal(tl)
-		if err := validate(t, schemas[TypeIntakeTallied], b); err != nil {
+		if err := validate(t, schemas[events.TypeIntakeTallied], b); err != nil {
 			t.Errorf("IntakeTally %s: %v", b, err)
 		}
 	}

@@ -1,0 +1,77 @@
+// Package rules wires the rules function: failure rules evaluated on bus
+// events, their deadlines woken from its wake-up queue.
+package rules
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/ocxhq/ocx/internal/bus"
+	"github.com/ocxhq/ocx/internal/config"
+	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/failure"
+	"github.com/ocxhq/ocx/internal/function"
+	"github.com/ocxhq/ocx/internal/rules"
+	"github.com/ocxhq/ocx/internal/team"
+	"github.com/ocxhq/ocx/internal/topology"
+	"github.com/ocxhq/ocx/internal/wakequeue"
+)
+
+// Build is the rules function's Lambda handler.
+var Build = function.WithWakeups(Handler)
+
+// Handler builds the failure-rule handler. It takes bus events and the
+// rule-timers schedule's tick alike, and its deadlines' wake-ups as SQS
+// batches from its wake-up queue.
+func Handler(ctx context.Context, d function.Deps) (function.Wakeable, error) {
+	var none function.Wakeable
+	wakeups, err := wakequeue.FromEnv(d.AWS, d.Getenv, d.Now)
+	if err != nil {
+		return none, err
+	}
+	failuresTable, err := d.Table(topology.TableFailures)
+	if err != nil {
+		return none, err
+	}
+	rulesTable, err := d.Table(topology.TableRules)
+	if err != nil {
+		return none, err
+	}
+	customersTable, err := d.Table(topology.TableCustomers)
+	if err != nil {
+		return none, err
+	}
+	pub, err := bus.FromEnv(d.AWS, d.Getenv)
+	if err != nil {
+		return none, err
+	}
+	teams, err := team.Load(d.ConfigFS(), config.Teams)
+	if err != nil {
+		return none, err
+	}
+	rs, err := rules.Load(d.ConfigFS(), config.Rules, teams.IDs())
+	if err != nil {
+		return none, err
+	}
+	eng, err := rules.NewEngine(rs)
+	if err != nil {
+		return none, err
+	}
+	db := dynamodb.NewFromConfig(d.AWS)
+	failures := dynamo.NewFailures(db, failuresTable)
+	announcer := &failure.Announcer{Outbox: failures, Bus: pub, Log: d.Log}
+	svc := &rules.Service{
+		Engine:    eng,
+		Store:     dynamo.NewRuleState(db, rulesTable, failuresTable),
+		Failures:  &failure.Service{Store: failures, Announcer: announcer, Now: d.Now},
+		Announcer: announcer,
+		// The read-only identity lookup the rollup counts contacts with;
+		// the metrics table is not touched.
+		Customers: dynamo.NewTally(db, "", customersTable),
+		Wakeups:   wakeups,
+		Now:       d.Now,
+		Log:       d.Log,
+	}
+	return function.Wakeable{Events: svc.Handle, Wake: function.WakeBatch(wakeups, d.Now, svc.Wake, d.Log)}, nil
+}
