@@ -159,6 +159,99 @@ func TestRenderEscapesHTMLOnly(t *testing.T) {
 	}
 }
 
+// hostile is markup named for the field that carries it, so a test can
+// tell which field came out unescaped.
+func hostile(field string) string { return `<script>` + field + `</script>"'&+` }
+
+// escaped is hostile(field) as the HTML part must carry it.
+func escaped(field string) string {
+	return "&lt;script&gt;" + field + "&lt;/script&gt;&#34;&#39;&amp;&#43;"
+}
+
+func TestRenderEscapesEveryField(t *testing.T) {
+	f := events.Failure{
+		ID:          hostile("id"),
+		RuleID:      hostile("rule"),
+		Description: hostile("description"),
+		Severity:    hostile("severity"),
+		State:       hostile("state"),
+		Summary:     hostile("summary"),
+		Runbook:     `https://example.com/rb?a=1&b=<script>runbook</script>"x'`,
+		CustomerID:  hostile("customer-id"),
+		DetectedAt:  time.Date(2025, 3, 1, 12, 0, 5, 0, time.UTC),
+		History: []events.FailureStep{{State: "open", By: "rule"},
+			{State: hostile("step"), By: hostile("by")}},
+		Evidence: []events.Evidence{{
+			Type: hostile("type"), Channel: hostile("channel"),
+			Customer:   events.Customer{Email: hostile("customer") + "@example.com"},
+			Attributes: map[string]any{hostile("attr-key"): hostile("attr-value")},
+		}},
+	}
+	n := notify.Notification{GroupKey: hostile("group"), Kind: notify.Escalated, Owner: hostile("owner"), Muted: 2,
+		Team:     team.Team{ID: hostile("team-id"), Name: hostile("team")},
+		Labels:   map[string]string{hostile("label-key"): hostile("label-value")},
+		Failures: []events.Failure{f}}
+	// A console URL that tries to end the href attribute early.
+	naming := notify.Naming{ConsoleURL: `https://ocx.example.com/"><script>console</script>`}
+	m, err := RenderNamed(n, naming)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(m.HTML, "<script>") || strings.Contains(m.HTML, "</script>") {
+		t.Errorf("markup survives in the HTML part:\n%s", m.HTML)
+	}
+	for _, field := range []string{"id", "rule", "description", "state", "summary", "step", "by", "type", "channel",
+		"customer", "attr-key", "attr-value", "group", "owner", "team-id", "team", "label-key", "label-value"} {
+		if !strings.Contains(m.HTML, escaped(field)) {
+			t.Errorf("HTML part lacks %s escaped as %q", field, escaped(field))
+		}
+		// The text part is shown as is, so it carries every value verbatim.
+		if !strings.Contains(m.Text, hostile(field)) {
+			t.Errorf("text part lacks %s verbatim", field)
+		}
+	}
+	if !strings.Contains(m.HTML, "<title>[ESCALATED &lt;SCRIPT&gt;SEVERITY&lt;/SCRIPT&gt;&#34;&#39;&amp;&#43;] "+escaped("description")+"</title>") {
+		t.Error("HTML title lacks the escaped title")
+	}
+	// Links are percent-encoded (valid escapes kept), then HTML-escaped: the
+	// value cannot close its attribute or open a tag.
+	for _, want := range []string{
+		`<a href="https://example.com/rb?a=1&amp;b=%3cscript%3erunbook%3c/script%3e%22x%27" style=`,
+		`<a href="https://ocx.example.com/%22%3e%3cscript%3econsole%3c/script%3e/#/customers/%3Cscript%3Ecustomer-id%3C%2Fscript%3E%22%27&amp;&#43;">`,
+		`<a href="https://ocx.example.com/%22%3e%3cscript%3econsole%3c/script%3e/#/failures/%3Cscript%3Eid%3C%2Fscript%3E%22%27&amp;&#43;"><code>`,
+	} {
+		if !strings.Contains(m.HTML, want) {
+			t.Errorf("HTML part lacks the link %s", want)
+		}
+	}
+}
+
+// A link that is not plain http(s) is never written as one, in either part.
+func TestRenderDropsNonHTTPLinks(t *testing.T) {
+	for _, u := range []string{"javascript:alert(1)", "JavaScript:alert(1)", " javascript:alert(1)", "java\tscript:alert(1)",
+		"data:text/html,<script>alert(1)</script>", "vbscript:msgbox(1)", "//evil.example.com/x", "https:///nohost"} {
+		f := minimal()
+		f.Runbook = u
+		f.CustomerID = "cus_1"
+		m, err := RenderNamed(note(support, notify.Firing, f), notify.Naming{ConsoleURL: u})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for part, s := range map[string]string{"HTML": m.HTML, "text": m.Text} {
+			if strings.Contains(s, "<a ") || strings.Contains(s, "Runbook:") || strings.Contains(s, "Customer:") ||
+				strings.Contains(strings.ToLower(s), "script:") || strings.Contains(s, "data:") {
+				t.Errorf("%s part keeps the link %q:\n%s", part, u, s)
+			}
+		}
+	}
+	// href itself refuses such a link, should a view ever carry one.
+	var b strings.Builder
+	href(&b, "javascript:alert(1)")
+	if b.String() != "#ZgotmplZ" {
+		t.Errorf("href(javascript:) wrote %q", b.String())
+	}
+}
+
 func TestRenderSamePartsSaySameThing(t *testing.T) {
 	f := detractor()
 	for i := range 25 {
