@@ -93,8 +93,8 @@ func RenderNamed(n notify.Notification, naming notify.Naming) (Message, error) {
 	fs := n.Failures
 	v := view{
 		Kind:     strings.ToUpper(n.Kind),
-		Severity: strings.ToUpper(worst(fs)),
-		Colour:   colour(worst(fs)),
+		Severity: strings.ToUpper(events.WorstSeverity(fs)),
+		Colour:   colour(events.WorstSeverity(fs)),
 		TeamID:   n.Team.ID,
 		TeamName: n.Team.Name,
 		Owner:    n.Owner,
@@ -180,22 +180,6 @@ func view1(f events.Failure, naming notify.Naming) failure {
 			OccurredAt: stamp(e.OccurredAt),
 			Attributes: notify.KeyAttributes(e.Attributes, maxEvidenceAttributes),
 		})
-	}
-	return out
-}
-
-var severityRank = map[string]int{"info": 1, "warning": 2, "error": 3, "critical": 4, "page": 5}
-
-// worst is the highest severity among fs.
-func worst(fs []events.Failure) string {
-	out := ""
-	for _, f := range fs {
-		if s := strings.ToLower(f.Severity); out == "" || severityRank[s] > severityRank[out] {
-			out = s
-		}
-	}
-	if out == "" {
-		return "failure"
 	}
 	return out
 }

@@ -97,7 +97,7 @@ func RenderNamed(n notify.Notification, naming notify.Naming) Message {
 	if teamName == "" {
 		teamName = n.Team.ID
 	}
-	severity := strings.ToUpper(worst(fs))
+	severity := strings.ToUpper(events.WorstSeverity(fs))
 	blocks := []Block{{
 		Type:    "header",
 		BlockID: BlockHeader,
@@ -246,22 +246,6 @@ func runbook(fs []events.Failure) string {
 		}
 	}
 	return fs[0].Runbook
-}
-
-var severityRank = map[string]int{"info": 1, "warning": 2, "error": 3, "critical": 4, "page": 5}
-
-// worst is the highest severity among fs.
-func worst(fs []events.Failure) string {
-	out := ""
-	for _, f := range fs {
-		if s := strings.ToLower(f.Severity); out == "" || severityRank[s] > severityRank[out] {
-			out = s
-		}
-	}
-	if out == "" {
-		return "failure"
-	}
-	return out
 }
 
 func codes(ss []string) string {
