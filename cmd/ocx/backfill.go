@@ -14,7 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/ocxhq/ocx/internal/awsclient"
-	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/dynamo/backfillstore"
+	"github.com/ocxhq/ocx/internal/dynamo/metricstore"
 	"github.com/ocxhq/ocx/internal/localstack"
 	"github.com/ocxhq/ocx/internal/metric"
 	"github.com/ocxhq/ocx/internal/rollup"
@@ -66,10 +67,10 @@ func runBackfill(ctx context.Context, out io.Writer, args []string) error {
 	}
 	client := dynamodb.NewFromConfig(cfg)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	metrics := dynamo.NewMetrics(client, *tables[topology.TableMetrics])
+	metrics := metricstore.NewMetrics(client, *tables[topology.TableMetrics])
 	bar := newProgress(os.Stderr)
 	b := &rollup.Backfill{
-		Source:     dynamo.NewBackfillSource(client, *tables[topology.TableCustomers], *tables[topology.TableFailures]),
+		Source:     backfillstore.NewBackfillSource(client, *tables[topology.TableCustomers], *tables[topology.TableFailures]),
 		Store:      metrics,
 		Rollup:     &rollup.Service{Store: metrics, Log: log},
 		Attributes: dims,

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocxhq/ocx/internal/dynamo/customerstore"
+	"github.com/ocxhq/ocx/internal/dynamo/journeystore"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -71,10 +74,10 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store := dynamo.NewCustomers(st.ddb, st.names[topology.TableCustomers], st.names[topology.TableMetrics])
+	store := journeystore.NewCustomers(st.ddb, st.names[topology.TableCustomers], st.names[topology.TableMetrics])
 	st.journey = &journey.Service{Store: store, Journeys: cat, Retention: 30 * 24 * time.Hour, Now: time.Now, Log: log}
 	svc := &customer.Service{
-		Store: store, Failures: dynamo.NewCustomerFailures(st.ddb, st.names[topology.TableFailures]),
+		Store: customerstore.New(st.ddb, st.names[topology.TableCustomers]), Failures: customerstore.NewCustomerFailures(st.ddb, st.names[topology.TableFailures]),
 		Archive: archive.New(st.s3, st.bucket), Bucket: st.bucket, Now: time.Now, Log: log,
 	}
 	mux := http.NewServeMux()

@@ -1,5 +1,8 @@
-// Package dynamo holds the DynamoDB adapters: the stores the domain packages
-// declare as interfaces, implemented over the tables in internal/topology.
+// Package dynamo is what the DynamoDB adapters share: the topology's tables,
+// attribute helpers, paging and the item layouts two adapters both read.
+// Each adapter lives in a package below, named for the domain it stores,
+// one type and file per domain port, so a function links only its own
+// stores. Their tests run here, together, against the emulator.
 package dynamo
 
 import (
@@ -75,14 +78,14 @@ func createTable(ctx context.Context, c *dynamodb.Client, name string, t topolog
 
 // conditionFailed reports whether err is a failed condition on a single
 // write.
-func conditionFailed(err error) bool {
+func ConditionFailed(err error) bool {
 	var cf *ddb.ConditionalCheckFailedException
 	return errors.As(err, &cf)
 }
 
 // transactionConditionFailed reports whether a transaction was cancelled
 // because the item at position i failed its condition.
-func transactionConditionFailed(err error, i int) bool {
+func TransactionConditionFailed(err error, i int) bool {
 	var tc *ddb.TransactionCanceledException
 	if !errors.As(err, &tc) || i >= len(tc.CancellationReasons) {
 		return false
@@ -90,26 +93,26 @@ func transactionConditionFailed(err error, i int) bool {
 	return aws.ToString(tc.CancellationReasons[i].Code) == "ConditionalCheckFailed"
 }
 
-func s(v string) ddb.AttributeValue { return &ddb.AttributeValueMemberS{Value: v} }
+func AttrS(v string) ddb.AttributeValue { return &ddb.AttributeValueMemberS{Value: v} }
 
-func n(v int64) ddb.AttributeValue {
+func AttrN(v int64) ddb.AttributeValue {
 	return &ddb.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
 }
 
-func key(pk, sk string) map[string]ddb.AttributeValue {
-	return map[string]ddb.AttributeValue{topology.PK: s(pk), topology.SK: s(sk)}
+func ItemKey(pk, sk string) map[string]ddb.AttributeValue {
+	return map[string]ddb.AttributeValue{topology.PK: AttrS(pk), topology.SK: AttrS(sk)}
 }
 
-func epoch(t time.Time) ddb.AttributeValue { return n(t.Unix()) }
+func AttrEpoch(t time.Time) ddb.AttributeValue { return AttrN(t.Unix()) }
 
-func str(item map[string]ddb.AttributeValue, name string) string {
+func GetS(item map[string]ddb.AttributeValue, name string) string {
 	if v, ok := item[name].(*ddb.AttributeValueMemberS); ok {
 		return v.Value
 	}
 	return ""
 }
 
-func num(item map[string]ddb.AttributeValue, name string) int64 {
+func GetN(item map[string]ddb.AttributeValue, name string) int64 {
 	if v, ok := item[name].(*ddb.AttributeValueMemberN); ok {
 		i, _ := strconv.ParseInt(v.Value, 10, 64)
 		return i
@@ -117,7 +120,7 @@ func num(item map[string]ddb.AttributeValue, name string) int64 {
 	return 0
 }
 
-func strs(item map[string]ddb.AttributeValue, name string) []string {
+func GetSS(item map[string]ddb.AttributeValue, name string) []string {
 	switch v := item[name].(type) {
 	case *ddb.AttributeValueMemberSS:
 		return v.Value
@@ -135,3 +138,51 @@ func strs(item map[string]ddb.AttributeValue, name string) []string {
 
 // ErrBadCursor is returned for a page token that does not decode.
 var ErrBadCursor = errors.New("bad cursor")
+
+// Sortable formats times so that they sort as strings: fixed width, UTC.
+const Sortable = "2006-01-02T15:04:05.000000000Z"
+
+// TransactionConflict reports whether a transaction was cancelled because
+// another transaction held one of its items.
+func TransactionConflict(err error) bool {
+	var tc *ddb.TransactionCanceledException
+	if !errors.As(err, &tc) {
+		return false
+	}
+	for _, r := range tc.CancellationReasons {
+		if aws.ToString(r.Code) == "TransactionConflict" {
+			return true
+		}
+	}
+	return false
+}
+
+// BatchGet reads keys from table, strongly consistent, 100 at a time,
+// retrying what DynamoDB leaves unprocessed (throttling) a few times.
+func BatchGet(ctx context.Context, c *dynamodb.Client, table string, keys []map[string]ddb.AttributeValue) ([]map[string]ddb.AttributeValue, error) {
+	var out []map[string]ddb.AttributeValue
+	for start := 0; start < len(keys); start += 100 {
+		pending := keys[start:min(start+100, len(keys))]
+		for attempt := 0; len(pending) > 0; attempt++ {
+			if attempt == 5 {
+				return nil, fmt.Errorf("%d keys still unprocessed (throttled); retry", len(pending))
+			}
+			if attempt > 0 {
+				time.Sleep(time.Duration(attempt*attempt) * 20 * time.Millisecond)
+			}
+			res, err := c.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+				RequestItems: map[string]ddb.KeysAndAttributes{table: {Keys: pending, ConsistentRead: aws.Bool(true)}},
+			})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, res.Responses[table]...)
+			pending = res.UnprocessedKeys[table].Keys
+		}
+	}
+	return out, nil
+}
+
+// EventMemory is how long an applied event id is remembered for dedupe;
+// EventBridge and Lambda redeliver within hours, not weeks.
+const EventMemory = 30 * 24 * time.Hour

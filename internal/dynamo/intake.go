@@ -1,98 +1,31 @@
 package dynamo
 
 import (
-	"context"
-	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
-	"github.com/ocxhq/ocx/internal/ingest"
 )
 
-// DeliveryRetention is how long a delivery id is remembered. Providers retry
-// for up to three days; two weeks leaves room for manual redelivery.
-const DeliveryRetention = 14 * 24 * time.Hour
+// The intake table's tally items, which the ingest function writes and
+// the channel health view reads: one item per channel and minute, and one
+// per channel holding its last accepted delivery.
+const (
+	// IntakeMinute is a tally item's minute in its sort key.
+	IntakeMinute = "2006-01-02T15:04Z"
+	// IntakeLastTime orders as a string: fixed width, UTC.
+	IntakeLastTime = "2006-01-02T15:04:05.000000000Z"
+)
 
-// DeliveryLedger implements ingest.Ledger on the intake table.
-type DeliveryLedger struct {
-	client *dynamodb.Client
-	table  string
+// IntakeTallyCounts are a tally item's counters, in events.IntakeTally's
+// field order.
+var IntakeTallyCounts = []string{"accepted", "duplicate", "rejected_signature", "rejected_other", "unavailable", "events", "ignored", "quarantined"}
+
+// IntakeMinuteKey is the key of a channel's tally of the minute holding at.
+func IntakeMinuteKey(channel string, at time.Time) map[string]ddb.AttributeValue {
+	return ItemKey("intake#"+channel, "minute#"+at.UTC().Format(IntakeMinute))
 }
 
-// NewDeliveryLedger returns a ledger over table.
-func NewDeliveryLedger(client *dynamodb.Client, table string) *DeliveryLedger {
-	return &DeliveryLedger{client: client, table: table}
-}
-
-func deliveryKey(channel, delivery string) map[string]ddb.AttributeValue {
-	return key("delivery#"+channel+"#"+delivery, "delivery")
-}
-
-// Claim takes the delivery unless it is done or held by a live lease.
-func (l *DeliveryLedger) Claim(ctx context.Context, channel, delivery string, now time.Time, lease time.Duration) (ingest.Claim, error) {
-	item := deliveryKey(channel, delivery)
-	item["state"] = s("claimed")
-	item["lease_until"] = n(now.Add(lease).UnixMilli())
-	item["expires_at"] = epoch(now.Add(DeliveryRetention))
-	_, err := l.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                aws.String(l.table),
-		Item:                     item,
-		ConditionExpression:      aws.String("attribute_not_exists(pk) OR (#state = :claimed AND lease_until < :now)"),
-		ExpressionAttributeNames: map[string]string{"#state": "state"},
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{
-			":claimed": s("claimed"), ":now": n(now.UnixMilli()),
-		},
-	})
-	if err == nil {
-		return ingest.Claim{}, nil
-	}
-	if !conditionFailed(err) {
-		return ingest.Claim{}, fmt.Errorf("claim delivery %s/%s: %w", channel, delivery, err)
-	}
-	out, err := l.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(l.table), Key: deliveryKey(channel, delivery), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return ingest.Claim{}, fmt.Errorf("read delivery %s/%s: %w", channel, delivery, err)
-	}
-	if str(out.Item, "state") == "done" {
-		return ingest.Claim{Done: true, EventIDs: strs(out.Item, "event_ids"), Topic: str(out.Item, "topic")}, nil
-	}
-	return ingest.Claim{Busy: true}, nil
-}
-
-// Complete marks the delivery done.
-func (l *DeliveryLedger) Complete(ctx context.Context, channel, delivery string, eventIDs []string, topic string, now time.Time) error {
-	ids := make([]ddb.AttributeValue, len(eventIDs))
-	for i, id := range eventIDs {
-		ids[i] = s(id)
-	}
-	item := deliveryKey(channel, delivery)
-	item["state"] = s("done")
-	item["event_ids"] = &ddb.AttributeValueMemberL{Value: ids}
-	item["done_at"] = s(now.UTC().Format(time.RFC3339Nano))
-	if topic != "" {
-		item["topic"] = s(topic)
-	}
-	item["expires_at"] = epoch(now.Add(DeliveryRetention))
-	if _, err := l.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(l.table), Item: item}); err != nil {
-		return fmt.Errorf("complete delivery %s/%s: %w", channel, delivery, err)
-	}
-	return nil
-}
-
-// Release drops a claim that is not done.
-func (l *DeliveryLedger) Release(ctx context.Context, channel, delivery string) error {
-	_, err := l.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 aws.String(l.table),
-		Key:                       deliveryKey(channel, delivery),
-		ConditionExpression:       aws.String("#state = :claimed"),
-		ExpressionAttributeNames:  map[string]string{"#state": "state"},
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{":claimed": s("claimed")},
-	})
-	if err != nil && !conditionFailed(err) {
-		return fmt.Errorf("release delivery %s/%s: %w", channel, delivery, err)
-	}
-	return nil
+// IntakeLastKey is the key of a channel's last accepted delivery.
+func IntakeLastKey(channel string) map[string]ddb.AttributeValue {
+	return ItemKey("intake#"+channel, "last")
 }

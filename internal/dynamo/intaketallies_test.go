@@ -1,9 +1,12 @@
-package dynamo
+package dynamo_test
 
 import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/ocxhq/ocx/internal/dynamo/healthstore"
+	"github.com/ocxhq/ocx/internal/dynamo/intakestore"
 
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/channelhealth"
@@ -15,7 +18,8 @@ import (
 func TestIntakeTalliesAddUpPerChannelAndMinute(t *testing.T) {
 	ctx := context.Background()
 	c, names := newTables(t)
-	st := NewIntakeTallies(c, names[topology.TableIntake])
+	st := intakestore.NewTallies(c, names[topology.TableIntake])
+	rd := healthstore.NewTallies(c, names[topology.TableIntake])
 	m0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 	for _, tl := range []events.IntakeTally{
 		{Channel: "app", OccurredAt: m0, Instance: "a", Accepted: 3, Events: 4, LastAcceptedAt: m0.Add(40 * time.Second)},
@@ -28,19 +32,19 @@ func TestIntakeTalliesAddUpPerChannelAndMinute(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := st.Window(ctx, "app", m0, m0.Add(2*time.Minute))
+	got, err := rd.Window(ctx, "app", m0, m0.Add(2*time.Minute))
 	want := channelhealth.Counts{Accepted: 4, Duplicate: 1, RejectedSignature: 2, RejectedOther: 1, Unavailable: 6, Events: 5, Ignored: 5, Quarantined: 2}
 	if err != nil || got != want {
 		t.Fatalf("window [m0, m0+2m): %+v %v, want %+v", got, err, want)
 	}
-	if got, _ := st.Window(ctx, "app", m0.Add(2*time.Minute), m0.Add(time.Hour)); got.Accepted != 100 {
+	if got, _ := rd.Window(ctx, "app", m0.Add(2*time.Minute), m0.Add(time.Hour)); got.Accepted != 100 {
 		t.Fatalf("window from m0+2m: %+v", got)
 	}
-	last, err := st.LastAccepted(ctx, "app")
+	last, err := rd.LastAccepted(ctx, "app")
 	if err != nil || !last.Equal(m0.Add(40*time.Second)) {
 		t.Fatalf("last delivery %s %v, want the later of the two", last, err)
 	}
-	if last, _ := st.LastAccepted(ctx, "zendesk"); !last.IsZero() {
+	if last, _ := rd.LastAccepted(ctx, "zendesk"); !last.IsZero() {
 		t.Fatalf("a channel that never delivered: %s", last)
 	}
 }

@@ -1,4 +1,4 @@
-package dynamo
+package dynamo_test
 
 import (
 	"context"
@@ -12,12 +12,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocxhq/ocx/internal/dynamo/customerstore"
+
+	"github.com/ocxhq/ocx/internal/dynamo"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/infra/config"
 	"github.com/ocxhq/ocx/internal/customer"
+	"github.com/ocxhq/ocx/internal/dynamo/journeystore"
 	"github.com/ocxhq/ocx/internal/identity"
 	"github.com/ocxhq/ocx/internal/journey"
 	"github.com/ocxhq/ocx/internal/motoserver/mototest"
@@ -47,7 +52,8 @@ func (r *recorder) all() []events.JourneyEvent {
 
 // world is one test's tables, journey service and customer service.
 type world struct {
-	store *Customers
+	store *journeystore.Customers
+	custs *customerstore.Store
 	svc   *journey.Service
 	cust  *customer.Service
 	bus   *recorder
@@ -62,7 +68,7 @@ func provision(t testing.TB, c *dynamodb.Client) map[string]string {
 	for _, tb := range topology.Tables {
 		names[tb.Name] = prefix + tb.Name
 	}
-	if err := CreateTables(context.Background(), c, names); err != nil {
+	if err := dynamo.CreateTables(context.Background(), c, names); err != nil {
 		t.Fatal(err)
 	}
 	// moto copies every table on each transaction, so tables left behind
@@ -92,12 +98,12 @@ func newWorldOn(t testing.TB, c *dynamodb.Client) *world {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st := NewCustomers(c, names[topology.TableCustomers], names[topology.TableMetrics])
+	st := journeystore.NewCustomers(c, names[topology.TableCustomers], names[topology.TableMetrics])
 	rec := &recorder{}
 	return &world{
-		store: st, bus: rec,
+		store: st, custs: customerstore.New(c, names[topology.TableCustomers]), bus: rec,
 		svc:  &journey.Service{Store: st, Journeys: cat, Bus: rec, Retention: 400 * 24 * time.Hour, Now: time.Now, Log: log},
-		cust: &customer.Service{Store: st, Now: time.Now, Log: log},
+		cust: &customer.Service{Store: customerstore.New(c, names[topology.TableCustomers]), Now: time.Now, Log: log},
 	}
 }
 
@@ -124,7 +130,7 @@ func (w *world) apply(t testing.TB, evs ...events.Interaction) {
 
 func (w *world) owner(t testing.TB, k identity.Key) string {
 	t.Helper()
-	id, err := w.store.Owner(context.Background(), k)
+	id, err := w.custs.Owner(context.Background(), k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +344,7 @@ func TestJourneyProgressionDuplicatesAndLateEvents(t *testing.T) {
 	// The answer arrives before the ticket, and everything twice.
 	w.apply(t, answered, answered, created, customerReply, created)
 	ref := journey.Ref{Journey: "support-case", Instance: "5158"}
-	insts, err := w.store.Instances(ctx, []journey.Ref{ref})
+	insts, err := w.custs.Instances(ctx, []journey.Ref{ref})
 	if err != nil {
 		t.Fatal(err)
 	}

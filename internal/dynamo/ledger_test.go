@@ -1,4 +1,4 @@
-package dynamo
+package dynamo_test
 
 import (
 	"context"
@@ -8,6 +8,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ocxhq/ocx/internal/dynamo/notifystore"
+
+	"github.com/ocxhq/ocx/internal/dynamo"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -45,7 +49,7 @@ func ledgerTestTable(t *testing.T) (*dynamodb.Client, string) {
 func ledgerItem(t *testing.T, client *dynamodb.Client, table, failureID, receiver string) map[string]ddb.AttributeValue {
 	t.Helper()
 	out, err := client.GetItem(context.Background(), &dynamodb.GetItemInput{
-		TableName: aws.String(table), Key: ledgerKey(failureID, receiver), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(table), Key: dynamo.ItemKey("notification#"+failureID, receiver), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +72,7 @@ var ledgerT0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 func TestLedgerClaimSendOnce(t *testing.T) {
 	ctx := context.Background()
 	client, table := ledgerTestTable(t)
-	l := NewNotificationLedger(client, table)
+	l := notifystore.NewNotificationLedger(client, table)
 	until := ledgerT0.Add(notify.DefaultLease)
 
 	steps := []struct {
@@ -129,7 +133,7 @@ func TestLedgerClaimSendOnce(t *testing.T) {
 func TestLedgerLeaseLapsesAndRelease(t *testing.T) {
 	ctx := context.Background()
 	client, table := ledgerTestTable(t)
-	l := NewNotificationLedger(client, table)
+	l := notifystore.NewNotificationLedger(client, table)
 	lease := notify.DefaultLease
 	claim := func(at time.Time) notify.Claim {
 		t.Helper()
@@ -173,7 +177,7 @@ func TestLedgerLeaseLapsesAndRelease(t *testing.T) {
 func TestLedgerReleaseKeepsSentRecord(t *testing.T) {
 	ctx := context.Background()
 	client, table := ledgerTestTable(t)
-	l := NewNotificationLedger(client, table)
+	l := notifystore.NewNotificationLedger(client, table)
 	until := ledgerT0.Add(time.Minute)
 	if _, err := l.Claim(ctx, "f-1", "cx/email", ledgerT0, until); err != nil {
 		t.Fatal(err)
@@ -196,7 +200,7 @@ func TestLedgerReleaseKeepsSentRecord(t *testing.T) {
 func TestLedgerConcurrentClaimsGrantOne(t *testing.T) {
 	ctx := context.Background()
 	client, table := ledgerTestTable(t)
-	l := NewNotificationLedger(client, table)
+	l := notifystore.NewNotificationLedger(client, table)
 	const attempts = 8
 	results := make([]notify.Claim, attempts)
 	errs := make([]error, attempts)
@@ -224,7 +228,7 @@ func TestLedgerConcurrentClaimsGrantOne(t *testing.T) {
 }
 
 func TestLedgerMissingTable(t *testing.T) {
-	l := NewNotificationLedger(dynamodb.NewFromConfig(mototest.Config(t)), "ledger-no-such-table")
+	l := notifystore.NewNotificationLedger(dynamodb.NewFromConfig(mototest.Config(t)), "ledger-no-such-table")
 	_, err := l.Claim(context.Background(), "f-1", "cx/slack", ledgerT0, ledgerT0.Add(time.Minute))
 	if err == nil || !strings.HasPrefix(err.Error(), "claim notification f-1 to cx/slack: ") {
 		t.Fatalf("Claim error %v, want one naming the delivery", err)

@@ -1,10 +1,12 @@
-package dynamo
+package dynamo_test
 
 import (
 	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/ocxhq/ocx/internal/dynamo/notifystore"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -17,7 +19,7 @@ import (
 func TestNotifyGroups(t *testing.T) {
 	ctx := context.Background()
 	client, table := failuresTable(t)
-	g := NewNotifyGroups(client, table)
+	g := notifystore.NewNotifyGroups(client, table)
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	f := events.Failure{ID: "flr_1", RuleID: "email.bounced", Team: "digital", Labels: map[string]string{"channel": "ses"}, DetectedAt: t0}
 
@@ -89,7 +91,7 @@ func TestNotifyGroups(t *testing.T) {
 func TestSilences(t *testing.T) {
 	ctx := context.Background()
 	client, table := failuresTable(t)
-	st := NewSilences(client, table)
+	st := notifystore.NewSilences(client, table)
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	sl, err := silence.New(silence.Request{Matchers: []string{"team=digital"}, Duration: "1h", CreatedBy: "ann", Comment: "maintenance"}, t0)
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 // already has and answers as fast as the table does.
 func Probe(client *dynamodb.Client, table string) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
-		_, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key("healthz", "healthz"), ConsistentRead: aws.Bool(true)})
+		_, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: ItemKey("healthz", "healthz"), ConsistentRead: aws.Bool(true)})
 		if err != nil {
 			return fmt.Errorf("probe table %s: %w", table, err)
 		}

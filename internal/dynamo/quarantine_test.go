@@ -1,4 +1,4 @@
-package dynamo
+package dynamo_test
 
 import (
 	"context"
@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocxhq/ocx/internal/dynamo"
+
+	"github.com/ocxhq/ocx/internal/dynamo/intakestore"
+
 	"github.com/ocxhq/ocx/internal/channel"
 	"github.com/ocxhq/ocx/internal/ingest"
 	"github.com/ocxhq/ocx/internal/topology"
@@ -17,7 +21,7 @@ import (
 func TestQuarantineListsByStateNewestFirst(t *testing.T) {
 	ctx := context.Background()
 	c, names := newTables(t)
-	q := NewQuarantine(c, names[topology.TableIntake])
+	q := intakestore.NewQuarantine(c, names[topology.TableIntake])
 	base := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 	for i := range 5 {
 		ch := "stripe"
@@ -86,7 +90,7 @@ func TestQuarantineListsByStateNewestFirst(t *testing.T) {
 func TestQuarantineKeepsHugeRejectionsWithinOneItem(t *testing.T) {
 	ctx := context.Background()
 	c, names := newTables(t)
-	q := NewQuarantine(c, names[topology.TableIntake])
+	q := intakestore.NewQuarantine(c, names[topology.TableIntake])
 	var d channel.Delivery
 	d.ID = "sg-batch"
 	for i := range 3000 {
@@ -105,10 +109,10 @@ func TestQuarantineKeepsHugeRejectionsWithinOneItem(t *testing.T) {
 
 func TestProbeAnswersForATableAndFailsForNone(t *testing.T) {
 	c, names := newTables(t)
-	if err := Probe(c, names[topology.TableIntake])(context.Background()); err != nil {
+	if err := dynamo.Probe(c, names[topology.TableIntake])(context.Background()); err != nil {
 		t.Fatalf("probe of a table: %v", err)
 	}
-	if err := Probe(c, "no-such-table")(context.Background()); err == nil {
+	if err := dynamo.Probe(c, "no-such-table")(context.Background()); err == nil {
 		t.Fatal("probe of a missing table succeeded")
 	}
 }
@@ -119,7 +123,7 @@ func TestProbeAnswersForATableAndFailsForNone(t *testing.T) {
 func TestQuarantineReplaceAndTimeWindow(t *testing.T) {
 	ctx := context.Background()
 	c, names := newTables(t)
-	q := NewQuarantine(c, names[topology.TableIntake])
+	q := intakestore.NewQuarantine(c, names[topology.TableIntake])
 	base := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 	for i := range 6 {
 		row := ingest.BadRow{ID: fmt.Sprintf("bad_%d", i), Channel: "stripe", State: ingest.StateQuarantined, CreatedAt: base.Add(time.Duration(i) * time.Hour)}

@@ -1,10 +1,14 @@
-package dynamo
+package dynamo_test
 
 import (
 	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/ocxhq/ocx/internal/dynamo"
+
+	"github.com/ocxhq/ocx/internal/dynamo/journeystore"
 
 	"github.com/ocxhq/ocx/internal/journey"
 	"github.com/ocxhq/ocx/internal/topology"
@@ -15,7 +19,7 @@ import (
 func TestRefusalsAreListedNewestFirst(t *testing.T) {
 	ctx := context.Background()
 	c, names := newTables(t)
-	st := NewCustomers(c, names[topology.TableCustomers], names[topology.TableMetrics])
+	st := journeystore.NewRefusals(c, names[topology.TableCustomers])
 	at := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 	for i, id := range []string{"ref_a", "ref_b", "ref_c"} {
 		r := journey.Refusal{ID: id, At: at.Add(time.Duration(i) * time.Minute), CauseEvent: "evt_" + id, Channel: "stripe",
@@ -34,7 +38,7 @@ func TestRefusalsAreListedNewestFirst(t *testing.T) {
 	if err != nil || len(rest) != 1 || rest[0].ID != "ref_a" || rest[0].Kinds[0] != "email" || next != "" {
 		t.Fatalf("second page %+v next %q: %v", rest, next, err)
 	}
-	if _, _, err := st.Refused(ctx, encodeCursor(key("badrow#x", "badrow")), 2); !errors.Is(err, journey.ErrBadCursor) {
+	if _, _, err := st.Refused(ctx, dynamo.EncodeCursor(dynamo.ItemKey("badrow#x", "badrow")), 2); !errors.Is(err, journey.ErrBadCursor) {
 		t.Fatalf("a foreign cursor: %v", err)
 	}
 }

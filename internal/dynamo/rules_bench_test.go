@@ -1,4 +1,4 @@
-package dynamo
+package dynamo_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ocxhq/ocx/internal/dynamo"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -148,7 +150,7 @@ func BenchmarkShippedRules(b *testing.B) {
 			for _, tb := range topology.Tables {
 				names[tb.Name] = prefix + tb.Name
 			}
-			if err := CreateTables(ctx, db, names); err != nil {
+			if err := dynamo.CreateTables(ctx, db, names); err != nil {
 				b.Fatal(err)
 			}
 			var now time.Time

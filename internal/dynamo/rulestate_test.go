@@ -1,4 +1,4 @@
-package dynamo
+package dynamo_test
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/infra/config"
+	"github.com/ocxhq/ocx/internal/dynamo/failurestore"
+	"github.com/ocxhq/ocx/internal/dynamo/rulestore"
 	"github.com/ocxhq/ocx/internal/failure"
 	"github.com/ocxhq/ocx/internal/rules"
 	"github.com/ocxhq/ocx/internal/team"
@@ -32,8 +34,9 @@ func ruleFailure(id string, at time.Time) events.Failure {
 func TestRuleStateCommitConditions(t *testing.T) {
 	ctx := context.Background()
 	c, names := newTables(t)
-	st := NewRuleState(c, names[topology.TableRules], names[topology.TableFailures])
-	fs := NewFailures(c, names[topology.TableFailures])
+	st := rulestore.NewRuleState(c, names[topology.TableRules], names[topology.TableFailures])
+	fs := failurestore.NewFailures(c, names[topology.TableFailures])
+	outbox := failurestore.NewOutbox(c, names[topology.TableFailures])
 	k := rules.StateKey{Rule: "r", Key: "customer.email=ann@example.com"}
 
 	got, err := st.Load(ctx, []rules.StateKey{k, k})
@@ -78,7 +81,7 @@ func TestRuleStateCommitConditions(t *testing.T) {
 	if err != nil || stored.Occurrences != 2 || !stored.LastSeenAt.Equal(ruleT0.Add(time.Hour)) || stored.State != failure.Open {
 		t.Fatalf("stored failure %+v, %v", stored, err)
 	}
-	msgs, err := fs.Due(ctx, ruleT0.Add(failure.Lease+time.Second), 10)
+	msgs, err := outbox.Due(ctx, ruleT0.Add(failure.Lease+time.Second), 10)
 	if err != nil || len(msgs) != 1 || msgs[0].DetailType != events.TypeFailureDetected || msgs[0].Failure.ID != f.ID {
 		t.Fatalf("outbox = %+v, %v", msgs, err)
 	}
@@ -87,7 +90,7 @@ func TestRuleStateCommitConditions(t *testing.T) {
 func TestRuleStateListings(t *testing.T) {
 	ctx := context.Background()
 	c, names := newTables(t)
-	st := NewRuleState(c, names[topology.TableRules], names[topology.TableFailures])
+	st := rulestore.NewRuleState(c, names[topology.TableRules], names[topology.TableFailures])
 	var ks []rules.Keyed
 	for i, d := range []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour} {
 		ks = append(ks, rules.Keyed{StateKey: rules.StateKey{Rule: "r", Key: string(rune('a' + i))},
@@ -131,8 +134,9 @@ func TestRuleStateListings(t *testing.T) {
 func TestFailuresLifecycleAndListing(t *testing.T) {
 	ctx := context.Background()
 	c, names := newTables(t)
-	fs := NewFailures(c, names[topology.TableFailures])
-	st := NewRuleState(c, names[topology.TableRules], names[topology.TableFailures])
+	fs := failurestore.NewFailures(c, names[topology.TableFailures])
+	outbox := failurestore.NewOutbox(c, names[topology.TableFailures])
+	st := rulestore.NewRuleState(c, names[topology.TableRules], names[topology.TableFailures])
 	var created []events.Failure
 	for i := range 3 {
 		f := ruleFailure("flr_00000000000000000000000"+string(rune('1'+i)), ruleT0.Add(time.Duration(i)*time.Minute))
@@ -145,7 +149,7 @@ func TestFailuresLifecycleAndListing(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := &ruleBus{}
-	svc := &failure.Service{Store: fs, Announcer: &failure.Announcer{Outbox: fs, Bus: b, Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
+	svc := &failure.Service{Store: fs, Announcer: &failure.Announcer{Outbox: outbox, Bus: b, Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
 		Now: func() time.Time { return ruleT0.Add(time.Hour) }}
 	if _, err := svc.Acknowledge(ctx, created[0].ID, "slack:U1", "on it"); err != nil {
 		t.Fatal(err)
@@ -169,7 +173,7 @@ func TestFailuresLifecycleAndListing(t *testing.T) {
 	if len(b.evs) != 2 {
 		t.Fatalf("published %d lifecycle events, want 2", len(b.evs))
 	}
-	if msgs, _ := fs.Due(ctx, ruleT0.Add(24*time.Hour), 10); len(msgs) != 0 {
+	if msgs, _ := outbox.Due(ctx, ruleT0.Add(24*time.Hour), 10); len(msgs) != 0 {
 		t.Fatalf("sent messages left in the outbox: %v", msgs)
 	}
 
@@ -200,7 +204,7 @@ func TestFailuresLifecycleAndListing(t *testing.T) {
 		t.Fatal(err)
 	}
 	later := ruleT0.Add(failure.Lease + time.Minute)
-	if ok, err := fs.Claim(ctx, m.ID, ruleT0, later); err != nil || ok {
+	if ok, err := outbox.Claim(ctx, m.ID, ruleT0, later); err != nil || ok {
 		t.Fatalf("claim within the lease = %v, %v", ok, err)
 	}
 	var wins int
@@ -208,7 +212,7 @@ func TestFailuresLifecycleAndListing(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Go(func() {
-			ok, err := fs.Claim(ctx, m.ID, later, later.Add(failure.Lease))
+			ok, err := outbox.Claim(ctx, m.ID, later, later.Add(failure.Lease))
 			if err != nil {
 				t.Error(err)
 			}
@@ -269,10 +273,11 @@ func shippedRuleService(t testing.TB, names map[string]string, db *dynamodb.Clie
 		t.Fatal(err)
 	}
 	b := &ruleBus{}
-	fs := NewFailures(db, names[topology.TableFailures])
+	fs := failurestore.NewFailures(db, names[topology.TableFailures])
+	outbox := failurestore.NewOutbox(db, names[topology.TableFailures])
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ann := &failure.Announcer{Outbox: fs, Bus: b, Log: log}
-	return &rules.Service{Engine: eng, Store: NewRuleState(db, names[topology.TableRules], names[topology.TableFailures]),
+	ann := &failure.Announcer{Outbox: outbox, Bus: b, Log: log}
+	return &rules.Service{Engine: eng, Store: rulestore.NewRuleState(db, names[topology.TableRules], names[topology.TableFailures]),
 		Failures: &failure.Service{Store: fs, Announcer: ann, Now: now}, Announcer: ann, Now: now, Log: log}, b
 }
 
@@ -348,7 +353,8 @@ func TestShippedRulesOnDynamoDB(t *testing.T) {
 	if n := b.count(events.TypeFailureResolved); n != 2 {
 		t.Fatalf("%d resolved after the window emptied, want 2", n)
 	}
-	fs := NewFailures(c, names[topology.TableFailures])
+	fs := failurestore.NewFailures(c, names[topology.TableFailures])
+
 	open, _, err := fs.List(ctx, failure.Filter{State: failure.Open}, "", 100)
 	if err != nil {
 		t.Fatal(err)

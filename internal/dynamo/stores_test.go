@@ -1,4 +1,4 @@
-package dynamo
+package dynamo_test
 
 import (
 	"context"
@@ -9,6 +9,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ocxhq/ocx/internal/dynamo/journeystore"
+
+	"github.com/ocxhq/ocx/internal/dynamo"
+
+	"github.com/ocxhq/ocx/internal/dynamo/intakestore"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -30,11 +36,11 @@ func newTables(t *testing.T) (*dynamodb.Client, map[string]string) {
 	for _, tb := range topology.Tables {
 		names[tb.Name] = prefix + tb.Name
 	}
-	if err := CreateTables(context.Background(), c, names); err != nil {
+	if err := dynamo.CreateTables(context.Background(), c, names); err != nil {
 		t.Fatal(err)
 	}
 	// Creating again is a no-op, as the local stack relies on after a restore.
-	if err := CreateTables(context.Background(), c, names); err != nil {
+	if err := dynamo.CreateTables(context.Background(), c, names); err != nil {
 		t.Fatalf("second CreateTables: %v", err)
 	}
 	return c, names
@@ -43,7 +49,7 @@ func newTables(t *testing.T) (*dynamodb.Client, map[string]string) {
 func TestDeliveryLedger(t *testing.T) {
 	ctx := context.Background()
 	c, names := newTables(t)
-	l := NewDeliveryLedger(c, names[topology.TableIntake])
+	l := intakestore.NewLedger(c, names[topology.TableIntake])
 	now := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 
 	if cl, err := l.Claim(ctx, "app", "msg_1", now, 30*time.Second); err != nil || cl.Done || cl.Busy {
@@ -91,7 +97,7 @@ func nps(id string, score int, at time.Time, cust events.Customer) events.Intera
 func TestResolveLinksKeysToOneCustomer(t *testing.T) {
 	ctx := context.Background()
 	c, names := newTables(t)
-	st := NewCustomers(c, names[topology.TableCustomers], names[topology.TableMetrics])
+	st := journeystore.NewCustomers(c, names[topology.TableCustomers], names[topology.TableMetrics])
 	now := time.Now()
 	first, err := st.Resolve(ctx, identity.Keys("app", events.Customer{ID: "u1"}), now)
 	if err != nil {
@@ -121,7 +127,7 @@ func journeySvc(st journey.Store) *journey.Service {
 func TestApplyIsIdempotentAndConcurrencySafe(t *testing.T) {
 	ctx := context.Background()
 	c, names := newTables(t)
-	st := NewCustomers(c, names[topology.TableCustomers], names[topology.TableMetrics])
+	st := journeystore.NewCustomers(c, names[topology.TableCustomers], names[topology.TableMetrics])
 	svc := journeySvc(st)
 	at := time.Date(2026, 11, 23, 8, 30, 0, 0, time.UTC)
 	cust := events.Customer{ID: "u1"}
@@ -153,12 +159,12 @@ func TestApplyIsIdempotentAndConcurrencySafe(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cid := CustomerIDFor(identity.Key("app:u1"))
-	prof, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: &[]string{names[topology.TableCustomers]}[0], Key: key("customer#"+cid, "profile")})
+	cid := identity.CustomerIDFor(identity.Key("app:u1"))
+	prof, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: &[]string{names[topology.TableCustomers]}[0], Key: dynamo.ItemKey("customer#"+cid, "profile")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := num(prof.Item, "interactions"); got != 10 {
+	if got := dynamo.GetN(prof.Item, "interactions"); got != 10 {
 		t.Fatalf("profile counts %d interactions, want 10", got)
 	}
 }

@@ -574,10 +574,7 @@ func (s *Service) publish(ctx context.Context, evs []events.JourneyEvent) error 
 
 // CustomerIDFor derives a new customer's id from its strongest key, so two
 // racing first events for one person create the same customer.
-func CustomerIDFor(k identity.Key) string {
-	sum := sha256.Sum256([]byte(k))
-	return "cus_" + hex.EncodeToString(sum[:10])
-}
+func CustomerIDFor(k identity.Key) string { return identity.CustomerIDFor(k) }
 
 // mergeID is deterministic so a retried merge is the same merge.
 func mergeID(eventID, survivor, absorbed string) string {

@@ -15,7 +15,7 @@ import (
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/infra/config"
 	"github.com/ocxhq/ocx/internal/awsclient"
-	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/dynamo/notifystore"
 	"github.com/ocxhq/ocx/internal/localstack"
 	"github.com/ocxhq/ocx/internal/topology"
 )
@@ -105,7 +105,7 @@ func BenchmarkGroupDueToSlack(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	groups := dynamo.NewNotifyGroups(dynamodb.NewFromConfig(cfg), localstack.Resources(localstack.Stage).Tables[topology.TableFailures])
+	groups := notifystore.NewNotifyGroups(dynamodb.NewFromConfig(cfg), localstack.Resources(localstack.Stage).Tables[topology.TableFailures])
 	now := func() time.Time { return testNow().Add(time.Duration(offset.Load())) }
 	var late []time.Duration
 	b.ResetTimer()

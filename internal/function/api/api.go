@@ -20,16 +20,28 @@ import (
 	"github.com/ocxhq/ocx/internal/customer"
 	"github.com/ocxhq/ocx/internal/deadletter"
 	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/dynamo/customerstore"
+	"github.com/ocxhq/ocx/internal/dynamo/failurestore"
+	"github.com/ocxhq/ocx/internal/dynamo/healthstore"
+	"github.com/ocxhq/ocx/internal/dynamo/journeystore"
+	"github.com/ocxhq/ocx/internal/dynamo/metricstore"
+	"github.com/ocxhq/ocx/internal/dynamo/notifystore"
 	"github.com/ocxhq/ocx/internal/failure"
 	"github.com/ocxhq/ocx/internal/function"
 	"github.com/ocxhq/ocx/internal/httpdeadline"
 	"github.com/ocxhq/ocx/internal/journey"
 	"github.com/ocxhq/ocx/internal/metric"
-	"github.com/ocxhq/ocx/internal/queue"
+	"github.com/ocxhq/ocx/internal/queue/deadletters"
 	"github.com/ocxhq/ocx/internal/secrets"
 	"github.com/ocxhq/ocx/internal/silence"
 	"github.com/ocxhq/ocx/internal/slackaction"
 	"github.com/ocxhq/ocx/internal/topology"
+)
+
+// The stores other functions own that the API also serves from.
+var (
+	_ channelhealth.Failures = (*failurestore.Failures)(nil)
+	_ slackaction.Groups     = (*notifystore.NotifyGroups)(nil)
 )
 
 // Build is the api function's Lambda handler.
@@ -59,13 +71,13 @@ func Handler(ctx context.Context, d function.Deps) (http.Handler, error) {
 		return nil, err
 	}
 	db := dynamodb.NewFromConfig(d.AWS)
-	failureStore := dynamo.NewFailures(db, failures)
-	announcer := &failure.Announcer{Outbox: failureStore, Bus: pub, Log: d.Log}
-	failureSvc := &failure.Service{Store: failureStore, Notebook: failureStore, Now: d.Now, Announcer: announcer}
-	customerFailures := dynamo.NewCustomerFailures(db, failures)
+	failureStore := failurestore.NewFailures(db, failures)
+	announcer := &failure.Announcer{Outbox: failurestore.NewOutbox(db, failures), Bus: pub, Log: d.Log}
+	failureSvc := &failure.Service{Store: failureStore, Notebook: failurestore.NewNotebook(db, failures), Now: d.Now, Announcer: announcer}
+	customerFailures := customerstore.NewCustomerFailures(db, failures)
 	customerFailures.Now = d.Now
 	customerSvc := &customer.Service{
-		Store:    dynamo.NewCustomers(db, customers, metrics),
+		Store:    customerstore.New(db, customers),
 		Failures: customerFailures,
 		Archive:  arch,
 		Bucket:   arch.Bucket(),
@@ -77,7 +89,7 @@ func Handler(ctx context.Context, d function.Deps) (http.Handler, error) {
 		Secrets: func(ctx context.Context) ([]string, error) {
 			return store.List(ctx, topology.SecretSlackSigning)
 		},
-		Groups:   dynamo.NewNotifyGroups(db, failures),
+		Groups:   notifystore.NewNotifyGroups(db, failures),
 		Failures: &failure.Service{Store: failureStore, Announcer: announcer, Now: d.Now},
 		// The budget bounds the whole press; this only stops a stuck
 		// connection from holding a request past it.
@@ -93,9 +105,9 @@ func Handler(ctx context.Context, d function.Deps) (http.Handler, error) {
 	for i, c := range list {
 		chans[i] = channelhealth.Channel{ID: c.ID, Kind: c.Config.Kind}
 	}
-	health := &channelhealth.Service{Channels: chans, Tallies: dynamo.NewIntakeTallies(db, intake), Failures: failureStore, Now: d.Now, Log: d.Log}
+	health := &channelhealth.Service{Channels: chans, Tallies: healthstore.NewTallies(db, intake), Failures: failureStore, Now: d.Now, Log: d.Log}
 
-	srv := &api.Server{Cubes: dynamo.NewMetrics(db, metrics), Attributes: attrs, Guard: guard, Now: d.Now, Log: d.Log}
+	srv := &api.Server{Cubes: metricstore.NewMetrics(db, metrics), Attributes: attrs, Guard: guard, Now: d.Now, Log: d.Log}
 	srv.Ready = []api.Check{
 		{Name: "metrics table", Probe: dynamo.Probe(db, metrics)},
 		{Name: "failures table", Probe: dynamo.Probe(db, failures)},
@@ -105,10 +117,10 @@ func Handler(ctx context.Context, d function.Deps) (http.Handler, error) {
 	failure.Routes(mux, failureSvc, guard, d.Log)
 	(&console.Handler{Files: console.Assets(), Config: consoleConfig(d)}).Routes(mux)
 	customer.Routes(mux, customerSvc, guard)
-	journey.RefusedRoutes(mux, dynamo.NewCustomers(db, customers, metrics), guard, d.Log)
-	silence.Routes(mux, dynamo.NewSilences(db, failures), guard, d.Now, d.Log)
+	journey.RefusedRoutes(mux, journeystore.NewRefusals(db, customers), guard, d.Log)
+	silence.Routes(mux, notifystore.NewSilences(db, failures), guard, d.Now, d.Log)
 	mux.Handle("POST /v1/slack/actions", slackActions)
-	deadletter.Routes(mux, queue.NewDeadLetters(sqs.NewFromConfig(d.AWS), deadLetterQueues(d)), pub, guard, d.Log)
+	deadletter.Routes(mux, deadletters.NewDeadLetters(sqs.NewFromConfig(d.AWS), deadLetterQueues(d)), pub, guard, d.Log)
 	channelhealth.Routes(mux, health, guard)
 	return httpdeadline.Wrap(mux, httpdeadline.Within(function.Timeout(topology.API))), nil
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/ocxhq/ocx/internal/channel"
 	_ "github.com/ocxhq/ocx/internal/channel/kinds" // every channel kind channels.yaml may name
 	"github.com/ocxhq/ocx/internal/config"
-	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/dynamo/intakestore"
 	"github.com/ocxhq/ocx/internal/emf"
 	"github.com/ocxhq/ocx/internal/function"
 	"github.com/ocxhq/ocx/internal/httpdeadline"
@@ -53,11 +53,11 @@ func Handler(ctx context.Context, d function.Deps) (http.Handler, error) {
 		return nil, err
 	}
 	db := dynamodb.NewFromConfig(d.AWS)
-	quarantine := dynamo.NewQuarantine(db, table)
+	quarantine := intakestore.NewQuarantine(db, table)
 	svc := &intake.Service{
 		Channels:      chans,
 		Secrets:       secrets.FromEnv(d.AWS, d.Getenv),
-		Ledger:        dynamo.NewDeliveryLedger(db, table),
+		Ledger:        intakestore.NewLedger(db, table),
 		Archive:       arch,
 		Quarantine:    quarantine,
 		Bus:           pub,
@@ -65,7 +65,7 @@ func Handler(ctx context.Context, d function.Deps) (http.Handler, error) {
 		Now:           d.Now,
 		Log:           d.Log,
 		PublicBaseURL: d.Getenv(function.EnvPublicBaseURL),
-		Tally:         intake.NewTally(pub, dynamo.NewIntakeTallies(db, table), d.Log),
+		Tally:         intake.NewTally(pub, intakestore.NewTallies(db, table), d.Log),
 	}
 	replayer := &intake.Replayer{Channels: chans, Archive: arch, Quarantine: quarantine, Bus: pub, Now: d.Now}
 	mux := http.NewServeMux()

@@ -15,7 +15,7 @@ import (
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/config"
-	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/dynamo/journeystore"
 	"github.com/ocxhq/ocx/internal/emf"
 	"github.com/ocxhq/ocx/internal/function"
 	"github.com/ocxhq/ocx/internal/identity"
@@ -61,11 +61,11 @@ func Handler(ctx context.Context, d function.Deps) (function.EventHandler, error
 	if err != nil {
 		return nil, err
 	}
-	store := dynamo.NewCustomers(dynamodb.NewFromConfig(d.AWS), customers, metrics)
+	db := dynamodb.NewFromConfig(d.AWS)
 	svc := &journey.Service{
-		Store:     store,
+		Store:     journeystore.NewCustomers(db, customers, metrics),
 		Guard:     guard,
-		Refusals:  store,
+		Refusals:  journeystore.NewRefusals(db, customers),
 		Metrics:   emf.New(os.Stdout),
 		Journeys:  catalog,
 		Bus:       pub,

@@ -17,7 +17,8 @@ import (
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/config"
 	"github.com/ocxhq/ocx/internal/dispatch"
-	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/dynamo/failurestore"
+	"github.com/ocxhq/ocx/internal/dynamo/notifystore"
 	"github.com/ocxhq/ocx/internal/emf"
 	"github.com/ocxhq/ocx/internal/failure"
 	"github.com/ocxhq/ocx/internal/function"
@@ -82,20 +83,20 @@ func Handler(ctx context.Context, d function.Deps) (function.Wakeable, error) {
 	slackNotifier := slack.New(secrets.FromEnv(d.AWS, d.Getenv), &http.Client{Timeout: slack.DefaultTimeout})
 	slackNotifier.Naming = naming
 	db := dynamodb.NewFromConfig(d.AWS)
-	failureStore := dynamo.NewFailures(db, failures)
+	failureStore := failurestore.NewFailures(db, failures)
 	svc := &notify.Service{
 		Teams:     teams,
 		Routes:    routes,
-		Groups:    dynamo.NewNotifyGroups(db, failures),
-		Silences:  dynamo.NewSilences(db, failures),
+		Groups:    notifystore.NewNotifyGroups(db, failures),
+		Silences:  notifystore.NewSilences(db, failures),
 		Notifiers: []notify.Notifier{slackNotifier, mail},
-		Ledger:    dynamo.NewNotificationLedger(db, failures),
+		Ledger:    notifystore.NewNotificationLedger(db, failures),
 		Dead:      queue.New(sqs.NewFromConfig(d.AWS), v[topology.EnvDeadLetterQueue]),
 		Metrics:   emf.New(os.Stdout),
 		Now:       d.Now,
 		Log:       d.Log,
 		Wakeups:   wakeups,
-		Notes:     failureNotes{&failure.Service{Store: failureStore, Notebook: failureStore, Now: d.Now}},
+		Notes:     failureNotes{&failure.Service{Store: failureStore, Notebook: failurestore.NewNotebook(db, failures), Now: d.Now}},
 	}
 	onEvent := func(ctx context.Context, env events.Envelope) error {
 		if env.IsTick() {

@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/ocxhq/ocx/events"
-	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/dynamo/metricstore"
 	"github.com/ocxhq/ocx/internal/function"
 	"github.com/ocxhq/ocx/internal/metric"
 	"github.com/ocxhq/ocx/internal/rollup"
@@ -35,8 +35,8 @@ func Handler(ctx context.Context, d function.Deps) (function.EventHandler, error
 		return nil, err
 	}
 	db := dynamodb.NewFromConfig(d.AWS)
-	svc := &rollup.Service{Store: dynamo.NewMetrics(db, metrics), Log: d.Log}
-	tally := &rollup.Tally{Store: dynamo.NewTally(db, metrics, customers), Attributes: attrs, Now: d.Now, Log: d.Log}
+	svc := &rollup.Service{Store: metricstore.NewMetrics(db, metrics), Log: d.Log}
+	tally := &rollup.Tally{Store: metricstore.NewTally(db, metrics, customers), Attributes: attrs, Now: d.Now, Log: d.Log}
 	return func(ctx context.Context, env events.Envelope) error {
 		if env.IsTick() {
 			_, err := svc.Run(ctx)

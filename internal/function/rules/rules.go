@@ -9,7 +9,9 @@ import (
 
 	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/config"
-	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/dynamo/failurestore"
+	"github.com/ocxhq/ocx/internal/dynamo/identitystore"
+	"github.com/ocxhq/ocx/internal/dynamo/rulestore"
 	"github.com/ocxhq/ocx/internal/failure"
 	"github.com/ocxhq/ocx/internal/function"
 	"github.com/ocxhq/ocx/internal/rules"
@@ -17,6 +19,9 @@ import (
 	"github.com/ocxhq/ocx/internal/topology"
 	"github.com/ocxhq/ocx/internal/wakequeue"
 )
+
+// The rules read who owns a key from the journey function's links.
+var _ rules.Customers = (*identitystore.Owners)(nil)
 
 // Build is the rules function's Lambda handler.
 var Build = function.WithWakeups(Handler)
@@ -59,16 +64,15 @@ func Handler(ctx context.Context, d function.Deps) (function.Wakeable, error) {
 		return none, err
 	}
 	db := dynamodb.NewFromConfig(d.AWS)
-	failures := dynamo.NewFailures(db, failuresTable)
-	announcer := &failure.Announcer{Outbox: failures, Bus: pub, Log: d.Log}
+	failures := failurestore.NewFailures(db, failuresTable)
+	announcer := &failure.Announcer{Outbox: failurestore.NewOutbox(db, failuresTable), Bus: pub, Log: d.Log}
 	svc := &rules.Service{
 		Engine:    eng,
-		Store:     dynamo.NewRuleState(db, rulesTable, failuresTable),
+		Store:     rulestore.NewRuleState(db, rulesTable, failuresTable),
 		Failures:  &failure.Service{Store: failures, Announcer: announcer, Now: d.Now},
 		Announcer: announcer,
-		// The read-only identity lookup the rollup counts contacts with;
-		// the metrics table is not touched.
-		Customers: dynamo.NewTally(db, "", customersTable),
+		// Who owns an event's keys, read-only: linking is the journey's.
+		Customers: identitystore.NewOwners(db, customersTable),
 		Wakeups:   wakeups,
 		Now:       d.Now,
 		Log:       d.Log,

@@ -1,4 +1,4 @@
-package dynamo
+package notifystore
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/ocxhq/ocx/internal/dynamo"
 	"github.com/ocxhq/ocx/internal/silence"
 	"github.com/ocxhq/ocx/internal/topology"
 )
@@ -43,9 +44,9 @@ func (st *Silences) Put(ctx context.Context, sl silence.Silence) error {
 	if err != nil {
 		return fmt.Errorf("encode silence %s: %w", sl.ID, err)
 	}
-	item := key(silencePK, sl.ID)
-	item[attrSilence] = s(string(b))
-	item[topology.TTL] = epoch(sl.EndsAt.Add(silenceRetention))
+	item := dynamo.ItemKey(silencePK, sl.ID)
+	item[attrSilence] = dynamo.AttrS(string(b))
+	item[topology.TTL] = dynamo.AttrEpoch(sl.EndsAt.Add(silenceRetention))
 	if _, err := st.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(st.table), Item: item}); err != nil {
 		return fmt.Errorf("store silence %s: %w", sl.ID, err)
 	}
@@ -55,16 +56,16 @@ func (st *Silences) Put(ctx context.Context, sl silence.Silence) error {
 // List returns every silence kept, newest first.
 func (st *Silences) List(ctx context.Context) ([]silence.Silence, error) {
 	var out []silence.Silence
-	err := queryAll(ctx, st.client, &dynamodb.QueryInput{
+	err := dynamo.Query(ctx, st.client, &dynamodb.QueryInput{
 		TableName:                 aws.String(st.table),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
 		ExpressionAttributeNames:  map[string]string{"#pk": topology.PK},
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": s(silencePK)},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": dynamo.AttrS(silencePK)},
 		ConsistentRead:            aws.Bool(true),
 	}, func(item map[string]ddb.AttributeValue) error {
 		var sl silence.Silence
-		if err := json.Unmarshal([]byte(str(item, attrSilence)), &sl); err != nil {
-			return fmt.Errorf("decode silence %s: %w", str(item, topology.SK), err)
+		if err := json.Unmarshal([]byte(dynamo.GetS(item, attrSilence)), &sl); err != nil {
+			return fmt.Errorf("decode silence %s: %w", dynamo.GetS(item, topology.SK), err)
 		}
 		out = append(out, sl)
 		return nil
@@ -78,7 +79,7 @@ func (st *Silences) List(ctx context.Context) ([]silence.Silence, error) {
 
 // Expire ends the silence at `at` unless it already ended.
 func (st *Silences) Expire(ctx context.Context, id string, at time.Time) (silence.Silence, error) {
-	out, err := st.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(st.table), Key: key(silencePK, id), ConsistentRead: aws.Bool(true)})
+	out, err := st.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(st.table), Key: dynamo.ItemKey(silencePK, id), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return silence.Silence{}, fmt.Errorf("read silence %s: %w", id, err)
 	}
@@ -86,7 +87,7 @@ func (st *Silences) Expire(ctx context.Context, id string, at time.Time) (silenc
 		return silence.Silence{}, fmt.Errorf("silence %s: %w", id, silence.ErrNotFound)
 	}
 	var sl silence.Silence
-	if err := json.Unmarshal([]byte(str(out.Item, attrSilence)), &sl); err != nil {
+	if err := json.Unmarshal([]byte(dynamo.GetS(out.Item, attrSilence)), &sl); err != nil {
 		return silence.Silence{}, fmt.Errorf("decode silence %s: %w", id, err)
 	}
 	if !sl.EndsAt.After(at) {

@@ -1,4 +1,4 @@
-package dynamo
+package metricstore
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/dynamo"
 	"github.com/ocxhq/ocx/internal/identity"
 	"github.com/ocxhq/ocx/internal/metric"
 	"github.com/ocxhq/ocx/internal/rollup"
@@ -69,7 +70,7 @@ func seed(b *testing.B, e *metricsEnv, evs []events.Interaction, attrs []string)
 	ctx := context.Background()
 	mem := &deltaRecorder{MemoryStore: rollup.NewMemoryStore()}
 	for _, ev := range evs {
-		cid := CustomerIDFor(identity.Keys(ev.Channel, ev.Customer)[0])
+		cid := identity.CustomerIDFor(identity.Keys(ev.Channel, ev.Customer)[0])
 		mem.Owners[identity.Keys(ev.Channel, ev.Customer)[0]] = cid
 	}
 	tally := &rollup.Tally{Store: mem, Attributes: attrs, Now: time.Now, Log: e.svc.Log}
@@ -88,10 +89,10 @@ func seed(b *testing.B, e *metricsEnv, evs []events.Interaction, attrs []string)
 	for _, fam := range metric.Families() {
 		cs, _ := mem.Counters(ctx, fam, from, to)
 		for _, c := range cs {
-			it := counterKey(c.Family, c.Start, c.Dims)
-			it["family"], it["start"], it["dims"], it["version"] = s(c.Family), s(c.Start.Format(time.RFC3339)), s(c.Dims), n(c.Version)
+			it := CounterKey(c.Family, c.Start, c.Dims)
+			it["family"], it["start"], it["dims"], it["version"] = dynamo.AttrS(c.Family), dynamo.AttrS(c.Start.Format(time.RFC3339)), dynamo.AttrS(c.Dims), dynamo.AttrN(c.Version)
 			for f, v := range c.Fields {
-				it[fieldPrefix+f] = n(v)
+				it[fieldPrefix+f] = dynamo.AttrN(v)
 			}
 			items = append(items, it)
 		}
@@ -113,7 +114,7 @@ func seed(b *testing.B, e *metricsEnv, evs []events.Interaction, attrs []string)
 	items = items[:0]
 	seen := map[string]bool{}
 	for _, ev := range evs {
-		cid := CustomerIDFor(identity.Keys(ev.Channel, ev.Customer)[0])
+		cid := identity.CustomerIDFor(identity.Keys(ev.Channel, ev.Customer)[0])
 		if seen[cid] {
 			continue
 		}
@@ -124,7 +125,7 @@ func seed(b *testing.B, e *metricsEnv, evs []events.Interaction, attrs []string)
 		}
 		state, _ := json.Marshal(h)
 		rec := tallyContacts(cid)
-		rec["state"], rec["version"], rec["expires_at"] = s(string(state)), n(v), epoch(h.Until())
+		rec["state"], rec["version"], rec["expires_at"] = dynamo.AttrS(string(state)), dynamo.AttrN(v), dynamo.AttrEpoch(h.Until())
 		items = append(items, rec)
 	}
 	batchWrite(b, e.client, customersTable, items)

@@ -1,4 +1,4 @@
-package dynamo
+package customerstore
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/dynamo/failurestore"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -73,21 +76,21 @@ func (f *CustomerFailures) Erase(ctx context.Context, subj customer.Subject) (in
 	var doomed []map[string]ddb.AttributeValue
 	err := f.scan(ctx, "", 0, func(fl events.Failure, _ string, it map[string]ddb.AttributeValue) error {
 		if concerns(fl, subj) {
-			doomed = append(doomed, key(str(it, topology.PK), str(it, topology.SK)))
+			doomed = append(doomed, dynamo.ItemKey(dynamo.GetS(it, topology.PK), dynamo.GetS(it, topology.SK)))
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	notes := NewFailures(f.client, f.table)
+	notes := failurestore.NewNotebook(f.client, f.table)
 	for _, k := range doomed {
 		// Notes may name the customer: they go with the failure.
-		if err := notes.eraseActivity(ctx, strings.TrimPrefix(str(k, topology.PK), "failure#")); err != nil {
+		if err := notes.EraseActivity(ctx, strings.TrimPrefix(dynamo.GetS(k, topology.PK), "failure#")); err != nil {
 			return 0, err
 		}
 		if _, err := f.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(f.table), Key: k}); err != nil {
-			return 0, fmt.Errorf("delete failure %s: %w", str(k, topology.PK), err)
+			return 0, fmt.Errorf("delete failure %s: %w", dynamo.GetS(k, topology.PK), err)
 		}
 	}
 	return len(doomed), nil
@@ -101,13 +104,13 @@ func (f *CustomerFailures) scan(ctx context.Context, since string, limit int, ea
 		IndexName:                 aws.String(topology.GSI1Index),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
 		ExpressionAttributeNames:  map[string]string{"#pk": topology.GSI1PK},
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": s("failures")},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": dynamo.AttrS("failures")},
 		ScanIndexForward:          aws.Bool(false),
 	}
 	if since != "" {
 		*in.KeyConditionExpression += " AND #sk >= :since"
 		in.ExpressionAttributeNames["#sk"] = topology.GSI1SK
-		in.ExpressionAttributeValues[":since"] = s(since)
+		in.ExpressionAttributeValues[":since"] = dynamo.AttrS(since)
 	}
 	seen := 0
 	for {
@@ -117,10 +120,10 @@ func (f *CustomerFailures) scan(ctx context.Context, since string, limit int, ea
 		}
 		for _, it := range out.Items {
 			var fl events.Failure
-			if err := json.Unmarshal([]byte(str(it, "failure")), &fl); err != nil {
-				return fmt.Errorf("decode failure %s: %w", str(it, topology.PK), err)
+			if err := json.Unmarshal([]byte(dynamo.GetS(it, "failure")), &fl); err != nil {
+				return fmt.Errorf("decode failure %s: %w", dynamo.GetS(it, topology.PK), err)
 			}
-			state := str(it, "state")
+			state := dynamo.GetS(it, "state")
 			if fl.State != "" {
 				state = fl.State
 			}

@@ -1,4 +1,4 @@
-package dynamo
+package failurestore
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/ocxhq/ocx/internal/dynamo"
 	"github.com/ocxhq/ocx/internal/failure"
 )
 
@@ -18,7 +19,18 @@ import (
 // record, so it cannot race a lifecycle step; erasing the failure's
 // customer deletes the partition.
 
-var _ failure.Notebook = (*Failures)(nil)
+// Notebook implements failure.Notebook on the failures table.
+type Notebook struct {
+	client *dynamodb.Client
+	table  string
+}
+
+var _ failure.Notebook = (*Notebook)(nil)
+
+// NewNotebook returns the notebook.
+func NewNotebook(client *dynamodb.Client, table string) *Notebook {
+	return &Notebook{client: client, table: table}
+}
 
 const (
 	activityPrefix = "activity#"
@@ -27,13 +39,13 @@ const (
 
 // Record implements failure.Notebook. An assignment writes the entry and
 // the current assignment in one transaction.
-func (f *Failures) Record(ctx context.Context, id string, a failure.Activity) error {
+func (f *Notebook) Record(ctx context.Context, id string, a failure.Activity) error {
 	body, err := json.Marshal(a)
 	if err != nil {
 		return fmt.Errorf("encode activity: %w", err)
 	}
-	entry := key("failure#"+id, activityPrefix+a.ID)
-	entry["activity"] = s(string(body))
+	entry := dynamo.ItemKey("failure#"+id, activityPrefix+a.ID)
+	entry["activity"] = dynamo.AttrS(string(body))
 	if a.Kind != failure.KindAssign {
 		_, err := f.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(f.table), Item: entry})
 		if err != nil {
@@ -45,8 +57,8 @@ func (f *Failures) Record(ctx context.Context, id string, a failure.Activity) er
 	if err != nil {
 		return fmt.Errorf("encode assignment: %w", err)
 	}
-	assign := key("failure#"+id, assignmentSK)
-	assign["assignment"] = s(string(cur))
+	assign := dynamo.ItemKey("failure#"+id, assignmentSK)
+	assign["assignment"] = dynamo.AttrS(string(cur))
 	_, err = f.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []ddb.TransactWriteItem{
 		{Put: &ddb.Put{TableName: aws.String(f.table), Item: entry}},
 		{Put: &ddb.Put{TableName: aws.String(f.table), Item: assign}},
@@ -58,12 +70,12 @@ func (f *Failures) Record(ctx context.Context, id string, a failure.Activity) er
 }
 
 // Activity implements failure.Notebook.
-func (f *Failures) Activity(ctx context.Context, id string) ([]failure.Activity, error) {
+func (f *Notebook) Activity(ctx context.Context, id string) ([]failure.Activity, error) {
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(f.table),
 		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :p)"),
 		ExpressionAttributeNames:  map[string]string{"#pk": "pk", "#sk": "sk"},
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": s("failure#" + id), ":p": s(activityPrefix)},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": dynamo.AttrS("failure#" + id), ":p": dynamo.AttrS(activityPrefix)},
 		ConsistentRead:            aws.Bool(true),
 	}
 	var out []failure.Activity
@@ -74,7 +86,7 @@ func (f *Failures) Activity(ctx context.Context, id string) ([]failure.Activity,
 		}
 		for _, it := range page.Items {
 			var a failure.Activity
-			if err := json.Unmarshal([]byte(str(it, "activity")), &a); err != nil {
+			if err := json.Unmarshal([]byte(dynamo.GetS(it, "activity")), &a); err != nil {
 				return nil, fmt.Errorf("decode activity of failure %s: %w", id, err)
 			}
 			out = append(out, a)
@@ -87,7 +99,7 @@ func (f *Failures) Activity(ctx context.Context, id string) ([]failure.Activity,
 }
 
 // Assignments implements failure.Notebook, 100 keys per batch.
-func (f *Failures) Assignments(ctx context.Context, ids []string) (map[string]failure.Assignment, error) {
+func (f *Notebook) Assignments(ctx context.Context, ids []string) (map[string]failure.Assignment, error) {
 	out := map[string]failure.Assignment{}
 	for start := 0; start < len(ids); start += 100 {
 		end := min(start+100, len(ids))
@@ -96,7 +108,7 @@ func (f *Failures) Assignments(ctx context.Context, ids []string) (map[string]fa
 		for _, id := range ids[start:end] {
 			if !seen[id] {
 				seen[id] = true
-				keys = append(keys, key("failure#"+id, assignmentSK))
+				keys = append(keys, dynamo.ItemKey("failure#"+id, assignmentSK))
 			}
 		}
 		req := map[string]ddb.KeysAndAttributes{f.table: {Keys: keys}}
@@ -107,11 +119,11 @@ func (f *Failures) Assignments(ctx context.Context, ids []string) (map[string]fa
 			}
 			for _, it := range res.Responses[f.table] {
 				var a failure.Assignment
-				if err := json.Unmarshal([]byte(str(it, "assignment")), &a); err != nil {
-					return nil, fmt.Errorf("decode assignment of %s: %w", str(it, "pk"), err)
+				if err := json.Unmarshal([]byte(dynamo.GetS(it, "assignment")), &a); err != nil {
+					return nil, fmt.Errorf("decode assignment of %s: %w", dynamo.GetS(it, "pk"), err)
 				}
 				if a.Assignee != "" {
-					out[str(it, "pk")[len("failure#"):]] = a
+					out[dynamo.GetS(it, "pk")[len("failure#"):]] = a
 				}
 			}
 			req = res.UnprocessedKeys
@@ -120,13 +132,13 @@ func (f *Failures) Assignments(ctx context.Context, ids []string) (map[string]fa
 	return out, nil
 }
 
-// eraseActivity deletes a failure's activity and assignment items.
-func (f *Failures) eraseActivity(ctx context.Context, id string) error {
+// EraseActivity deletes a failure's activity and assignment items.
+func (f *Notebook) EraseActivity(ctx context.Context, id string) error {
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(f.table),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
 		ExpressionAttributeNames:  map[string]string{"#pk": "pk", "#sk": "sk"},
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": s("failure#" + id)},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": dynamo.AttrS("failure#" + id)},
 		ProjectionExpression:      aws.String("#pk, #sk"),
 	}
 	for {
@@ -135,10 +147,10 @@ func (f *Failures) eraseActivity(ctx context.Context, id string) error {
 			return fmt.Errorf("read activity of failure %s: %w", id, err)
 		}
 		for _, it := range page.Items {
-			if str(it, "sk") == "failure" {
+			if dynamo.GetS(it, "sk") == "failure" {
 				continue
 			}
-			if _, err := f.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(f.table), Key: key(str(it, "pk"), str(it, "sk"))}); err != nil {
+			if _, err := f.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(f.table), Key: dynamo.ItemKey(dynamo.GetS(it, "pk"), dynamo.GetS(it, "sk"))}); err != nil {
 				return fmt.Errorf("delete activity of failure %s: %w", id, err)
 			}
 		}

@@ -1,4 +1,6 @@
-package dynamo
+// Package rulestore holds the failure rules' state in the rules table
+// (rules.Store): windows, deadlines, cooldowns and rate tallies.
+package rulestore
 
 import (
 	"context"
@@ -6,6 +8,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/dynamo/failurestore"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -61,7 +66,7 @@ const (
 )
 
 func ruleStateKey(k rules.StateKey) map[string]ddb.AttributeValue {
-	return key("state#"+k.Rule+"#"+k.Key, "state")
+	return dynamo.ItemKey("state#"+k.Rule+"#"+k.Key, "state")
 }
 
 // Load implements rules.Store with consistent batch reads.
@@ -71,10 +76,10 @@ func (r *RuleState) Load(ctx context.Context, keys []rules.StateKey) (map[rules.
 	var pending []map[string]ddb.AttributeValue
 	for _, k := range keys {
 		sk := ruleStateKey(k)
-		if _, dup := byPK[str(sk, topology.PK)]; dup {
+		if _, dup := byPK[dynamo.GetS(sk, topology.PK)]; dup {
 			continue
 		}
-		byPK[str(sk, topology.PK)] = k
+		byPK[dynamo.GetS(sk, topology.PK)] = k
 		out[k] = rules.State{}
 		pending = append(pending, sk)
 	}
@@ -93,7 +98,7 @@ func (r *RuleState) Load(ctx context.Context, keys []rules.StateKey) (map[rules.
 				if err != nil {
 					return nil, err
 				}
-				out[byPK[str(it, topology.PK)]] = st
+				out[byPK[dynamo.GetS(it, topology.PK)]] = st
 			}
 			batch = res.UnprocessedKeys[r.table].Keys
 		}
@@ -103,11 +108,11 @@ func (r *RuleState) Load(ctx context.Context, keys []rules.StateKey) (map[rules.
 
 func decodeRuleState(it map[string]ddb.AttributeValue) (rules.State, error) {
 	var st rules.State
-	if err := json.Unmarshal([]byte(str(it, ruleStateBody)), &st); err != nil {
-		return st, fmt.Errorf("decode rule state %s: %w", str(it, topology.PK), err)
+	if err := json.Unmarshal([]byte(dynamo.GetS(it, ruleStateBody)), &st); err != nil {
+		return st, fmt.Errorf("decode rule state %s: %w", dynamo.GetS(it, topology.PK), err)
 	}
-	st.Version = num(it, ruleStateVersion)
-	st.Expires = time.Unix(num(it, topology.TTL), 0).UTC()
+	st.Version = dynamo.GetN(it, ruleStateVersion)
+	st.Expires = time.Unix(dynamo.GetN(it, topology.TTL), 0).UTC()
 	return st, nil
 }
 
@@ -118,18 +123,18 @@ func (r *RuleState) stateWrite(k rules.Keyed) (*ddb.Put, error) {
 		return nil, fmt.Errorf("encode rule state %s/%s: %w", k.Rule, k.Key, err)
 	}
 	item := ruleStateKey(k.StateKey)
-	item["rule"] = s(k.Rule)
-	item["key"] = s(k.Key)
-	item[ruleStateBody] = s(string(body))
-	item[ruleStateVersion] = n(k.State.Version + 1)
-	item[topology.TTL] = epoch(k.State.Expires)
+	item["rule"] = dynamo.AttrS(k.Rule)
+	item["key"] = dynamo.AttrS(k.Key)
+	item[ruleStateBody] = dynamo.AttrS(string(body))
+	item[ruleStateVersion] = dynamo.AttrN(k.State.Version + 1)
+	item[topology.TTL] = dynamo.AttrEpoch(k.State.Expires)
 	switch {
 	case !k.State.Due.IsZero():
-		item[topology.DuePK] = s(duePrefixTimer)
-		item[topology.DueSK] = s(k.State.Due.UTC().Format(sortable) + "#" + k.Rule + "#" + k.Key)
+		item[topology.DuePK] = dynamo.AttrS(duePrefixTimer)
+		item[topology.DueSK] = dynamo.AttrS(k.State.Due.UTC().Format(dynamo.Sortable) + "#" + k.Rule + "#" + k.Key)
 	case k.State.Watch:
-		item[topology.DuePK] = s(duePrefixWatch + k.Rule)
-		item[topology.DueSK] = s(k.Key)
+		item[topology.DuePK] = dynamo.AttrS(duePrefixWatch + k.Rule)
+		item[topology.DueSK] = dynamo.AttrS(k.Key)
 	}
 	put := &ddb.Put{TableName: aws.String(r.table), Item: item}
 	if k.State.Version == 0 {
@@ -137,7 +142,7 @@ func (r *RuleState) stateWrite(k rules.Keyed) (*ddb.Put, error) {
 	} else {
 		put.ConditionExpression = aws.String("#v = :v")
 		put.ExpressionAttributeNames = map[string]string{"#v": ruleStateVersion}
-		put.ExpressionAttributeValues = map[string]ddb.AttributeValue{":v": n(k.State.Version)}
+		put.ExpressionAttributeValues = map[string]ddb.AttributeValue{":v": dynamo.AttrN(k.State.Version)}
 	}
 	return put, nil
 }
@@ -148,13 +153,13 @@ func (r *RuleState) stateWrite(k rules.Keyed) (*ddb.Put, error) {
 // is what each write to it costs: fine for thousands of events a minute
 // per key, not for millions.
 func (r *RuleState) Count(ctx context.Context, t rules.Tally, event string) error {
-	minute := t.Minute.UTC().Format(sortable)
+	minute := t.Minute.UTC().Format(dynamo.Sortable)
 	names := map[string]string{"#b": rateBad, "#t": rateTotal, "#e": rateEvents, "#dp": topology.DuePK, "#ds": topology.DueSK,
 		"#x": topology.TTL, "#rule": "rule", "#key": "key"}
 	vals := map[string]ddb.AttributeValue{
-		":b": n(t.Bad), ":t": n(t.Total), ":e": &ddb.AttributeValueMemberSS{Value: []string{event}}, ":id": s(event),
-		":dp": s(duePrefixTally + t.Rule), ":ds": s(minute + "#" + t.Key),
-		":x": epoch(t.Minute.Add(rateTallyRetention)), ":r": s(t.Rule), ":k": s(t.Key),
+		":b": dynamo.AttrN(t.Bad), ":t": dynamo.AttrN(t.Total), ":e": &ddb.AttributeValueMemberSS{Value: []string{event}}, ":id": dynamo.AttrS(event),
+		":dp": dynamo.AttrS(duePrefixTally + t.Rule), ":ds": dynamo.AttrS(minute + "#" + t.Key),
+		":x": dynamo.AttrEpoch(t.Minute.Add(rateTallyRetention)), ":r": dynamo.AttrS(t.Rule), ":k": dynamo.AttrS(t.Key),
 	}
 	expr := "ADD #b :b, #t :t, #e :e SET #dp = :dp, #ds = :ds, #x = :x, #rule = :r, #key = :k"
 	if t.Last != nil {
@@ -164,14 +169,14 @@ func (r *RuleState) Count(ctx context.Context, t rules.Tally, event string) erro
 		}
 		expr += ", #l = :l"
 		names["#l"] = rateLast
-		vals[":l"] = s(string(b))
+		vals[":l"] = dynamo.AttrS(string(b))
 	}
 	_, err := r.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(r.table), Key: key("tally#"+t.Rule+"#"+t.Key, minute),
+		TableName: aws.String(r.table), Key: dynamo.ItemKey("tally#"+t.Rule+"#"+t.Key, minute),
 		UpdateExpression: aws.String(expr), ConditionExpression: aws.String("NOT contains(#e, :id)"),
 		ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
 	})
-	if conditionFailed(err) {
+	if dynamo.ConditionFailed(err) {
 		return nil // counted before
 	}
 	if err != nil {
@@ -192,7 +197,7 @@ func (r *RuleState) Commit(ctx context.Context, c rules.Commit) error {
 		items = append(items, ddb.TransactWriteItem{Put: put})
 	}
 	for _, fl := range c.Failures {
-		item, err := failureItem(fl)
+		item, err := failurestore.FailureItem(fl)
 		if err != nil {
 			return err
 		}
@@ -202,7 +207,7 @@ func (r *RuleState) Commit(ctx context.Context, c rules.Commit) error {
 		}})
 	}
 	for _, m := range c.Messages {
-		item, err := outboxItem(m)
+		item, err := failurestore.OutboxItem(m)
 		if err != nil {
 			return err
 		}
@@ -210,11 +215,11 @@ func (r *RuleState) Commit(ctx context.Context, c rules.Commit) error {
 	}
 	for _, rp := range c.Repeats {
 		items = append(items, ddb.TransactWriteItem{Update: &ddb.Update{
-			TableName: aws.String(r.failures), Key: failureKey(rp.Failure),
+			TableName: aws.String(r.failures), Key: failurestore.FailureKey(rp.Failure),
 			UpdateExpression:          aws.String("ADD #o :one SET #l = :at"),
 			ConditionExpression:       aws.String("attribute_exists(" + topology.PK + ")"),
-			ExpressionAttributeNames:  map[string]string{"#o": failureOccurrences, "#l": failureLastSeen},
-			ExpressionAttributeValues: map[string]ddb.AttributeValue{":one": n(1), ":at": s(rp.At.UTC().Format(time.RFC3339Nano))},
+			ExpressionAttributeNames:  map[string]string{"#o": failurestore.FieldOccurrences, "#l": failurestore.FieldLastSeen},
+			ExpressionAttributeValues: map[string]ddb.AttributeValue{":one": dynamo.AttrN(1), ":at": dynamo.AttrS(rp.At.UTC().Format(time.RFC3339Nano))},
 		}})
 	}
 	switch len(items) {
@@ -226,7 +231,7 @@ func (r *RuleState) Commit(ctx context.Context, c rules.Commit) error {
 				TableName: p.TableName, Item: p.Item, ConditionExpression: p.ConditionExpression,
 				ExpressionAttributeNames: p.ExpressionAttributeNames, ExpressionAttributeValues: p.ExpressionAttributeValues,
 			})
-			if conditionFailed(err) {
+			if dynamo.ConditionFailed(err) {
 				return rules.ErrConflict
 			}
 			if err != nil {
@@ -242,7 +247,7 @@ func (r *RuleState) Commit(ctx context.Context, c rules.Commit) error {
 	switch {
 	case err == nil:
 		return nil
-	case transactionConflict(err) || anyConditionFailed(err, len(items)):
+	case dynamo.TransactionConflict(err) || anyConditionFailed(err, len(items)):
 		return rules.ErrConflict
 	default:
 		return fmt.Errorf("commit rule evaluation (%d items): %w", len(items), err)
@@ -251,7 +256,7 @@ func (r *RuleState) Commit(ctx context.Context, c rules.Commit) error {
 
 func anyConditionFailed(err error, n int) bool {
 	for i := range n {
-		if transactionConditionFailed(err, i) {
+		if dynamo.TransactionConditionFailed(err, i) {
 			return true
 		}
 	}
@@ -262,7 +267,7 @@ func anyConditionFailed(err error, n int) bool {
 func (r *RuleState) Due(ctx context.Context, now time.Time, limit int) ([]rules.Keyed, error) {
 	// "~" sorts after the "#" that follows the time, so every deadline at
 	// or before now is included.
-	return r.queryStates(ctx, duePrefixTimer, "<=", now.UTC().Format(sortable)+"~", limit)
+	return r.queryStates(ctx, duePrefixTimer, "<=", now.UTC().Format(dynamo.Sortable)+"~", limit)
 }
 
 // Watched implements rules.Store.
@@ -282,12 +287,12 @@ func (r *RuleState) queryStates(ctx context.Context, pk, op, sk string, limit in
 		TableName: aws.String(r.table), IndexName: aws.String(topology.DueIndex),
 		KeyConditionExpression:    aws.String("#p = :p"),
 		ExpressionAttributeNames:  map[string]string{"#p": topology.DuePK},
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{":p": s(pk)},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":p": dynamo.AttrS(pk)},
 	}
 	if op != "" {
 		in.KeyConditionExpression = aws.String("#p = :p AND #s " + op + " :s")
 		in.ExpressionAttributeNames["#s"] = topology.DueSK
-		in.ExpressionAttributeValues[":s"] = s(sk)
+		in.ExpressionAttributeValues[":s"] = dynamo.AttrS(sk)
 	}
 	if limit > 0 {
 		in.Limit = aws.Int32(int32(limit))
@@ -303,7 +308,7 @@ func (r *RuleState) queryStates(ctx context.Context, pk, op, sk string, limit in
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, rules.Keyed{StateKey: rules.StateKey{Rule: str(it, "rule"), Key: str(it, "key")}, State: st})
+			out = append(out, rules.Keyed{StateKey: rules.StateKey{Rule: dynamo.GetS(it, "rule"), Key: dynamo.GetS(it, "key")}, State: st})
 		}
 		if len(res.LastEvaluatedKey) == 0 || (limit > 0 && len(out) >= limit) {
 			return out, nil
@@ -319,7 +324,7 @@ func (r *RuleState) Tallies(ctx context.Context, rule string, since time.Time) (
 		KeyConditionExpression:   aws.String("#p = :p AND #s >= :s"),
 		ExpressionAttributeNames: map[string]string{"#p": topology.DuePK, "#s": topology.DueSK},
 		ExpressionAttributeValues: map[string]ddb.AttributeValue{
-			":p": s(duePrefixTally + rule), ":s": s(since.UTC().Format(sortable)),
+			":p": dynamo.AttrS(duePrefixTally + rule), ":s": dynamo.AttrS(since.UTC().Format(dynamo.Sortable)),
 		},
 	}
 	var out []rules.Tally
@@ -329,13 +334,13 @@ func (r *RuleState) Tallies(ctx context.Context, rule string, since time.Time) (
 			return nil, fmt.Errorf("read tallies of rule %s: %w", rule, err)
 		}
 		for _, it := range res.Items {
-			minute, _, _ := strings.Cut(str(it, topology.DueSK), "#")
-			at, err := time.Parse(sortable, minute)
+			minute, _, _ := strings.Cut(dynamo.GetS(it, topology.DueSK), "#")
+			at, err := time.Parse(dynamo.Sortable, minute)
 			if err != nil {
-				return nil, fmt.Errorf("tally %s: minute %q: %w", str(it, topology.PK), minute, err)
+				return nil, fmt.Errorf("tally %s: minute %q: %w", dynamo.GetS(it, topology.PK), minute, err)
 			}
-			t := rules.Tally{Rule: rule, Key: str(it, "key"), Minute: at, Bad: num(it, rateBad), Total: num(it, rateTotal)}
-			if l := str(it, rateLast); l != "" {
+			t := rules.Tally{Rule: rule, Key: dynamo.GetS(it, "key"), Minute: at, Bad: dynamo.GetN(it, rateBad), Total: dynamo.GetN(it, rateTotal)}
+			if l := dynamo.GetS(it, rateLast); l != "" {
 				var ev events.Evidence
 				if err := json.Unmarshal([]byte(l), &ev); err == nil {
 					t.Last = &ev

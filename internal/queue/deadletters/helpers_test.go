@@ -1,4 +1,4 @@
-package queue
+package deadletters
 
 import (
 	"encoding/json"

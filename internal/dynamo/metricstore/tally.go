@@ -1,4 +1,4 @@
-package dynamo
+package metricstore
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/dynamo/identitystore"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -27,6 +30,8 @@ type Tally struct {
 	customers string
 }
 
+var _ rollup.TallyStore = (*Tally)(nil)
+
 // NewTally returns the store.
 func NewTally(client *dynamodb.Client, metricsTable, customersTable string) *Tally {
 	return &Tally{client: client, metrics: metricsTable, customers: customersTable}
@@ -39,39 +44,15 @@ func tallyContacts(cid string) map[string]ddb.AttributeValue {
 	return tallyKey("tally#contacts#" + cid)
 }
 func tallyInstance(k string) map[string]ddb.AttributeValue { return tallyKey("tally#journey#" + k) }
-func tallyKey(pk string) map[string]ddb.AttributeValue     { return key(pk, "tally") }
+func tallyKey(pk string) map[string]ddb.AttributeValue     { return dynamo.ItemKey(pk, "tally") }
 
 // instanceMemory is how long a journey instance's record outlives its
 // last event: longer than any stage lasts.
 const instanceMemory = 400 * 24 * time.Hour
 
-// CustomerOf reads the identity items the journey function links and
-// returns the owner of the strongest known key, or the id CustomerIDFor
-// gives a new customer. It writes nothing: linking is the journey's job.
+// CustomerOf is the customer the keys belong to (identitystore.Owners).
 func (t *Tally) CustomerOf(ctx context.Context, keys []identity.Key) (string, error) {
-	req := make([]map[string]ddb.AttributeValue, len(keys))
-	for i, k := range keys {
-		req[i] = identityKey(k)
-	}
-	res, err := t.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
-		RequestItems: map[string]ddb.KeysAndAttributes{t.customers: {Keys: req, ConsistentRead: aws.Bool(true)}},
-	})
-	if err != nil {
-		return "", fmt.Errorf("read %d identity keys: %w", len(keys), err)
-	}
-	owners := map[string]string{}
-	for _, it := range res.Responses[t.customers] {
-		owners[strings.TrimPrefix(str(it, "pk"), "identity#")] = str(it, "customer_id")
-	}
-	for _, k := range keys {
-		if o := owners[string(k)]; o != "" {
-			return o, nil
-		}
-	}
-	// Unprocessed keys (throttling) leave the customer to its strongest
-	// key's derived id: right for a new customer, and a known one's
-	// contacts are keyed the same way whenever that key is known.
-	return CustomerIDFor(keys[0]), nil
+	return identitystore.NewOwners(t.client, t.customers).CustomerOf(ctx, keys)
 }
 
 func (t *Tally) record(ctx context.Context, k map[string]ddb.AttributeValue, into any) (int64, error) {
@@ -82,10 +63,10 @@ func (t *Tally) record(ctx context.Context, k map[string]ddb.AttributeValue, int
 	if out.Item == nil {
 		return 0, nil
 	}
-	if err := json.Unmarshal([]byte(str(out.Item, "state")), into); err != nil {
-		return 0, fmt.Errorf("decode %s: %w", str(out.Item, "pk"), err)
+	if err := json.Unmarshal([]byte(dynamo.GetS(out.Item, "state")), into); err != nil {
+		return 0, fmt.Errorf("decode %s: %w", dynamo.GetS(out.Item, "pk"), err)
 	}
-	return num(out.Item, "version"), nil
+	return dynamo.GetN(out.Item, "version"), nil
 }
 
 // Contacts implements rollup.TallyStore.
@@ -105,18 +86,18 @@ func (t *Tally) Instance(ctx context.Context, k string) (metric.Instance, int64,
 func (t *Tally) recordPut(k map[string]ddb.AttributeValue, state any, version int64, expires time.Time) (ddb.TransactWriteItem, error) {
 	b, err := json.Marshal(state)
 	if err != nil {
-		return ddb.TransactWriteItem{}, fmt.Errorf("encode %s: %w", str(k, "pk"), err)
+		return ddb.TransactWriteItem{}, fmt.Errorf("encode %s: %w", dynamo.GetS(k, "pk"), err)
 	}
 	item := k
-	item["state"] = s(string(b))
-	item["version"] = n(version + 1)
-	item["expires_at"] = epoch(expires)
+	item["state"] = dynamo.AttrS(string(b))
+	item["version"] = dynamo.AttrN(version + 1)
+	item["expires_at"] = dynamo.AttrEpoch(expires)
 	put := &ddb.Put{TableName: aws.String(t.customers), Item: item}
 	if version == 0 {
 		put.ConditionExpression = aws.String("attribute_not_exists(pk)")
 	} else {
 		put.ConditionExpression = aws.String("version = :v")
-		put.ExpressionAttributeValues = map[string]ddb.AttributeValue{":v": n(version)}
+		put.ExpressionAttributeValues = map[string]ddb.AttributeValue{":v": dynamo.AttrN(version)}
 	}
 	return ddb.TransactWriteItem{Put: put}, nil
 }
@@ -126,7 +107,7 @@ func (t *Tally) recordPut(k map[string]ddb.AttributeValue, state any, version in
 // means the event was counted before.
 func (t *Tally) Commit(ctx context.Context, tx rollup.Tx) error {
 	marker := tallyMarker(tx.Key)
-	marker["expires_at"] = epoch(tx.Now.Add(EventMemory))
+	marker["expires_at"] = dynamo.AttrEpoch(tx.Now.Add(dynamo.EventMemory))
 	items := []ddb.TransactWriteItem{{Put: &ddb.Put{
 		TableName: aws.String(t.customers), Item: marker, ConditionExpression: aws.String("attribute_not_exists(pk)"),
 	}}}
@@ -155,7 +136,7 @@ func (t *Tally) Commit(ctx context.Context, tx rollup.Tx) error {
 	switch {
 	case err == nil:
 		return nil
-	case transactionConditionFailed(err, 0):
+	case dynamo.TransactionConditionFailed(err, 0):
 		return rollup.ErrDuplicate
 	case errors.As(err, &tc):
 		// A record's version moved, or another event's transaction held a

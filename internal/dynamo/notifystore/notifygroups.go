@@ -1,4 +1,7 @@
-package dynamo
+// Package notifystore holds the notify function's state in the failures
+// table: notification groups (notify.GroupStore), the delivery ledger
+// (notify.Ledger) and silences (silence.Store).
+package notifystore
 
 import (
 	"context"
@@ -12,6 +15,7 @@ import (
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/dynamo"
 	"github.com/ocxhq/ocx/internal/labels"
 	"github.com/ocxhq/ocx/internal/notify"
 	"github.com/ocxhq/ocx/internal/topology"
@@ -70,12 +74,12 @@ func (g *NotifyGroups) AddMember(ctx context.Context, gk string, f events.Failur
 	if err != nil {
 		return false, err
 	}
-	item[attrAddedAt] = n(at.UnixMilli())
+	item[attrAddedAt] = dynamo.AttrN(at.UnixMilli())
 	_, err = g.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(g.table), Item: item,
 		ConditionExpression: aws.String("attribute_not_exists(" + topology.PK + ")"),
 	})
-	if conditionFailed(err) {
+	if dynamo.ConditionFailed(err) {
 		return false, nil
 	}
 	if err != nil {
@@ -91,13 +95,13 @@ func (g *NotifyGroups) UpdateMember(ctx context.Context, gk string, f events.Fai
 		return false, fmt.Errorf("encode failure %s: %w", f.ID, err)
 	}
 	_, err = g.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(g.table), Key: key(groupPrefix+gk, memberPrefix+f.ID),
+		TableName: aws.String(g.table), Key: dynamo.ItemKey(groupPrefix+gk, memberPrefix+f.ID),
 		UpdateExpression:          aws.String("SET #f = :f"),
 		ConditionExpression:       aws.String("attribute_exists(" + topology.PK + ")"),
 		ExpressionAttributeNames:  map[string]string{"#f": attrFailure},
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{":f": s(string(b))},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":f": dynamo.AttrS(string(b))},
 	})
-	if conditionFailed(err) {
+	if dynamo.ConditionFailed(err) {
 		return false, nil
 	}
 	if err != nil {
@@ -111,15 +115,15 @@ func memberItem(gk string, f events.Failure) (map[string]ddb.AttributeValue, err
 	if err != nil {
 		return nil, fmt.Errorf("encode failure %s: %w", f.ID, err)
 	}
-	item := key(groupPrefix+gk, memberPrefix+f.ID)
-	item[attrFailure] = s(string(b))
+	item := dynamo.ItemKey(groupPrefix+gk, memberPrefix+f.ID)
+	item[attrFailure] = dynamo.AttrS(string(b))
 	return item, nil
 }
 
 // Group reads a group's state with a strongly consistent read.
 func (g *NotifyGroups) Group(ctx context.Context, gk string) (notify.Group, bool, error) {
 	out, err := g.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(g.table), Key: key(groupPrefix+gk, groupSK), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(g.table), Key: dynamo.ItemKey(groupPrefix+gk, groupSK), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return notify.Group{}, false, fmt.Errorf("read group %s: %w", gk, err)
@@ -128,29 +132,29 @@ func (g *NotifyGroups) Group(ctx context.Context, gk string) (notify.Group, bool
 		return notify.Group{}, false, nil
 	}
 	var gr notify.Group
-	if err := json.Unmarshal([]byte(str(out.Item, attrGroup)), &gr); err != nil {
+	if err := json.Unmarshal([]byte(dynamo.GetS(out.Item, attrGroup)), &gr); err != nil {
 		return notify.Group{}, false, fmt.Errorf("decode group %s: %w", gk, err)
 	}
-	gr.Version = num(out.Item, attrVersion)
+	gr.Version = dynamo.GetN(out.Item, attrVersion)
 	return gr, true, nil
 }
 
 // GroupMembers reads every member of a group.
 func (g *NotifyGroups) GroupMembers(ctx context.Context, gk string) ([]notify.Member, error) {
 	var out []notify.Member
-	err := queryAll(ctx, g.client, &dynamodb.QueryInput{
+	err := dynamo.Query(ctx, g.client, &dynamodb.QueryInput{
 		TableName:                aws.String(g.table),
 		KeyConditionExpression:   aws.String("#pk = :pk AND begins_with(#sk, :m)"),
 		ExpressionAttributeNames: map[string]string{"#pk": topology.PK, "#sk": topology.SK},
 		ExpressionAttributeValues: map[string]ddb.AttributeValue{
-			":pk": s(groupPrefix + gk), ":m": s(memberPrefix)},
+			":pk": dynamo.AttrS(groupPrefix + gk), ":m": dynamo.AttrS(memberPrefix)},
 		ConsistentRead: aws.Bool(true),
 	}, func(item map[string]ddb.AttributeValue) error {
 		var m notify.Member
-		if err := json.Unmarshal([]byte(str(item, attrFailure)), &m.Failure); err != nil {
-			return fmt.Errorf("decode member %s of group %s: %w", str(item, topology.SK), gk, err)
+		if err := json.Unmarshal([]byte(dynamo.GetS(item, attrFailure)), &m.Failure); err != nil {
+			return fmt.Errorf("decode member %s of group %s: %w", dynamo.GetS(item, topology.SK), gk, err)
 		}
-		m.AddedAt = time.UnixMilli(num(item, attrAddedAt)).UTC()
+		m.AddedAt = time.UnixMilli(dynamo.GetN(item, attrAddedAt)).UTC()
 		out = append(out, m)
 		return nil
 	})
@@ -167,12 +171,12 @@ func (g *NotifyGroups) SaveGroup(ctx context.Context, gr notify.Group) error {
 	if err != nil {
 		return fmt.Errorf("encode group %s: %w", gr.Key, err)
 	}
-	item := key(groupPrefix+gr.Key, groupSK)
-	item[attrGroup] = s(string(b))
-	item[attrVersion] = n(gr.Version + 1)
+	item := dynamo.ItemKey(groupPrefix+gr.Key, groupSK)
+	item[attrGroup] = dynamo.AttrS(string(b))
+	item[attrVersion] = dynamo.AttrN(gr.Version + 1)
 	if !gr.Due.IsZero() {
-		item[topology.GSI1PK] = s(gsiGroupDue)
-		item[topology.GSI1SK] = s(dueKey(gr.Due) + "#" + gr.Key)
+		item[topology.GSI1PK] = dynamo.AttrS(gsiGroupDue)
+		item[topology.GSI1SK] = dynamo.AttrS(dueKey(gr.Due) + "#" + gr.Key)
 	}
 	in := &dynamodb.PutItemInput{TableName: aws.String(g.table), Item: item}
 	if gr.Version == 0 {
@@ -180,10 +184,10 @@ func (g *NotifyGroups) SaveGroup(ctx context.Context, gr notify.Group) error {
 	} else {
 		in.ConditionExpression = aws.String("#v = :v")
 		in.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
-		in.ExpressionAttributeValues = map[string]ddb.AttributeValue{":v": n(gr.Version)}
+		in.ExpressionAttributeValues = map[string]ddb.AttributeValue{":v": dynamo.AttrN(gr.Version)}
 	}
 	_, err = g.client.PutItem(ctx, in)
-	if conditionFailed(err) {
+	if dynamo.ConditionFailed(err) {
 		return fmt.Errorf("save group %s: %w", gr.Key, notify.ErrConflict)
 	}
 	if err != nil {
@@ -198,15 +202,15 @@ func dueKey(t time.Time) string { return fmt.Sprintf("%015d", t.UnixMilli()) }
 // Due lists groups due at or before now, soonest first.
 func (g *NotifyGroups) Due(ctx context.Context, now time.Time) ([]string, error) {
 	var keys []string
-	err := queryAll(ctx, g.client, &dynamodb.QueryInput{
+	err := dynamo.Query(ctx, g.client, &dynamodb.QueryInput{
 		TableName:                aws.String(g.table),
 		IndexName:                aws.String(topology.GSI1Index),
 		KeyConditionExpression:   aws.String("#g = :g AND #s <= :s"),
 		ExpressionAttributeNames: map[string]string{"#g": topology.GSI1PK, "#s": topology.GSI1SK},
 		ExpressionAttributeValues: map[string]ddb.AttributeValue{
-			":g": s(gsiGroupDue), ":s": s(dueKey(now) + "#~")},
+			":g": dynamo.AttrS(gsiGroupDue), ":s": dynamo.AttrS(dueKey(now) + "#~")},
 	}, func(item map[string]ddb.AttributeValue) error {
-		keys = append(keys, strings.TrimPrefix(str(item, topology.PK), groupPrefix))
+		keys = append(keys, strings.TrimPrefix(dynamo.GetS(item, topology.PK), groupPrefix))
 		return nil
 	})
 	if err != nil {
@@ -221,8 +225,8 @@ func (g *NotifyGroups) PutSource(ctx context.Context, f events.Failure) error {
 	if err != nil {
 		return err
 	}
-	item := key(inhibitPK, f.ID)
-	item[attrSourceSet] = s(string(b))
+	item := dynamo.ItemKey(inhibitPK, f.ID)
+	item[attrSourceSet] = dynamo.AttrS(string(b))
 	if _, err := g.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(g.table), Item: item}); err != nil {
 		return fmt.Errorf("record inhibiting failure %s: %w", f.ID, err)
 	}
@@ -231,7 +235,7 @@ func (g *NotifyGroups) PutSource(ctx context.Context, f events.Failure) error {
 
 // DeleteSource forgets a resolved inhibiting failure.
 func (g *NotifyGroups) DeleteSource(ctx context.Context, failureID string) error {
-	if _, err := g.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(g.table), Key: key(inhibitPK, failureID)}); err != nil {
+	if _, err := g.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(g.table), Key: dynamo.ItemKey(inhibitPK, failureID)}); err != nil {
 		return fmt.Errorf("forget inhibiting failure %s: %w", failureID, err)
 	}
 	return nil
@@ -240,39 +244,22 @@ func (g *NotifyGroups) DeleteSource(ctx context.Context, failureID string) error
 // Sources returns the labels of every unresolved inhibiting failure by id.
 func (g *NotifyGroups) Sources(ctx context.Context) (map[string]labels.Set, error) {
 	out := map[string]labels.Set{}
-	err := queryAll(ctx, g.client, &dynamodb.QueryInput{
+	err := dynamo.Query(ctx, g.client, &dynamodb.QueryInput{
 		TableName:                 aws.String(g.table),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
 		ExpressionAttributeNames:  map[string]string{"#pk": topology.PK},
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": s(inhibitPK)},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": dynamo.AttrS(inhibitPK)},
 		ConsistentRead:            aws.Bool(true),
 	}, func(item map[string]ddb.AttributeValue) error {
 		var set labels.Set
-		if err := json.Unmarshal([]byte(str(item, attrSourceSet)), &set); err != nil {
-			return fmt.Errorf("decode inhibiting failure %s: %w", str(item, topology.SK), err)
+		if err := json.Unmarshal([]byte(dynamo.GetS(item, attrSourceSet)), &set); err != nil {
+			return fmt.Errorf("decode inhibiting failure %s: %w", dynamo.GetS(item, topology.SK), err)
 		}
-		out[str(item, topology.SK)] = set
+		out[dynamo.GetS(item, topology.SK)] = set
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list inhibiting failures: %w", err)
 	}
 	return out, nil
-}
-
-// queryAll runs in and calls each for every item of every page.
-func queryAll(ctx context.Context, c *dynamodb.Client, in *dynamodb.QueryInput, each func(map[string]ddb.AttributeValue) error) error {
-	p := dynamodb.NewQueryPaginator(c, in)
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return err
-		}
-		for _, item := range page.Items {
-			if err := each(item); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }

@@ -1,4 +1,6 @@
-package dynamo
+// Package metricstore holds metric counters and cubes in the metrics table
+// (rollup.Store) and the rollup's counting state (rollup.TallyStore).
+package metricstore
 
 import (
 	"bytes"
@@ -16,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/ocxhq/ocx/internal/dynamo"
 	"github.com/ocxhq/ocx/internal/metric"
 	"github.com/ocxhq/ocx/internal/rollup"
 	"github.com/ocxhq/ocx/internal/topology"
@@ -36,6 +39,11 @@ type Metrics struct {
 	table  string
 }
 
+var (
+	_ rollup.Store         = (*Metrics)(nil)
+	_ rollup.BackfillStore = (*Metrics)(nil)
+)
+
 // NewMetrics returns the store over the metrics table.
 func NewMetrics(client *dynamodb.Client, table string) *Metrics {
 	return &Metrics{client: client, table: table}
@@ -54,8 +62,9 @@ var counterMeta = map[string]bool{
 	"family": true, "start": true, "hour": true, "dims": true, "version": true,
 }
 
-func counterKey(family string, start time.Time, dims string) map[string]ddb.AttributeValue {
-	return key(counterPK(family, start), "d#"+dims)
+// CounterKey is the key of a counter item.
+func CounterKey(family string, start time.Time, dims string) map[string]ddb.AttributeValue {
+	return dynamo.ItemKey(counterPK(family, start), "d#"+dims)
 }
 
 func counterPK(family string, start time.Time) string {
@@ -63,16 +72,16 @@ func counterPK(family string, start time.Time) string {
 }
 
 func toCounter(item map[string]ddb.AttributeValue) (rollup.Counter, error) {
-	at := str(item, "start")
+	at := dynamo.GetS(item, "start")
 	if at == "" {
-		at = str(item, "hour")
+		at = dynamo.GetS(item, "hour")
 	}
 	start, err := time.Parse(time.RFC3339, at)
 	if err != nil {
-		return rollup.Counter{}, fmt.Errorf("counter %s/%s: bad start: %w", str(item, topology.PK), str(item, topology.SK), err)
+		return rollup.Counter{}, fmt.Errorf("counter %s/%s: bad start: %w", dynamo.GetS(item, topology.PK), dynamo.GetS(item, topology.SK), err)
 	}
-	c := rollup.Counter{Family: str(item, "family"), Start: start.UTC(), Dims: str(item, "dims"), Version: num(item, "version"), Fields: metric.Fields{},
-		Key: str(item, topology.PK) + "\x00" + str(item, topology.SK)}
+	c := rollup.Counter{Family: dynamo.GetS(item, "family"), Start: start.UTC(), Dims: dynamo.GetS(item, "dims"), Version: dynamo.GetN(item, "version"), Fields: metric.Fields{},
+		Key: dynamo.GetS(item, topology.PK) + "\x00" + dynamo.GetS(item, topology.SK)}
 	for k, v := range item {
 		if nv, ok := v.(*ddb.AttributeValueMemberN); ok && !counterMeta[k] {
 			c.Fields[strings.TrimPrefix(k, fieldPrefix)], _ = strconv.ParseInt(nv.Value, 10, 64)
@@ -83,7 +92,7 @@ func toCounter(item map[string]ddb.AttributeValue) (rollup.Counter, error) {
 
 func (m *Metrics) query(ctx context.Context, in *dynamodb.QueryInput) ([]map[string]ddb.AttributeValue, error) {
 	var out []map[string]ddb.AttributeValue
-	err := queryAll(ctx, m.client, in, func(item map[string]ddb.AttributeValue) error {
+	err := dynamo.Query(ctx, m.client, in, func(item map[string]ddb.AttributeValue) error {
 		out = append(out, item)
 		return nil
 	})
@@ -114,7 +123,7 @@ func (m *Metrics) Dirty(ctx context.Context) ([]rollup.Counter, error) {
 		IndexName:                 aws.String(topology.DirtyGSI),
 		KeyConditionExpression:    aws.String("#d = :d"),
 		ExpressionAttributeNames:  map[string]string{"#d": topology.DirtyPK},
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{":d": s("1")},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":d": dynamo.AttrS("1")},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("query dirty counters: %w", err)
@@ -133,7 +142,7 @@ func (m *Metrics) Counters(ctx context.Context, family string, from, to time.Tim
 		cs, err := m.counters(ctx, &dynamodb.QueryInput{
 			TableName:                 aws.String(m.table),
 			KeyConditionExpression:    aws.String("pk = :pk"),
-			ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": s(counterPK(family, slot))},
+			ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": dynamo.AttrS(counterPK(family, slot))},
 			ConsistentRead:            aws.Bool(true),
 		})
 		if err != nil {
@@ -153,7 +162,7 @@ func (m *Metrics) countersIn(ctx context.Context, family string, from, to time.T
 		FilterExpression:         aws.String("begins_with(pk, :p) AND #start BETWEEN :lo AND :hi"),
 		ExpressionAttributeNames: map[string]string{"#start": "start"},
 		ExpressionAttributeValues: map[string]ddb.AttributeValue{
-			":p": s("counter#" + family + "#"), ":lo": s(from.UTC().Format(time.RFC3339)), ":hi": s(to.UTC().Format(time.RFC3339)),
+			":p": dynamo.AttrS("counter#" + family + "#"), ":lo": dynamo.AttrS(from.UTC().Format(time.RFC3339)), ":hi": dynamo.AttrS(to.UTC().Format(time.RFC3339)),
 		},
 		ConsistentRead: aws.Bool(true),
 	})
@@ -178,9 +187,9 @@ func (m *Metrics) countersIn(ctx context.Context, family string, from, to time.T
 // MarkClean removes the counter from the dirty index unless its version
 // moved on, in which case the next run picks it up again.
 func (m *Metrics) MarkClean(ctx context.Context, c rollup.Counter) error {
-	k := counterKey(c.Family, c.Start, c.Dims)
+	k := CounterKey(c.Family, c.Start, c.Dims)
 	if pk, sk, ok := strings.Cut(c.Key, "\x00"); ok {
-		k = key(pk, sk)
+		k = dynamo.ItemKey(pk, sk)
 	}
 	_, err := m.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(m.table),
@@ -188,9 +197,9 @@ func (m *Metrics) MarkClean(ctx context.Context, c rollup.Counter) error {
 		UpdateExpression:          aws.String("REMOVE #d, #da"),
 		ConditionExpression:       aws.String("#v = :v"),
 		ExpressionAttributeNames:  map[string]string{"#d": topology.DirtyPK, "#da": topology.DirtySK, "#v": "version"},
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{":v": n(c.Version)},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":v": dynamo.AttrN(c.Version)},
 	})
-	if err != nil && !conditionFailed(err) {
+	if err != nil && !dynamo.ConditionFailed(err) {
 		return err
 	}
 	return nil
@@ -201,8 +210,8 @@ func (m *Metrics) MarkClean(ctx context.Context, c rollup.Counter) error {
 func deltaUpdate(table string, d metric.Delta, now time.Time) ddb.TransactWriteItem {
 	names := map[string]string{"#dirty": topology.DirtyPK, "#dirty_at": topology.DirtySK, "#family": "family", "#start": "start", "#dims": "dims", "#version": "version"}
 	values := map[string]ddb.AttributeValue{
-		":one": n(1), ":d": s("1"), ":now": s(now.UTC().Format(time.RFC3339Nano)),
-		":fam": s(d.Family), ":start": s(d.Start.UTC().Format(time.RFC3339)), ":dims": s(d.Dims),
+		":one": dynamo.AttrN(1), ":d": dynamo.AttrS("1"), ":now": dynamo.AttrS(now.UTC().Format(time.RFC3339Nano)),
+		":fam": dynamo.AttrS(d.Family), ":start": dynamo.AttrS(d.Start.UTC().Format(time.RFC3339)), ":dims": dynamo.AttrS(d.Dims),
 	}
 	fields := make([]string, 0, len(d.Fields))
 	for f := range d.Fields {
@@ -212,12 +221,12 @@ func deltaUpdate(table string, d metric.Delta, now time.Time) ddb.TransactWriteI
 	add := []string{"#version :one"}
 	for i, f := range fields {
 		names[fmt.Sprintf("#f%d", i)] = fieldPrefix + f
-		values[fmt.Sprintf(":v%d", i)] = n(d.Fields[f])
+		values[fmt.Sprintf(":v%d", i)] = dynamo.AttrN(d.Fields[f])
 		add = append(add, fmt.Sprintf("#f%d :v%d", i, i))
 	}
 	return ddb.TransactWriteItem{Update: &ddb.Update{
 		TableName:                 aws.String(table),
-		Key:                       counterKey(d.Family, d.Start, d.Dims),
+		Key:                       CounterKey(d.Family, d.Start, d.Dims),
 		UpdateExpression:          aws.String("SET #dirty = :d, #dirty_at = :now, #family = :fam, #start = :start, #dims = :dims ADD " + strings.Join(add, ", ")),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
@@ -278,10 +287,10 @@ func cubeItem(c rollup.Cube) (map[string]ddb.AttributeValue, error) {
 		return nil, fmt.Errorf("cube %s %s %s holds %d dimension combinations, %d KB compressed, over the %d KB an item can hold; configure fewer customer attributes",
 			c.Family, c.Gran, c.Start.Format(time.RFC3339), len(c.Cells), buf.Len()>>10, maxCube>>10)
 	}
-	item := key(cubePK(c.Family, c.Gran, c.Start), c.Start.UTC().Format(time.RFC3339))
+	item := dynamo.ItemKey(cubePK(c.Family, c.Gran, c.Start), c.Start.UTC().Format(time.RFC3339))
 	item["cells"] = &ddb.AttributeValueMemberB{Value: buf.Bytes()}
-	item["src"] = n(c.Source)
-	item["combinations"] = n(int64(len(c.Cells)))
+	item["src"] = dynamo.AttrN(c.Source)
+	item["combinations"] = dynamo.AttrN(int64(len(c.Cells)))
 	return item, nil
 }
 
@@ -295,9 +304,9 @@ func (m *Metrics) PutCube(ctx context.Context, c rollup.Cube) error {
 	_, err = m.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(m.table), Item: item,
 		ConditionExpression:       aws.String("attribute_not_exists(src) OR src <= :src"),
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{":src": n(c.Source)},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":src": dynamo.AttrN(c.Source)},
 	})
-	if err != nil && !conditionFailed(err) {
+	if err != nil && !dynamo.ConditionFailed(err) {
 		return err
 	}
 	return nil
@@ -311,7 +320,7 @@ func (m *Metrics) Cubes(ctx context.Context, family, gran string, from, to time.
 			TableName:              aws.String(m.table),
 			KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
 			ExpressionAttributeValues: map[string]ddb.AttributeValue{
-				":pk": s(pk), ":lo": s(from.UTC().Format(time.RFC3339)), ":hi": s(to.UTC().Format(time.RFC3339)),
+				":pk": dynamo.AttrS(pk), ":lo": dynamo.AttrS(from.UTC().Format(time.RFC3339)), ":hi": dynamo.AttrS(to.UTC().Format(time.RFC3339)),
 			},
 			ConsistentRead: aws.Bool(true),
 		})
@@ -319,7 +328,7 @@ func (m *Metrics) Cubes(ctx context.Context, family, gran string, from, to time.
 			return nil, fmt.Errorf("query %s %s cubes: %w", family, gran, err)
 		}
 		for _, it := range items {
-			start, err := time.Parse(time.RFC3339, str(it, topology.SK))
+			start, err := time.Parse(time.RFC3339, dynamo.GetS(it, topology.SK))
 			if err != nil || !start.Before(to) {
 				continue
 			}
@@ -334,7 +343,7 @@ func (m *Metrics) Cubes(ctx context.Context, family, gran string, from, to time.
 }
 
 func decodeCube(family, gran string, start time.Time, it map[string]ddb.AttributeValue) (rollup.Cube, error) {
-	c := rollup.Cube{Family: family, Gran: gran, Start: start, Source: num(it, "src"), Cells: metric.Cells{}}
+	c := rollup.Cube{Family: family, Gran: gran, Start: start, Source: dynamo.GetN(it, "src"), Cells: metric.Cells{}}
 	b, ok := it["cells"].(*ddb.AttributeValueMemberB)
 	if !ok {
 		return c, nil
@@ -380,25 +389,25 @@ func (m *Metrics) ReplaceCounters(ctx context.Context, family string, from, to t
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	put := func(k ck, f metric.Fields, prev *rollup.Counter) error {
 		start := time.Unix(k.start, 0).UTC()
-		item := counterKey(family, start, k.dims)
-		item["family"], item["start"], item["dims"] = s(family), s(start.Format(time.RFC3339)), s(k.dims)
-		item[topology.DirtyPK], item[topology.DirtySK] = s("1"), s(now)
+		item := CounterKey(family, start, k.dims)
+		item["family"], item["start"], item["dims"] = dynamo.AttrS(family), dynamo.AttrS(start.Format(time.RFC3339)), dynamo.AttrS(k.dims)
+		item[topology.DirtyPK], item[topology.DirtySK] = dynamo.AttrS("1"), dynamo.AttrS(now)
 		for name, v := range f {
 			if v != 0 {
-				item[fieldPrefix+name] = n(v)
+				item[fieldPrefix+name] = dynamo.AttrN(v)
 			}
 		}
 		in := &dynamodb.PutItemInput{TableName: aws.String(m.table), Item: item}
 		if prev == nil {
-			item["version"] = n(1)
+			item["version"] = dynamo.AttrN(1)
 			in.ConditionExpression = aws.String("attribute_not_exists(pk)")
 		} else {
-			item["version"] = n(prev.Version + 1)
+			item["version"] = dynamo.AttrN(prev.Version + 1)
 			in.ConditionExpression = aws.String("version = :v")
-			in.ExpressionAttributeValues = map[string]ddb.AttributeValue{":v": n(prev.Version)}
+			in.ExpressionAttributeValues = map[string]ddb.AttributeValue{":v": dynamo.AttrN(prev.Version)}
 		}
 		_, err := m.client.PutItem(ctx, in)
-		if conditionFailed(err) {
+		if dynamo.ConditionFailed(err) {
 			r.Raced++
 			return nil
 		}

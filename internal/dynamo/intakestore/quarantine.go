@@ -1,8 +1,7 @@
-package dynamo
+package intakestore
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/ocxhq/ocx/internal/dynamo"
 	"github.com/ocxhq/ocx/internal/ingest"
 	"github.com/ocxhq/ocx/internal/topology"
 )
@@ -28,7 +28,9 @@ func NewQuarantine(client *dynamodb.Client, table string) *Quarantine {
 	return &Quarantine{client: client, table: table}
 }
 
-func badRowKey(id string) map[string]ddb.AttributeValue { return key("badrow#"+id, "badrow") }
+func badRowKey(id string) map[string]ddb.AttributeValue {
+	return dynamo.ItemKey("badrow#"+id, "badrow")
+}
 
 var _ ingest.Quarantine = (*Quarantine)(nil)
 
@@ -41,11 +43,11 @@ func badRowItem(row ingest.BadRow) (map[string]ddb.AttributeValue, error) {
 		return nil, fmt.Errorf("encode bad row: %w", err)
 	}
 	item := badRowKey(row.ID)
-	item["row"] = s(string(b))
-	item["channel"] = s(row.Channel)
-	item["replays"] = n(int64(row.Replays))
-	item[topology.GSI1PK] = s("badrows#" + row.State)
-	item[topology.GSI1SK] = s(row.CreatedAt.UTC().Format(badRowTime) + "#" + row.ID)
+	item["row"] = dynamo.AttrS(string(b))
+	item["channel"] = dynamo.AttrS(row.Channel)
+	item["replays"] = dynamo.AttrN(int64(row.Replays))
+	item[topology.GSI1PK] = dynamo.AttrS("badrows#" + row.State)
+	item[topology.GSI1SK] = dynamo.AttrS(row.CreatedAt.UTC().Format(badRowTime) + "#" + row.ID)
 	return item, nil
 }
 
@@ -76,10 +78,10 @@ func (q *Quarantine) Replace(ctx context.Context, row ingest.BadRow, replays int
 		TableName: aws.String(q.table), Item: item,
 		ConditionExpression:       aws.String(cond),
 		ExpressionAttributeNames:  map[string]string{"#r": "replays"},
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{":r": n(int64(replays))},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":r": dynamo.AttrN(int64(replays))},
 	})
 	switch {
-	case conditionFailed(err):
+	case dynamo.ConditionFailed(err):
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("replace bad row %s: %w", row.ID, err)
@@ -97,7 +99,7 @@ func (q *Quarantine) Get(ctx context.Context, id string) (ingest.BadRow, bool, e
 		return ingest.BadRow{}, false, nil
 	}
 	var row ingest.BadRow
-	if err := json.Unmarshal([]byte(str(out.Item, "row")), &row); err != nil {
+	if err := json.Unmarshal([]byte(dynamo.GetS(out.Item, "row")), &row); err != nil {
 		return ingest.BadRow{}, false, fmt.Errorf("decode bad row %s: %w", id, err)
 	}
 	return row, true, nil
@@ -114,7 +116,7 @@ func (q *Quarantine) List(ctx context.Context, f ingest.Filter, cursor string, l
 		IndexName:                 aws.String(topology.GSI1Index),
 		KeyConditionExpression:    aws.String("#g = :g"),
 		ExpressionAttributeNames:  map[string]string{"#g": topology.GSI1PK},
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{":g": s("badrows#" + state)},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":g": dynamo.AttrS("badrows#" + state)},
 		ScanIndexForward:          aws.Bool(false),
 		Limit:                     aws.Int32(int32(limit)),
 	}
@@ -130,16 +132,16 @@ func (q *Quarantine) List(ctx context.Context, f ingest.Filter, cursor string, l
 		}
 		in.KeyConditionExpression = aws.String("#g = :g AND #t BETWEEN :lo AND :hi")
 		in.ExpressionAttributeNames["#t"] = topology.GSI1SK
-		in.ExpressionAttributeValues[":lo"] = s(lo)
-		in.ExpressionAttributeValues[":hi"] = s(hi)
+		in.ExpressionAttributeValues[":lo"] = dynamo.AttrS(lo)
+		in.ExpressionAttributeValues[":hi"] = dynamo.AttrS(hi)
 	}
 	if f.Channel != "" {
 		in.FilterExpression = aws.String("#c = :c")
 		in.ExpressionAttributeNames["#c"] = "channel"
-		in.ExpressionAttributeValues[":c"] = s(f.Channel)
+		in.ExpressionAttributeValues[":c"] = dynamo.AttrS(f.Channel)
 	}
 	if cursor != "" {
-		start, err := decodeCursor(cursor)
+		start, err := dynamo.DecodeCursor(cursor)
 		if err == nil {
 			err = badRowCursor(start, "badrows#"+state)
 		}
@@ -155,14 +157,14 @@ func (q *Quarantine) List(ctx context.Context, f ingest.Filter, cursor string, l
 	rows := make([]ingest.BadRow, 0, len(out.Items))
 	for _, it := range out.Items {
 		var row ingest.BadRow
-		if err := json.Unmarshal([]byte(str(it, "row")), &row); err != nil {
+		if err := json.Unmarshal([]byte(dynamo.GetS(it, "row")), &row); err != nil {
 			return nil, "", fmt.Errorf("decode bad row: %w", err)
 		}
 		rows = append(rows, row)
 	}
 	next := ""
 	if len(out.LastEvaluatedKey) > 0 {
-		next = encodeCursor(out.LastEvaluatedKey)
+		next = dynamo.EncodeCursor(out.LastEvaluatedKey)
 	}
 	return rows, next, nil
 }
@@ -170,9 +172,9 @@ func (q *Quarantine) List(ctx context.Context, f ingest.Filter, cursor string, l
 // After returns the cursor resuming a listing of state just after row.
 func (q *Quarantine) After(row ingest.BadRow, state string) string {
 	k := badRowKey(row.ID)
-	k[topology.GSI1PK] = s("badrows#" + state)
-	k[topology.GSI1SK] = s(row.CreatedAt.UTC().Format(badRowTime) + "#" + row.ID)
-	return encodeCursor(k)
+	k[topology.GSI1PK] = dynamo.AttrS("badrows#" + state)
+	k[topology.GSI1SK] = dynamo.AttrS(row.CreatedAt.UTC().Format(badRowTime) + "#" + row.ID)
+	return dynamo.EncodeCursor(k)
 }
 
 // badRowCursor checks a decoded cursor is a key of the bad-row index in
@@ -181,41 +183,15 @@ func (q *Quarantine) After(row ingest.BadRow, state string) string {
 func badRowCursor(k map[string]ddb.AttributeValue, gsiPK string) error {
 	want := []string{topology.PK, topology.SK, topology.GSI1PK, topology.GSI1SK}
 	if len(k) != len(want) {
-		return fmt.Errorf("%w: wrong attributes", ErrBadCursor)
+		return fmt.Errorf("%w: wrong attributes", dynamo.ErrBadCursor)
 	}
 	for _, a := range want {
-		if str(k, a) == "" {
-			return fmt.Errorf("%w: no %s", ErrBadCursor, a)
+		if dynamo.GetS(k, a) == "" {
+			return fmt.Errorf("%w: no %s", dynamo.ErrBadCursor, a)
 		}
 	}
-	if str(k, topology.GSI1PK) != gsiPK || !strings.HasPrefix(str(k, topology.PK), "badrow#") {
-		return fmt.Errorf("%w: not a bad-row key of this listing", ErrBadCursor)
+	if dynamo.GetS(k, topology.GSI1PK) != gsiPK || !strings.HasPrefix(dynamo.GetS(k, topology.PK), "badrow#") {
+		return fmt.Errorf("%w: not a bad-row key of this listing", dynamo.ErrBadCursor)
 	}
 	return nil
-}
-
-// encodeCursor makes an opaque page token of a key made of string attributes.
-func encodeCursor(k map[string]ddb.AttributeValue) string {
-	m := map[string]string{}
-	for name := range k {
-		m[name] = str(k, name)
-	}
-	b, _ := json.Marshal(m)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeCursor(c string) (map[string]ddb.AttributeValue, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	var m map[string]string
-	if err == nil {
-		err = json.Unmarshal(b, &m)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: cursor is not one this API issued", ErrBadCursor)
-	}
-	out := map[string]ddb.AttributeValue{}
-	for k, v := range m {
-		out[k] = s(v)
-	}
-	return out, nil
 }

@@ -1,4 +1,6 @@
-package dynamo
+// Package backfillstore reads stored interactions and failures for a
+// backfill of the metrics (rollup.Source).
+package backfillstore
 
 import (
 	"context"
@@ -6,6 +8,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/dynamo/failurestore"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -26,9 +31,11 @@ type BackfillSource struct {
 	failures  failure.Store
 }
 
+var _ rollup.BackfillSource = (*BackfillSource)(nil)
+
 // NewBackfillSource returns the source.
 func NewBackfillSource(client *dynamodb.Client, customersTable, failuresTable string) *BackfillSource {
-	return &BackfillSource{client: client, customers: customersTable, failures: NewFailures(client, failuresTable)}
+	return &BackfillSource{client: client, customers: customersTable, failures: failurestore.NewFailures(client, failuresTable)}
 }
 
 // Stored scans the whole customers table — a backfill rereads history on
@@ -48,7 +55,7 @@ func (b *BackfillSource) Stored(ctx context.Context, fn func(rollup.Stored) erro
 		ProjectionExpression:     aws.String("#pk, #sk, #ev, #m"),
 		ExpressionAttributeNames: map[string]string{"#pk": topology.PK, "#sk": topology.SK, "#ev": "event", "#m": "merged_into"},
 		ExpressionAttributeValues: map[string]ddb.AttributeValue{
-			":i": s("interaction#"), ":p": s("profile"),
+			":i": dynamo.AttrS("interaction#"), ":p": dynamo.AttrS("profile"),
 		},
 	})
 	for p.HasMorePages() {
@@ -58,16 +65,16 @@ func (b *BackfillSource) Stored(ctx context.Context, fn func(rollup.Stored) erro
 		}
 		done += int64(page.ScannedCount)
 		for _, it := range page.Items {
-			cid := strings.TrimPrefix(str(it, topology.PK), "customer#")
-			if m := str(it, "merged_into"); m != "" {
+			cid := strings.TrimPrefix(dynamo.GetS(it, topology.PK), "customer#")
+			if m := dynamo.GetS(it, "merged_into"); m != "" {
 				if err := fn(rollup.Stored{CustomerID: cid, MergedInto: m}); err != nil {
 					return err
 				}
 				continue
 			}
 			var ev events.Interaction
-			if err := json.Unmarshal([]byte(str(it, "event")), &ev); err != nil {
-				return fmt.Errorf("decode interaction %s of %s: %w", str(it, topology.SK), cid, err)
+			if err := json.Unmarshal([]byte(dynamo.GetS(it, "event")), &ev); err != nil {
+				return fmt.Errorf("decode interaction %s of %s: %w", dynamo.GetS(it, topology.SK), cid, err)
 			}
 			if err := fn(rollup.Stored{CustomerID: cid, Interaction: &ev}); err != nil {
 				return err

@@ -1,4 +1,8 @@
-package dynamo
+// Package journeystore holds the journey function's stores in the
+// customers table: customers, their identity links, interactions and
+// journey instances (journey.Store), and refused links (journey.Refusals).
+// docs/data-model.md describes every item.
+package journeystore
 
 import (
 	"context"
@@ -8,6 +12,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/dynamo/identitystore"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -19,10 +26,6 @@ import (
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
-// EventMemory is how long an applied event id is remembered for dedupe;
-// EventBridge and Lambda redeliver within hours, not weeks.
-const EventMemory = 30 * 24 * time.Hour
-
 // Customers implements journey.Store over the customers and metrics tables.
 // docs/data-model.md describes every item and the access patterns.
 type Customers struct {
@@ -31,34 +34,31 @@ type Customers struct {
 	metrics   string
 }
 
+var _ journey.Store = (*Customers)(nil)
+
 // NewCustomers returns the store.
 func NewCustomers(client *dynamodb.Client, customersTable, metricsTable string) *Customers {
 	return &Customers{client: client, customers: customersTable, metrics: metricsTable}
 }
 
 // Item keys of the customers table.
-func identityKey(k identity.Key) map[string]ddb.AttributeValue {
-	return key("identity#"+string(k), "identity")
+func ProfileKey(cid string) map[string]ddb.AttributeValue {
+	return dynamo.ItemKey(CustomerPK(cid), "profile")
 }
-func profileKey(cid string) map[string]ddb.AttributeValue { return key(customerPK(cid), "profile") }
-func markerKey(eventID string) map[string]ddb.AttributeValue {
-	return key("event#"+eventID, "journey")
+func MarkerKey(eventID string) map[string]ddb.AttributeValue {
+	return dynamo.ItemKey("event#"+eventID, "journey")
 }
-func instanceKey(r journey.Ref) map[string]ddb.AttributeValue {
-	return key("journey#"+r.Journey+"#"+r.Instance, "journey")
+func InstanceKey(r journey.Ref) map[string]ddb.AttributeValue {
+	return dynamo.ItemKey("journey#"+r.Journey+"#"+r.Instance, "journey")
 }
-func pointerKey(owner string, r journey.Ref) map[string]ddb.AttributeValue {
-	return key(customerPK(owner), pointerSK(r))
+func PointerKey(owner string, r journey.Ref) map[string]ddb.AttributeValue {
+	return dynamo.ItemKey(CustomerPK(owner), PointerSK(r))
 }
-func customerPK(cid string) string   { return "customer#" + cid }
-func pointerSK(r journey.Ref) string { return "journey#" + r.Journey + "#" + r.Instance }
-func interactionSK(ev events.Interaction) string {
+func CustomerPK(cid string) string   { return "customer#" + cid }
+func PointerSK(r journey.Ref) string { return "journey#" + r.Journey + "#" + r.Instance }
+func InteractionSK(ev events.Interaction) string {
 	return "interaction#" + ev.OccurredAt.UTC().Format(time.RFC3339Nano) + "#" + ev.ID
 }
-
-// CustomerIDFor derives a new customer's id from its strongest key, so two
-// racing first events for one person create the same customer.
-func CustomerIDFor(k identity.Key) string { return journey.CustomerIDFor(k) }
 
 // Resolve returns the customer behind keys without recording anything else:
 // the customer of the strongest known key, or a new one, with the unknown
@@ -80,7 +80,7 @@ func (c *Customers) Resolve(ctx context.Context, keys []identity.Key, now time.T
 			}
 		}
 		if cid == "" {
-			cid = CustomerIDFor(keys[0])
+			cid = identity.CustomerIDFor(keys[0])
 		}
 		var link []identity.Key
 		for _, k := range keys {
@@ -100,7 +100,7 @@ func (c *Customers) Resolve(ctx context.Context, keys []identity.Key, now time.T
 		if err == nil {
 			return cid, nil
 		}
-		if len(cancelled(err)) == 0 {
+		if len(Cancelled(err)) == 0 {
 			return "", fmt.Errorf("link %d keys to %s: %w", len(link), cid, err)
 		}
 	}
@@ -112,34 +112,34 @@ func (c *Customers) Resolve(ctx context.Context, keys []identity.Key, now time.T
 func (c *Customers) Load(ctx context.Context, eventID string, keys []identity.Key, refs []journey.Ref) (journey.Snapshot, error) {
 	req := make([]map[string]ddb.AttributeValue, 0, 1+len(keys)+len(refs))
 	if eventID != "" {
-		req = append(req, markerKey(eventID))
+		req = append(req, MarkerKey(eventID))
 	}
 	for _, k := range keys {
-		req = append(req, identityKey(k))
+		req = append(req, identitystore.Key(k))
 	}
 	for _, r := range refs {
-		req = append(req, instanceKey(r))
+		req = append(req, InstanceKey(r))
 	}
-	items, err := c.batchGet(ctx, req)
+	items, err := dynamo.BatchGet(ctx, c.client, c.customers, req)
 	if err != nil {
 		return journey.Snapshot{}, fmt.Errorf("load %d items: %w", len(req), err)
 	}
 	snap := journey.Snapshot{Owners: map[identity.Key]string{}, Instances: map[journey.Ref]*journey.Instance{}}
 	for _, it := range items {
-		pk := str(it, topology.PK)
+		pk := dynamo.GetS(it, topology.PK)
 		switch {
 		case strings.HasPrefix(pk, "event#"):
-			a := &journey.Applied{CustomerID: str(it, "customer_id")}
-			if e := str(it, "emitted"); e != "" {
+			a := &journey.Applied{CustomerID: dynamo.GetS(it, "customer_id")}
+			if e := dynamo.GetS(it, "emitted"); e != "" {
 				if err := json.Unmarshal([]byte(e), &a.Emitted); err != nil {
 					return snap, fmt.Errorf("decode journey events of %s: %w", eventID, err)
 				}
 			}
 			snap.Applied = a
 		case strings.HasPrefix(pk, "identity#"):
-			snap.Owners[identity.Key(strings.TrimPrefix(pk, "identity#"))] = str(it, "customer_id")
+			snap.Owners[identity.Key(strings.TrimPrefix(pk, "identity#"))] = dynamo.GetS(it, "customer_id")
 		case strings.HasPrefix(pk, "journey#"):
-			in, err := decodeInstance(it)
+			in, err := DecodeInstance(it)
 			if err != nil {
 				return snap, err
 			}
@@ -147,32 +147,6 @@ func (c *Customers) Load(ctx context.Context, eventID string, keys []identity.Ke
 		}
 	}
 	return snap, nil
-}
-
-// batchGet reads items consistently, retrying what DynamoDB leaves
-// unprocessed under throttling.
-func (c *Customers) batchGet(ctx context.Context, keys []map[string]ddb.AttributeValue) ([]map[string]ddb.AttributeValue, error) {
-	var out []map[string]ddb.AttributeValue
-	for start := 0; start < len(keys); start += 100 {
-		pending := keys[start:min(start+100, len(keys))]
-		for attempt := 0; len(pending) > 0; attempt++ {
-			if attempt == 5 {
-				return nil, fmt.Errorf("%d keys still unprocessed (throttled); retry", len(pending))
-			}
-			if attempt > 0 {
-				time.Sleep(time.Duration(attempt*attempt) * 20 * time.Millisecond)
-			}
-			res, err := c.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
-				RequestItems: map[string]ddb.KeysAndAttributes{c.customers: {Keys: pending, ConsistentRead: aws.Bool(true)}},
-			})
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, res.Responses[c.customers]...)
-			pending = res.UnprocessedKeys[c.customers].Keys
-		}
-	}
-	return out, nil
 }
 
 // Commit writes the dedupe marker, the interaction, the customer profile,
@@ -184,26 +158,26 @@ func (c *Customers) Commit(ctx context.Context, ch journey.Change) error {
 		return fmt.Errorf("encode interaction: %w", err)
 	}
 	now := ch.Now.UTC().Format(time.RFC3339Nano)
-	marker := markerKey(ch.Event.ID)
-	marker["customer_id"] = s(ch.CustomerID)
-	marker["expires_at"] = epoch(ch.Now.Add(EventMemory))
+	marker := MarkerKey(ch.Event.ID)
+	marker["customer_id"] = dynamo.AttrS(ch.CustomerID)
+	marker["expires_at"] = dynamo.AttrEpoch(ch.Now.Add(dynamo.EventMemory))
 	if len(ch.Emitted) > 0 {
 		b, err := json.Marshal(ch.Emitted)
 		if err != nil {
 			return fmt.Errorf("encode journey events: %w", err)
 		}
-		marker["emitted"] = s(string(b))
+		marker["emitted"] = dynamo.AttrS(string(b))
 	}
 
-	interaction := key(customerPK(ch.CustomerID), interactionSK(ch.Event))
-	interaction["event"] = s(string(body))
-	interaction["type"] = s(ch.Event.Type)
-	interaction["channel"] = s(ch.Event.Channel)
-	interaction["expires_at"] = epoch(ch.ExpiresAt)
-	interaction["applied_at"] = s(now)
-	interaction["keys"] = keySet(ch.Keys)
+	interaction := dynamo.ItemKey(CustomerPK(ch.CustomerID), InteractionSK(ch.Event))
+	interaction["event"] = dynamo.AttrS(string(body))
+	interaction["type"] = dynamo.AttrS(ch.Event.Type)
+	interaction["channel"] = dynamo.AttrS(ch.Event.Channel)
+	interaction["expires_at"] = dynamo.AttrEpoch(ch.ExpiresAt)
+	interaction["applied_at"] = dynamo.AttrS(now)
+	interaction["keys"] = KeySet(ch.Keys)
 	if len(ch.Link) > 0 {
-		interaction["linked"] = keySet(ch.Link)
+		interaction["linked"] = KeySet(ch.Link)
 	}
 
 	items := []ddb.TransactWriteItem{
@@ -215,7 +189,7 @@ func (c *Customers) Commit(ctx context.Context, ch journey.Change) error {
 		items = append(items, linkUpdate(c.customers, k, ch.CustomerID, ch.Event.ID, now))
 	}
 	for k, from := range ch.Repoint {
-		items = append(items, repoint(c.customers, k, from, ch.CustomerID))
+		items = append(items, Repoint(c.customers, k, from, ch.CustomerID))
 	}
 	for _, in := range ch.Journeys {
 		put, err := instancePut(c.customers, in)
@@ -231,7 +205,7 @@ func (c *Customers) Commit(ctx context.Context, ch journey.Change) error {
 		return fmt.Errorf("interaction %s needs %d writes, over DynamoDB's 100 per transaction", ch.Event.ID, len(items))
 	}
 	_, err = c.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	reasons := cancelled(err)
+	reasons := Cancelled(err)
 	switch {
 	case err == nil:
 		return nil
@@ -247,7 +221,7 @@ func (c *Customers) Commit(ctx context.Context, ch journey.Change) error {
 // items that were fine), or nil for any other outcome. A cancellation is a
 // conflict with another writer: a condition that no longer holds, or a
 // transaction racing on the same item.
-func cancelled(err error) []string {
+func Cancelled(err error) []string {
 	var tc *ddb.TransactionCanceledException
 	if !errors.As(err, &tc) {
 		return nil
@@ -271,7 +245,7 @@ func profileUpdate(table, cid string, own []identity.Key, now string, interactio
 	set := "SET #first = if_not_exists(#first, :now), #updated = :now"
 	add := "ADD #version :one"
 	names := map[string]string{"#first": "first_seen_at", "#updated": "updated_at", "#version": "version", "#merged": "merged_into"}
-	values := map[string]ddb.AttributeValue{":now": s(now), ":one": n(1)}
+	values := map[string]ddb.AttributeValue{":now": dynamo.AttrS(now), ":one": dynamo.AttrN(1)}
 	if interaction {
 		add += ", #count :one"
 		names["#count"] = "interactions"
@@ -279,10 +253,10 @@ func profileUpdate(table, cid string, own []identity.Key, now string, interactio
 	if len(own) > 0 {
 		add += ", #keys :keys"
 		names["#keys"] = "identity_keys"
-		values[":keys"] = keySet(own)
+		values[":keys"] = KeySet(own)
 	}
 	return ddb.TransactWriteItem{Update: &ddb.Update{
-		TableName: aws.String(table), Key: profileKey(cid),
+		TableName: aws.String(table), Key: ProfileKey(cid),
 		UpdateExpression:          aws.String(set + " " + add),
 		ConditionExpression:       aws.String("attribute_not_exists(#merged)"),
 		ExpressionAttributeNames:  names,
@@ -293,14 +267,14 @@ func profileUpdate(table, cid string, own []identity.Key, now string, interactio
 // linkUpdate points a new key at cid. Racing first events of one person
 // derive the same customer id, so they may both link it.
 func linkUpdate(table string, k identity.Key, cid, eventID, now string) ddb.TransactWriteItem {
-	values := map[string]ddb.AttributeValue{":c": s(cid), ":now": s(now)}
+	values := map[string]ddb.AttributeValue{":c": dynamo.AttrS(cid), ":now": dynamo.AttrS(now)}
 	set := "SET customer_id = :c, linked_at = if_not_exists(linked_at, :now)"
 	if eventID != "" {
 		set += ", linked_by = if_not_exists(linked_by, :e)"
-		values[":e"] = s(eventID)
+		values[":e"] = dynamo.AttrS(eventID)
 	}
 	return ddb.TransactWriteItem{Update: &ddb.Update{
-		TableName: aws.String(table), Key: identityKey(k),
+		TableName: aws.String(table), Key: identitystore.Key(k),
 		UpdateExpression:          aws.String(set),
 		ConditionExpression:       aws.String("attribute_not_exists(pk) OR customer_id = :c"),
 		ExpressionAttributeValues: values,
@@ -309,12 +283,12 @@ func linkUpdate(table string, k identity.Key, cid, eventID, now string) ddb.Tran
 
 // repoint moves a key from one customer to another, if it is still where
 // the caller saw it.
-func repoint(table string, k identity.Key, from, to string) ddb.TransactWriteItem {
+func Repoint(table string, k identity.Key, from, to string) ddb.TransactWriteItem {
 	return ddb.TransactWriteItem{Update: &ddb.Update{
-		TableName: aws.String(table), Key: identityKey(k),
+		TableName: aws.String(table), Key: identitystore.Key(k),
 		UpdateExpression:          aws.String("SET customer_id = :to"),
 		ConditionExpression:       aws.String("customer_id = :from"),
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{":to": s(to), ":from": s(from)},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":to": dynamo.AttrS(to), ":from": dynamo.AttrS(from)},
 	}}
 }
 
@@ -328,33 +302,33 @@ func instancePut(table string, in *journey.Instance) (ddb.TransactWriteItem, err
 	if err != nil {
 		return ddb.TransactWriteItem{}, fmt.Errorf("encode state of %s/%s: %w", in.Journey, in.Instance, err)
 	}
-	item := instanceKey(in.Ref())
-	item["journey"] = s(in.Journey)
-	item["instance"] = s(in.Instance)
-	item["customer_id"] = s(in.CustomerID)
-	item["version"] = n(in.Version + 1)
-	item["steps"] = s(string(steps))
-	item["state"] = s(string(state))
-	item["outcome"] = s(in.State.Outcome)
-	item["updated_at"] = s(in.UpdatedAt.UTC().Format(time.RFC3339Nano))
+	item := InstanceKey(in.Ref())
+	item["journey"] = dynamo.AttrS(in.Journey)
+	item["instance"] = dynamo.AttrS(in.Instance)
+	item["customer_id"] = dynamo.AttrS(in.CustomerID)
+	item["version"] = dynamo.AttrN(in.Version + 1)
+	item["steps"] = dynamo.AttrS(string(steps))
+	item["state"] = dynamo.AttrS(string(state))
+	item["outcome"] = dynamo.AttrS(in.State.Outcome)
+	item["updated_at"] = dynamo.AttrS(in.UpdatedAt.UTC().Format(time.RFC3339Nano))
 	if in.State.Stage != "" {
-		item["stage"] = s(in.State.Stage)
+		item["stage"] = dynamo.AttrS(in.State.Stage)
 	}
 	if in.State.SLADueAt != nil {
-		item["sla_due_at"] = s(in.State.SLADueAt.UTC().Format(time.RFC3339Nano))
+		item["sla_due_at"] = dynamo.AttrS(in.State.SLADueAt.UTC().Format(time.RFC3339Nano))
 	}
 	if len(in.Keys) > 0 {
-		item["keys"] = keySet(in.Keys)
+		item["keys"] = KeySet(in.Keys)
 	}
 	if !in.ExpiresAt.IsZero() {
-		item["expires_at"] = epoch(in.ExpiresAt)
+		item["expires_at"] = dynamo.AttrEpoch(in.ExpiresAt)
 	}
 	put := &ddb.Put{TableName: aws.String(table), Item: item}
 	if in.Version == 0 {
 		put.ConditionExpression = aws.String("attribute_not_exists(pk)")
 	} else {
 		put.ConditionExpression = aws.String("version = :v")
-		put.ExpressionAttributeValues = map[string]ddb.AttributeValue{":v": n(in.Version)}
+		put.ExpressionAttributeValues = map[string]ddb.AttributeValue{":v": dynamo.AttrN(in.Version)}
 	}
 	return ddb.TransactWriteItem{Put: put}, nil
 }
@@ -363,32 +337,32 @@ func instancePut(table string, in *journey.Instance) (ddb.TransactWriteItem, err
 // customer's journeys are one Query away. It carries the instance's expiry
 // so both go together.
 func pointerPut(table string, in *journey.Instance) ddb.TransactWriteItem {
-	item := pointerKey(in.CustomerID, in.Ref())
-	item["journey"] = s(in.Journey)
-	item["instance"] = s(in.Instance)
-	item["outcome"] = s(in.State.Outcome)
+	item := PointerKey(in.CustomerID, in.Ref())
+	item["journey"] = dynamo.AttrS(in.Journey)
+	item["instance"] = dynamo.AttrS(in.Instance)
+	item["outcome"] = dynamo.AttrS(in.State.Outcome)
 	if !in.ExpiresAt.IsZero() {
-		item["expires_at"] = epoch(in.ExpiresAt)
+		item["expires_at"] = dynamo.AttrEpoch(in.ExpiresAt)
 	}
 	return ddb.TransactWriteItem{Put: &ddb.Put{TableName: aws.String(table), Item: item}}
 }
 
-func decodeInstance(it map[string]ddb.AttributeValue) (*journey.Instance, error) {
+func DecodeInstance(it map[string]ddb.AttributeValue) (*journey.Instance, error) {
 	in := &journey.Instance{
-		Journey: str(it, "journey"), Instance: str(it, "instance"), CustomerID: str(it, "customer_id"),
-		Version: num(it, "version"), StoredOutcome: str(it, "outcome"),
+		Journey: dynamo.GetS(it, "journey"), Instance: dynamo.GetS(it, "instance"), CustomerID: dynamo.GetS(it, "customer_id"),
+		Version: dynamo.GetN(it, "version"), StoredOutcome: dynamo.GetS(it, "outcome"),
 	}
-	if err := json.Unmarshal([]byte(str(it, "steps")), &in.Steps); err != nil {
+	if err := json.Unmarshal([]byte(dynamo.GetS(it, "steps")), &in.Steps); err != nil {
 		return nil, fmt.Errorf("decode steps of %s/%s: %w", in.Journey, in.Instance, err)
 	}
-	if err := json.Unmarshal([]byte(str(it, "state")), &in.State); err != nil {
+	if err := json.Unmarshal([]byte(dynamo.GetS(it, "state")), &in.State); err != nil {
 		return nil, fmt.Errorf("decode state of %s/%s: %w", in.Journey, in.Instance, err)
 	}
-	for _, k := range strs(it, "keys") {
+	for _, k := range dynamo.GetSS(it, "keys") {
 		in.Keys = append(in.Keys, identity.Key(k))
 	}
-	in.UpdatedAt, _ = time.Parse(time.RFC3339Nano, str(it, "updated_at"))
-	if e := num(it, "expires_at"); e > 0 {
+	in.UpdatedAt, _ = time.Parse(time.RFC3339Nano, dynamo.GetS(it, "updated_at"))
+	if e := dynamo.GetN(it, "expires_at"); e > 0 {
 		in.ExpiresAt = time.Unix(e, 0).UTC()
 	}
 	return in, nil
@@ -398,27 +372,27 @@ func decodeInstance(it map[string]ddb.AttributeValue) (*journey.Instance, error)
 func (c *Customers) Customers(ctx context.Context, ids []string) (map[string]journey.Customer, error) {
 	req := make([]map[string]ddb.AttributeValue, len(ids))
 	for i, id := range ids {
-		req[i] = profileKey(id)
+		req[i] = ProfileKey(id)
 	}
-	items, err := c.batchGet(ctx, req)
+	items, err := dynamo.BatchGet(ctx, c.client, c.customers, req)
 	if err != nil {
 		return nil, fmt.Errorf("read %d profiles: %w", len(ids), err)
 	}
 	out := map[string]journey.Customer{}
 	for _, it := range items {
-		p := decodeProfile(it)
+		p := DecodeProfile(it)
 		out[p.ID] = p
 	}
 	return out, nil
 }
 
-func decodeProfile(it map[string]ddb.AttributeValue) journey.Customer {
+func DecodeProfile(it map[string]ddb.AttributeValue) journey.Customer {
 	p := journey.Customer{
-		ID: strings.TrimPrefix(str(it, topology.PK), "customer#"), Exists: true, Version: num(it, "version"),
-		MergedInto: str(it, "merged_into"), Apart: strs(it, "apart"),
+		ID: strings.TrimPrefix(dynamo.GetS(it, topology.PK), "customer#"), Exists: true, Version: dynamo.GetN(it, "version"),
+		MergedInto: dynamo.GetS(it, "merged_into"), Apart: dynamo.GetSS(it, "apart"),
 	}
-	p.FirstSeen, _ = time.Parse(time.RFC3339Nano, str(it, "first_seen_at"))
-	for _, k := range strs(it, "identity_keys") {
+	p.FirstSeen, _ = time.Parse(time.RFC3339Nano, dynamo.GetS(it, "first_seen_at"))
+	for _, k := range dynamo.GetSS(it, "identity_keys") {
 		p.Keys = append(p.Keys, identity.Key(k))
 	}
 	sort.Slice(p.Keys, func(i, j int) bool { return p.Keys[i] < p.Keys[j] })
@@ -437,53 +411,53 @@ func (c *Customers) Merge(ctx context.Context, m journey.Merge) error {
 	at := m.At.UTC().Format(time.RFC3339Nano)
 	recSK := "merge#" + at + "#" + m.ID
 	survivor := &ddb.Update{
-		TableName: aws.String(c.customers), Key: profileKey(a.ID),
+		TableName: aws.String(c.customers), Key: ProfileKey(a.ID),
 		UpdateExpression:         aws.String("SET #updated = :at ADD #version :one, #absorbed :b"),
 		ConditionExpression:      aws.String("attribute_not_exists(#merged)"),
 		ExpressionAttributeNames: map[string]string{"#updated": "updated_at", "#version": "version", "#absorbed": "absorbed", "#merged": "merged_into"},
 		ExpressionAttributeValues: map[string]ddb.AttributeValue{
-			":at": s(at), ":one": n(1), ":b": &ddb.AttributeValueMemberSS{Value: []string{b.ID}},
+			":at": dynamo.AttrS(at), ":one": dynamo.AttrN(1), ":b": &ddb.AttributeValueMemberSS{Value: []string{b.ID}},
 		},
 	}
 	if len(b.Keys) > 0 {
 		*survivor.UpdateExpression += ", #keys :keys"
 		survivor.ExpressionAttributeNames["#keys"] = "identity_keys"
-		survivor.ExpressionAttributeValues[":keys"] = keySet(b.Keys)
+		survivor.ExpressionAttributeValues[":keys"] = KeySet(b.Keys)
 	}
 	absorbed := &ddb.Update{
-		TableName: aws.String(c.customers), Key: profileKey(b.ID),
+		TableName: aws.String(c.customers), Key: ProfileKey(b.ID),
 		UpdateExpression:         aws.String("SET #merged = :a, #mergedAt = :at, #mergeSK = :sk ADD #version :one"),
 		ExpressionAttributeNames: map[string]string{"#merged": "merged_into", "#mergedAt": "merged_at", "#mergeSK": "merge_sk", "#version": "version"},
 		ExpressionAttributeValues: map[string]ddb.AttributeValue{
-			":a": s(a.ID), ":at": s(at), ":sk": s(recSK), ":one": n(1),
+			":a": dynamo.AttrS(a.ID), ":at": dynamo.AttrS(at), ":sk": dynamo.AttrS(recSK), ":one": dynamo.AttrN(1),
 		},
 	}
 	if b.Version == 0 {
 		absorbed.ConditionExpression = aws.String("attribute_not_exists(#version) AND attribute_not_exists(#merged)")
 	} else {
 		absorbed.ConditionExpression = aws.String("#version = :v AND attribute_not_exists(#merged)")
-		absorbed.ExpressionAttributeValues[":v"] = n(b.Version)
+		absorbed.ExpressionAttributeValues[":v"] = dynamo.AttrN(b.Version)
 	}
-	rec := key(customerPK(a.ID), recSK)
-	rec["merge_id"] = s(m.ID)
-	rec["survivor"] = s(a.ID)
-	rec["absorbed"] = s(b.ID)
-	rec["at"] = s(at)
-	rec["state"] = s(MergeStateMerged)
-	rec["cause_event"] = s(m.CauseEvent)
-	rec["cause_keys"] = keySet(m.CauseKeys)
+	rec := dynamo.ItemKey(CustomerPK(a.ID), recSK)
+	rec["merge_id"] = dynamo.AttrS(m.ID)
+	rec["survivor"] = dynamo.AttrS(a.ID)
+	rec["absorbed"] = dynamo.AttrS(b.ID)
+	rec["at"] = dynamo.AttrS(at)
+	rec["state"] = dynamo.AttrS(MergeStateMerged)
+	rec["cause_event"] = dynamo.AttrS(m.CauseEvent)
+	rec["cause_keys"] = KeySet(m.CauseKeys)
 	if len(b.Keys) > 0 {
-		rec["keys"] = keySet(b.Keys)
+		rec["keys"] = KeySet(b.Keys)
 	}
 	items := []ddb.TransactWriteItem{
 		{Update: survivor}, {Update: absorbed},
 		{Put: &ddb.Put{TableName: aws.String(c.customers), Item: rec, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 	}
 	for _, k := range b.Keys {
-		items = append(items, repoint(c.customers, k, b.ID, a.ID))
+		items = append(items, Repoint(c.customers, k, b.ID, a.ID))
 	}
 	_, err := c.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	if r := cancelled(err); len(r) > 0 {
+	if r := Cancelled(err); len(r) > 0 {
 		return fmt.Errorf("merge %s: %w (%s)", m.ID, journey.ErrConflict, strings.Join(r, ","))
 	}
 	if err != nil {
@@ -498,7 +472,7 @@ const (
 	MergeStateUnmerged = "unmerged"
 )
 
-func keySet(keys []identity.Key) ddb.AttributeValue {
+func KeySet(keys []identity.Key) ddb.AttributeValue {
 	seen := map[string]bool{}
 	out := make([]string, 0, len(keys))
 	for _, k := range keys {
@@ -509,9 +483,4 @@ func keySet(keys []identity.Key) ddb.AttributeValue {
 	}
 	sort.Strings(out)
 	return &ddb.AttributeValueMemberSS{Value: out}
-}
-
-// CounterKey is the key of an hourly counter.
-func CounterKey(family string, hour time.Time, dims string) (pk, sk string) {
-	return "counter#" + family, hour.UTC().Format(time.RFC3339) + "#" + dims
 }

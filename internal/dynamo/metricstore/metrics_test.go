@@ -1,4 +1,4 @@
-package dynamo
+package metricstore
 
 import (
 	"context"
@@ -11,6 +11,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/dynamo/backfillstore"
+
+	"github.com/ocxhq/ocx/internal/dynamo/journeystore"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -72,7 +77,7 @@ func newMetricsEnv(t testing.TB) *metricsEnv {
 	for _, tb := range topology.Tables {
 		names[tb.Name] = prefix + tb.Name
 	}
-	if err := CreateTables(context.Background(), c, names); err != nil {
+	if err := dynamo.CreateTables(context.Background(), c, names); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -162,10 +167,10 @@ func TestMetricsCountAndRollUp(t *testing.T) {
 	// left in a kept store, is cleaned from the dirty index and otherwise
 	// left alone.
 	_, err = e.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(e.names[topology.TableMetrics]), Key: key("counter#"+"survey.nps", h8.Format(time.RFC3339)+"#channel=app"),
+		TableName: aws.String(e.names[topology.TableMetrics]), Key: dynamo.ItemKey("counter#"+"survey.nps", h8.Format(time.RFC3339)+"#channel=app"),
 		UpdateExpression:          aws.String("SET #d = :d, #da = :now, #fam = :fam, #h = :h, #dims = :dims ADD #v :one, s3 :one"),
 		ExpressionAttributeNames:  map[string]string{"#d": topology.DirtyPK, "#da": topology.DirtySK, "#fam": "family", "#h": "hour", "#dims": "dims", "#v": "version"},
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{":d": s("1"), ":now": s("x"), ":fam": s("survey.nps"), ":h": s(h8.Format(time.RFC3339)), ":dims": s("channel=app"), ":one": n(1)},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":d": dynamo.AttrS("1"), ":now": dynamo.AttrS("x"), ":fam": dynamo.AttrS("survey.nps"), ":h": dynamo.AttrS(h8.Format(time.RFC3339)), ":dims": dynamo.AttrS("channel=app"), ":one": dynamo.AttrN(1)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +209,7 @@ func TestTallyConcurrentEvents(t *testing.T) {
 func TestTallyResolvesLinkedCustomers(t *testing.T) {
 	ctx := context.Background()
 	e := newMetricsEnv(t)
-	cust := NewCustomers(e.client, e.names[topology.TableCustomers], e.names[topology.TableMetrics])
+	cust := journeystore.NewCustomers(e.client, e.names[topology.TableCustomers], e.names[topology.TableMetrics])
 	cid, err := cust.Resolve(ctx, []identity.Key{"email:ann@example.com", "phone:+447946000000"}, e.now)
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +220,7 @@ func TestTallyResolvesLinkedCustomers(t *testing.T) {
 			t.Errorf("CustomerOf(%v) = %s, %v; want %s", keys, got, err, cid)
 		}
 	}
-	if got, _ := tally.CustomerOf(ctx, []identity.Key{"email:new@example.com"}); got != CustomerIDFor("email:new@example.com") {
+	if got, _ := tally.CustomerOf(ctx, []identity.Key{"email:new@example.com"}); got != identity.CustomerIDFor("email:new@example.com") {
 		t.Errorf("a new customer resolves to %s", got)
 	}
 }
@@ -256,8 +261,8 @@ func TestBackfillOverDynamo(t *testing.T) {
 	customers := e.names[topology.TableCustomers]
 	store := func(cid string, ev events.Interaction) {
 		b, _ := json.Marshal(ev)
-		item := key("customer#"+cid, "interaction#"+ev.OccurredAt.Format(time.RFC3339Nano)+"#"+ev.ID)
-		item["event"] = s(string(b))
+		item := dynamo.ItemKey("customer#"+cid, "interaction#"+ev.OccurredAt.Format(time.RFC3339Nano)+"#"+ev.ID)
+		item["event"] = dynamo.AttrS(string(b))
 		if _, err := e.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(customers), Item: item}); err != nil {
 			t.Fatal(err)
 		}
@@ -273,7 +278,7 @@ func TestBackfillOverDynamo(t *testing.T) {
 	if _, err := e.svc.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	b := &rollup.Backfill{Source: NewBackfillSource(e.client, customers, e.names[topology.TableFailures]), Store: e.metrics, Rollup: e.svc}
+	b := &rollup.Backfill{Source: backfillstore.NewBackfillSource(e.client, customers, e.names[topology.TableFailures]), Store: e.metrics, Rollup: e.svc}
 	res, err := b.Run(ctx, day, day.AddDate(0, 0, 1))
 	if err != nil {
 		t.Fatal(err)

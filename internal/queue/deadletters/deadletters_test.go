@@ -1,4 +1,4 @@
-package queue
+package deadletters
 
 import (
 	"context"
@@ -93,3 +93,5 @@ func TestDeadLettersListedAndRedriven(t *testing.T) {
 		t.Fatalf("unknown queue: %v", err)
 	}
 }
+
+func TestMain(m *testing.M) { mototest.Main(m) }

@@ -1,4 +1,6 @@
-package queue
+// Package deadletters lists, takes and deletes letters on the stack's
+// dead-letter queues (deadletter.Queues), for the API's dead-letter routes.
+package deadletters
 
 import (
 	"context"
