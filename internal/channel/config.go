@@ -26,8 +26,23 @@ type Channel struct {
 
 var idPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 
-// Load reads and validates channels.yaml and builds each channel's kind.
-func Load(fsys fs.FS, name string) ([]Channel, error) {
+// Load reads and validates channels.yaml and builds each channel's kind:
+// every kind it names must be registered (package channel/kinds).
+func Load(fsys fs.FS, name string) ([]Channel, error) { return load(fsys, name, true) }
+
+// List reads and validates channels.yaml without building the channels'
+// kinds, for what only names them (the channel health view): it links no
+// provider's code.
+func List(fsys fs.FS, name string) ([]Config, error) {
+	chans, err := load(fsys, name, false)
+	out := make([]Config, len(chans))
+	for i, c := range chans {
+		out[i] = c.Config
+	}
+	return out, err
+}
+
+func load(fsys fs.FS, name string, build bool) ([]Channel, error) {
 	root, err := configfile.Read(fsys, name)
 	if err != nil {
 		return nil, err
@@ -44,8 +59,15 @@ func Load(fsys fs.FS, name string) ([]Channel, error) {
 		case seen[c.ID]:
 			ps.Add(name, configfile.Field(it.Node, "id"), "channel %q defined twice", c.ID)
 			continue
+		case c.Kind == "":
+			ps.Add(name, it.Node, "channel %q has no kind", c.ID)
+			continue
 		}
 		seen[c.ID] = true
+		if !build {
+			out = append(out, Channel{Config: c})
+			continue
+		}
 		factory, ok := Lookup(c.Kind)
 		if !ok {
 			ps.Add(name, configfile.Field(it.Node, "kind"), "channel %q: unknown kind %q (known: %s)", c.ID, c.Kind, strings.Join(Kinds(), ", "))

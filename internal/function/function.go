@@ -18,7 +18,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/ocxhq/ocx/internal/awsclient"
 	"github.com/ocxhq/ocx/internal/config"
 	"github.com/ocxhq/ocx/internal/topology"
 )
@@ -102,7 +101,7 @@ func Timeout(name string) time.Duration {
 func Run(name string, b Builder) {
 	ctx := context.Background()
 	log := Logger(name)
-	cfg, err := awsclient.Load(ctx, "")
+	cfg, err := AWSConfig(os.Getenv)
 	if err == nil {
 		var h Handler
 		if h, err = b(ctx, Deps{AWS: cfg, Getenv: os.Getenv, Now: time.Now, Log: log}); err == nil {

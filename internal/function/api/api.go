@@ -97,13 +97,13 @@ func Handler(ctx context.Context, d function.Deps) (http.Handler, error) {
 		Now:    d.Now,
 		Log:    d.Log.With("component", "slackaction"),
 	}
-	list, err := channel.Load(d.ConfigFS(), config.Channels)
+	list, err := channel.List(d.ConfigFS(), config.Channels)
 	if err != nil {
 		return nil, err
 	}
 	chans := make([]channelhealth.Channel, len(list))
 	for i, c := range list {
-		chans[i] = channelhealth.Channel{ID: c.ID, Kind: c.Config.Kind}
+		chans[i] = channelhealth.Channel{ID: c.ID, Kind: c.Kind}
 	}
 	health := &channelhealth.Service{Channels: chans, Tallies: healthstore.NewTallies(db, intake), Failures: failureStore, Now: d.Now, Log: d.Log}
 
