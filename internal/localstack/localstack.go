@@ -24,7 +24,6 @@ import (
 	"time"
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -234,7 +233,7 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 		return err
 	}
 	st.router = router
-	st.functions, err = buildFunctions(ctx, awsCfg, st.env, cfg)
+	st.functions, err = buildFunctions(ctx, st.env, cfg)
 	if err != nil {
 		ln.Close()
 		return err
@@ -308,7 +307,7 @@ func functionName(fn string) string { return "ocx-" + Stage + "-" + fn }
 
 // buildFunctions builds every function's Lambda handler with its
 // environment, as its main.go does in AWS.
-func buildFunctions(ctx context.Context, awsCfg aws.Config, env map[string]map[string]string, cfg Config) (map[string]*lambdaFunction, error) {
+func buildFunctions(ctx context.Context, env map[string]map[string]string, cfg Config) (map[string]*lambdaFunction, error) {
 	out := map[string]*lambdaFunction{}
 	for _, f := range topology.Functions {
 		b, ok := registry.Builders[f.Name]
@@ -321,6 +320,12 @@ func buildFunctions(ctx context.Context, awsCfg aws.Config, env map[string]map[s
 				return v
 			}
 			return os.Getenv(k)
+		}
+		// The SDK configuration comes from the function's environment, as
+		// function.Run builds it in Lambda.
+		awsCfg, err := function.AWSConfig(getenv)
+		if err != nil {
+			return nil, fmt.Errorf("build %s: %w", f.Name, err)
 		}
 		h, err := b(ctx, function.Deps{AWS: awsCfg, Getenv: getenv, Now: cfg.now, Log: cfg.Log.With("function", f.Name)})
 		if err != nil {
