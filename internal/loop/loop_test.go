@@ -61,7 +61,9 @@ func (e *escalations) EscalateFollowUp(_ context.Context, f events.Failure, _ ti
 
 type oneCustomer string
 
-func (c oneCustomer) CustomerOf(context.Context, []identity.Key) (string, error) { return string(c), nil }
+func (c oneCustomer) CustomerOf(context.Context, []identity.Key) (string, error) {
+	return string(c), nil
+}
 
 type secrets map[string]string
 

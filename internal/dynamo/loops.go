@@ -1,0 +1,134 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ocxhq/ocx/internal/loop"
+)
+
+// Loops keeps failures' closed loops in the failures table: the record
+// (pk "loop#<failure id>", sk "loop", its JSON and a version), an index
+// item per undecided loop of a customer (pk "loopcust#<customer id>", sk
+// the failure id) and one per ticket (pk "loopticket#<ticket id>"). Put
+// writes the record and its index items in one transaction.
+type Loops struct {
+	client *dynamodb.Client
+	table  string
+}
+
+var _ loop.Store = (*Loops)(nil)
+
+// NewLoops returns the loop store on the failures table.
+func NewLoops(client *dynamodb.Client, table string) *Loops {
+	return &Loops{client: client, table: table}
+}
+
+const (
+	loopSK      = "loop"
+	loopRecord  = "loop"
+	loopVersion = "version"
+	loopFailure = "failure_id"
+)
+
+// Get implements loop.Store.
+func (l *Loops) Get(ctx context.Context, id string) (loop.Record, error) {
+	out, err := l.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(l.table), Key: key("loop#"+id, loopSK), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return loop.Record{}, fmt.Errorf("read loop of failure %s: %w", id, err)
+	}
+	if out.Item == nil {
+		return loop.Record{}, loop.ErrNotFound
+	}
+	var r loop.Record
+	if err := json.Unmarshal([]byte(str(out.Item, loopRecord)), &r); err != nil {
+		return loop.Record{}, fmt.Errorf("decode loop of failure %s: %w", id, err)
+	}
+	r.Version = num(out.Item, loopVersion)
+	return r, nil
+}
+
+// Put implements loop.Store.
+func (l *Loops) Put(ctx context.Context, r loop.Record) error {
+	prev := r.Version
+	r.Version = prev + 1
+	body, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode loop of failure %s: %w", r.FailureID, err)
+	}
+	item := key("loop#"+r.FailureID, loopSK)
+	item[loopRecord] = s(string(body))
+	item[loopVersion] = n(r.Version)
+	put := &ddb.Put{TableName: aws.String(l.table), Item: item}
+	if prev == 0 {
+		put.ConditionExpression = aws.String("attribute_not_exists(pk)")
+	} else {
+		put.ConditionExpression = aws.String("#v = :v")
+		put.ExpressionAttributeNames = map[string]string{"#v": loopVersion}
+		put.ExpressionAttributeValues = map[string]ddb.AttributeValue{":v": n(prev)}
+	}
+	items := []ddb.TransactWriteItem{{Put: put}}
+	if r.CustomerID != "" {
+		k := key("loopcust#"+r.CustomerID, r.FailureID)
+		if r.Decided() {
+			items = append(items, ddb.TransactWriteItem{Delete: &ddb.Delete{TableName: aws.String(l.table), Key: k}})
+		} else {
+			items = append(items, ddb.TransactWriteItem{Put: &ddb.Put{TableName: aws.String(l.table), Item: k}})
+		}
+	}
+	if r.TicketID != "" {
+		k := key("loopticket#"+r.TicketID, loopSK)
+		k[loopFailure] = s(r.FailureID)
+		items = append(items, ddb.TransactWriteItem{Put: &ddb.Put{TableName: aws.String(l.table), Item: k}})
+	}
+	_, err = l.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	if transactionConditionFailed(err, 0) {
+		return loop.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("store loop of failure %s: %w", r.FailureID, err)
+	}
+	return nil
+}
+
+// OfCustomer implements loop.Store.
+func (l *Loops) OfCustomer(ctx context.Context, customerID string) ([]string, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(l.table),
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": "pk"},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": s("loopcust#" + customerID)},
+	}
+	var out []string
+	for {
+		page, err := l.client.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list loops of customer %s: %w", customerID, err)
+		}
+		for _, it := range page.Items {
+			out = append(out, str(it, "sk"))
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+}
+
+// ByTicket implements loop.Store.
+func (l *Loops) ByTicket(ctx context.Context, ticket string) (string, error) {
+	out, err := l.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(l.table), Key: key("loopticket#"+ticket, loopSK)})
+	if err != nil {
+		return "", fmt.Errorf("find the loop of ticket %s: %w", ticket, err)
+	}
+	if out.Item == nil {
+		return "", loop.ErrNotFound
+	}
+	return str(out.Item, loopFailure), nil
+}
+

@@ -1,0 +1,55 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/loop"
+	"github.com/ocxhq/ocx/internal/topology"
+)
+
+func TestLoops(t *testing.T) {
+	ctx := context.Background()
+	c, names := newTables(t)
+	l := NewLoops(c, names[topology.TableFailures])
+	at := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	r := loop.Record{FailureLoop: events.FailureLoop{FailureID: "flr_1", RuleID: "r", Team: "t", Severity: "warning",
+		CustomerID: "cus_1", DetectedAt: at, DecideBy: at.Add(30 * 24 * time.Hour)}, WantsTicket: true}
+	if _, err := l.Get(ctx, "flr_1"); !errors.Is(err, loop.ErrNotFound) {
+		t.Fatalf("get before put: %v", err)
+	}
+	if err := l.Put(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Put(ctx, r); !errors.Is(err, loop.ErrConflict) {
+		t.Fatalf("second create: %v, want ErrConflict", err)
+	}
+	got, err := l.Get(ctx, "flr_1")
+	if err != nil || got.Version != 1 || !got.WantsTicket || !got.DecideBy.Equal(r.DecideBy) {
+		t.Fatalf("get = %+v, %v", got, err)
+	}
+	if ids, err := l.OfCustomer(ctx, "cus_1"); err != nil || len(ids) != 1 || ids[0] != "flr_1" {
+		t.Fatalf("of customer = %v, %v", ids, err)
+	}
+	got.TicketID = "35436"
+	if err := l.Put(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Put(ctx, got); !errors.Is(err, loop.ErrConflict) {
+		t.Fatalf("stale put: %v, want ErrConflict", err)
+	}
+	if id, err := l.ByTicket(ctx, "35436"); err != nil || id != "flr_1" {
+		t.Fatalf("by ticket = %q, %v", id, err)
+	}
+	got.Version = 2
+	got.Outcome, got.Reason = events.OutcomeRecovered, "nps 9"
+	if err := l.Put(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := l.OfCustomer(ctx, "cus_1"); err != nil || len(ids) != 0 {
+		t.Fatalf("decided loop still listed for its customer: %v, %v", ids, err)
+	}
+}
