@@ -74,6 +74,7 @@ const (
 	TableFailures  = "failures"
 	TableMetrics   = "metrics"
 	TableRules     = "rules"
+	TableOutbound  = "outbound"
 )
 
 // Key attribute names shared by every table.
@@ -123,6 +124,9 @@ var Tables = []Table{
 		Indexes: []Index{{Name: DirtyGSI, PartitionKey: DirtyPK, SortKey: DirtySK}}},
 	{Name: TableRules, Description: "failure-rule state: event windows, deadlines, cooldowns and rate tallies", TTL: TTL,
 		Indexes: []Index{{Name: DueIndex, PartitionKey: DuePK, SortKey: DueSK}}},
+	{Name: TableOutbound, Description: "outbound webhook deliveries, their attempts and the endpoints' state", TTL: TTL,
+		// Deliveries by endpoint and status, newest first.
+		Indexes: []Index{{Name: GSI1Index, PartitionKey: GSI1PK, SortKey: GSI1SK}}},
 }
 
 // BusRule routes events matching Pattern (EventBridge pattern syntax) to a function.
