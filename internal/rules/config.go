@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ocxhq/ocx/internal/configfile"
+	"github.com/ocxhq/ocx/internal/loop"
 )
 
 // Kinds of rule.
@@ -85,6 +87,12 @@ type Rule struct {
 	MinVolume int
 	// Due is the path of an RFC 3339 deadline in the starting event.
 	Due string
+	// Actions (loop.Actions) the failure asks for; FollowUp is how soon the
+	// team must reach the customer (0: no deadline); RecoveryWindow how
+	// long the outcome is watched for (0: loop.DefaultRecoveryWindow).
+	Actions        []string
+	FollowUp       time.Duration
+	RecoveryWindow time.Duration
 	// File and Line say where the rule is defined.
 	File string
 	Line int
@@ -115,6 +123,13 @@ type ruleYAML struct {
 	Then        yaml.Node         `yaml:"then"`
 	Until       yaml.Node         `yaml:"until"`
 	Of          yaml.Node         `yaml:"of"`
+
+	// Closing the loop (internal/loop): what to do beyond notifying, how
+	// soon the team must reach the customer, how long the outcome is
+	// watched for.
+	Actions        []string `yaml:"actions"`
+	FollowUp       string   `yaml:"follow_up"`
+	RecoveryWindow string   `yaml:"recovery_window"`
 }
 
 // fieldsOf lists the fields each kind takes besides the common ones, so a
@@ -128,7 +143,8 @@ var fieldsOf = map[string][]string{
 	KindRate:     {"pattern", "of", "threshold", "min_volume", "window"},
 }
 
-var common = []string{"id", "kind", "description", "severity", "team", "runbook", "labels", "key", "cooldown"}
+var common = []string{"id", "kind", "description", "severity", "team", "runbook", "labels", "key", "cooldown",
+	"actions", "follow_up", "recovery_window"}
 
 // Load reads every *.yaml file in dir of fsys and validates the rules,
 // reporting all problems as `file:line: what is wrong`. teams lists the team
@@ -229,6 +245,13 @@ func build(file string, node *yaml.Node, y ruleYAML, teams map[string]bool, ps *
 		return d
 	}
 	r.Window, r.Within = dur("window", y.Window), dur("within", y.Within)
+	r.FollowUp, r.RecoveryWindow = dur("follow_up", y.FollowUp), dur("recovery_window", y.RecoveryWindow)
+	for _, a := range y.Actions {
+		if !slices.Contains(loop.Actions, a) {
+			ps.Add(file, at("actions"), "rule %q: unknown action %q (want one of %s)", r.ID, a, strings.Join(loop.Actions, ", "))
+		}
+	}
+	r.Actions = y.Actions
 	pattern := func(role string, n *yaml.Node, def string) {
 		if n.Kind == 0 && def != "" {
 			var doc yaml.Node
