@@ -1,0 +1,49 @@
+package notify
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/team"
+)
+
+func TestEscalateFollowUpOncePerTeamAtRaisedSeverity(t *testing.T) {
+	f := newRetryFixture(t)
+	f.svc.Teams = team.NewRegistry(
+		team.Team{ID: "support", Slack: "support", Escalation: team.Escalation{After: time.Hour, To: "leads"}},
+		team.Team{ID: "leads", Slack: "leads"})
+	f.slack.up = true
+	var seen []Notification
+	f.svc.Notifiers = []Notifier{recordingNotifier{f.slack, &seen}}
+	fl := events.Failure{ID: "flr_1", RuleID: "survey.detractor", Team: "support", Severity: "warning", DetectedAt: *f.clock,
+		Labels: map[string]string{"rule": "survey.detractor", "severity": "warning"}}
+	due := f.clock.Add(48 * time.Hour)
+	for range 2 { // a redelivered wake-up sends nothing more
+		if err := f.svc.EscalateFollowUp(context.Background(), fl, due); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(seen) != 2 || seen[0].Team.ID != "support" || seen[1].Team.ID != "leads" {
+		t.Fatalf("sent %d notifications: %+v", len(seen), seen)
+	}
+	for _, n := range seen {
+		if n.Kind != Escalated || n.Failures[0].Severity != "critical" || n.Failures[0].Labels["severity"] != "critical" || n.Owner != "support" {
+			t.Fatalf("notification %+v", n)
+		}
+	}
+	if fl.Labels["severity"] != "warning" {
+		t.Fatal("the caller's failure was changed")
+	}
+}
+
+type recordingNotifier struct {
+	*flaky
+	seen *[]Notification
+}
+
+func (r recordingNotifier) Notify(ctx context.Context, n Notification) (bool, error) {
+	*r.seen = append(*r.seen, n)
+	return r.flaky.Notify(ctx, n)
+}
