@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ocxhq/ocx/internal/configfile"
+	"github.com/ocxhq/ocx/internal/eventpattern"
 	"github.com/ocxhq/ocx/internal/loop"
 )
 
@@ -99,7 +100,7 @@ type Rule struct {
 
 	key      keyExpr
 	due      []string
-	patterns map[string]compiled
+	patterns map[string]*eventpattern.Pattern
 }
 
 // ruleYAML is a rule as written.
@@ -193,7 +194,7 @@ var ruleID = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 func build(file string, node *yaml.Node, y ruleYAML, teams map[string]bool, ps *configfile.Problems) Rule {
 	at := func(field string) *yaml.Node { return configfile.Field(node, field) }
 	r := Rule{ID: y.ID, Kind: y.Kind, Description: y.Description, Severity: y.Severity, Team: y.Team,
-		Runbook: y.Runbook, Labels: y.Labels, Due: y.Due, File: file, Line: node.Line, patterns: map[string]compiled{}}
+		Runbook: y.Runbook, Labels: y.Labels, Due: y.Due, File: file, Line: node.Line, patterns: map[string]*eventpattern.Pattern{}}
 	switch {
 	case r.ID == "":
 		ps.Add(file, node, "rule has no id")
@@ -262,9 +263,9 @@ func build(file string, node *yaml.Node, y ruleYAML, teams map[string]bool, ps *
 			ps.Add(file, node, "rule %q: a %s rule needs %s", r.ID, r.Kind, role)
 			return
 		}
-		c, problems := compilePattern(n)
+		c, problems := eventpattern.CompileYAML(n)
 		for _, p := range problems {
-			ps.Add(file, p.node, "rule %q: %s: %s", r.ID, role, p.msg)
+			ps.Add(file, p.Node, "rule %q: %s: %s", r.ID, role, p.Msg)
 		}
 		if len(problems) == 0 {
 			r.patterns[role] = c
