@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -80,7 +81,14 @@ func Notify(ctx context.Context, d Deps) (Wakeable, error) {
 		Wakeups:   wakeups,
 	}
 	failureStore := dynamo.NewFailures(db, failures)
-	svc.Notes = failureNotes{&failure.Service{Store: failureStore, Notebook: failureStore, Now: d.Now}}
+	failureSvc := &failure.Service{Store: failureStore, Notebook: failureStore, Now: d.Now}
+	svc.Notes = failureNotes{failureSvc}
+	// Closing the loop (tickets, follow-up deadlines, outcomes) rides on
+	// the same events, wake-ups and retries.
+	loops, err := d.notifyLoops(db, failures, svc, failureSvc, wakeups)
+	if err != nil {
+		return none, err
+	}
 	onEvent := func(ctx context.Context, env lambdaevents.CloudWatchEvent) error {
 		switch env.DetailType {
 		case "Scheduled Event":
@@ -90,9 +98,9 @@ func Notify(ctx context.Context, d Deps) (Wakeable, error) {
 			if err := json.Unmarshal(env.Detail, &f); err != nil {
 				return fmt.Errorf("decode %s %s: %w", env.DetailType, env.ID, err)
 			}
-			return svc.Observe(ctx, env.DetailType, f)
+			return errors.Join(svc.Observe(ctx, env.DetailType, f), loops.Observe(ctx, env.DetailType, f))
 		}
 		return nil
 	}
-	return Wakeable{Events: onEvent, Wake: wakeBatch(wakeups, d.Now, svc.Wake, d.Log)}, nil
+	return Wakeable{Events: onEvent, Wake: wakeBatch(wakeups, d.Now, wakeLoopOr(loops, svc.Wake), d.Log)}, nil
 }

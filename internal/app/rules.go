@@ -65,5 +65,7 @@ func Rules(ctx context.Context, d Deps) (Wakeable, error) {
 		Now:       d.Now,
 		Log:       d.Log,
 	}
-	return Wakeable{Events: svc.Handle, Wake: wakeBatch(wakeups, d.Now, svc.Wake, d.Log)}, nil
+	// The loops' customer side reads the same interactions.
+	watcher := d.rulesLoops(db, failuresTable, svc.Customers, svc.Failures)
+	return Wakeable{Events: watchInteractions(watcher, svc.Handle), Wake: wakeBatch(wakeups, d.Now, svc.Wake, d.Log)}, nil
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/motoserver"
 	"github.com/ocxhq/ocx/internal/topology"
+	"github.com/ocxhq/ocx/internal/zendesk/zendesktest"
 )
 
 // Config is the local stack's configuration, read from the environment.
@@ -52,6 +53,10 @@ type Config struct {
 	// SlackSigningSecret verifies Slack's Acknowledge and Resolve requests
 	// (OCX_SLACK_SIGNING_SECRET); empty means DefaultSlackSigningSecret.
 	SlackSigningSecret string
+	// ZendeskURL, ZendeskEmail and ZendeskToken name the Zendesk account
+	// tickets are opened in (OCX_ZENDESK_URL, OCX_ZENDESK_EMAIL,
+	// OCX_ZENDESK_TOKEN); an empty URL runs a local stand-in.
+	ZendeskURL, ZendeskEmail, ZendeskToken string
 	// APIToken is the analysts' bearer token (OCX_API_TOKEN).
 	APIToken string
 	// RollupEvery is the local rollup period (OCX_ROLLUP_INTERVAL).
@@ -87,6 +92,9 @@ func FromEnv(getenv func(string) string, log *slog.Logger) (Config, error) {
 		MotoAddr:           getenv("OCX_MOTO_ADDR"),
 		StateDir:           or(getenv("OCX_STATE_DIR"), DefaultStateDir),
 		SlackURL:           getenv("OCX_SLACK_WEBHOOK_URL"),
+		ZendeskURL:         getenv("OCX_ZENDESK_URL"),
+		ZendeskEmail:       getenv("OCX_ZENDESK_EMAIL"),
+		ZendeskToken:       getenv("OCX_ZENDESK_TOKEN"),
 		SlackSigningSecret: or(getenv("OCX_SLACK_SIGNING_SECRET"), DefaultSlackSigningSecret),
 		APIToken:           or(getenv("OCX_API_TOKEN"), DefaultAPIToken),
 		Secrets:            map[string]string{},
@@ -141,13 +149,16 @@ type Stack struct {
 	Moto string
 	// ChannelSecrets are the secrets in effect, by channel.
 	ChannelSecrets map[string]Secret
-	cancel         context.CancelFunc
-	router         *Router
-	wakeups        *EventSources
-	sqs            *sqs.Client
-	functions      map[string]*function
-	env            map[string]map[string]string
-	wg             sync.WaitGroup
+	// Zendesk is the local stand-in of Zendesk's Tickets API, when no
+	// OCX_ZENDESK_URL names a real account.
+	Zendesk   *zendesktest.Server
+	cancel    context.CancelFunc
+	router    *Router
+	wakeups   *EventSources
+	sqs       *sqs.Client
+	functions map[string]*function
+	env       map[string]map[string]string
+	wg        sync.WaitGroup
 }
 
 // Start brings the stack up; it returns once /healthz answers.
@@ -207,6 +218,10 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 		return err
 	}
 	st.ChannelSecrets = prov.channelSecrets
+	if st.Zendesk, err = provisionZendesk(ctx, awsCfg, res, cfg); err != nil {
+		ln.Close()
+		return err
+	}
 	st.sqs = sqs.NewFromConfig(awsCfg)
 	wakeQueues, wakeDLQs, err := provisionWakeups(ctx, st.sqs)
 	if err != nil {
@@ -471,6 +486,9 @@ func (st *Stack) Stop() {
 		st.wakeups.wait()
 	}
 	st.wg.Wait()
+	if st.Zendesk != nil {
+		st.Zendesk.Close()
+	}
 	if st.moto != nil {
 		st.moto.Stop()
 	}

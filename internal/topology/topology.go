@@ -284,9 +284,11 @@ var Functions = []Function{
 		// the resolved customer.
 		MemoryMB: 256, Timeout: 30 * time.Second, Tables: []string{TableFailures, TableRules, TableCustomers}, PutsEvents: true,
 		Wakeups: true},
-	{Name: Notify, Description: "group failures and send them to their teams on Slack and email",
-		MemoryMB: 256, Timeout: 60 * time.Second, Tables: []string{TableFailures}, SendsEmail: true,
-		Secrets: []string{SecretSlackPrefix}, DeadLetters: true, Wakeups: true},
+	// Notify also closes failures' loops: it opens their Zendesk tickets,
+	// escalates missed follow-ups and announces outcomes on the bus.
+	{Name: Notify, Description: "group failures and send them to their teams on Slack and email; open tickets and hold follow-ups",
+		MemoryMB: 256, Timeout: 60 * time.Second, Tables: []string{TableFailures}, SendsEmail: true, PutsEvents: true,
+		Secrets: []string{SecretSlackPrefix, SecretZendeskPrefix}, DeadLetters: true, Wakeups: true},
 	{Name: Rollup, Description: "count bus events into metric counters and roll them up into hour, day, week and month buckets",
 		MemoryMB: 512, Timeout: 5 * time.Minute,
 		// Counted-event markers and contact and journey records live in the
@@ -304,6 +306,9 @@ var Functions = []Function{
 const (
 	SecretChannelPrefix = "channel/"
 	SecretSlackPrefix   = "slack/"
+	// SecretZendeskPrefix holds the Zendesk API credentials
+	// (internal/zendesk.SecretName).
+	SecretZendeskPrefix = "zendesk/"
 	// SecretSlackSigning holds the Slack app's signing secret(s),
 	// comma-separated during a rotation. No team's webhook may take its name.
 	SecretSlackSigning = SecretSlackPrefix + "signing-secret"
