@@ -10,9 +10,9 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
-	"quamina.net/go/quamina"
 
 	"github.com/ocxhq/ocx/internal/configfile"
+	"github.com/ocxhq/ocx/internal/eventpattern"
 )
 
 // File is the subscriptions' file in the configuration tree.
@@ -124,11 +124,7 @@ func patternJSON(n *yaml.Node) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("pattern: %w", err)
 	}
-	q, err := quamina.New()
-	if err != nil {
-		return "", fmt.Errorf("pattern: %w", err)
-	}
-	if err := q.AddPattern("p", string(b)); err != nil {
+	if _, err := eventpattern.Compile(b); err != nil {
 		return "", fmt.Errorf("pattern: %w", err)
 	}
 	return string(b), nil

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
-	"quamina.net/go/quamina"
 
+	"github.com/ocxhq/ocx/internal/eventpattern"
 	"github.com/ocxhq/ocx/internal/wakeup"
 )
 
@@ -60,28 +60,25 @@ type Service struct {
 
 	once    sync.Once
 	initErr error
-	mu      sync.Mutex
-	q       *quamina.Quamina
+	index   eventpattern.Index[string]
 	byID    map[string]Subscription
 }
 
 func (s *Service) init() error {
 	s.once.Do(func() {
 		s.byID = map[string]Subscription{}
-		s.q, s.initErr = quamina.New()
-		if s.initErr != nil {
-			return
-		}
 		for _, sub := range s.Subscriptions {
 			s.byID[sub.ID] = sub
 			if !sub.Active() {
 				s.Log.Info("outbound subscription has no url; its events are not sent", "subscription", sub.ID, "url", sub.URLTemplate)
 				continue
 			}
-			if err := s.q.AddPattern(sub.ID, sub.Pattern); err != nil {
+			p, err := eventpattern.Compile([]byte(sub.Pattern))
+			if err != nil {
 				s.initErr = fmt.Errorf("subscription %s: pattern: %w", sub.ID, err)
 				return
 			}
+			s.index.Add(p, sub.ID)
 		}
 	})
 	return s.initErr
@@ -113,19 +110,18 @@ func (s *Service) Handle(ctx context.Context, env lambdaevents.CloudWatchEvent) 
 	if err != nil {
 		return fmt.Errorf("encode event %s: %w", env.ID, err)
 	}
-	s.mu.Lock()
-	matches, err := s.q.MatchesForEvent(raw)
-	s.mu.Unlock()
+	doc, err := eventpattern.Decode(raw)
 	if err != nil {
 		return fmt.Errorf("match event %s: %w", env.ID, err)
 	}
+	matches := s.index.Match(doc)
 	body, err := json.Marshal(Payload{ID: env.ID, Type: env.DetailType, Source: env.Source, Timestamp: env.Time.UTC(), Data: env.Detail})
 	if err != nil {
 		return fmt.Errorf("encode payload of %s: %w", env.ID, err)
 	}
 	var errs []error
 	for _, m := range matches {
-		sub := s.byID[m.(string)]
+		sub := s.byID[m]
 		now := s.Now()
 		d := Delivery{ID: DeliveryID(sub.ID, env.ID), Endpoint: sub.ID, EventID: env.ID, EventType: env.DetailType, Body: body,
 			Status: StatusPending, CreatedAt: now, RoundStarted: now, NextAttemptAt: now}
