@@ -74,6 +74,7 @@ func API(ctx context.Context, d Deps) (http.Handler, error) {
 	mux := http.NewServeMux()
 	srv.Routes(mux)
 	failure.Routes(mux, failureSvc, guard, d.Log)
+	d.loopRoutes(mux, failures, failureSvc, guard)
 	(&console.Handler{Files: console.Assets(), Config: d.consoleConfig()}).Routes(mux)
 	customer.Routes(mux, customers, guard)
 	identityTable, err := d.table(topology.TableCustomers)

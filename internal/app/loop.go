@@ -14,6 +14,7 @@ import (
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/dynamo"
 	"github.com/ocxhq/ocx/internal/failure"
+	"github.com/ocxhq/ocx/internal/httpauth"
 	"github.com/ocxhq/ocx/internal/loop"
 	"github.com/ocxhq/ocx/internal/notify"
 	"github.com/ocxhq/ocx/internal/rules"
@@ -98,4 +99,12 @@ func watchInteractions(w *loop.Watcher, next EventHandler) EventHandler {
 		}
 		return errors.Join(werr, next(ctx, env))
 	}
+}
+
+// loopRoutes serves a failure's loop and the "contacted" action on the
+// analysts' API.
+func (d Deps) loopRoutes(mux *http.ServeMux, failuresTable string, failures *failure.Service, guard httpauth.Guard) {
+	svc := &loop.Service{Store: dynamo.NewLoops(d.dynamo(), failuresTable), Notes: failureNotes{failures},
+		Bus: failures.Announcer.Bus, Now: d.Now, Log: d.Log.With("component", "loop")}
+	loop.Routes(mux, svc, guard, d.Log)
 }

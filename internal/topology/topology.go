@@ -247,6 +247,8 @@ var Routes = []Route{
 	{Method: "POST", Path: "/v1/failures/{id}/resolve", Target: API, Auth: Analyst},
 	{Method: "POST", Path: "/v1/failures/{id}/assign", Target: API, Auth: Analyst},
 	{Method: "POST", Path: "/v1/failures/{id}/notes", Target: API, Auth: Analyst},
+	{Method: "GET", Path: "/v1/failures/{id}/loop", Target: API, Auth: Analyst},
+	{Method: "POST", Path: "/v1/failures/{id}/contacted", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/customers", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/customers/{id}", Target: API, Auth: Analyst},
 	{Method: "DELETE", Path: "/v1/customers/{id}", Target: API, Auth: Analyst, Operator: true},
