@@ -131,4 +131,3 @@ func (l *Loops) ByTicket(ctx context.Context, ticket string) (string, error) {
 	}
 	return str(out.Item, loopFailure), nil
 }
-
