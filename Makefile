@@ -1,7 +1,7 @@
 # OCX — two commands: `make run` (the whole system locally) and `make test`.
 GO        ?= go
 STAGE     ?= dev
-FUNCTIONS := ingest journey rules notify rollup api
+FUNCTIONS := ingest journey rules notify rollup api outbound
 # aws-cdk CLI used by deploy/diff; synth needs only Go and Node.
 CDK       ?= npx --yes aws-cdk@2.1148.1
 FUZZTIME  ?= 3s

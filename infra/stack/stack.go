@@ -78,6 +78,9 @@ type Props struct {
 	// the first JWTAudience as its client id).
 	OIDCAuthorizeURL string
 	OIDCTokenURL     string
+	// OutboundURL is what ${OCX_OUTBOUND_URL} in outbound.yaml stands
+	// for; empty leaves such a subscription inactive.
+	OutboundURL string
 }
 
 // builder carries what the parts of the stack share while they are built.
@@ -138,6 +141,9 @@ func New(scope constructs.Construct, id string, props Props) (awscdk.Stack, erro
 		return nil, fmt.Errorf("stack %s: %w", id, err)
 	}
 	b.addSecrets(cfg)
+	if err := b.addOutbound(); err != nil {
+		return nil, fmt.Errorf("stack %s: %w", id, err)
+	}
 	b.alarms.onChannels(cfg.channels)
 	b.addOutputs(api, cfg)
 	return st, nil

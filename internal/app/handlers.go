@@ -92,6 +92,9 @@ func API(ctx context.Context, d Deps) (http.Handler, error) {
 		return nil, err
 	}
 	channelhealth.Routes(mux, health, guard)
+	if err := d.outboundRoutes(mux, guard, pub); err != nil {
+		return nil, err
+	}
 	srv.Ready = []api.Check{
 		{Name: "metrics table", Probe: dynamo.Probe(d.dynamo(), metrics)},
 		{Name: "failures table", Probe: dynamo.Probe(d.dynamo(), failures)},

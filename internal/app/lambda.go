@@ -30,12 +30,13 @@ type Handler any
 
 // Functions builds each function's Lambda handler by name.
 var Functions = map[string]Builder[Handler]{
-	topology.Ingest:  httpFunction(Ingest),
-	topology.API:     httpFunction(API),
-	topology.Journey: eventFunction(Journey),
-	topology.Rules:   wakeableFunction(Rules),
-	topology.Notify:  wakeableFunction(Notify),
-	topology.Rollup:  eventFunction(RollupEvents),
+	topology.Ingest:   httpFunction(Ingest),
+	topology.API:      httpFunction(API),
+	topology.Journey:  eventFunction(Journey),
+	topology.Rules:    wakeableFunction(Rules),
+	topology.Notify:   wakeableFunction(Notify),
+	topology.Rollup:   eventFunction(RollupEvents),
+	topology.Outbound: wakeableFunction(Outbound),
 }
 
 func httpFunction(b Builder[http.Handler]) Builder[Handler] {

@@ -50,6 +50,12 @@ type Config struct {
 	// SlackURL receives every team's Slack messages (OCX_SLACK_WEBHOOK_URL);
 	// empty prints them to the console.
 	SlackURL string
+	// OutboundURL receives outbound webhooks (OCX_OUTBOUND_URL); empty
+	// prints them to the console.
+	OutboundURL string
+	// OutboundSecret signs them (OCX_OUTBOUND_SECRET, whsec_ secrets,
+	// several during a rotation); empty means DemoOutboundSecret.
+	OutboundSecret string
 	// SlackSigningSecret verifies Slack's Acknowledge and Resolve requests
 	// (OCX_SLACK_SIGNING_SECRET); empty means DefaultSlackSigningSecret.
 	SlackSigningSecret string
@@ -92,6 +98,8 @@ func FromEnv(getenv func(string) string, log *slog.Logger) (Config, error) {
 		MotoAddr:           getenv("OCX_MOTO_ADDR"),
 		StateDir:           or(getenv("OCX_STATE_DIR"), DefaultStateDir),
 		SlackURL:           getenv("OCX_SLACK_WEBHOOK_URL"),
+		OutboundURL:        getenv(topology.EnvOutboundURL),
+		OutboundSecret:     getenv("OCX_OUTBOUND_SECRET"),
 		ZendeskURL:         getenv("OCX_ZENDESK_URL"),
 		ZendeskEmail:       getenv("OCX_ZENDESK_EMAIL"),
 		ZendeskToken:       getenv("OCX_ZENDESK_TOKEN"),
@@ -218,6 +226,11 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 		return err
 	}
 	st.ChannelSecrets = prov.channelSecrets
+	outboundSecret, err := provisionOutbound(ctx, awsCfg, res, cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	if st.Zendesk, err = provisionZendesk(ctx, awsCfg, res, cfg); err != nil {
 		ln.Close()
 		return err
@@ -231,6 +244,13 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 	st.env = functionEnv(res, cfg, prov, st.moto.Endpoint, st.URL)
 	for fn, url := range wakeQueues {
 		st.env[fn][topology.EnvWakeupQueue] = url
+	}
+	outboundURL := cfg.OutboundURL
+	if outboundURL == "" {
+		outboundURL = st.URL + consoleOutboundPath
+	}
+	for _, fn := range []string{topology.Outbound, topology.API} {
+		st.env[fn][topology.EnvOutboundURL] = outboundURL
 	}
 	if err := st.writeEnv(); err != nil {
 		ln.Close()
@@ -269,6 +289,7 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+consoleSlackPath, consoleSlack(cfg.Log))
+	mux.HandleFunc("POST "+consoleOutboundPath, consoleOutbound(outboundSecret, cfg.Log))
 	// Everything else is API Gateway's: the routes of topology.Routes,
 	// each invoking its function's Lambda handler.
 	mux.Handle("/", &gateway{functions: st.functions, now: cfg.now, log: cfg.Log.With("component", "gateway")})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ocxhq/ocx/internal/configfile"
 	"github.com/ocxhq/ocx/internal/eventpattern"
+	"github.com/ocxhq/ocx/internal/topology"
 )
 
 // File is the subscriptions' file in the configuration tree.
@@ -20,7 +21,7 @@ const File = "outbound.yaml"
 
 // SecretPrefix is where subscriptions' signing secrets live in Secrets
 // Manager, under the stage's prefix: a subscription names one below it.
-const SecretPrefix = "outbound/"
+const SecretPrefix = topology.SecretOutboundPrefix
 
 // Subscription sends OCX's events matching Pattern to URL, signed with the
 // secrets named Secret.

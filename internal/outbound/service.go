@@ -18,6 +18,7 @@ import (
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
 
+	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/eventpattern"
 	"github.com/ocxhq/ocx/internal/wakeup"
 )
@@ -25,7 +26,7 @@ import (
 // Commands the API sends the function over the bus.
 const (
 	// Source is the source of the commands OCX sends itself.
-	Source = "ocx.outbound"
+	Source = events.SourceOutbound
 	// TypeReplay asks for the attempt of deliveries the API reopened.
 	TypeReplay = "outbound.replay"
 )
@@ -41,6 +42,13 @@ const DefaultTimeout = 15 * time.Second
 
 // UserAgent names OCX to receivers.
 const UserAgent = "OCX-Webhooks/1"
+
+// NewClient is the HTTP client deliveries are sent with: bounded by
+// DefaultTimeout, and not following redirects, which count as failures
+// (an endpoint that moved is reconfigured, not chased).
+func NewClient() *http.Client {
+	return &http.Client{Timeout: DefaultTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
 
 // Service matches OCX's events against the subscriptions and delivers them.
 type Service struct {

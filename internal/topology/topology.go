@@ -20,6 +20,8 @@ const (
 	Notify  = "notify"
 	Rollup  = "rollup"
 	API     = "api"
+	// Outbound sends OCX's events to subscribed endpoints as signed webhooks.
+	Outbound = "outbound"
 )
 
 // Function describes one Lambda function and what it may touch.
@@ -164,6 +166,13 @@ var BusRules = []BusRule{
 		Pattern:     `{"source":["` + events.SourceIngest + `","` + events.SourceJourney + `","` + events.SourceRules + `"]}`,
 		Target:      Rollup,
 	},
+	{
+		Name: "events-to-outbound",
+		Description: "failure lifecycle and journey events go to the outbound webhook subscriptions that match them; " +
+			"the API's replay requests are carried out",
+		Pattern: `{"source":["` + events.SourceRules + `","` + events.SourceJourney + `","` + events.SourceOutbound + `"]}`,
+		Target:  Outbound,
+	},
 }
 
 // Schedule invokes a function periodically.
@@ -272,6 +281,15 @@ var Routes = []Route{
 	// Slack's interactivity requests (Acknowledge, Resolve) prove
 	// themselves by the Slack signing secret.
 	{Method: "POST", Path: "/v1/slack/actions", Target: API, Auth: Public},
+	// Outbound webhooks: endpoints, the delivery log and its attempts.
+	// Enabling an endpoint and replaying deliveries send data out of
+	// OCX again, so they are an operator's.
+	{Method: "GET", Path: "/v1/outbound/endpoints", Target: API, Auth: Analyst},
+	{Method: "POST", Path: "/v1/outbound/endpoints/{id}/enable", Target: API, Auth: Analyst, Operator: true},
+	{Method: "POST", Path: "/v1/outbound/endpoints/{id}/replay-failed", Target: API, Auth: Analyst, Operator: true},
+	{Method: "GET", Path: "/v1/outbound/deliveries", Target: API, Auth: Analyst},
+	{Method: "GET", Path: "/v1/outbound/deliveries/{id}", Target: API, Auth: Analyst},
+	{Method: "POST", Path: "/v1/outbound/deliveries/{id}/replay", Target: API, Auth: Analyst, Operator: true},
 }
 
 // Functions of the stack.
@@ -297,11 +315,17 @@ var Functions = []Function{
 		// customers table, which expires items.
 		Tables: []string{TableMetrics, TableCustomers}},
 	{Name: API, Description: "serve analysts' queries and Slack's acknowledge and resolve actions",
-		MemoryMB: 256, Timeout: 10 * time.Second, Tables: []string{TableMetrics, TableFailures, TableCustomers, TableIntake},
+		MemoryMB: 256, Timeout: 10 * time.Second, Tables: []string{TableMetrics, TableFailures, TableCustomers, TableIntake, TableOutbound},
 		// Erasing a customer overwrites its raw payloads in the archive.
 		// Acknowledging or resolving from Slack announces the step on the
 		// bus and reads the Slack signing secret.
 		Archive: true, PutsEvents: true, Secrets: []string{SecretSlackPrefix}},
+	{Name: Outbound, Description: "send OCX's events to subscribed endpoints as signed webhooks, retried for up to three days",
+		// A wake-up batch's attempts run side by side, each bounded by
+		// the outbound client's timeout, well inside this.
+		MemoryMB: 256, Timeout: 60 * time.Second, Tables: []string{TableOutbound},
+		// What is finally given up goes to its failures queue.
+		Secrets: []string{SecretOutboundPrefix}, DeadLetters: true, Wakeups: true},
 }
 
 // Secret name prefixes in Secrets Manager. The stage is prepended by StageSecret.
@@ -314,6 +338,9 @@ const (
 	// SecretSlackSigning holds the Slack app's signing secret(s),
 	// comma-separated during a rotation. No team's webhook may take its name.
 	SecretSlackSigning = SecretSlackPrefix + "signing-secret"
+	// SecretOutboundPrefix holds the outbound subscriptions' whsec_
+	// signing secrets, each named by its subscription.
+	SecretOutboundPrefix = "outbound/"
 )
 
 // Environment variables the functions read. The CDK app sets them; the local
@@ -334,6 +361,9 @@ const (
 	EnvDeadLetterQueues = "OCX_DEAD_LETTER_QUEUES"
 	// EnvWakeupQueue is the URL of a function's wake-up queue (Wakeups).
 	EnvWakeupQueue = "OCX_WAKEUP_QUEUE"
+	// EnvOutboundURL is what the shipped outbound subscription's url
+	// refers to (${OCX_OUTBOUND_URL}); unset, that subscription is inactive.
+	EnvOutboundURL = "OCX_OUTBOUND_URL"
 )
 
 // TableEnv is the environment variable holding the physical name of a table,
