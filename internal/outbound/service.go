@@ -133,14 +133,20 @@ func (s *Service) Handle(ctx context.Context, env lambdaevents.CloudWatchEvent) 
 		now := s.Now()
 		d := Delivery{ID: DeliveryID(sub.ID, env.ID), Endpoint: sub.ID, EventID: env.ID, EventType: env.DetailType, Body: body,
 			Status: StatusPending, CreatedAt: now, RoundStarted: now, NextAttemptAt: now}
-		if _, err := s.Deliveries.Create(ctx, d); err != nil {
+		created, err := s.Deliveries.Create(ctx, d)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("record delivery of %s to %s: %w", env.ID, sub.ID, err))
 			continue
 		}
-		// A redelivered event finds its delivery recorded: attempt only
-		// if it is still due (an earlier invocation may have failed
-		// before trying).
-		if err := s.Wake(ctx, WakeKey(d.ID)); err != nil {
+		if created {
+			err = s.attempt(ctx, d)
+		} else {
+			// A redelivered event finds its delivery recorded: it is
+			// attempted only if still due (an earlier invocation may
+			// have failed before trying).
+			err = s.Wake(ctx, WakeKey(d.ID))
+		}
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
