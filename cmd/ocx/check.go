@@ -14,6 +14,7 @@ import (
 	"github.com/ocxhq/ocx/internal/dispatch"
 	"github.com/ocxhq/ocx/internal/identity"
 	"github.com/ocxhq/ocx/internal/journey"
+	"github.com/ocxhq/ocx/internal/outbound"
 	"github.com/ocxhq/ocx/internal/rules"
 	"github.com/ocxhq/ocx/internal/team"
 )
@@ -63,8 +64,12 @@ func runCheck(out io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
+	subs, err := outbound.Load(fsys, outbound.File, os.Getenv)
+	if err != nil {
+		return err
+	}
 	never, limits := guard.Counts()
-	fmt.Fprintf(out, "%s: %d channels, %d teams, %d rules, %d journeys, %d routes, %d inhibit rules, %d never-link values, %d key limits: OK\n",
-		where, len(chans), len(ids), len(rs), len(js), routes.Count(), len(routes.Inhibit), never, limits)
+	fmt.Fprintf(out, "%s: %d channels, %d teams, %d rules, %d journeys, %d routes, %d inhibit rules, %d never-link values, %d key limits, %d outbound subscriptions: OK\n",
+		where, len(chans), len(ids), len(rs), len(js), routes.Count(), len(routes.Inhibit), never, limits, len(subs))
 	return nil
 }
