@@ -86,6 +86,10 @@ func (f *CustomerFailures) Erase(ctx context.Context, subj customer.Subject) (in
 		if err := notes.eraseActivity(ctx, strings.TrimPrefix(str(k, topology.PK), "failure#")); err != nil {
 			return 0, err
 		}
+		// So does its closed loop (the customer's id, the ticket).
+		if err := NewLoops(f.client, f.table).erase(ctx, strings.TrimPrefix(str(k, topology.PK), "failure#")); err != nil {
+			return 0, err
+		}
 		if _, err := f.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(f.table), Key: k}); err != nil {
 			return 0, fmt.Errorf("delete failure %s: %w", str(k, topology.PK), err)
 		}

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -130,4 +131,30 @@ func (l *Loops) ByTicket(ctx context.Context, ticket string) (string, error) {
 		return "", loop.ErrNotFound
 	}
 	return str(out.Item, loopFailure), nil
+}
+
+// erase deletes a failure's loop and its index items: they name the
+// customer and the ticket opened for them, so they go with the failure
+// when the customer is erased.
+func (l *Loops) erase(ctx context.Context, failureID string) error {
+	r, err := l.Get(ctx, failureID)
+	if errors.Is(err, loop.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	keys := []map[string]ddb.AttributeValue{key("loop#"+failureID, loopSK)}
+	if r.CustomerID != "" {
+		keys = append(keys, key("loopcust#"+r.CustomerID, failureID))
+	}
+	if r.TicketID != "" {
+		keys = append(keys, key("loopticket#"+r.TicketID, loopSK))
+	}
+	for _, k := range keys {
+		if _, err := l.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(l.table), Key: k}); err != nil {
+			return fmt.Errorf("erase loop of failure %s: %w", failureID, err)
+		}
+	}
+	return nil
 }

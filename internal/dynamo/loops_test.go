@@ -53,3 +53,30 @@ func TestLoops(t *testing.T) {
 		t.Fatalf("decided loop still listed for its customer: %v, %v", ids, err)
 	}
 }
+
+func TestLoopErasedWithItsFailure(t *testing.T) {
+	ctx := context.Background()
+	c, names := newTables(t)
+	l := NewLoops(c, names[topology.TableFailures])
+	at := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	r := loop.Record{FailureLoop: events.FailureLoop{FailureID: "flr_2", RuleID: "r", Team: "t", Severity: "warning",
+		CustomerID: "cus_2", TicketID: "99", DetectedAt: at, DecideBy: at.Add(time.Hour)}}
+	if err := l.Put(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.erase(ctx, "flr_2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Get(ctx, "flr_2"); !errors.Is(err, loop.ErrNotFound) {
+		t.Fatalf("loop after erasure: %v", err)
+	}
+	if ids, _ := l.OfCustomer(ctx, "cus_2"); len(ids) != 0 {
+		t.Fatalf("customer index after erasure: %v", ids)
+	}
+	if _, err := l.ByTicket(ctx, "99"); !errors.Is(err, loop.ErrNotFound) {
+		t.Fatalf("ticket index after erasure: %v", err)
+	}
+	if err := l.erase(ctx, "flr_2"); err != nil {
+		t.Fatalf("erasing again: %v", err)
+	}
+}
