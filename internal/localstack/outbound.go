@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -39,7 +40,7 @@ func provisionOutbound(ctx context.Context, awsCfg aws.Config, n Names, cfg Conf
 	}
 	for _, s := range secrets.Split(secret) {
 		if _, err := outbound.DecodeSecret(s); err != nil {
-			return "", err
+			return "", fmt.Errorf("OCX_OUTBOUND_SECRET: %w", err)
 		}
 	}
 	subs, err := outbound.Load(cfg.configFS(), outbound.File, func(string) string { return "" })

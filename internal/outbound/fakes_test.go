@@ -281,6 +281,12 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(http.StatusText(status)))
 }
 
+func (rc *receiver) all() []received {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return slices.Clone(rc.requests)
+}
+
 func (rc *receiver) count() int {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()

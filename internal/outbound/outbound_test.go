@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -166,7 +167,7 @@ func TestDeliveredOnceAfterARetry(t *testing.T) {
 	if f.recv.count() != 2 {
 		t.Fatalf("a delivered delivery was sent again: %d requests", f.recv.count())
 	}
-	for _, r := range f.recv.requests {
+	for _, r := range f.recv.all() {
 		if r.header.Get(HeaderID) != id {
 			t.Fatalf("webhook-id %q, want the same %q on every attempt", r.header.Get(HeaderID), id)
 		}
@@ -270,9 +271,9 @@ func TestGivenUpAfterThreeDaysGoesToTheDeadLetters(t *testing.T) {
 }
 
 func TestEndpointThatStaysDownIsDisabledAndReplayable(t *testing.T) {
-	up := false
+	var up atomic.Bool
 	f := newFixture(t, func(int, []byte) (int, http.Header) {
-		if up {
+		if up.Load() {
 			return http.StatusOK, nil
 		}
 		return http.StatusBadGateway, nil
@@ -318,7 +319,7 @@ func TestEndpointThatStaysDownIsDisabledAndReplayable(t *testing.T) {
 		t.Fatalf("replay to a disabled endpoint: %v", err)
 	}
 	// The operator fixes it, enables it and replays what failed.
-	up = true
+	up.Store(true)
 	if _, err := f.admin.Enable(ctx, "crm", "operator"); err != nil {
 		t.Fatal(err)
 	}
