@@ -58,10 +58,13 @@ func (d Deps) notifyLoops(db *dynamodb.Client, failuresTable string, svc *notify
 	}
 	client := &zendesk.Client{Secrets: d.secrets(), HTTP: &http.Client{Timeout: zendesk.DefaultTimeout},
 		BaseURL: d.Getenv(EnvZendeskURL), Now: d.Now}
+	// Auto-resolution announces failure.resolved like any other step.
+	resolver := &failure.Service{Store: failures.Store, Notebook: failures.Notebook, Now: d.Now,
+		Announcer: &failure.Announcer{Outbox: dynamo.NewFailures(db, failuresTable), Bus: pub, Log: d.Log}}
 	return &loop.Service{
 		Store: dynamo.NewLoops(db, failuresTable), Policies: pol, Helpdesk: zendesk.Helpdesk{Client: client},
-		Escalator: svc, Failures: failures.Store, Notes: failureNotes{failures}, Bus: pub, Wakeups: wakeups,
-		Now: d.Now, Log: d.Log.With("component", "loop"),
+		Escalator: svc, Reminder: svc, Resolver: resolver, Failures: failures.Store, Notes: failureNotes{failures},
+		Bus: pub, Wakeups: wakeups, Now: d.Now, Log: d.Log.With("component", "loop"),
 	}, nil
 }
 

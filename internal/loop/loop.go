@@ -41,6 +41,12 @@ type Policy struct {
 	// RecoveryWindow is how long the outcome is watched for; zero means
 	// DefaultRecoveryWindow.
 	RecoveryWindow time.Duration
+	// AckReminder reminds of an acknowledged failure nobody resolved,
+	// every AckReminder; zero never reminds.
+	AckReminder time.Duration
+	// AutoResolve resolves a failure whose condition has not recurred for
+	// this long; zero never does.
+	AutoResolve time.Duration
 }
 
 // Wants reports whether the policy asks for action.
@@ -68,6 +74,14 @@ type Record struct {
 	// RepeatContact is set when one of them was a new contact.
 	LastActivityAt time.Time `json:"last_activity_at,omitzero"`
 	RepeatContact  bool      `json:"repeat_contact,omitempty"`
+	// AckedAt is when the failure was acknowledged; AckRemindAt when the
+	// next reminder is due and AckReminders how many were sent.
+	AckedAt      time.Time `json:"acked_at,omitzero"`
+	AckRemindAt  time.Time `json:"ack_remind_at,omitzero"`
+	AckReminders int       `json:"ack_reminders,omitempty"`
+	// AutoResolveCheck is when to look whether the condition stayed quiet
+	// long enough to resolve the failure.
+	AutoResolveCheck time.Time `json:"auto_resolve_check,omitzero"`
 	// Unannounced lists event types recorded but not yet on the bus.
 	Unannounced []string `json:"unannounced,omitempty"`
 	// Version guards concurrent writers; 0 for a record not yet stored.

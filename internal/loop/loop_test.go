@@ -328,3 +328,84 @@ func TestEventsBeforeTheFailureDecideNothing(t *testing.T) {
 		t.Fatalf("an earlier payment decided %+v", r)
 	}
 }
+
+type reminders struct{ sent []int }
+
+func (r *reminders) RemindAcknowledged(_ context.Context, _ events.Failure, n int) error {
+	r.sent = append(r.sent, n)
+	return nil
+}
+
+func TestAcknowledgedFailureReminded(t *testing.T) {
+	x := newFixture(t, loop.Policy{AckReminder: 4 * time.Hour})
+	rem := &reminders{}
+	x.svc.Reminder = rem
+	ctx := context.Background()
+	if err := x.svc.Observe(ctx, events.TypeFailureDetected, x.f); err != nil {
+		t.Fatal(err)
+	}
+	x.clock.Advance(time.Hour)
+	acked, err := x.watcher.Resolver.(*failure.Service).Acknowledge(ctx, x.f.ID, "ann", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.svc.Observe(ctx, events.TypeFailureAcknowledged, acked); err != nil {
+		t.Fatal(err)
+	}
+	due := acked.History[1].At.Add(4 * time.Hour)
+	if got := x.wakes.at[loop.WakePrefix+x.f.ID]; !got.Equal(due) {
+		t.Fatalf("wake-up at %s, want the reminder at %s", got, due)
+	}
+	x.clock.Set(due)
+	for range 2 {
+		if err := x.svc.Wake(ctx, loop.WakePrefix+x.f.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x.clock.Set(due.Add(4 * time.Hour))
+	if err := x.svc.Wake(ctx, loop.WakePrefix+x.f.ID); err != nil {
+		t.Fatal(err)
+	}
+	if len(rem.sent) != 2 || rem.sent[0] != 1 || rem.sent[1] != 2 {
+		t.Fatalf("reminders %v, want 1 then 2", rem.sent)
+	}
+	// Resolved, it is reminded no more.
+	resolved, _ := x.watcher.Resolver.Resolve(ctx, x.f.ID, "ann", "")
+	if err := x.svc.Observe(ctx, events.TypeFailureResolved, resolved); err != nil {
+		t.Fatal(err)
+	}
+	x.clock.Advance(8 * time.Hour)
+	if err := x.svc.Wake(ctx, loop.WakePrefix+x.f.ID); err != nil || len(rem.sent) != 2 {
+		t.Fatalf("reminded after resolution: %v %v", rem.sent, err)
+	}
+}
+
+func TestQuietFailureAutoResolved(t *testing.T) {
+	x := newFixture(t, loop.Policy{AutoResolve: 24 * time.Hour})
+	x.svc.Resolver = x.watcher.Resolver
+	ctx := context.Background()
+	if err := x.svc.Observe(ctx, events.TypeFailureDetected, x.f); err != nil {
+		t.Fatal(err)
+	}
+	// The condition recurs after 20h: the failure stays open at 24h and is
+	// resolved 24h after the recurrence.
+	x.failures.Repeat(x.f.ID, x.f.DetectedAt.Add(20*time.Hour))
+	x.clock.Set(x.f.DetectedAt.Add(24 * time.Hour))
+	if err := x.svc.Wake(ctx, loop.WakePrefix+x.f.ID); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := x.failures.Get(ctx, x.f.ID); f.State != failure.Open {
+		t.Fatalf("resolved %s although it recurred", f.State)
+	}
+	if got := x.wakes.at[loop.WakePrefix+x.f.ID]; !got.Equal(x.f.DetectedAt.Add(44 * time.Hour)) {
+		t.Fatalf("next look at %s, want 24h after the recurrence", got)
+	}
+	x.clock.Set(x.f.DetectedAt.Add(44 * time.Hour))
+	if err := x.svc.Wake(ctx, loop.WakePrefix+x.f.ID); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := x.failures.Get(ctx, x.f.ID)
+	if f.State != failure.Resolved || f.History[len(f.History)-1].By != "ocx" {
+		t.Fatalf("failure %s, history %+v", f.State, f.History)
+	}
+}

@@ -82,10 +82,14 @@ type Service struct {
 	Escalator Escalator
 	Failures  Failures
 	Notes     Notes
-	Bus       bus.Publisher
-	Wakeups   wakeup.Scheduler
-	Now       func() time.Time
-	Log       *slog.Logger
+	// Reminder and Resolver, when set, remind of acknowledged failures and
+	// resolve quiet ones (the rules' ack_reminder and auto_resolve).
+	Reminder Reminder
+	Resolver Resolver
+	Bus      bus.Publisher
+	Wakeups  wakeup.Scheduler
+	Now      func() time.Time
+	Log      *slog.Logger
 }
 
 // Observe opens the loop of a detected failure (and its ticket when the
@@ -95,6 +99,8 @@ func (s *Service) Observe(ctx context.Context, detailType string, f events.Failu
 	switch detailType {
 	case events.TypeFailureDetected:
 		return s.open(ctx, f)
+	case events.TypeFailureAcknowledged:
+		return s.acknowledged(ctx, f)
 	case events.TypeFailureResolved:
 		at := f.DetectedAt
 		if n := len(f.History); n > 0 {
@@ -117,7 +123,7 @@ func (s *Service) Observe(ctx context.Context, detailType string, f events.Failu
 
 func (s *Service) open(ctx context.Context, f events.Failure) error {
 	p := s.Policies.Policy(f.RuleID)
-	if f.CustomerID == "" && len(p.Actions) == 0 && p.FollowUp == 0 {
+	if f.CustomerID == "" && len(p.Actions) == 0 && p.FollowUp == 0 && p.AckReminder == 0 && p.AutoResolve == 0 {
 		// Nobody to recover and nothing asked: a rate rule's failure.
 		return nil
 	}
@@ -132,6 +138,9 @@ func (s *Service) open(ctx context.Context, f events.Failure) error {
 	}, WantsTicket: p.Wants(ActionZendeskTicket)}
 	if p.FollowUp > 0 {
 		r.FollowUpDue = f.DetectedAt.Add(p.FollowUp).UTC()
+	}
+	if p.AutoResolve > 0 {
+		r.AutoResolveCheck = f.DetectedAt.Add(p.AutoResolve).UTC()
 	}
 	switch err := s.Store.Put(ctx, r); {
 	case errors.Is(err, ErrConflict):
@@ -185,6 +194,7 @@ func (s *Service) Wake(ctx context.Context, key string) error {
 	if !r.Decided() && !r.DecideBy.After(now) {
 		errs = append(errs, s.decideAtWindowEnd(ctx, id, now))
 	}
+	errs = append(errs, s.lifecycle(ctx, r, now))
 	errs = append(errs, s.announce(ctx, id))
 	s.wakeNext(ctx, id)
 	return errors.Join(errs...)
@@ -311,8 +321,10 @@ func (s *Service) wakeNext(ctx context.Context, id string) {
 	}
 	now := s.now()
 	var next time.Time
+	// Only instants ahead: a step that failed now is retried by the
+	// wake-up's redelivery, not by a wake-up for the past.
 	consider := func(t time.Time) {
-		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+		if t.After(now) && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
 	}
@@ -328,6 +340,10 @@ func (s *Service) wakeNext(ctx context.Context, id string) {
 	}
 	if !r.Decided() {
 		consider(r.DecideBy)
+	}
+	if r.ResolvedAt.IsZero() {
+		consider(r.AckRemindAt)
+		consider(r.AutoResolveCheck)
 	}
 	if next.IsZero() {
 		return

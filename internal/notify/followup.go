@@ -55,3 +55,32 @@ func (s *Service) EscalateFollowUp(ctx context.Context, f events.Failure, due ti
 	log.Info("missed follow-up escalated", "team", owner.ID, "escalated_to", owner.Escalation.To)
 	return nil
 }
+
+// ReminderGroupKey names the one-failure "group" reminders of an
+// acknowledged failure are sent under.
+func ReminderGroupKey(failureID string) string { return "reminder-" + failureID }
+
+// RemindAcknowledged reminds the failure's team that it acknowledged the
+// failure and nobody resolved it: reminder n goes out once per receiver
+// (the Ledger, phase "reminder#<n>"). A receiver that is down makes it
+// fail, so the loop's wake-up is delivered again.
+func (s *Service) RemindAcknowledged(ctx context.Context, f events.Failure, n int) error {
+	owner, ok := s.Teams.Get(f.Team)
+	if !ok {
+		return fmt.Errorf("remind of failure %s: team %q: %w", f.ID, f.Team, ErrUnknownTeam)
+	}
+	r := f
+	since := f.DetectedAt
+	for _, st := range f.History {
+		if st.State == "acknowledged" {
+			since = st.At
+		}
+	}
+	r.Summary = fmt.Sprintf("Acknowledged %s and still not resolved (reminder %d). %s", since.UTC().Format(time.RFC3339), n, f.Summary)
+	note := Notification{GroupKey: ReminderGroupKey(f.ID), Kind: Firing, Phase: fmt.Sprintf("reminder#%d", n), Team: owner,
+		Labels: map[string]string{"rule": f.RuleID}, Failures: []events.Failure{r}}
+	if err := s.deliver(ctx, s.logger().With("failure_id", f.ID, "group", note.GroupKey), note, flushTry{}); err != nil {
+		return fmt.Errorf("remind %s of failure %s: %w", owner.ID, f.ID, err)
+	}
+	return nil
+}

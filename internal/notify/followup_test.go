@@ -47,3 +47,20 @@ func (r recordingNotifier) Notify(ctx context.Context, n Notification) (bool, er
 	*r.seen = append(*r.seen, n)
 	return r.flaky.Notify(ctx, n)
 }
+
+func TestRemindAcknowledgedOncePerReminder(t *testing.T) {
+	f := newRetryFixture(t)
+	f.slack.up = true
+	var seen []Notification
+	f.svc.Notifiers = []Notifier{recordingNotifier{f.slack, &seen}}
+	fl := events.Failure{ID: "flr_2", RuleID: "survey.detractor", Team: "support", Severity: "warning", DetectedAt: *f.clock, State: "acknowledged",
+		History: []events.FailureStep{{State: "open", By: "rule", At: *f.clock}, {State: "acknowledged", By: "ann", At: f.clock.Add(time.Minute)}}}
+	for _, n := range []int{1, 1, 2} {
+		if err := f.svc.RemindAcknowledged(context.Background(), fl, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(seen) != 2 || seen[0].Phase != "reminder#1" || seen[1].Phase != "reminder#2" || seen[0].Team.ID != "support" {
+		t.Fatalf("sent %+v", seen)
+	}
+}

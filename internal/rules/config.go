@@ -94,6 +94,11 @@ type Rule struct {
 	Actions        []string
 	FollowUp       time.Duration
 	RecoveryWindow time.Duration
+	// AckReminder reminds of an acknowledged failure left unresolved, every
+	// AckReminder; AutoResolve resolves a failure whose condition has not
+	// recurred for that long. Zero does neither.
+	AckReminder time.Duration
+	AutoResolve time.Duration
 	// File and Line say where the rule is defined.
 	File string
 	Line int
@@ -131,6 +136,8 @@ type ruleYAML struct {
 	Actions        []string `yaml:"actions"`
 	FollowUp       string   `yaml:"follow_up"`
 	RecoveryWindow string   `yaml:"recovery_window"`
+	AckReminder    string   `yaml:"ack_reminder"`
+	AutoResolve    string   `yaml:"auto_resolve"`
 }
 
 // fieldsOf lists the fields each kind takes besides the common ones, so a
@@ -145,7 +152,7 @@ var fieldsOf = map[string][]string{
 }
 
 var common = []string{"id", "kind", "description", "severity", "team", "runbook", "labels", "key", "cooldown",
-	"actions", "follow_up", "recovery_window"}
+	"actions", "follow_up", "recovery_window", "ack_reminder", "auto_resolve"}
 
 // Load reads every *.yaml file in dir of fsys and validates the rules,
 // reporting all problems as `file:line: what is wrong`. teams lists the team
@@ -247,6 +254,7 @@ func build(file string, node *yaml.Node, y ruleYAML, teams map[string]bool, ps *
 	}
 	r.Window, r.Within = dur("window", y.Window), dur("within", y.Within)
 	r.FollowUp, r.RecoveryWindow = dur("follow_up", y.FollowUp), dur("recovery_window", y.RecoveryWindow)
+	r.AckReminder, r.AutoResolve = dur("ack_reminder", y.AckReminder), dur("auto_resolve", y.AutoResolve)
 	for _, a := range y.Actions {
 		if !slices.Contains(loop.Actions, a) {
 			ps.Add(file, at("actions"), "rule %q: unknown action %q (want one of %s)", r.ID, a, strings.Join(loop.Actions, ", "))

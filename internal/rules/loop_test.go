@@ -17,6 +17,8 @@ func TestLoopSettings(t *testing.T) {
     actions: [zendesk_ticket]
     follow_up: 48h
     recovery_window: 14d
+    ack_reminder: 4h
+    auto_resolve: 7d
     pattern: {detail-type: [survey.responded]}
 `)}}
 	rs, err := Load(fsys, "rules", []string{"cx"})
@@ -24,7 +26,8 @@ func TestLoopSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rs[0]
-	if len(r.Actions) != 1 || r.Actions[0] != "zendesk_ticket" || r.FollowUp != 48*time.Hour || r.RecoveryWindow != 14*24*time.Hour {
+	if len(r.Actions) != 1 || r.Actions[0] != "zendesk_ticket" || r.FollowUp != 48*time.Hour || r.RecoveryWindow != 14*24*time.Hour ||
+		r.AckReminder != 4*time.Hour || r.AutoResolve != 7*24*time.Hour {
 		t.Fatalf("actions %v, follow_up %s, recovery_window %s", r.Actions, r.FollowUp, r.RecoveryWindow)
 	}
 

@@ -11,5 +11,6 @@ func (e *Engine) Policy(id string) loop.Policy {
 	if !ok {
 		return loop.Policy{}
 	}
-	return loop.Policy{Actions: r.Actions, FollowUp: r.FollowUp, RecoveryWindow: r.RecoveryWindow}
+	return loop.Policy{Actions: r.Actions, FollowUp: r.FollowUp, RecoveryWindow: r.RecoveryWindow,
+		AckReminder: r.AckReminder, AutoResolve: r.AutoResolve}
 }
