@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -257,5 +258,55 @@ func TestOutboundEndpointDisabledThenReplayed(t *testing.T) {
 	}
 	if es := outboundEndpoint(t, st); es.Disabled || es.ConsecutiveFailures != 0 {
 		t.Fatalf("after the replay the endpoint is %+v", es)
+	}
+}
+
+// syncBuffer is a log sink tests read while the stack writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// With no OCX_OUTBOUND_URL the stack prints each outbound webhook to its
+// console, signed with the demo secret it printed at start, and counts it
+// delivered.
+func TestOutboundWebhookPrintedWithoutAURL(t *testing.T) {
+	logs := &syncBuffer{}
+	var offset atomic.Int64
+	now := func() time.Time { return testNow().Add(time.Duration(offset.Load())) }
+	st := startWith(t, t.TempDir(), "", func(c *localstack.Config) {
+		c.Now = now
+		c.Log = slog.New(slog.NewJSONHandler(logs, nil))
+	})
+	t.Cleanup(st.Stop)
+	if !strings.Contains(logs.String(), localstack.DemoOutboundSecret()) {
+		t.Fatal("the demo outbound secret was not printed at start")
+	}
+	detractorAt(t, st, "msg_console_1", "u-console-1", now())
+	eventually(t, "a delivered webhook", 15*time.Second, func() bool {
+		return len(outboundDeliveries(t, st, outbound.StatusDelivered)) == 1
+	})
+	var line map[string]any
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, `"outbound webhook (set OCX_OUTBOUND_URL`) {
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if line["type"] != "failure.detected" || line["signature_verified"] != true || line["webhook_id"] == "" {
+		t.Fatalf("console line %v", line)
 	}
 }
