@@ -18,6 +18,7 @@ import (
 	"github.com/ocxhq/ocx/internal/loop"
 	"github.com/ocxhq/ocx/internal/notify"
 	"github.com/ocxhq/ocx/internal/rules"
+	"github.com/ocxhq/ocx/internal/slackaction"
 	"github.com/ocxhq/ocx/internal/wakeup"
 	"github.com/ocxhq/ocx/internal/zendesk"
 )
@@ -110,4 +111,15 @@ func (d Deps) loopRoutes(mux *http.ServeMux, failuresTable string, failures *fai
 	svc := &loop.Service{Store: dynamo.NewLoops(d.dynamo(), failuresTable), Notes: failureNotes{failures},
 		Bus: failures.Announcer.Bus, Now: d.Now, Log: d.Log.With("component", "loop")}
 	loop.Routes(mux, svc, guard, d.Log)
+}
+
+// loopGroups lets Slack's buttons on a one-failure message (a missed
+// follow-up, a reminder) act on that failure; other keys are groups.
+type loopGroups struct{ slackaction.Groups }
+
+func (g loopGroups) Members(ctx context.Context, key string) ([]string, error) {
+	if id, ok := notify.FailureOfGroupKey(key); ok {
+		return []string{id}, nil
+	}
+	return g.Groups.Members(ctx, key)
 }

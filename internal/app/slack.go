@@ -24,7 +24,7 @@ func (d Deps) slackActions(failures *dynamo.Failures, groups slackaction.Groups)
 		Secrets: func(ctx context.Context) ([]string, error) {
 			return store.List(ctx, topology.SecretSlackSigning)
 		},
-		Groups:   groups,
+		Groups:   loopGroups{groups},
 		Failures: &failure.Service{Store: failures, Announcer: announcer, Now: d.Now},
 		// The budget bounds the whole press; this only stops a stuck
 		// connection from holding a request past it.

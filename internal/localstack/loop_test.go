@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"github.com/ocxhq/ocx/internal/failure"
 	"github.com/ocxhq/ocx/internal/localstack"
 	"github.com/ocxhq/ocx/internal/loop"
+	"github.com/ocxhq/ocx/internal/slackaction"
 )
 
 // loopConfig asks the shipped nps.detractor rule for a Zendesk ticket and
@@ -251,5 +253,27 @@ func TestMissedFollowUpEscalatesAtTheDeadline(t *testing.T) {
 	flushNotifications(t, st)
 	if n := len(h.accepted()); n != before+1 {
 		t.Fatalf("%d Slack posts after a redelivered wake-up, want %d", n, before+1)
+	}
+
+	// Resolve on the escalation resolves the failure it is about.
+	esc := posts[len(posts)-1]
+	blocks := make([]any, len(esc.Blocks))
+	for i, b := range esc.Blocks {
+		blocks[i] = b
+	}
+	msg := map[string]any{"text": esc.Text, "blocks": blocks}
+	key, blockID, ok := button(msg, slackaction.ActionResolve)
+	if !ok {
+		t.Fatal("the escalation has no Resolve button")
+	}
+	respond := httptest.NewServer(&responseURL{})
+	defer respond.Close()
+	if code := press(t, st, slackaction.ActionResolve, blockID, key, respond.URL+"/r", msg, localstack.DefaultSlackSigningSecret, now(), false); code != 200 {
+		t.Fatalf("resolve from the escalation: %d", code)
+	}
+	var detail failure.Detail
+	call(t, st, "GET", "/v1/failures/"+f.ID, &detail)
+	if detail.State != failure.Resolved || detail.History[len(detail.History)-1].By != "slack:U0ONCALL" {
+		t.Fatalf("after Resolve on the escalation: %s %+v", detail.State, detail.History)
 	}
 }

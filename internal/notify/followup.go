@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/ocxhq/ocx/events"
@@ -83,4 +84,16 @@ func (s *Service) RemindAcknowledged(ctx context.Context, f events.Failure, n in
 		return fmt.Errorf("remind %s of failure %s: %w", owner.ID, f.ID, err)
 	}
 	return nil
+}
+
+// FailureOfGroupKey returns the failure a one-failure key (a missed
+// follow-up's, a reminder's) names, so Slack's buttons on those messages
+// act on that failure.
+func FailureOfGroupKey(key string) (string, bool) {
+	for _, prefix := range []string{"followup-", "reminder-"} {
+		if id, ok := strings.CutPrefix(key, prefix); ok && id != "" {
+			return id, true
+		}
+	}
+	return "", false
 }

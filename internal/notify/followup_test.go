@@ -64,3 +64,11 @@ func TestRemindAcknowledgedOncePerReminder(t *testing.T) {
 		t.Fatalf("sent %+v", seen)
 	}
 }
+
+func TestFailureOfGroupKey(t *testing.T) {
+	for key, want := range map[string]string{FollowUpGroupKey("flr_1"): "flr_1", ReminderGroupKey("flr_2"): "flr_2", "g0123": "", "followup-": ""} {
+		if got, ok := FailureOfGroupKey(key); got != want || ok != (want != "") {
+			t.Errorf("%q: %q %v, want %q", key, got, ok, want)
+		}
+	}
+}
