@@ -108,9 +108,13 @@ func watchInteractions(w *loop.Watcher, next EventHandler) EventHandler {
 // loopRoutes serves a failure's loop and the "contacted" action on the
 // analysts' API.
 func (d Deps) loopRoutes(mux *http.ServeMux, failuresTable string, failures *failure.Service, guard httpauth.Guard) {
-	svc := &loop.Service{Store: dynamo.NewLoops(d.dynamo(), failuresTable), Notes: failureNotes{failures},
+	loop.Routes(mux, d.apiLoops(failuresTable, failures), guard, d.Log)
+}
+
+// apiLoops is the loop service the API function records contacts with.
+func (d Deps) apiLoops(failuresTable string, failures *failure.Service) *loop.Service {
+	return &loop.Service{Store: dynamo.NewLoops(d.dynamo(), failuresTable), Notes: failureNotes{failures},
 		Bus: failures.Announcer.Bus, Now: d.Now, Log: d.Log.With("component", "loop")}
-	loop.Routes(mux, svc, guard, d.Log)
 }
 
 // loopGroups lets Slack's buttons on a one-failure message (a missed
@@ -122,4 +126,15 @@ func (g loopGroups) Members(ctx context.Context, key string) ([]string, error) {
 		return []string{id}, nil
 	}
 	return g.Groups.Members(ctx, key)
+}
+
+// loopContacts records Slack's Contacted presses on the failures' loops.
+type loopContacts struct{ svc *loop.Service }
+
+func (c loopContacts) Contacted(ctx context.Context, failureID, by string) error {
+	_, err := c.svc.Contacted(ctx, failureID, by)
+	if errors.Is(err, loop.ErrNotFound) {
+		return nil
+	}
+	return err
 }

@@ -19,6 +19,11 @@ func (d Deps) slackActions(failures *dynamo.Failures, groups slackaction.Groups)
 		return nil, err
 	}
 	announcer := &failure.Announcer{Outbox: failures, Bus: pub, Log: d.Log}
+	failuresTable, err := d.table(topology.TableFailures)
+	if err != nil {
+		return nil, err
+	}
+	lifecycle := &failure.Service{Store: failures, Notebook: failures, Announcer: announcer, Now: d.Now}
 	store := d.secrets()
 	return &slackaction.Handler{
 		Secrets: func(ctx context.Context) ([]string, error) {
@@ -26,6 +31,7 @@ func (d Deps) slackActions(failures *dynamo.Failures, groups slackaction.Groups)
 		},
 		Groups:   loopGroups{groups},
 		Failures: &failure.Service{Store: failures, Announcer: announcer, Now: d.Now},
+		Contacts: loopContacts{d.apiLoops(failuresTable, lifecycle)},
 		// The budget bounds the whole press; this only stops a stuck
 		// connection from holding a request past it.
 		Client: &http.Client{Timeout: slackaction.DefaultBudget},

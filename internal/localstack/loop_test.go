@@ -266,8 +266,23 @@ func TestMissedFollowUpEscalatesAtTheDeadline(t *testing.T) {
 	if !ok {
 		t.Fatal("the escalation has no Resolve button")
 	}
-	respond := httptest.NewServer(&responseURL{})
+	respondTo := &responseURL{}
+	respond := httptest.NewServer(respondTo)
 	defer respond.Close()
+	// Contacted on the escalation records who reached the customer.
+	ckey, cblock, ok := button(msg, slackaction.ActionContacted)
+	if !ok || ckey != key {
+		t.Fatal("the escalation has no Contacted button for its failure")
+	}
+	if code := press(t, st, slackaction.ActionContacted, cblock, ckey, respond.URL+"/c", msg, localstack.DefaultSlackSigningSecret, now(), false); code != 200 {
+		t.Fatalf("contacted from the escalation: %d", code)
+	}
+	if l := loopOf(t, st, f.ID); l.FollowedUpBy != "slack:U0ONCALL" || !l.FollowedUpAt.Equal(now().UTC()) {
+		t.Fatalf("loop after Contacted: %+v", l)
+	}
+	if got := respondTo.all(); len(got) != 1 || got[0]["response_type"] != "ephemeral" {
+		t.Fatalf("Contacted answered %v", got)
+	}
 	if code := press(t, st, slackaction.ActionResolve, blockID, key, respond.URL+"/r", msg, localstack.DefaultSlackSigningSecret, now(), false); code != 200 {
 		t.Fatalf("resolve from the escalation: %d", code)
 	}
