@@ -24,8 +24,9 @@ import (
 
 // Outbound builds the outbound webhook function: bus events matching a
 // subscription become deliveries, tried at once; retries come back as
-// wake-ups from its queue; what is finally given up goes to its failures
-// queue.
+// wake-ups from its queue, and the outbound-sweep schedule's "Scheduled
+// Event" tries those whose wake-up was lost; what is finally given up goes
+// to its failures queue.
 func Outbound(ctx context.Context, d Deps) (Wakeable, error) {
 	var none Wakeable
 	table, err := d.table(topology.TableOutbound)

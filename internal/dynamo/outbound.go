@@ -19,8 +19,9 @@ import (
 // The outbound table holds each delivery (pk delivery#<id>, sk delivery)
 // with its attempts beside it (sk attempt#<n>), and each endpoint's state
 // (pk endpoint#<id>, sk state). A delivery is indexed by endpoint and
-// status, newest first (gsi1pk outbound#<endpoint>, gsi1sk
-// <status>#<created>#<id>).
+// status (gsi1pk outbound#<endpoint>, gsi1sk <status>#<time>#<id>): a
+// pending one by when it is next due, so the sweep finds the overdue ones
+// in one range; the others by when they were created, newest first.
 const (
 	outboundRetention = 30 * 24 * time.Hour
 	skDelivery        = "delivery"
@@ -32,8 +33,16 @@ func endpointPK(id string) string  { return "endpoint#" + id }
 func attemptSK(n int) string       { return fmt.Sprintf("attempt#%05d", n) }
 func outboundGSI(ep string) string { return "outbound#" + ep }
 
-func outboundGSISK(status string, created time.Time, id string) string {
-	return status + "#" + created.UTC().Format(sortable) + "#" + id
+func outboundGSISK(status string, at time.Time, id string) string {
+	return status + "#" + at.UTC().Format(sortable) + "#" + id
+}
+
+// gsiTime is the time a delivery in status is indexed by.
+func gsiTime(status string, created, next time.Time) time.Time {
+	if status == outbound.StatusPending {
+		return next
+	}
+	return created
 }
 
 func rfc(t time.Time) ddb.AttributeValue { return s(t.UTC().Format(time.RFC3339Nano)) }
@@ -70,7 +79,7 @@ func (st *OutboundDeliveries) Create(ctx context.Context, d outbound.Delivery) (
 	item["round_started_at"] = rfc(d.RoundStarted)
 	item["next_at"] = millis(d.NextAttemptAt)
 	item[topology.GSI1PK] = s(outboundGSI(d.Endpoint))
-	item[topology.GSI1SK] = s(outboundGSISK(d.Status, d.CreatedAt, d.ID))
+	item[topology.GSI1SK] = s(outboundGSISK(d.Status, gsiTime(d.Status, d.CreatedAt, d.NextAttemptAt), d.ID))
 	item[topology.TTL] = epoch(d.CreatedAt.Add(outboundRetention))
 	_, err := st.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(st.table), Item: item,
@@ -157,7 +166,7 @@ func (st *OutboundDeliveries) settle(ctx context.Context, d outbound.Delivery, o
 	set := []string{"#status = :status", "#gsk = :gsk", "last_status = :ls", "#ttl = :ttl"}
 	remove := []string{}
 	vals := map[string]ddb.AttributeValue{
-		":status": s(o.Status), ":gsk": s(outboundGSISK(o.Status, d.CreatedAt, d.ID)), ":ls": n(int64(o.LastStatus)),
+		":status": s(o.Status), ":gsk": s(outboundGSISK(o.Status, gsiTime(o.Status, d.CreatedAt, o.NextAttemptAt), d.ID)), ":ls": n(int64(o.LastStatus)),
 		":ttl": epoch(o.At.Add(outboundRetention)),
 	}
 	if o.LastError != "" {
@@ -210,7 +219,7 @@ func (st *OutboundDeliveries) Reopen(ctx context.Context, d outbound.Delivery, n
 		ConditionExpression:      aws.String("attribute_exists(#pk) AND #status <> :pending"),
 		ExpressionAttributeNames: map[string]string{"#status": "status", "#gsk": topology.GSI1SK, "#ttl": topology.TTL, "#pk": topology.PK},
 		ExpressionAttributeValues: map[string]ddb.AttributeValue{
-			":pending": s(outbound.StatusPending), ":gsk": s(outboundGSISK(outbound.StatusPending, d.CreatedAt, d.ID)),
+			":pending": s(outbound.StatusPending), ":gsk": s(outboundGSISK(outbound.StatusPending, now, d.ID)),
 			":now": millis(now), ":round": rfc(now), ":zero": n(0), ":one": n(1), ":ttl": epoch(now.Add(outboundRetention)),
 		},
 	})
@@ -223,8 +232,9 @@ func (st *OutboundDeliveries) Reopen(ctx context.Context, d outbound.Delivery, n
 	return true, nil
 }
 
-// List implements outbound.Deliveries: newest first within a status; with
-// no status, by status (delivered, failed, pending), then newest first.
+// List implements outbound.Deliveries: delivered and failed ones newest
+// first, pending ones latest due first, or with DueBy soonest due first;
+// with no status, by status (pending, failed, delivered) in those orders.
 func (st *OutboundDeliveries) List(ctx context.Context, q outbound.Query) ([]outbound.Delivery, string, error) {
 	in := &dynamodb.QueryInput{
 		TableName: aws.String(st.table), IndexName: aws.String(topology.GSI1Index),
@@ -234,7 +244,14 @@ func (st *OutboundDeliveries) List(ctx context.Context, q outbound.Query) ([]out
 		ScanIndexForward:          aws.Bool(false),
 		Limit:                     aws.Int32(int32(max(1, q.Limit))),
 	}
-	if q.Status != "" {
+	switch {
+	case !q.DueBy.IsZero():
+		in.KeyConditionExpression = aws.String("#gpk = :gpk AND #gsk BETWEEN :from AND :to")
+		in.ExpressionAttributeNames["#gsk"] = topology.GSI1SK
+		in.ExpressionAttributeValues[":from"] = s(outbound.StatusPending + "#")
+		in.ExpressionAttributeValues[":to"] = s(outbound.StatusPending + "#" + q.DueBy.UTC().Format(sortable) + "#~")
+		in.ScanIndexForward = aws.Bool(true)
+	case q.Status != "":
 		in.KeyConditionExpression = aws.String("#gpk = :gpk AND begins_with(#gsk, :status)")
 		in.ExpressionAttributeNames["#gsk"] = topology.GSI1SK
 		in.ExpressionAttributeValues[":status"] = s(q.Status + "#")

@@ -105,6 +105,28 @@ func TestOutboundDeliveries(t *testing.T) {
 	if ps, _, _ := st.List(ctx, outbound.Query{Endpoint: "crm", Status: outbound.StatusPending, Limit: 10}); len(ps) != 1 || ps[0].ID != "msg_3" {
 		t.Fatalf("pending after reopen: %+v", ps)
 	}
+
+	// The sweep's view: pending deliveries due by an instant, soonest first.
+	for i, id := range []string{"msg_4", "msg_5"} {
+		at := t1.Add(time.Duration(2-i) * time.Minute) // msg_5 falls due first
+		x := outbound.Delivery{ID: id, Endpoint: "crm", EventID: id, EventType: "failure.detected", Body: json.RawMessage(`{}`),
+			Status: outbound.StatusPending, CreatedAt: t1, RoundStarted: t1, NextAttemptAt: at}
+		if _, err := st.Create(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	due, _, err := st.List(ctx, outbound.Query{Endpoint: "crm", DueBy: t1.Add(90 * time.Second), Limit: 10})
+	if err != nil || len(due) != 2 || due[0].ID != "msg_3" || due[1].ID != "msg_5" {
+		t.Fatalf("due by t1+90s = %+v, %v; want msg_3 (due at t1) then msg_5 (t1+1m)", due, err)
+	}
+	x, _ := st.Get(ctx, "msg_5")
+	if err := st.Record(ctx, x, outbound.Attempt{N: 1, At: t1, Status: 503}, outbound.Outcome{Status: outbound.StatusPending,
+		NextAttemptAt: t1.Add(time.Hour), At: t1, LastStatus: 503, LastError: "HTTP 503"}); err != nil {
+		t.Fatal(err)
+	}
+	if due, _, _ = st.List(ctx, outbound.Query{Endpoint: "crm", DueBy: t1.Add(90 * time.Second), Limit: 10}); len(due) != 1 || due[0].ID != "msg_3" {
+		t.Fatalf("a retried delivery is indexed by its next attempt: due = %+v", due)
+	}
 }
 
 func TestOutboundEndpoints(t *testing.T) {

@@ -110,11 +110,23 @@ func (m *memDeliveries) List(_ context.Context, q Query) ([]Delivery, string, er
 	defer m.mu.Unlock()
 	var out []Delivery
 	for _, d := range m.d {
-		if d.Endpoint == q.Endpoint && (q.Status == "" || d.Status == q.Status) {
+		if d.Endpoint != q.Endpoint {
+			continue
+		}
+		if !q.DueBy.IsZero() {
+			if d.Status == StatusPending && !d.NextAttemptAt.After(q.DueBy) {
+				out = append(out, d)
+			}
+			continue
+		}
+		if q.Status == "" || d.Status == q.Status {
 			out = append(out, d)
 		}
 	}
 	slices.SortFunc(out, func(a, b Delivery) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	if !q.DueBy.IsZero() {
+		slices.SortFunc(out, func(a, b Delivery) int { return a.NextAttemptAt.Compare(b.NextAttemptAt) })
+	}
 	if q.Limit > 0 && len(out) > q.Limit {
 		out = out[:q.Limit]
 	}

@@ -81,12 +81,16 @@ type Outcome struct {
 	LastError     string
 }
 
-// Query selects deliveries of one endpoint, newest first.
+// Query selects deliveries of one endpoint: delivered and failed ones
+// newest first, pending ones latest due first.
 type Query struct {
 	Endpoint string
 	Status   string // empty: any
-	Limit    int
-	Cursor   string
+	// DueBy, when set, selects pending deliveries due by then, soonest
+	// first (Status is ignored).
+	DueBy  time.Time
+	Limit  int
+	Cursor string
 }
 
 // ErrNotFound is returned for an unknown delivery or endpoint.

@@ -12,6 +12,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	lambdaevents "github.com/aws/aws-lambda-go/events"
 	swlib "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/ocxhq/ocx/infra/config"
@@ -398,5 +399,40 @@ func TestLoadReportsFileAndLine(t *testing.T) {
 	}
 	if subs, err := Load(fstest.MapFS{}, File, nil); err != nil || subs != nil {
 		t.Fatalf("no file: %v, %v", subs, err)
+	}
+}
+
+func TestSweepTriesDeliveriesWhoseWakeUpWasLost(t *testing.T) {
+	f := newFixture(t, func(n int, _ []byte) (int, http.Header) {
+		if n == 1 {
+			return http.StatusInternalServerError, nil
+		}
+		return http.StatusOK, nil
+	})
+	ctx := context.Background()
+	if err := f.svc.Handle(ctx, f.event("ev1")); err != nil {
+		t.Fatal(err)
+	}
+	id := DeliveryID("crm", "ev1")
+	sweep := lambdaevents.CloudWatchEvent{Source: ScheduledSource, DetailType: ScheduledType, Detail: json.RawMessage("{}")}
+	// The retry's wake-up never comes. Just past the retry, the wake-up
+	// still has its grace; past that, the sweep tries it.
+	d, _ := f.store.Get(ctx, id)
+	f.clock.Set(d.NextAttemptAt.Add(SweepGrace / 2))
+	if err := f.svc.Handle(ctx, sweep); err != nil {
+		t.Fatal(err)
+	}
+	if f.recv.count() != 1 {
+		t.Fatal("the sweep took a delivery its wake-up could still bring")
+	}
+	f.clock.Set(d.NextAttemptAt.Add(SweepGrace + time.Second))
+	if err := f.svc.Handle(ctx, sweep); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ = f.store.Get(ctx, id); f.recv.count() != 2 || d.Status != StatusDelivered {
+		t.Fatalf("after the sweep: %d requests, %+v", f.recv.count(), d)
+	}
+	if err := f.svc.Handle(ctx, sweep); err != nil || f.recv.count() != 2 {
+		t.Fatalf("a second sweep sent again (%d requests): %v", f.recv.count(), err)
 	}
 }

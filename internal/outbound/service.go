@@ -31,6 +31,19 @@ const (
 	TypeReplay = "outbound.replay"
 )
 
+// The sweep schedule's event, as EventBridge sends it.
+const (
+	ScheduledSource = "aws.events"
+	ScheduledType   = "Scheduled Event"
+)
+
+// The sweep takes deliveries overdue by SweepGrace (their wake-up should
+// have come by then), at most SweepLimit per endpoint and run.
+const (
+	SweepGrace = time.Minute
+	SweepLimit = 500
+)
+
 // ReplayCommand is TypeReplay's detail.
 type ReplayCommand struct {
 	Deliveries []string `json:"deliveries"`
@@ -97,6 +110,9 @@ func (s *Service) init() error {
 func (s *Service) Handle(ctx context.Context, env lambdaevents.CloudWatchEvent) error {
 	if err := s.init(); err != nil {
 		return err
+	}
+	if env.Source == ScheduledSource && env.DetailType == ScheduledType {
+		return s.Sweep(ctx)
 	}
 	if env.Source == Source {
 		if env.DetailType != TypeReplay {
@@ -177,6 +193,41 @@ func envelope(env lambdaevents.CloudWatchEvent) map[string]any {
 func DeliveryID(subscription, eventID string) string {
 	h := sha256.Sum256([]byte(subscription + "\x00" + eventID))
 	return "msg_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h[:16]))
+}
+
+// Sweep tries the pending deliveries whose wake-up was lost (it failed
+// to arrive, or was dead-lettered): the safety net under the wake-ups.
+func (s *Service) Sweep(ctx context.Context) error {
+	if err := s.init(); err != nil {
+		return err
+	}
+	due := s.Now().Add(-SweepGrace)
+	var errs []error
+	for _, sub := range s.Subscriptions {
+		if !sub.Active() {
+			continue
+		}
+		n, cursor := 0, ""
+		for n < SweepLimit {
+			page, next, err := s.Deliveries.List(ctx, Query{Endpoint: sub.ID, DueBy: due, Limit: min(100, SweepLimit-n), Cursor: cursor})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("list overdue deliveries of %s: %w", sub.ID, err))
+				break
+			}
+			for _, d := range page {
+				n++
+				s.Log.Warn("outbound delivery overdue; its wake-up was lost", "delivery_id", d.ID, "endpoint", d.Endpoint, "next_attempt_at", d.NextAttemptAt)
+				if err := s.attempt(ctx, d); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // WakeKey is the wake-up key of a delivery's next attempt.

@@ -204,6 +204,10 @@ var Schedules = []Schedule{
 	// wake-ups; this is the safety sweep for a wake-up that was lost.
 	{Name: "notify-flush", Description: "safety sweep: send notification groups whose wake-up was lost",
 		Every: 5 * time.Minute, Target: Notify},
+	// Outbound retries come back through the function's wake-ups; this
+	// tries the deliveries whose wake-up was lost.
+	{Name: "outbound-sweep", Description: "safety sweep: try outbound webhook deliveries whose wake-up was lost",
+		Every: 15 * time.Minute, Target: Outbound},
 }
 
 // Auth says how an HTTP route is protected.
