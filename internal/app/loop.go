@@ -12,9 +12,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/dispatch"
 	"github.com/ocxhq/ocx/internal/dynamo"
 	"github.com/ocxhq/ocx/internal/failure"
 	"github.com/ocxhq/ocx/internal/httpauth"
+	"github.com/ocxhq/ocx/internal/labels"
 	"github.com/ocxhq/ocx/internal/loop"
 	"github.com/ocxhq/ocx/internal/notify"
 	"github.com/ocxhq/ocx/internal/rules"
@@ -65,7 +67,7 @@ func (d Deps) notifyLoops(db *dynamodb.Client, failuresTable string, svc *notify
 	return &loop.Service{
 		Store: dynamo.NewLoops(db, failuresTable), Policies: pol, Helpdesk: zendesk.Helpdesk{Client: client},
 		Escalator: svc, Reminder: svc, Resolver: resolver, Failures: failures.Store, Notes: failureNotes{failures},
-		Bus: pub, Wakeups: wakeups, Now: d.Now, Log: d.Log.With("component", "loop"),
+		Routes: routeActions{svc.Routes}, Bus: pub, Wakeups: wakeups, Now: d.Now, Log: d.Log.With("component", "loop"),
 	}, nil
 }
 
@@ -138,3 +140,8 @@ func (c loopContacts) Contacted(ctx context.Context, failureID, by string) error
 	}
 	return err
 }
+
+// routeActions reads the routes' actions for a failure by its labels.
+type routeActions struct{ routes dispatch.Config }
+
+func (r routeActions) Actions(f events.Failure) []string { return r.routes.Actions(labels.Of(f)) }

@@ -409,3 +409,18 @@ func TestQuietFailureAutoResolved(t *testing.T) {
 		t.Fatalf("failure %s, history %+v", f.State, f.History)
 	}
 }
+
+type routeAsks []string
+
+func (r routeAsks) Actions(events.Failure) []string { return r }
+
+func TestRouteAsksForTheTicket(t *testing.T) {
+	x := newFixture(t, loop.Policy{})
+	x.svc.Routes = routeAsks{loop.ActionZendeskTicket}
+	if err := x.svc.Observe(context.Background(), events.TypeFailureDetected, x.f); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(x.zd.Tickets()); n != 1 || x.record(t).TicketID == "" {
+		t.Fatalf("%d tickets for a failure whose route asks for one", n)
+	}
+}

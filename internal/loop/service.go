@@ -47,6 +47,12 @@ type RetryLater struct {
 func (e *RetryLater) Error() string { return "retry later: " + e.Err.Error() }
 func (e *RetryLater) Unwrap() error { return e.Err }
 
+// RouteActions lists the actions the notification routes taking a failure
+// ask for (routes.yaml).
+type RouteActions interface {
+	Actions(f events.Failure) []string
+}
+
 // Escalator tells people that a failure's follow-up deadline passed with
 // nobody reaching the customer (notify.Service: the owning team and its
 // escalation team, at raised severity, exactly once).
@@ -86,10 +92,13 @@ type Service struct {
 	// resolve quiet ones (the rules' ack_reminder and auto_resolve).
 	Reminder Reminder
 	Resolver Resolver
-	Bus      bus.Publisher
-	Wakeups  wakeup.Scheduler
-	Now      func() time.Time
-	Log      *slog.Logger
+	// Routes, when set, adds the actions the notification routes taking a
+	// failure ask for to its rule's.
+	Routes  RouteActions
+	Bus     bus.Publisher
+	Wakeups wakeup.Scheduler
+	Now     func() time.Time
+	Log     *slog.Logger
 }
 
 // Observe opens the loop of a detected failure (and its ticket when the
@@ -123,6 +132,13 @@ func (s *Service) Observe(ctx context.Context, detailType string, f events.Failu
 
 func (s *Service) open(ctx context.Context, f events.Failure) error {
 	p := s.Policies.Policy(f.RuleID)
+	if s.Routes != nil {
+		for _, a := range s.Routes.Actions(f) {
+			if !slices.Contains(p.Actions, a) {
+				p.Actions = append(slices.Clone(p.Actions), a)
+			}
+		}
+	}
 	if f.CustomerID == "" && len(p.Actions) == 0 && p.FollowUp == 0 && p.AckReminder == 0 && p.AutoResolve == 0 {
 		// Nobody to recover and nothing asked: a rate rule's failure.
 		return nil
