@@ -11,10 +11,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/infra/config"
 	"github.com/ocxhq/ocx/internal/api"
 	"github.com/ocxhq/ocx/internal/channel/standardwebhooks"
 	"github.com/ocxhq/ocx/internal/channel/zendesk"
@@ -138,11 +140,35 @@ func detractorFailure(t *testing.T, st *localstack.Stack) events.Failure {
 
 // A detractor answer opens one Zendesk ticket even though the notify
 // function's first attempt meets a Zendesk outage and is retried; the
-// ticket solved in Zendesk (its signed webhook) resolves the failure; a
-// later NPS 9 from the same customer marks the customer recovered, and
-// recovery_rate moves on the API.
+// ticket solved in Zendesk (its signed webhook) resolves the failure; the
+// subscribed endpoint gets both steps as signed outbound webhooks that the
+// standard-webhooks library verifies; a later NPS 9 from the same customer
+// marks the customer recovered, and recovery_rate moves on the API.
 func TestClosedLoopOverHTTP(t *testing.T) {
-	st, _, offset, now := notifyStack(t, loopConfig(t, "48h"))
+	// The stack's clock stands still unless the test moves it; failure
+	// events go to a subscriber verifying them with the standard-webhooks
+	// library.
+	var offset atomic.Int64
+	base := testNow()
+	now := func() time.Time { return base.Add(time.Duration(offset.Load())) }
+	rc := &webhookReceiver{t: t, now: now, up: func(string, int) int { return http.StatusOK }, seen: map[string]int{}}
+	subscriber := httptest.NewServer(rc)
+	defer subscriber.Close()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, config.Shipped); err != nil {
+		t.Fatal(err)
+	}
+	loopConfig(t, "48h")(dir)
+	st, err := localstack.Start(context.Background(), localstack.Config{
+		HTTPAddr: "127.0.0.1:0", StateDir: t.TempDir(), APIToken: "test-token",
+		RollupEvery: time.Hour, EmailFrom: localstack.DefaultFrom, Secrets: map[string]string{"app": secret},
+		ConfigDir: dir, Log: quietLog(), Now: now,
+		OutboundURL: subscriber.URL + "/ocx-events", OutboundSecret: outboundSecret,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Stop()
 	ctx := context.Background()
 	t0 := now()
 	st.Zendesk.FailNext(1, http.StatusServiceUnavailable, "")
@@ -185,6 +211,16 @@ func TestClosedLoopOverHTTP(t *testing.T) {
 	if n := len(st.Zendesk.Tickets()); n != 1 {
 		t.Fatalf("%d tickets after the lifecycle, want 1", n)
 	}
+
+	// The subscriber had the failure detected and resolved, each once,
+	// signed (webhookReceiver verifies every delivery).
+	eventually(t, "the outbound webhooks", 30*time.Second, func() bool {
+		types := map[string]int{}
+		for _, r := range rc.receipts() {
+			types[r.typ]++
+		}
+		return types["failure.detected"] == 1 && types["failure.resolved"] == 1
+	})
 
 	// Before any outcome, recovery_rate has no cases.
 	if err := st.Tick(ctx, "rollup"); err != nil {
