@@ -92,7 +92,8 @@ func Notify(ctx context.Context, d Deps) (Wakeable, error) {
 	onEvent := func(ctx context.Context, env lambdaevents.CloudWatchEvent) error {
 		switch env.DetailType {
 		case "Scheduled Event":
-			return svc.Flush(ctx)
+			// The sweep also brings the loops' instants within wake-up reach.
+			return errors.Join(svc.Flush(ctx), loops.Sweep(ctx))
 		case events.TypeFailureDetected, events.TypeFailureAcknowledged, events.TypeFailureResolved:
 			var f events.Failure
 			if err := json.Unmarshal(env.Detail, &f); err != nil {

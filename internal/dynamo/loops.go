@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ocxhq/ocx/internal/loop"
+	"github.com/ocxhq/ocx/internal/topology"
 )
 
 // Loops keeps failures' closed loops in the failures table: the record
@@ -31,10 +34,13 @@ func NewLoops(client *dynamodb.Client, table string) *Loops {
 }
 
 const (
-	loopSK      = "loop"
-	loopRecord  = "loop"
-	loopVersion = "version"
-	loopFailure = "failure_id"
+	loopDuePK = "loopdue"
+	// loopDueFormat sorts as time does: a fixed number of digits.
+	loopDueFormat = "2006-01-02T15:04:05.000000000Z"
+	loopSK        = "loop"
+	loopRecord    = "loop"
+	loopVersion   = "version"
+	loopFailure   = "failure_id"
 )
 
 // Get implements loop.Store.
@@ -65,6 +71,11 @@ func (l *Loops) Put(ctx context.Context, r loop.Record) error {
 	item := key("loop#"+r.FailureID, loopSK)
 	item[loopRecord] = s(string(body))
 	item[loopVersion] = n(r.Version)
+	// Indexed by the next instant something may be due, for the sweep.
+	if at := r.NextAt(); !at.IsZero() {
+		item[topology.GSI1PK] = s(loopDuePK)
+		item[topology.GSI1SK] = s(at.UTC().Format(loopDueFormat) + "#" + r.FailureID)
+	}
 	put := &ddb.Put{TableName: aws.String(l.table), Item: item}
 	if prev == 0 {
 		put.ConditionExpression = aws.String("attribute_not_exists(pk)")
@@ -157,4 +168,32 @@ func (l *Loops) erase(ctx context.Context, failureID string) error {
 		}
 	}
 	return nil
+}
+
+// Due implements loop.Store: the sweep's query of the due index.
+func (l *Loops) Due(ctx context.Context, until time.Time, limit int) ([]string, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(l.table),
+		IndexName:                 aws.String(topology.GSI1Index),
+		KeyConditionExpression:    aws.String("#pk = :pk AND #sk <= :until"),
+		ExpressionAttributeNames:  map[string]string{"#pk": topology.GSI1PK, "#sk": topology.GSI1SK},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": s(loopDuePK), ":until": s(until.UTC().Format(loopDueFormat) + "#~")},
+	}
+	var out []string
+	for {
+		page, err := l.client.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list loops due by %s: %w", until, err)
+		}
+		for _, it := range page.Items {
+			if len(out) == limit {
+				return out, nil
+			}
+			out = append(out, strings.TrimPrefix(str(it, topology.PK), "loop#"))
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
 }

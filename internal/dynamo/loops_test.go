@@ -3,6 +3,8 @@ package dynamo
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,5 +80,35 @@ func TestLoopErasedWithItsFailure(t *testing.T) {
 	}
 	if err := l.erase(ctx, "flr_2"); err != nil {
 		t.Fatalf("erasing again: %v", err)
+	}
+}
+
+func TestLoopsDue(t *testing.T) {
+	ctx := context.Background()
+	c, names := newTables(t)
+	l := NewLoops(c, names[topology.TableFailures])
+	at := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	for i, due := range []time.Duration{2 * time.Hour, 30 * time.Minute, 48 * time.Hour} {
+		r := loop.Record{FailureLoop: events.FailureLoop{FailureID: fmt.Sprintf("flr_%d", i), RuleID: "r", Team: "t", Severity: "warning",
+			DetectedAt: at, FollowUpDue: at.Add(due), DecideBy: at.Add(30 * 24 * time.Hour)}}
+		if err := l.Put(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := l.Due(ctx, at.Add(2*time.Hour), 10)
+	if err != nil || strings.Join(got, ",") != "flr_1,flr_0" {
+		t.Fatalf("due by 2h: %v, %v; want flr_1,flr_0 soonest first", got, err)
+	}
+	// Followed up, its next instant is the end of its window.
+	r, _ := l.Get(ctx, "flr_1")
+	r.FollowedUpAt = at.Add(10 * time.Minute)
+	if err := l.Put(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := l.Due(ctx, at.Add(2*time.Hour), 10); strings.Join(got, ",") != "flr_0" {
+		t.Fatalf("due after a follow-up: %v", got)
+	}
+	if got, _ := l.Due(ctx, at.Add(31*24*time.Hour), 2); len(got) != 2 {
+		t.Fatalf("limit: %v", got)
 	}
 }

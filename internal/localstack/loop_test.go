@@ -267,6 +267,10 @@ func TestMissedFollowUpEscalatesAtTheDeadline(t *testing.T) {
 	st.DeliverWakeups(ctx)
 	before := len(h.accepted())
 
+	// The notify-flush sweep five minutes before the deadline asks for the
+	// deadline's own wake-up (the deadline is hours off at detection).
+	offset.Store(int64(due.Sub(t0) - 5*time.Minute))
+	flushNotifications(t, st)
 	// A second before the deadline nothing escalates; at it, the wake-up does.
 	offset.Store(int64(due.Sub(t0) - time.Second))
 	st.DeliverWakeups(ctx)

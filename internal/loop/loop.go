@@ -91,6 +91,41 @@ type Record struct {
 // Decided reports whether the outcome is known.
 func (r Record) Decided() bool { return r.Outcome != "" }
 
+// NextAt is the loop's next instant something may be due: the follow-up
+// deadline, a ticket retry, the end of the recovery window, a reminder,
+// an auto-resolution check; zero when nothing is pending. The store
+// indexes loops by it, so the sweep finds those coming due.
+func (r Record) NextAt() time.Time {
+	var next time.Time
+	consider := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	if r.FollowedUpAt.IsZero() && r.EscalatedAt.IsZero() && r.ResolvedAt.IsZero() {
+		consider(r.FollowUpDue)
+	}
+	if r.WantsTicket && r.TicketID == "" && !r.TicketFinal {
+		// Retried once its lease lapses (or at once without one).
+		if r.TicketLease.IsZero() {
+			consider(r.DetectedAt)
+		} else {
+			consider(r.TicketLease)
+		}
+	}
+	if !r.Decided() {
+		consider(r.DecideBy)
+	}
+	if r.ResolvedAt.IsZero() {
+		consider(r.AckRemindAt)
+		consider(r.AutoResolveCheck)
+	}
+	if len(r.Unannounced) > 0 {
+		consider(r.DetectedAt)
+	}
+	return next
+}
+
 var (
 	// ErrConflict is returned by Store.Put when the stored version moved.
 	ErrConflict = errors.New("loop changed concurrently")
@@ -110,6 +145,9 @@ type Store interface {
 	OfCustomer(ctx context.Context, customerID string) ([]string, error)
 	// ByTicket returns the failure a ticket was opened for, or ErrNotFound.
 	ByTicket(ctx context.Context, ticketID string) (string, error)
+	// Due lists up to limit failure ids whose loop's NextAt is at or
+	// before until, soonest first.
+	Due(ctx context.Context, until time.Time, limit int) ([]string, error)
 }
 
 // maxAttempts bounds retries of an update that keeps meeting concurrent

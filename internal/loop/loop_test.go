@@ -216,6 +216,19 @@ func TestFollowUpMissedEscalatesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	due := x.f.DetectedAt.Add(48 * time.Hour)
+	if got := x.wakes.at[loop.WakePrefix+x.f.ID]; !got.IsZero() {
+		t.Fatalf("wake-up at %s: two days ahead, the sweep should bring it", got)
+	}
+	// The sweep before the deadline comes within its horizon asks for
+	// nothing; the one after asks for a wake-up at the deadline itself.
+	x.clock.Set(due.Add(-loop.SweepHorizon - time.Minute))
+	if err := x.svc.Sweep(ctx); err != nil || !x.wakes.at[loop.WakePrefix+x.f.ID].IsZero() {
+		t.Fatalf("early sweep: %v, wake-up at %s", err, x.wakes.at[loop.WakePrefix+x.f.ID])
+	}
+	x.clock.Set(due.Add(-5 * time.Minute))
+	if err := x.svc.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if got := x.wakes.at[loop.WakePrefix+x.f.ID]; !got.Equal(due) {
 		t.Fatalf("wake-up at %s, want the deadline %s", got, due)
 	}
@@ -353,6 +366,10 @@ func TestAcknowledgedFailureReminded(t *testing.T) {
 		t.Fatal(err)
 	}
 	due := acked.History[1].At.Add(4 * time.Hour)
+	x.clock.Set(due.Add(-time.Minute))
+	if err := x.svc.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if got := x.wakes.at[loop.WakePrefix+x.f.ID]; !got.Equal(due) {
 		t.Fatalf("wake-up at %s, want the reminder at %s", got, due)
 	}
@@ -397,11 +414,12 @@ func TestQuietFailureAutoResolved(t *testing.T) {
 	if f, _ := x.failures.Get(ctx, x.f.ID); f.State != failure.Open {
 		t.Fatalf("resolved %s although it recurred", f.State)
 	}
-	if got := x.wakes.at[loop.WakePrefix+x.f.ID]; !got.Equal(x.f.DetectedAt.Add(44 * time.Hour)) {
-		t.Fatalf("next look at %s, want 24h after the recurrence", got)
+	if ids, _ := x.store.Due(ctx, x.f.DetectedAt.Add(44*time.Hour-time.Second), 10); len(ids) != 0 {
+		t.Fatalf("due before 24h after the recurrence: %v", ids)
 	}
+	// The sweep at the instant resolves it.
 	x.clock.Set(x.f.DetectedAt.Add(44 * time.Hour))
-	if err := x.svc.Wake(ctx, loop.WakePrefix+x.f.ID); err != nil {
+	if err := x.svc.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
 	f, _ := x.failures.Get(ctx, x.f.ID)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sort"
 	"sync"
+	"time"
 )
 
 // Memory is a Store held in memory, with the DynamoDB store's conditions.
@@ -79,4 +80,31 @@ func (m *Memory) ByTicket(_ context.Context, ticket string) (string, error) {
 		}
 	}
 	return "", ErrNotFound
+}
+
+// Due implements Store.
+func (m *Memory) Due(_ context.Context, until time.Time, limit int) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	type due struct {
+		id string
+		at time.Time
+	}
+	var all []due
+	for id, raw := range m.loops {
+		var r Record
+		_ = json.Unmarshal(raw, &r)
+		if at := r.NextAt(); !at.IsZero() && !at.After(until) {
+			all = append(all, due{id, at})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].at.Before(all[j].at) })
+	var out []string
+	for i, d := range all {
+		if i == limit {
+			break
+		}
+		out = append(out, d.id)
+	}
+	return out, nil
 }

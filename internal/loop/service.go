@@ -361,7 +361,9 @@ func (s *Service) wakeNext(ctx context.Context, id string) {
 		consider(r.AckRemindAt)
 		consider(r.AutoResolveCheck)
 	}
-	if next.IsZero() {
+	// Further off, the sweep schedules it when it comes within reach:
+	// a wake-up days ahead would travel in hundreds of hops.
+	if next.IsZero() || next.Sub(now) > SweepHorizon {
 		return
 	}
 	if err := s.Wakeups.Schedule(ctx, WakePrefix+id, next); err != nil {
@@ -390,4 +392,40 @@ func (s *Service) log() *slog.Logger {
 		return s.Log
 	}
 	return slog.Default()
+}
+
+// SweepHorizon is how far ahead the sweep (the notify-flush schedule,
+// every 5 minutes) schedules loops' wake-ups: more than its period, so
+// every instant gets its exact wake-up before it comes.
+const SweepHorizon = 10 * time.Minute
+
+// sweepPage bounds the loops one sweep handles; the rest wait for the next.
+const sweepPage = 500
+
+// Sweep wakes every loop with something due now and asks for a wake-up at
+// the instant of each coming due within SweepHorizon. It is also what
+// catches a wake-up that was lost.
+func (s *Service) Sweep(ctx context.Context) error {
+	now := s.now()
+	ids, err := s.Store.Due(ctx, now.Add(SweepHorizon), sweepPage)
+	if err != nil {
+		return fmt.Errorf("list loops coming due: %w", err)
+	}
+	var errs []error
+	for _, id := range ids {
+		r, err := s.Store.Get(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if at := r.NextAt(); !at.After(now) {
+			errs = append(errs, s.Wake(ctx, WakePrefix+id))
+		} else if s.Wakeups != nil {
+			errs = append(errs, s.Wakeups.Schedule(ctx, WakePrefix+id, at))
+		}
+	}
+	return errors.Join(errs...)
 }
