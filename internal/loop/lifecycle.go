@@ -86,7 +86,13 @@ func (s *Service) lifecycle(ctx context.Context, r Record, now time.Time) error 
 		} else {
 			errs = append(errs, s.set(ctx, r.FailureID, func(r *Record) {
 				if r.AckReminders < n {
-					r.AckReminders, r.AckRemindAt = n, now.Add(p.AckReminder).UTC()
+					// Every AckReminder from the acknowledgement, not from
+					// when this one went out; after a long outage, one period on.
+					next := r.AckRemindAt.Add(p.AckReminder)
+					if !next.After(now) {
+						next = now.Add(p.AckReminder)
+					}
+					r.AckReminders, r.AckRemindAt = n, next.UTC()
 				}
 			}))
 		}

@@ -442,3 +442,25 @@ func TestRouteAsksForTheTicket(t *testing.T) {
 		t.Fatalf("%d tickets for a failure whose route asks for one", n)
 	}
 }
+
+func TestClosedTicketResolvesTheFailure(t *testing.T) {
+	x := newFixture(t, loop.Policy{Actions: []string{loop.ActionZendeskTicket}})
+	ctx := context.Background()
+	if err := x.svc.Observe(ctx, events.TypeFailureDetected, x.f); err != nil {
+		t.Fatal(err)
+	}
+	// A status change to anything but closed resolves nothing.
+	if err := x.watcher.Observe(ctx, x.interaction("ticket.status_changed", time.Hour, map[string]any{"ticket_id": "35436", "status": "pending"})); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := x.failures.Get(ctx, x.f.ID); f.State != failure.Open {
+		t.Fatalf("pending ticket: failure %s", f.State)
+	}
+	if err := x.watcher.Observe(ctx, x.interaction("ticket.status_changed", 2*time.Hour, map[string]any{"ticket_id": "35436", "status": "closed"})); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := x.failures.Get(ctx, x.f.ID)
+	if f.State != failure.Resolved || f.History[len(f.History)-1].Note != "Zendesk ticket 35436 was closed" {
+		t.Fatalf("closed ticket: failure %s %+v", f.State, f.History)
+	}
+}

@@ -33,8 +33,12 @@ type Watcher struct {
 }
 
 // TicketSolved is the interaction type the help-desk channel gives a
-// ticket moved to solved (internal/channel/zendesk).
-const TicketSolved = "ticket.solved"
+// ticket moved to solved (internal/channel/zendesk); a ticket closed
+// without passing through solved is a TicketStatusChanged to "closed".
+const (
+	TicketSolved        = "ticket.solved"
+	TicketStatusChanged = "ticket.status_changed"
+)
 
 // recoveredBy and churnedBy are the event types that decide an outcome by
 // themselves.
@@ -47,7 +51,7 @@ var (
 // Observe reads one interaction.
 func (w *Watcher) Observe(ctx context.Context, in events.Interaction) error {
 	var errs []error
-	if in.Type == TicketSolved {
+	if status, _ := in.Attributes["status"].(string); in.Type == TicketSolved || in.Type == TicketStatusChanged && status == "closed" {
 		errs = append(errs, w.ticketSolved(ctx, in))
 	}
 	keys := identity.Keys(in.Channel, in.Customer)
@@ -93,7 +97,11 @@ func (w *Watcher) ticketSolved(ctx context.Context, in events.Interaction) error
 	if err != nil {
 		return fmt.Errorf("find the failure of ticket %s: %w", ticket, err)
 	}
-	if _, err := w.Resolver.Resolve(ctx, id, in.Channel, "Zendesk ticket "+ticket+" was solved"); err != nil {
+	verb := "solved"
+	if in.Type != TicketSolved {
+		verb = "closed"
+	}
+	if _, err := w.Resolver.Resolve(ctx, id, in.Channel, "Zendesk ticket "+ticket+" was "+verb); err != nil {
 		return fmt.Errorf("resolve failure %s for solved ticket %s: %w", id, ticket, err)
 	}
 	w.log().Info("failure resolved by its solved ticket", "failure_id", id, "ticket_id", ticket, "event_id", in.ID)
