@@ -1,7 +1,7 @@
 # OCX — two commands: `make run` (the whole system locally) and `make test`.
 GO        ?= go
 STAGE     ?= dev
-FUNCTIONS := ingest journey rules notify rollup api
+FUNCTIONS := ingest journey rules notify rollup api outbound
 # aws-cdk CLI used by deploy/diff; synth needs only Go and Node.
 CDK       ?= npx --yes aws-cdk@2.1148.1
 FUZZTIME  ?= 3s
@@ -50,12 +50,15 @@ fuzz:
 	  done; \
 	done
 
-## build: cross-compile every function to .build/<fn>/bootstrap (provided.al2023, arm64)
+## build: cross-compile every function to .build/<fn>/bootstrap (provided.al2023, arm64),
+## with Go's time zone database beside it (ZONEINFO; the image has none)
 build:
-	@for f in $(FUNCTIONS); do \
+	@zoneinfo="$$($(GO) env GOROOT)/lib/time/zoneinfo.zip"; \
+	for f in $(FUNCTIONS); do \
 	  echo "build $$f"; \
 	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
 	    -o .build/$$f/bootstrap ./functions/$$f || exit 1; \
+	  cp "$$zoneinfo" .build/$$f/zoneinfo.zip || exit 1; \
 	done
 
 ## synth: synthesize the CDK app for STAGE into cdk.out

@@ -2,9 +2,6 @@ module github.com/ocxhq/ocx
 
 go 1.26
 
-// quamina moved to its vanity path; the proxy here serves it only from GitHub.
-replace quamina.net/go/quamina => github.com/timbray/quamina v1.4.0
-
 require (
 	github.com/aws/aws-cdk-go/awscdk/v2 v2.270.0
 	github.com/aws/aws-lambda-go v1.50.0
@@ -29,7 +26,6 @@ require (
 	github.com/stripe/stripe-go/v83 v83.0.0
 	github.com/twilio/twilio-go v1.28.0
 	go.yaml.in/yaml/v3 v3.0.4
-	quamina.net/go/quamina v1.4.0
 )
 
 require (

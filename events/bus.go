@@ -46,10 +46,13 @@ func EntrySize(source, detailType string, detail []byte, withTime bool) int {
 // Envelope is an event as a consumer receives it: EventBridge's envelope,
 // whether delivered by a rule to Lambda or by a schedule.
 type Envelope struct {
+	Version    string          `json:"version,omitempty"`
 	ID         string          `json:"id"`
 	Source     string          `json:"source"`
 	DetailType string          `json:"detail-type"`
+	Account    string          `json:"account,omitempty"`
 	Time       time.Time       `json:"time"`
+	Region     string          `json:"region,omitempty"`
 	Resources  []string        `json:"resources,omitempty"`
 	Detail     json.RawMessage `json:"detail"`
 }

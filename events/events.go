@@ -16,6 +16,9 @@ const (
 	// SourceIntake carries the ingest function's facts about its own
 	// intake, kept apart from interactions so nothing counts them as one.
 	SourceIntake = "ocx.intake"
+	// SourceOutbound carries the API's requests to the outbound function
+	// (replays of webhook deliveries); nothing else consumes them.
+	SourceOutbound = "ocx.outbound"
 )
 
 // Event types used by name in code. Interaction types are open-ended (any

@@ -40,6 +40,7 @@ func main() {
 
 		OIDCAuthorizeURL: contextString(app, "oidcAuthorizeUrl", ""),
 		OIDCTokenURL:     contextString(app, "oidcTokenUrl", ""),
+		OutboundURL:      contextString(app, "outboundUrl", ""),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ocx infra:", err)

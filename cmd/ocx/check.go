@@ -21,7 +21,7 @@ func runCheck(out io.Writer, args []string) error {
 	if *dir != "" {
 		tree = config.Dir(*dir)
 	}
-	c, err := load.All(tree)
+	c, err := load.All(tree, os.Getenv)
 	if err != nil {
 		return err
 	}

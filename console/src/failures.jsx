@@ -115,7 +115,12 @@ export function FailureDetail({ id }) {
   const [note, setNote] = useState('');
   const [assignee, setAssignee] = useState('');
   const [raws, setRaws] = useState({});
-  const load = useCallback(() => api.get('/v1/failures/' + encodeURIComponent(id)).then((x) => { setD(x); setAssignee(x.assignment?.assignee || ''); }).catch((e) => setErr(e.message)), [id]);
+  const [loop, setLoop] = useState(null);
+  const load = useCallback(() => {
+    // The closed loop (ticket, follow-up, outcome); a failure without one answers 404.
+    api.get('/v1/failures/' + encodeURIComponent(id) + '/loop').then(setLoop).catch(() => setLoop(null));
+    return api.get('/v1/failures/' + encodeURIComponent(id)).then((x) => { setD(x); setAssignee(x.assignment?.assignee || ''); }).catch((e) => setErr(e.message));
+  }, [id]);
   useEffect(() => { load(); }, [load]);
   // The evidence events' raw payloads, by the customer's interactions.
   const customerID = d?.customer_id;
@@ -156,11 +161,17 @@ export function FailureDetail({ id }) {
         <dt>Detected</dt><dd>{when(d.detected_at)}</dd>
         <dt>Assignee</dt><dd data-testid="assignee">{d.assignment ? `${d.assignment.assignee} (by ${d.assignment.by}, ${when(d.assignment.at)})` : '—'}</dd>
         {d.runbook && <><dt>Runbook</dt><dd><a href={d.runbook} rel="noopener noreferrer" target="_blank">{d.runbook}</a></dd></>}
+        {loop && <>
+          <dt>Ticket</dt><dd data-testid="loop-ticket">{loop.ticket_id || (loop.ticket_error ? `none: ${loop.ticket_error}` : '—')}</dd>
+          <dt>Follow-up</dt><dd data-testid="loop-follow-up">{loop.followed_up_at ? `reached ${when(loop.followed_up_at)} (${loop.followed_up_by})` : loop.follow_up_due ? `due ${when(loop.follow_up_due)}${loop.escalated_at ? `, escalated ${when(loop.escalated_at)}` : ''}` : '—'}</dd>
+          <dt>Outcome</dt><dd data-testid="loop-outcome">{loop.outcome && loop.outcome !== 'none' ? `${loop.outcome} (${loop.reason}), ${when(loop.decided_at)}` : `watched until ${when(loop.decide_by)}`}</dd>
+        </>}
       </dl>
       {err && <p class="error" role="alert">{err}</p>}
       <div class="actions">
         <button type="button" disabled={busy || d.state !== 'open'} onClick={() => act('acknowledge', { note })}>Acknowledge</button>
         <button type="button" disabled={busy || d.state === 'resolved'} onClick={() => act('resolve', { note })}>Resolve</button>
+        {loop && !loop.followed_up_at && !loop.outcome && <button type="button" disabled={busy} onClick={() => act('contacted', {})}>Customer contacted</button>}
       </div>
       <form class="inline" onSubmit={(e) => { e.preventDefault(); act('assign', { assignee }); }}>
         <label>Assign to <input name="assignee" value={assignee} onInput={(e) => setAssignee(e.currentTarget.value)} /></label>

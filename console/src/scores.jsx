@@ -17,6 +17,10 @@ export const presets = [
   ['Failure rate by team', { metric: 'failure_rate', group_by: 'team' }],
   ['MTTA by team', { metric: 'mtta', group_by: 'team' }],
   ['MTTR by team', { metric: 'mttr', group_by: 'team' }],
+  ['Recovery by rule', { metric: 'recovery_rate', group_by: 'rule' }],
+  ['Churn after failure by rule', { metric: 'churn_after_failure_rate', group_by: 'rule' }],
+  ['Loops closed by team', { metric: 'loop_closed_rate', group_by: 'team' }],
+  ['Time to follow-up by team', { metric: 'time_to_follow_up', group_by: 'team' }],
 ];
 
 // Metrics that count each value of a dimension separately must be grouped

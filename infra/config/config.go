@@ -8,5 +8,5 @@ import "embed"
 
 // Shipped is the default configuration tree.
 //
-//go:embed channels.yaml teams.yaml routes.yaml identity.yaml rules journeys
+//go:embed channels.yaml teams.yaml routes.yaml identity.yaml outbound.yaml rules journeys
 var Shipped embed.FS

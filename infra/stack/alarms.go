@@ -19,6 +19,8 @@ import (
 
 	"github.com/ocxhq/ocx/internal/emf"
 	"github.com/ocxhq/ocx/internal/notify"
+	"github.com/ocxhq/ocx/internal/outbound"
+	"github.com/ocxhq/ocx/internal/topology"
 )
 
 // alarms raise on the stack's own failures: anything in a dead-letter
@@ -173,13 +175,22 @@ func (a *alarms) onChannels(channels []string) {
 	}
 }
 
-// onUndeliverable alarms when a function put a notification it could not
-// deliver after every retry on its failures queue (notify.Service).
+// undeliverable is, for each function that puts what it gave up on its
+// failures queue, the metric it counts that with and what it gave up.
+var undeliverable = map[string]struct{ metric, what string }{
+	topology.Notify: {notify.MetricUndeliverable, "a notification after every retry " +
+		"(it is in the function's failures queue with its group, receiver, phase and error)"},
+	topology.Outbound: {outbound.MetricUndeliverable, "an outbound webhook after three days of retries " +
+		"(it is in the function's failures queue, and listed failed by GET /v1/outbound/deliveries for replay)"},
+}
+
+// onUndeliverable alarms when a function put what it could not deliver
+// after every retry on its failures queue.
 func (a *alarms) onUndeliverable(name string) {
-	a.add(pascal(name)+"UndeliverableAlarm", "the "+name+" function could not deliver a notification after every retry "+
-		"(it is in the function's failures queue with its group, receiver, phase and error)",
+	u := undeliverable[name]
+	a.add(pascal(name)+"UndeliverableAlarm", "the "+name+" function could not deliver "+u.what,
 		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-			Namespace: jsii.String(emf.Namespace), MetricName: jsii.String(notify.MetricUndeliverable),
+			Namespace: jsii.String(emf.Namespace), MetricName: jsii.String(u.metric),
 			Statistic: jsii.String("Sum"), Period: period(),
 		}), anyAtAll)
 }

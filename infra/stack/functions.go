@@ -82,6 +82,7 @@ func (b *builder) environment(fn topology.Function, bus awsevents.EventBus, arch
 		topology.EnvBusName:       bus.EventBusName(),
 		topology.EnvSecretsPrefix: jsii.String(b.secretsPrefix()),
 		topology.EnvEmailFrom:     jsii.String(b.props.EmailFrom),
+		topology.EnvZoneinfo:      jsii.String(topology.ZoneinfoInLambda),
 	}
 	if fn.Archive {
 		env[topology.EnvArchiveBucket] = archive.BucketName()

@@ -62,14 +62,28 @@ func TestValidate(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(assets, fn.Name), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(assets, fn.Name, "bootstrap"), nil, 0o755); err != nil {
-			t.Fatal(err)
+		for _, f := range []string{"bootstrap", topology.ZoneinfoFile} {
+			if err := os.WriteFile(filepath.Join(assets, fn.Name, f), nil, 0o755); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	ok := Props{AssetsDir: assets, Config: shipped.Shipped}
 	p := ok
 	if err := validate(&p); err != nil {
 		t.Fatalf("valid props rejected: %v", err)
+	}
+	// Every function's asset carries the time zone database beside its
+	// bootstrap: Lambda's image has none.
+	zi := filepath.Join(assets, topology.Ingest, topology.ZoneinfoFile)
+	if err := os.Remove(zi); err != nil {
+		t.Fatal(err)
+	}
+	if p := ok; validate(&p) == nil {
+		t.Error("an asset without zoneinfo.zip accepted")
+	}
+	if err := os.WriteFile(zi, nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	if p.Stage != StageDev || p.EmailFrom != DefaultEmailFrom || p.AnalystAuth != AnalystAuthIAM {
 		t.Errorf("defaults: stage %q, email %q, analyst auth %q", p.Stage, p.EmailFrom, p.AnalystAuth)
@@ -98,8 +112,10 @@ func TestValidate(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(assets, fn.Name), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(assets, fn.Name, "bootstrap"), nil, 0o755); err != nil {
-			t.Fatal(err)
+		for _, f := range []string{"bootstrap", topology.ZoneinfoFile} {
+			if err := os.WriteFile(filepath.Join(assets, fn.Name, f), nil, 0o755); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	ok.AssetsDir = assets
@@ -142,7 +158,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestLoadConfig(t *testing.T) {
-	cfg, err := loadConfig(shipped.Shipped)
+	cfg, err := loadConfig(shipped.Shipped, "")
 	if err != nil {
 		t.Fatalf("shipped configuration: %v", err)
 	}
@@ -172,11 +188,11 @@ func TestLoadConfig(t *testing.T) {
 	}
 	channels := tree["channels.yaml"].Data
 	tree["channels.yaml"] = &fstest.MapFile{Data: []byte(strings.Replace(string(channels), "id: stripe", "id: a/b", 1))}
-	if _, err := loadConfig(tree); err == nil || !strings.Contains(err.Error(), "channels.yaml") {
+	if _, err := loadConfig(tree, ""); err == nil || !strings.Contains(err.Error(), "channels.yaml") {
 		t.Errorf("channel id with a slash: error %v", err)
 	}
 	delete(tree, "channels.yaml")
-	if _, err := loadConfig(tree); err == nil {
+	if _, err := loadConfig(tree, ""); err == nil {
 		t.Error("missing channels.yaml accepted")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	_ "github.com/ocxhq/ocx/internal/channel/kinds" // every channel kind channels.yaml may name
 	"github.com/ocxhq/ocx/internal/config"
 	"github.com/ocxhq/ocx/internal/config/load"
+	"github.com/ocxhq/ocx/internal/outbound"
 	"github.com/ocxhq/ocx/internal/team"
 	"github.com/ocxhq/ocx/internal/topology"
 )
@@ -21,14 +22,25 @@ import (
 type configured struct {
 	channels []string // channel ids
 	slack    []string // distinct Slack webhook secret names
+	outbound []outbound.Subscription
 }
 
-func loadConfig(tree fs.FS) (configured, error) {
-	c, err := load.All(config.FS(tree, "configuration"))
+// loadConfig loads the whole tree; the outbound subscriptions' URL is
+// outboundURL where they name ${OCX_OUTBOUND_URL}.
+func loadConfig(tree fs.FS, outboundURL string) (configured, error) {
+	getenv := func(k string) string {
+		if k == topology.EnvOutboundURL {
+			return outboundURL
+		}
+		return ""
+	}
+	c, err := load.All(config.FS(tree, "configuration"), getenv)
 	if err != nil {
 		return configured{}, err
 	}
-	return secretsOf(c.Channels, c.Teams.All()), nil
+	cfg := secretsOf(c.Channels, c.Teams.All())
+	cfg.outbound = c.Outbound
+	return cfg, nil
 }
 
 // secretsOf lists the channels' secrets and the teams' distinct Slack

@@ -69,6 +69,14 @@ var sizes = map[string]size{
 		WhyConcurrency: "none: runs are exact and mark counters clean only if unchanged, so an overlap wastes work " +
 			"but corrupts nothing; reserving 1 would take from the account pool to save little",
 	},
+	topology.Outbound: {
+		MemoryMB: 256, Timeout: 60 * time.Second,
+		WhyMemory: "waits on subscribers' endpoints, not on CPU: signs and posts a few KB per delivery",
+		WhyTimeout: "a wake-up batch (up to 10) is tried side by side, each bounded by the 15 s client timeout, " +
+			"with DynamoDB and SQS round trips around it; inside the wake-up queue's 2-minute visibility",
+		WhyConcurrency: "none: deliveries are spread over time by their backoff, and an endpoint that cannot keep up " +
+			"answers 429 with Retry-After, which is honoured",
+	},
 	topology.API: {
 		MemoryMB: 256, Timeout: 10 * time.Second,
 		WhyMemory:  "reads a few DynamoDB items per query",

@@ -78,6 +78,9 @@ type Props struct {
 	// the first JWTAudience as its client id).
 	OIDCAuthorizeURL string
 	OIDCTokenURL     string
+	// OutboundURL is what ${OCX_OUTBOUND_URL} in outbound.yaml stands
+	// for; empty leaves such a subscription inactive.
+	OutboundURL string
 }
 
 // builder carries what the parts of the stack share while they are built.
@@ -97,7 +100,7 @@ func New(scope constructs.Construct, id string, props Props) (awscdk.Stack, erro
 	if err := validate(&props); err != nil {
 		return nil, fmt.Errorf("stack %s: %w", id, err)
 	}
-	cfg, err := loadConfig(props.Config)
+	cfg, err := loadConfig(props.Config, props.OutboundURL)
 	if err != nil {
 		return nil, fmt.Errorf("stack %s: %w", id, err)
 	}
@@ -138,6 +141,9 @@ func New(scope constructs.Construct, id string, props Props) (awscdk.Stack, erro
 		return nil, fmt.Errorf("stack %s: %w", id, err)
 	}
 	b.addSecrets(cfg)
+	if err := b.addOutbound(cfg.outbound); err != nil {
+		return nil, fmt.Errorf("stack %s: %w", id, err)
+	}
 	b.alarms.onChannels(cfg.channels)
 	b.addOutputs(api, cfg)
 	return st, nil
@@ -168,9 +174,10 @@ func validate(p *Props) error {
 		return fmt.Errorf("no assets directory")
 	}
 	for _, fn := range topology.Functions {
-		bin := filepath.Join(p.AssetsDir, fn.Name, "bootstrap")
-		if _, err := os.Stat(bin); err != nil {
-			return fmt.Errorf("function %s: %w (build the functions first, e.g. `make build`)", fn.Name, err)
+		for _, f := range []string{"bootstrap", topology.ZoneinfoFile} {
+			if _, err := os.Stat(filepath.Join(p.AssetsDir, fn.Name, f)); err != nil {
+				return fmt.Errorf("function %s: %w (build the functions first, e.g. `make build`)", fn.Name, err)
+			}
 		}
 	}
 	return nil

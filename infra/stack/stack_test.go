@@ -123,6 +123,9 @@ func fakeAssets(dir string) (string, error) {
 		if err := os.WriteFile(bin, []byte("#!/bin/sh\necho "+fn.Name+"\n"), 0o755); err != nil {
 			return "", err
 		}
+		if err := os.WriteFile(filepath.Join(assets, fn.Name, topology.ZoneinfoFile), []byte("zoneinfo of "+fn.Name), 0o644); err != nil {
+			return "", err
+		}
 	}
 	return assets, nil
 }
@@ -830,12 +833,13 @@ func TestAlarms(t *testing.T) {
 				capped++
 			}
 		}
-		// The one extra alarm is on notifications notify gave up delivering.
-		want := 2*len(topology.Functions) + capped + len(queues) + 2 + 2*len(channels) + 2*len(rules) + 1
+		// The extra alarms are on what notify and outbound gave up
+		// delivering, and on outbound endpoints disabled.
+		want := 2*len(topology.Functions) + capped + len(queues) + 2 + 2*len(channels) + 2*len(rules) + 3
 		if len(alarms) != want {
 			t.Errorf("%d alarms, want %d (errors and throttles per function, event age per capped function, one per queue, "+
 				"API 5xx and 4xx, failed publishes and quarantined items per channel, failed and undeadlettered invocations per rule, "+
-				"undeliverable notifications)",
+				"undeliverable notifications and webhooks, disabled webhook endpoints)",
 				len(alarms), want)
 		}
 		topics, _ := s.tmpl.ofType("AWS::SNS::Topic")

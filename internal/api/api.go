@@ -15,10 +15,6 @@ import (
 	"sync"
 	"time"
 
-	// Lambda's provided.al2023 image has no zoneinfo; the tz parameter
-	// must resolve every IANA zone anyway.
-	_ "time/tzdata"
-
 	"github.com/ocxhq/ocx/internal/httpauth"
 	"github.com/ocxhq/ocx/internal/httpjson"
 	"github.com/ocxhq/ocx/internal/metric"

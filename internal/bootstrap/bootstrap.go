@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ocxhq/ocx/internal/localstack"
 	"github.com/ocxhq/ocx/internal/runtimeapi"
 	"github.com/ocxhq/ocx/internal/topology"
 )
@@ -60,6 +61,9 @@ func Env() []string {
 		topology.EnvDeadLetterQueue + "=https://sqs.us-east-1.amazonaws.com/000000000000/dlq",
 		topology.EnvWakeupQueue + "=https://sqs.us-east-1.amazonaws.com/000000000000/wakeups",
 		"OCX_API_TOKEN=init",
+	}
+	if zi := localstack.Zoneinfo(); zi != "" {
+		env = append(env, topology.EnvZoneinfo+"="+zi)
 	}
 	for _, t := range topology.Tables {
 		env = append(env, topology.TableEnv(t.Name)+"=ocx-"+t.Name)

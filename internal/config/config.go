@@ -25,6 +25,7 @@ const (
 	Teams    = "teams.yaml"
 	Routes   = "routes.yaml"
 	Identity = "identity.yaml"
+	Outbound = "outbound.yaml"
 	// Rules and Journeys are directories of YAML files.
 	Rules    = "rules"
 	Journeys = "journeys"

@@ -32,7 +32,11 @@ const (
 	// KindNotification is a notification notify could not deliver; its
 	// failures stay listed in /v1/failures with a note.
 	KindNotification = "notification"
-	KindUnknown      = "unknown"
+	// KindWebhook is an outbound webhook delivery the outbound function
+	// gave up after its three days of retries; it stays listed failed in
+	// /v1/outbound/deliveries, where it is replayed.
+	KindWebhook = "webhook"
+	KindUnknown = "unknown"
 )
 
 // Letter is one message on a dead-letter queue.
@@ -101,6 +105,15 @@ type notification struct {
 	Error    string `json:"error"`
 }
 
+// webhook is an outbound.DeadLetter.
+type webhook struct {
+	DeliveryID string `json:"outbound_delivery_id"`
+	Endpoint   string `json:"endpoint"`
+	EventID    string `json:"event_id"`
+	EventType  string `json:"event_type"`
+	Error      string `json:"error"`
+}
+
 // describe fills in what l's body is; it returns the event to redrive,
 // when it holds one.
 func describe(l *Letter) *envelope {
@@ -108,6 +121,7 @@ func describe(l *Letter) *envelope {
 	var ev envelope
 	var of onFailure
 	var n notification
+	var wh webhook
 	switch {
 	case json.Unmarshal(l.Body, &of) == nil && of.RequestPayload != nil && of.RequestPayload.DetailType != "":
 		ev = *of.RequestPayload
@@ -117,6 +131,12 @@ func describe(l *Letter) *envelope {
 		l.Kind = KindNotification
 		l.Error = first(l.Error, n.Error)
 		l.DetailType = "notification " + n.Phase + " to " + n.Receiver
+		return nil
+	case json.Unmarshal(l.Body, &wh) == nil && wh.DeliveryID != "":
+		l.Kind = KindWebhook
+		l.Error = first(l.Error, wh.Error)
+		l.DetailType = "webhook " + wh.EventType + " to " + wh.Endpoint + " (delivery " + wh.DeliveryID + ")"
+		l.EventID = wh.EventID
 		return nil
 	default:
 		return nil

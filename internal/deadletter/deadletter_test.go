@@ -41,10 +41,11 @@ func (b *failingBus) Publish(context.Context, ...events.Event) error {
 
 func TestDescribeTellsWhatALetterIs(t *testing.T) {
 	cases := map[string]string{
-		`{"id":"1","detail-type":"order.created","source":"ocx.ingest","detail":{"id":"evt_1"}}`:             KindEvent,
-		`{"requestPayload":{"detail-type":"failure.detected","source":"ocx.rules","detail":{"id":"flr_1"}}}`: KindEvent,
-		`{"id":"2","detail-type":"Scheduled Event","source":"aws.events","detail":{}}`:                       KindSchedule,
-		`{"group_key":"g","receiver":"cx/slack","phase":"firing#1","error":"500"}`:                           KindNotification,
+		`{"id":"1","detail-type":"order.created","source":"ocx.ingest","detail":{"id":"evt_1"}}`:                               KindEvent,
+		`{"requestPayload":{"detail-type":"failure.detected","source":"ocx.rules","detail":{"id":"flr_1"}}}`:                   KindEvent,
+		`{"id":"2","detail-type":"Scheduled Event","source":"aws.events","detail":{}}`:                                         KindSchedule,
+		`{"group_key":"g","receiver":"cx/slack","phase":"firing#1","error":"500"}`:                                             KindNotification,
+		`{"outbound_delivery_id":"msg_1","endpoint":"crm","event_id":"e1","event_type":"failure.detected","error":"HTTP 500"}`: KindWebhook,
 		`not json at all`:  KindUnknown,
 		`{"some":"thing"}`: KindUnknown,
 	}

@@ -40,6 +40,9 @@ type Route struct {
 	// Continue lets matching go on to the next sibling after this node matched.
 	Continue bool
 	Routes   []*Route
+	// Actions (loop.Actions, e.g. zendesk_ticket) are asked for every
+	// failure the node takes, besides its rule's; inherited by children.
+	Actions []string
 }
 
 // Config is what routes.yaml holds.
@@ -140,4 +143,18 @@ func (r *Route) Describe() string {
 		return r.ID
 	}
 	return r.ID + "{" + strings.Join(labels.Strings(r.Matchers), ",") + "}"
+}
+
+// Actions lists what the routes taking a failure with label set s ask for
+// it, each action once.
+func (c Config) Actions(s labels.Set) []string {
+	var out []string
+	for _, r := range c.Root.Match(s) {
+		for _, a := range r.Actions {
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
 }

@@ -108,7 +108,7 @@ inhibit_rules:
 	want := `routes.yaml:2: the root route matches every failure; it takes no matchers
 routes.yaml:3: receiver "nobody" is not a team in teams.yaml
 routes.yaml:4: group_wait "soon": want a duration of at least 0s, such as 5m
-routes.yaml:8: unknown field "colour" in route (want matchers, receiver, group_by, group_wait, group_interval, repeat_interval, continue, routes)
+routes.yaml:8: unknown field "colour" in route (want matchers, receiver, group_by, group_wait, group_interval, repeat_interval, continue, routes, actions)
 routes.yaml:6: matcher team=~"(": error parsing regexp: missing closing ): ` + "`^(?:()$`" + `
 routes.yaml:7: continue must be true or false
 routes.yaml:10: source_matchers must not be empty: it would match every failure`

@@ -15,12 +15,13 @@ import (
 	"github.com/ocxhq/ocx/internal/configfile"
 	"github.com/ocxhq/ocx/internal/inhibit"
 	"github.com/ocxhq/ocx/internal/labels"
+	"github.com/ocxhq/ocx/internal/loop"
 )
 
 // File is the routing configuration's file name in the configuration tree.
 const File = config.Routes
 
-var routeFields = []string{"matchers", "receiver", "group_by", "group_wait", "group_interval", "repeat_interval", "continue", "routes"}
+var routeFields = []string{"matchers", "receiver", "group_by", "group_wait", "group_interval", "repeat_interval", "continue", "routes", "actions"}
 
 var inhibitFields = []string{"source_matchers", "target_matchers", "equal"}
 
@@ -83,7 +84,7 @@ func (l *loader) only(n *yaml.Node, what string, want ...string) {
 // route reads one node, inheriting what it leaves out from parent.
 func (l *loader) route(n *yaml.Node, parent *Route, id string, isRoot bool) *Route {
 	r := &Route{ID: id, Receiver: parent.Receiver, GroupBy: parent.GroupBy,
-		GroupWait: parent.GroupWait, GroupInterval: parent.GroupInterval, RepeatInterval: parent.RepeatInterval}
+		GroupWait: parent.GroupWait, GroupInterval: parent.GroupInterval, RepeatInterval: parent.RepeatInterval, Actions: parent.Actions}
 	if n.Kind != yaml.MappingNode {
 		l.ps.Add(l.file, n, "route must be a mapping")
 		return r
@@ -103,6 +104,14 @@ func (l *loader) route(n *yaml.Node, parent *Route, id string, isRoot bool) *Rou
 	}
 	if v := configfile.Lookup(n, "group_by"); v != nil {
 		r.GroupBy = l.strings(v, "group_by")
+	}
+	if v := configfile.Lookup(n, "actions"); v != nil {
+		r.Actions = l.strings(v, "actions")
+		for _, a := range r.Actions {
+			if !slices.Contains(loop.Actions, a) {
+				l.ps.Add(l.file, v, "unknown action %q (want one of %s)", a, strings.Join(loop.Actions, ", "))
+			}
+		}
 	}
 	for _, d := range []struct {
 		key string

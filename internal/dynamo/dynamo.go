@@ -186,3 +186,6 @@ func BatchGet(ctx context.Context, c *dynamodb.Client, table string, keys []map[
 // EventMemory is how long an applied event id is remembered for dedupe;
 // EventBridge and Lambda redeliver within hours, not weeks.
 const EventMemory = 30 * 24 * time.Hour
+
+// AttrMillis is a time in epoch milliseconds, compared in conditions.
+func AttrMillis(t time.Time) ddb.AttributeValue { return AttrN(t.UnixMilli()) }

@@ -13,12 +13,13 @@ const module = "github.com/ocxhq/ocx/"
 
 // owns names each function's domain packages: what only it runs.
 var owns = map[string][]string{
-	topology.Ingest:  {"internal/ingest", "internal/channel/delighted", "internal/channel/intercom", "internal/channel/sendgrid", "internal/channel/shopify", "internal/channel/standardwebhooks", "internal/channel/stripe", "internal/channel/twilio", "internal/channel/typeform", "internal/channel/zendesk"},
-	topology.Journey: {"internal/journey"},
-	topology.Rules:   {"internal/rules"},
-	topology.Notify:  {"internal/notify", "internal/notify/email", "internal/notify/slack", "internal/dispatch", "internal/inhibit"},
-	topology.Rollup:  {"internal/rollup", "internal/metric"},
-	topology.API:     {"internal/api", "internal/customer", "internal/channelhealth", "internal/console", "internal/deadletter", "internal/slackaction"},
+	topology.Ingest:   {"internal/ingest", "internal/channel/delighted", "internal/channel/intercom", "internal/channel/sendgrid", "internal/channel/shopify", "internal/channel/standardwebhooks", "internal/channel/stripe", "internal/channel/twilio", "internal/channel/typeform", "internal/channel/zendesk"},
+	topology.Journey:  {"internal/journey"},
+	topology.Rules:    {"internal/rules"},
+	topology.Notify:   {"internal/notify", "internal/notify/email", "internal/notify/slack", "internal/dispatch", "internal/inhibit", "internal/zendesk"},
+	topology.Outbound: {"internal/outbound"},
+	topology.Rollup:   {"internal/rollup", "internal/metric"},
+	topology.API:      {"internal/api", "internal/customer", "internal/channelhealth", "internal/console", "internal/deadletter", "internal/slackaction"},
 }
 
 // borrows are the other functions' packages a function serves from, and
@@ -26,14 +27,16 @@ var owns = map[string][]string{
 var borrows = map[string][]string{
 	// Analysts read metrics and customers' journeys; Slack's buttons act
 	// on notification groups.
-	topology.API: {"internal/journey", "internal/rollup", "internal/metric", "internal/notify", "internal/dispatch", "internal/inhibit"},
+	topology.API: {"internal/journey", "internal/rollup", "internal/metric", "internal/notify", "internal/dispatch", "internal/inhibit", "internal/outbound"},
+	// A failure's loop does what its rule asks (a ticket, a follow-up).
+	topology.Notify: {"internal/rules"},
 }
 
 // adapters among the packages a function owns talk to AWS themselves.
 var adapters = []string{"internal/notify/email"}
 
 // shared are domain packages more than one function runs.
-var shared = []string{"events", "internal/failure", "internal/identity", "internal/team", "internal/labels", "internal/silence", "internal/wakeup", "internal/channel"}
+var shared = []string{"events", "internal/failure", "internal/loop", "internal/identity", "internal/team", "internal/labels", "internal/silence", "internal/wakeup", "internal/channel"}
 
 func deps(t *testing.T, pkg string) []string {
 	t.Helper()

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-	"quamina.net/go/quamina"
 
 	"github.com/ocxhq/ocx/internal/configfile"
+	"github.com/ocxhq/ocx/internal/eventpattern"
 )
 
 // Definition is one journey from configuration: how an instance of it (one
@@ -32,9 +32,9 @@ type Definition struct {
 	Stages   []Stage
 
 	path     []string
-	start    string // pattern JSON of the first stage's entry
-	complete string
-	abandon  string
+	start    *eventpattern.Pattern // the first stage's entry
+	complete *eventpattern.Pattern
+	abandon  *eventpattern.Pattern
 }
 
 // Stage is one step of a journey.
@@ -42,7 +42,7 @@ type Stage struct {
 	ID string
 	// SLA is how long an instance may stay in the stage; zero means no SLA.
 	SLA   time.Duration
-	enter string // pattern JSON; the first stage is entered by the start pattern
+	enter *eventpattern.Pattern // the first stage is entered by the start pattern
 }
 
 // index returns the position of a stage, or -1 when the definition no
@@ -202,28 +202,26 @@ func instancePath(p []string) bool {
 	return false
 }
 
-// pattern checks an EventBridge pattern and returns it as JSON.
-func pattern(file string, node *yaml.Node, journey, what string, p map[string]any, required bool, ps *configfile.Problems) string {
+// pattern compiles an EventBridge pattern; nil when there is none or it
+// is wrong.
+func pattern(file string, node *yaml.Node, journey, what string, p map[string]any, required bool, ps *configfile.Problems) *eventpattern.Pattern {
 	if len(p) == 0 {
 		if required {
 			ps.Add(file, node, "journey %q has no %s pattern", journey, what)
 		}
-		return ""
+		return nil
 	}
 	b, err := json.Marshal(p)
 	if err != nil {
 		ps.Add(file, node, "journey %q: %s pattern is not JSON-compatible: %v", journey, what, err)
-		return ""
+		return nil
 	}
-	q, err := quamina.New()
-	if err == nil {
-		err = q.AddPattern(what, string(b))
-	}
+	c, err := eventpattern.Compile(b)
 	if err != nil {
-		ps.Add(file, node, "journey %q: invalid %s event pattern: %v", journey, what, err)
-		return ""
+		ps.Add(file, node, "journey %q: invalid %s event pattern: %v", journey, what, strings.ReplaceAll(err.Error(), "\n", "; "))
+		return nil
 	}
-	return string(b)
+	return c
 }
 
 // parseSLA reads a duration such as 4h, 90m or 2d (days are 24 hours).

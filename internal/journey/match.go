@@ -4,11 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"sync"
-
-	"quamina.net/go/quamina"
 
 	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/eventpattern"
 )
 
 // Step kinds: what a matching event does to an instance.
@@ -19,11 +17,10 @@ const (
 )
 
 // Catalog matches interactions against every journey's patterns at once.
+// It is read-only once built.
 type Catalog struct {
-	// A Quamina instance is not safe for concurrent use.
-	mu   sync.Mutex
-	q    *quamina.Quamina
-	defs []Definition
+	index eventpattern.Index[patternRef]
+	defs  []Definition
 }
 
 // patternRef names one pattern of one definition inside the matcher.
@@ -35,18 +32,14 @@ type patternRef struct {
 
 // NewCatalog compiles definitions loaded by Load.
 func NewCatalog(defs []Definition) (*Catalog, error) {
-	q, err := quamina.New()
-	if err != nil {
-		return nil, fmt.Errorf("new matcher: %w", err)
-	}
-	c := &Catalog{q: q, defs: defs}
+	c := &Catalog{defs: defs}
 	for i, d := range defs {
-		if d.start == "" || len(d.path) == 0 {
+		if d.start == nil || len(d.path) == 0 {
 			return nil, fmt.Errorf("journey %q was not loaded through Load", d.ID)
 		}
-		add := func(ref patternRef, p string) {
-			if p != "" && err == nil {
-				err = q.AddPattern(ref, p)
+		add := func(ref patternRef, p *eventpattern.Pattern) {
+			if p != nil {
+				c.index.Add(p, ref)
 			}
 		}
 		for s, st := range d.Stages {
@@ -54,9 +47,6 @@ func NewCatalog(defs []Definition) (*Catalog, error) {
 		}
 		add(patternRef{def: i, kind: StepComplete}, d.complete)
 		add(patternRef{def: i, kind: StepAbandon}, d.abandon)
-		if err != nil {
-			return nil, fmt.Errorf("journey %q: %w", d.ID, err)
-		}
 	}
 	return c, nil
 }
@@ -96,18 +86,16 @@ func (c *Catalog) Match(ev events.Interaction) ([]Match, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %s for matching: %w", ev.ID, err)
 	}
-	c.mu.Lock()
-	hits, err := c.q.MatchesForEvent(env)
-	c.mu.Unlock()
-	if err != nil {
-		return nil, fmt.Errorf("match %s against journeys: %w", ev.ID, err)
+	var doc any
+	if err := json.Unmarshal(env, &doc); err != nil {
+		return nil, fmt.Errorf("decode %s for matching: %w", ev.ID, err)
 	}
+	hits := c.index.Match(doc)
 	if len(hits) == 0 {
 		return nil, nil
 	}
 	best := map[int]patternRef{}
-	for _, h := range hits {
-		r := h.(patternRef)
+	for _, r := range hits {
 		if b, ok := best[r.def]; !ok || rank(r) > rank(b) {
 			best[r.def] = r
 		}

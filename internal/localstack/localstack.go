@@ -37,6 +37,7 @@ import (
 	"github.com/ocxhq/ocx/internal/function/registry"
 	"github.com/ocxhq/ocx/internal/motoserver"
 	"github.com/ocxhq/ocx/internal/topology"
+	"github.com/ocxhq/ocx/internal/zendesk/zendesktest"
 )
 
 // Config is the local stack's configuration, read from the environment.
@@ -52,9 +53,19 @@ type Config struct {
 	// SlackURL receives every team's Slack messages (OCX_SLACK_WEBHOOK_URL);
 	// empty prints them to the console.
 	SlackURL string
+	// OutboundURL receives outbound webhooks (OCX_OUTBOUND_URL); empty
+	// prints them to the console.
+	OutboundURL string
+	// OutboundSecret signs them (OCX_OUTBOUND_SECRET, whsec_ secrets,
+	// several during a rotation); empty means DemoOutboundSecret.
+	OutboundSecret string
 	// SlackSigningSecret verifies Slack's Acknowledge and Resolve requests
 	// (OCX_SLACK_SIGNING_SECRET); empty means DefaultSlackSigningSecret.
 	SlackSigningSecret string
+	// ZendeskURL, ZendeskEmail and ZendeskToken name the Zendesk account
+	// tickets are opened in (OCX_ZENDESK_URL, OCX_ZENDESK_EMAIL,
+	// OCX_ZENDESK_TOKEN); an empty URL runs a local stand-in.
+	ZendeskURL, ZendeskEmail, ZendeskToken string
 	// APIToken is the analysts' bearer token (OCX_API_TOKEN).
 	APIToken string
 	// RollupEvery is the local rollup period (OCX_ROLLUP_INTERVAL).
@@ -90,6 +101,11 @@ func FromEnv(getenv func(string) string, log *slog.Logger) (Config, error) {
 		MotoAddr:           getenv("OCX_MOTO_ADDR"),
 		StateDir:           or(getenv("OCX_STATE_DIR"), DefaultStateDir),
 		SlackURL:           getenv("OCX_SLACK_WEBHOOK_URL"),
+		OutboundURL:        getenv(topology.EnvOutboundURL),
+		OutboundSecret:     getenv("OCX_OUTBOUND_SECRET"),
+		ZendeskURL:         getenv("OCX_ZENDESK_URL"),
+		ZendeskEmail:       getenv("OCX_ZENDESK_EMAIL"),
+		ZendeskToken:       getenv("OCX_ZENDESK_TOKEN"),
 		SlackSigningSecret: or(getenv("OCX_SLACK_SIGNING_SECRET"), DefaultSlackSigningSecret),
 		APIToken:           or(getenv("OCX_API_TOKEN"), DefaultAPIToken),
 		Secrets:            map[string]string{},
@@ -146,17 +162,21 @@ type Stack struct {
 	Moto string
 	// ChannelSecrets are the secrets in effect, by channel.
 	ChannelSecrets map[string]Secret
-	cancel         context.CancelFunc
-	router         *Router
-	wakeups        *EventSources
-	sqs            *sqs.Client
-	functions      map[string]*lambdaFunction
-	env            map[string]map[string]string
-	wg             sync.WaitGroup
+	// Zendesk is the local stand-in of Zendesk's Tickets API, when no
+	// OCX_ZENDESK_URL names a real account.
+	Zendesk   *zendesktest.Server
+	cancel    context.CancelFunc
+	router    *Router
+	wakeups   *EventSources
+	sqs       *sqs.Client
+	functions map[string]*lambdaFunction
+	env       map[string]map[string]string
+	wg        sync.WaitGroup
 }
 
 // Start brings the stack up; it returns once /healthz answers.
 func Start(ctx context.Context, cfg Config) (*Stack, error) {
+	useZoneinfo()
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
@@ -212,6 +232,15 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 		return err
 	}
 	st.ChannelSecrets = prov.channelSecrets
+	outboundSecret, err := provisionOutbound(ctx, awsCfg, res, cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if st.Zendesk, err = provisionZendesk(ctx, awsCfg, res, cfg); err != nil {
+		ln.Close()
+		return err
+	}
 	st.sqs = sqs.NewFromConfig(awsCfg)
 	wakeQueues, wakeDLQs, err := provisionWakeups(ctx, st.sqs)
 	if err != nil {
@@ -221,6 +250,13 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 	st.env = functionEnv(res, cfg, prov, st.moto.Endpoint, st.URL)
 	for fn, url := range wakeQueues {
 		st.env[fn][topology.EnvWakeupQueue] = url
+	}
+	outboundURL := cfg.OutboundURL
+	if outboundURL == "" {
+		outboundURL = st.URL + consoleOutboundPath
+	}
+	for _, fn := range []string{topology.Outbound, topology.API} {
+		st.env[fn][topology.EnvOutboundURL] = outboundURL
 	}
 	if err := st.writeEnv(); err != nil {
 		ln.Close()
@@ -259,6 +295,7 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+consoleSlackPath, consoleSlack(cfg.Log))
+	mux.HandleFunc("POST "+consoleOutboundPath, consoleOutbound(outboundSecret, cfg.Log))
 	// Everything else is API Gateway's: the routes of topology.Routes,
 	// each invoking its function's Lambda handler.
 	mux.Handle("/", &gateway{functions: st.functions, now: cfg.now, log: cfg.Log.With("component", "gateway")})
@@ -293,6 +330,9 @@ func functionEnv(res Names, cfg Config, prov provisioned, endpoint, consoleURL s
 			env[topology.EnvDeadLetterQueue] = prov.dlqs[f.Name]
 		}
 		env["AWS_ENDPOINT_URL"] = endpoint
+		if zi := Zoneinfo(); zi != "" {
+			env[topology.EnvZoneinfo] = zi
+		}
 		env["AWS_REGION"] = Region
 		env["AWS_ACCESS_KEY_ID"] = "testing"
 		env["AWS_SECRET_ACCESS_KEY"] = "testing"
@@ -482,6 +522,9 @@ func (st *Stack) Stop() {
 		st.wakeups.wait()
 	}
 	st.wg.Wait()
+	if st.Zendesk != nil {
+		st.Zendesk.Close()
+	}
 	if st.moto != nil {
 		st.moto.Stop()
 	}

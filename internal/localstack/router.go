@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"quamina.net/go/quamina"
 
+	"github.com/ocxhq/ocx/internal/eventpattern"
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
@@ -34,8 +34,7 @@ type Router struct {
 	region   string
 	now      func() time.Time
 	log      *slog.Logger
-	mu       sync.Mutex
-	q        *quamina.Quamina
+	rules    eventpattern.Index[string]
 	targets  map[string]*target
 	attempts int
 	backoff  time.Duration
@@ -82,17 +81,16 @@ func (t *target) pop() ([]byte, bool) {
 
 // NewRouter compiles the routing table for the named bus.
 func NewRouter(busName string, now func() time.Time, log *slog.Logger) (*Router, error) {
-	q, err := quamina.New()
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range topology.BusRules {
-		if err := q.AddPattern(r.Name, r.Pattern); err != nil {
-			return nil, fmt.Errorf("bus rule %s: %w", r.Name, err)
+	r := &Router{bus: busName, account: Account, region: Region, now: now, log: log,
+		targets: map[string]*target{}, attempts: 3, backoff: 200 * time.Millisecond}
+	for _, br := range topology.BusRules {
+		p, err := eventpattern.Compile([]byte(br.Pattern))
+		if err != nil {
+			return nil, fmt.Errorf("bus rule %s: %w", br.Name, err)
 		}
+		r.rules.Add(p, br.Target)
 	}
-	return &Router{bus: busName, account: Account, region: Region, now: now, log: log, q: q,
-		targets: map[string]*target{}, attempts: 3, backoff: 200 * time.Millisecond}, nil
+	return r, nil
 }
 
 // Attach connects a function; dlqURL is its dead-letter queue.
@@ -100,22 +98,19 @@ func (r *Router) Attach(fn *lambdaFunction, dlqURL string) {
 	r.targets[fn.name] = &target{fn: fn, dlqURL: dlqURL, wake: make(chan struct{}, 1)}
 }
 
-// Targets returns the functions an envelope is routed to.
+// Targets returns the functions an envelope is routed to, in the order of
+// topology.BusRules, each once.
 func (r *Router) Targets(envelope []byte) ([]string, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	ms, err := r.q.MatchesForEvent(envelope)
+	doc, err := eventpattern.Decode(envelope)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("route envelope: %w", err)
 	}
 	seen := map[string]bool{}
 	var out []string
-	for _, m := range ms {
-		for _, br := range topology.BusRules {
-			if br.Name == m.(string) && !seen[br.Target] {
-				seen[br.Target] = true
-				out = append(out, br.Target)
-			}
+	for _, fn := range r.rules.Match(doc) {
+		if !seen[fn] {
+			seen[fn] = true
+			out = append(out, fn)
 		}
 	}
 	return out, nil

@@ -224,6 +224,7 @@ func Catalog(attributes []string) []Metric {
 			Dimensions:  journeyDims, Stats: durationStats,
 			compute: duration(StageTime, "p50")},
 	}
+	ms = append(ms, loopMetrics()...)
 	for i := range ms {
 		// Lists, never null, in the catalog a client reads.
 		ms[i].Parts = append([]string{}, ms[i].Parts...)

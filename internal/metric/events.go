@@ -24,6 +24,8 @@ type Observation struct {
 	Interaction *Interaction
 	Journey     *JourneyStep
 	Failure     *FailureStep
+	// Loop is a failure's follow-up or outcome (internal/metric/loop.go).
+	Loop *LoopStep
 }
 
 // Interaction is an interaction as the metrics see it.
@@ -123,7 +125,7 @@ func Observe(source, detailType, envelopeID string, detail []byte, attributes []
 		switch detailType {
 		case events.TypeFailureDetected, events.TypeFailureAcknowledged, events.TypeFailureResolved:
 		default:
-			return o, false, nil
+			return observeLoop(detailType, envelopeID, detail)
 		}
 		var f events.Failure
 		if err := json.Unmarshal(detail, &f); err != nil {

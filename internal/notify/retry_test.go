@@ -129,8 +129,8 @@ func (l *memLedger) Release(_ context.Context, d, r string, until time.Time) err
 
 type memDead struct{ letters []DeadLetter }
 
-func (d *memDead) Send(_ context.Context, x DeadLetter) error {
-	d.letters = append(d.letters, x)
+func (d *memDead) SendJSON(_ context.Context, v any) error {
+	d.letters = append(d.letters, v.(DeadLetter))
 	return nil
 }
 

@@ -105,7 +105,7 @@ type DeadLetter struct {
 
 // DeadLetters keeps undeliverable notifications (an SQS queue in AWS).
 type DeadLetters interface {
-	Send(ctx context.Context, d DeadLetter) error
+	SendJSON(ctx context.Context, v any) error
 }
 
 // Metrics counts what operators alarm on.
@@ -494,7 +494,7 @@ func (s *Service) deliverTo(ctx context.Context, log *slog.Logger, nt Notifier, 
 		for _, f := range n.Failures {
 			d.Failures = append(d.Failures, f.ID)
 		}
-		if err := s.Dead.Send(rctx, d); err != nil {
+		if err := s.Dead.SendJSON(rctx, d); err != nil {
 			if rerr := s.Ledger.Release(rctx, id, receiver, until); rerr != nil {
 				log.Error("release claim; a retry must wait for the lease to lapse", "err", rerr)
 			}

@@ -9,8 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-
-	"github.com/ocxhq/ocx/internal/notify"
 )
 
 // Queue sends to one queue by URL.
@@ -21,13 +19,6 @@ type Queue struct {
 
 // New returns a Queue sending to url.
 func New(client *sqs.Client, url string) *Queue { return &Queue{client: client, url: url} }
-
-var _ notify.DeadLetters = (*Queue)(nil)
-
-// Send puts v on the queue as JSON.
-func (q *Queue) Send(ctx context.Context, d notify.DeadLetter) error {
-	return q.SendJSON(ctx, d)
-}
 
 // SendJSON puts v on the queue as JSON.
 func (q *Queue) SendJSON(ctx context.Context, v any) error {

@@ -24,7 +24,7 @@ func TestSendDeadLetter(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := notify.DeadLetter{GroupKey: "gA", Receiver: "digital/slack", Phase: "firing#1", Failures: []string{"flr_1"}, Error: "500", At: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
-	if err := New(client, aws.ToString(out.QueueUrl)).Send(ctx, want); err != nil {
+	if err := New(client, aws.ToString(out.QueueUrl)).SendJSON(ctx, want); err != nil {
 		t.Fatal(err)
 	}
 	msgs, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: out.QueueUrl, MaxNumberOfMessages: 10})
@@ -35,7 +35,7 @@ func TestSendDeadLetter(t *testing.T) {
 	if err := json.Unmarshal([]byte(aws.ToString(msgs.Messages[0].Body)), &got); err != nil || got.Phase != want.Phase || got.Receiver != want.Receiver || !got.At.Equal(want.At) {
 		t.Fatalf("got %+v, %v", got, err)
 	}
-	if err := New(client, "http://127.0.0.1:1/none").Send(ctx, want); err == nil {
+	if err := New(client, "http://127.0.0.1:1/none").SendJSON(ctx, want); err == nil {
 		t.Fatal("sending to a queue that does not exist succeeded")
 	}
 }

@@ -140,6 +140,8 @@ func (t *Tally) plan(ctx context.Context, o metric.Observation) (Tx, error) {
 		}
 		tx.Deltas = s.Step(j)
 		tx.Instance = &InstanceWrite{Key: k, Version: v, State: s}
+	case o.Loop != nil:
+		tx.Deltas = o.Loop.Deltas()
 	case o.Failure != nil:
 		f := o.Failure
 		tx.Deltas = f.Deltas()

@@ -80,7 +80,7 @@ func shippedForBench(b *testing.B) []Rule {
 	return rs
 }
 
-// BenchmarkMatch is pattern matching alone: decode, Quamina, Go checks.
+// BenchmarkMatch is pattern matching alone: decode, then the pattern index.
 func BenchmarkMatch(b *testing.B) {
 	eng, err := NewEngine(shippedForBench(b))
 	if err != nil {

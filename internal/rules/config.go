@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ocxhq/ocx/internal/configfile"
+	"github.com/ocxhq/ocx/internal/eventpattern"
+	"github.com/ocxhq/ocx/internal/loop"
 )
 
 // Kinds of rule.
@@ -85,13 +88,24 @@ type Rule struct {
 	MinVolume int
 	// Due is the path of an RFC 3339 deadline in the starting event.
 	Due string
+	// Actions (loop.Actions) the failure asks for; FollowUp is how soon the
+	// team must reach the customer (0: no deadline); RecoveryWindow how
+	// long the outcome is watched for (0: loop.DefaultRecoveryWindow).
+	Actions        []string
+	FollowUp       time.Duration
+	RecoveryWindow time.Duration
+	// AckReminder reminds of an acknowledged failure left unresolved, every
+	// AckReminder; AutoResolve resolves a failure whose condition has not
+	// recurred for that long. Zero does neither.
+	AckReminder time.Duration
+	AutoResolve time.Duration
 	// File and Line say where the rule is defined.
 	File string
 	Line int
 
 	key      keyExpr
 	due      []string
-	patterns map[string]compiled
+	patterns map[string]*eventpattern.Pattern
 }
 
 // ruleYAML is a rule as written.
@@ -115,6 +129,15 @@ type ruleYAML struct {
 	Then        yaml.Node         `yaml:"then"`
 	Until       yaml.Node         `yaml:"until"`
 	Of          yaml.Node         `yaml:"of"`
+
+	// Closing the loop (internal/loop): what to do beyond notifying, how
+	// soon the team must reach the customer, how long the outcome is
+	// watched for.
+	Actions        []string `yaml:"actions"`
+	FollowUp       string   `yaml:"follow_up"`
+	RecoveryWindow string   `yaml:"recovery_window"`
+	AckReminder    string   `yaml:"ack_reminder"`
+	AutoResolve    string   `yaml:"auto_resolve"`
 }
 
 // fieldsOf lists the fields each kind takes besides the common ones, so a
@@ -128,7 +151,8 @@ var fieldsOf = map[string][]string{
 	KindRate:     {"pattern", "of", "threshold", "min_volume", "window"},
 }
 
-var common = []string{"id", "kind", "description", "severity", "team", "runbook", "labels", "key", "cooldown"}
+var common = []string{"id", "kind", "description", "severity", "team", "runbook", "labels", "key", "cooldown",
+	"actions", "follow_up", "recovery_window", "ack_reminder", "auto_resolve"}
 
 // Load reads every *.yaml file in dir of fsys and validates the rules,
 // reporting all problems as `file:line: what is wrong`. teams lists the team
@@ -177,7 +201,7 @@ var ruleID = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 func build(file string, node *yaml.Node, y ruleYAML, teams map[string]bool, ps *configfile.Problems) Rule {
 	at := func(field string) *yaml.Node { return configfile.Field(node, field) }
 	r := Rule{ID: y.ID, Kind: y.Kind, Description: y.Description, Severity: y.Severity, Team: y.Team,
-		Runbook: y.Runbook, Labels: y.Labels, Due: y.Due, File: file, Line: node.Line, patterns: map[string]compiled{}}
+		Runbook: y.Runbook, Labels: y.Labels, Due: y.Due, File: file, Line: node.Line, patterns: map[string]*eventpattern.Pattern{}}
 	switch {
 	case r.ID == "":
 		ps.Add(file, node, "rule has no id")
@@ -229,6 +253,14 @@ func build(file string, node *yaml.Node, y ruleYAML, teams map[string]bool, ps *
 		return d
 	}
 	r.Window, r.Within = dur("window", y.Window), dur("within", y.Within)
+	r.FollowUp, r.RecoveryWindow = dur("follow_up", y.FollowUp), dur("recovery_window", y.RecoveryWindow)
+	r.AckReminder, r.AutoResolve = dur("ack_reminder", y.AckReminder), dur("auto_resolve", y.AutoResolve)
+	for _, a := range y.Actions {
+		if !slices.Contains(loop.Actions, a) {
+			ps.Add(file, at("actions"), "rule %q: unknown action %q (want one of %s)", r.ID, a, strings.Join(loop.Actions, ", "))
+		}
+	}
+	r.Actions = y.Actions
 	pattern := func(role string, n *yaml.Node, def string) {
 		if n.Kind == 0 && def != "" {
 			var doc yaml.Node
@@ -239,9 +271,9 @@ func build(file string, node *yaml.Node, y ruleYAML, teams map[string]bool, ps *
 			ps.Add(file, node, "rule %q: a %s rule needs %s", r.ID, r.Kind, role)
 			return
 		}
-		c, problems := compilePattern(n)
+		c, problems := eventpattern.CompileYAML(n)
 		for _, p := range problems {
-			ps.Add(file, p.node, "rule %q: %s: %s", r.ID, role, p.msg)
+			ps.Add(file, p.Node, "rule %q: %s: %s", r.ID, role, p.Msg)
 		}
 		if len(problems) == 0 {
 			r.patterns[role] = c

@@ -11,64 +11,47 @@
 package rules
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"strconv"
+	"sort"
 	"strings"
-	"sync"
 	"time"
 
-	"quamina.net/go/quamina"
-
 	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/eventpattern"
 )
 
-// Engine matches events against rules' patterns.
+// Engine matches events against rules' patterns. It is read-only once
+// built, so concurrent copies of a handler may share it.
 type Engine struct {
-	// A Quamina instance is not safe for concurrent use.
-	mu      sync.Mutex
-	q       *quamina.Quamina
-	rules   []Rule
-	byID    map[string]*Rule
-	targets map[string]target
-	// always holds variants Quamina has no part of, checked on every event.
-	always []target
+	rules []Rule
+	byID  map[string]*Rule
+	index eventpattern.Index[target]
 }
 
-// target is one variant of one role of one rule.
+// target is one role of one rule.
 type target struct {
-	rule   int
-	role   string
-	checks []fieldCheck
+	rule int
+	role string
 }
 
 // NewEngine compiles the rules.
 func NewEngine(rs []Rule) (*Engine, error) {
-	q, err := quamina.New()
-	if err != nil {
-		return nil, fmt.Errorf("new matcher: %w", err)
-	}
-	e := &Engine{q: q, rules: append([]Rule(nil), rs...), byID: map[string]*Rule{}, targets: map[string]target{}}
+	e := &Engine{rules: append([]Rule(nil), rs...), byID: map[string]*Rule{}}
 	for i := range e.rules {
 		r := &e.rules[i]
 		if len(r.patterns) == 0 {
 			return nil, fmt.Errorf("rule %q was not loaded through Load", r.ID)
 		}
 		e.byID[r.ID] = r
-		for role, c := range r.patterns {
-			for j, v := range c.variants {
-				t := target{rule: i, role: role, checks: v.checks}
-				if v.quamina == "" {
-					e.always = append(e.always, t)
-					continue
-				}
-				id := r.ID + "/" + role + "/" + strconv.Itoa(j)
-				if err := q.AddPattern(id, v.quamina); err != nil {
-					return nil, fmt.Errorf("rule %q %s: %w", r.ID, role, err)
-				}
-				e.targets[id] = t
-			}
+		// Roles in a fixed order, so matching does not depend on map order.
+		roles := make([]string, 0, len(r.patterns))
+		for role := range r.patterns {
+			roles = append(roles, role)
+		}
+		sort.Strings(roles)
+		for _, role := range roles {
+			e.index.Add(r.patterns[role], target{rule: i, role: role})
 		}
 	}
 	return e, nil
@@ -90,7 +73,6 @@ type Event struct {
 	Type       string
 	CustomerID string
 	Evidence   events.Evidence
-	raw        []byte
 	doc        map[string]any
 }
 
@@ -107,10 +89,8 @@ func DecodeEvent(env events.Envelope) (Event, error) {
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return Event{}, fmt.Errorf("decode envelope %s: %w", env.ID, err)
 	}
-	var b bytes.Buffer
-	writeJSON(&b, doc)
 	detail, _ := doc["detail"].(map[string]any)
-	ev := Event{ID: env.ID, At: env.Time.UTC(), Type: env.DetailType, raw: b.Bytes(), doc: doc}
+	ev := Event{ID: env.ID, At: env.Time.UTC(), Type: env.DetailType, doc: doc}
 	if id, ok := detail["id"].(string); ok && id != "" {
 		ev.ID = id
 	}
@@ -145,42 +125,6 @@ func DecodeEvent(env events.Envelope) (Event, error) {
 	ev.Evidence = events.Evidence{EventID: ev.ID, Type: env.DetailType, Channel: channel, OccurredAt: ev.At,
 		Customer: cust, Attributes: scalars(attrs)}
 	return ev, nil
-}
-
-// writeJSON encodes a decoded document for Quamina, whose number reader
-// (v1.4) refuses valid JSON such as 6e0 and 1e+21: numbers are written in
-// plain decimal notation, which it reads, with the same value.
-func writeJSON(b *bytes.Buffer, v any) {
-	switch x := v.(type) {
-	case map[string]any:
-		b.WriteByte('{')
-		first := true
-		for k, e := range x {
-			if !first {
-				b.WriteByte(',')
-			}
-			first = false
-			writeJSON(b, k)
-			b.WriteByte(':')
-			writeJSON(b, e)
-		}
-		b.WriteByte('}')
-	case []any:
-		b.WriteByte('[')
-		for i, e := range x {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			writeJSON(b, e)
-		}
-		b.WriteByte(']')
-	case float64:
-		b.WriteString(strconv.FormatFloat(x, 'f', -1, 64))
-	default:
-		// Strings, booleans and null encode as encoding/json does.
-		enc, _ := json.Marshal(x)
-		b.Write(enc)
-	}
 }
 
 // maxEvidenceValue bounds a string attribute kept as evidence: rule state
@@ -228,32 +172,12 @@ type Hit struct {
 
 // Match returns the rules the event matches, in rule order.
 func (e *Engine) Match(ev Event) ([]Hit, error) {
-	e.mu.Lock()
-	ids, err := e.q.MatchesForEvent(ev.raw)
-	e.mu.Unlock()
-	if err != nil {
-		return nil, fmt.Errorf("match event %s: %w", ev.ID, err)
-	}
 	roles := map[int]map[string]bool{}
-	consider := func(t target) {
-		if roles[t.rule][t.role] {
-			return
-		}
-		for _, c := range t.checks {
-			if !c.holds(ev.doc) {
-				return
-			}
-		}
+	for _, t := range e.index.Match(ev.doc) {
 		if roles[t.rule] == nil {
 			roles[t.rule] = map[string]bool{}
 		}
 		roles[t.rule][t.role] = true
-	}
-	for _, id := range ids {
-		consider(e.targets[id.(string)])
-	}
-	for _, t := range e.always {
-		consider(t)
 	}
 	var out []Hit
 	for i := range e.rules {

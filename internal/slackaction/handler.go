@@ -58,6 +58,8 @@ type Handler struct {
 	Client *http.Client
 	Now    func() time.Time
 	Log    *slog.Logger
+	// Contacts records Contacted presses; nil refuses them.
+	Contacts Contacts
 	// Budget bounds one press, moves and message update together; zero
 	// means DefaultBudget.
 	Budget time.Duration
@@ -143,6 +145,9 @@ func (h *Handler) press(ctx context.Context, log *slog.Logger, p Payload, cmd Co
 		return http.StatusOK, ""
 	}
 	by := "slack:" + p.User.ID
+	if cmd.Action == ActionContacted {
+		return h.contacted(ctx, log, p, ids, by)
+	}
 	moved, err := h.moveAll(ctx, ids, cmd.Action, by, note(p.User))
 	if err != nil {
 		log.Error("move alert group", "failures", len(ids), "err", err)

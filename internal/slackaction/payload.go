@@ -19,6 +19,9 @@ const (
 const (
 	ActionAcknowledge = "ack"
 	ActionResolve     = "resolve"
+	// ActionContacted records that the presser reached the customer of
+	// the alert's failures (a missed follow-up's alert offers it).
+	ActionContacted = "contacted"
 )
 
 // Payload is the part of an interaction payload OCX reads.
@@ -130,7 +133,7 @@ func (p Payload) Command() (cmd Command, ok bool, err error) {
 		return Command{}, false, nil
 	}
 	for _, a := range p.Actions {
-		if a.ActionID != ActionAcknowledge && a.ActionID != ActionResolve {
+		if a.ActionID != ActionAcknowledge && a.ActionID != ActionResolve && a.ActionID != ActionContacted {
 			continue
 		}
 		if p.User.ID == "" {

@@ -20,6 +20,8 @@ const (
 	Notify  = "notify"
 	Rollup  = "rollup"
 	API     = "api"
+	// Outbound sends OCX's events to subscribed endpoints as signed webhooks.
+	Outbound = "outbound"
 )
 
 // Function describes one Lambda function and what it may touch.
@@ -74,6 +76,7 @@ const (
 	TableFailures  = "failures"
 	TableMetrics   = "metrics"
 	TableRules     = "rules"
+	TableOutbound  = "outbound"
 )
 
 // Key attribute names shared by every table.
@@ -123,6 +126,9 @@ var Tables = []Table{
 		Indexes: []Index{{Name: DirtyGSI, PartitionKey: DirtyPK, SortKey: DirtySK}}},
 	{Name: TableRules, Description: "failure-rule state: event windows, deadlines, cooldowns and rate tallies", TTL: TTL,
 		Indexes: []Index{{Name: DueIndex, PartitionKey: DuePK, SortKey: DueSK}}},
+	{Name: TableOutbound, Description: "outbound webhook deliveries, their attempts and the endpoints' state", TTL: TTL,
+		// Deliveries by endpoint and status, newest first.
+		Indexes: []Index{{Name: GSI1Index, PartitionKey: GSI1PK, SortKey: GSI1SK}}},
 }
 
 // BusRule routes events matching Pattern (EventBridge pattern syntax) to a function.
@@ -160,6 +166,13 @@ var BusRules = []BusRule{
 		Pattern:     `{"source":["` + events.SourceIngest + `","` + events.SourceJourney + `","` + events.SourceRules + `"]}`,
 		Target:      Rollup,
 	},
+	{
+		Name: "events-to-outbound",
+		Description: "failure lifecycle and journey events go to the outbound webhook subscriptions that match them; " +
+			"the API's replay requests are carried out",
+		Pattern: `{"source":["` + events.SourceRules + `","` + events.SourceJourney + `","` + events.SourceOutbound + `"]}`,
+		Target:  Outbound,
+	},
 }
 
 // Schedule invokes a function periodically.
@@ -191,6 +204,10 @@ var Schedules = []Schedule{
 	// wake-ups; this is the safety sweep for a wake-up that was lost.
 	{Name: "notify-flush", Description: "safety sweep: send notification groups whose wake-up was lost",
 		Every: 5 * time.Minute, Target: Notify},
+	// Outbound retries come back through the function's wake-ups; this
+	// tries the deliveries whose wake-up was lost.
+	{Name: "outbound-sweep", Description: "safety sweep: try outbound webhook deliveries whose wake-up was lost",
+		Every: 15 * time.Minute, Target: Outbound},
 }
 
 // Auth says how an HTTP route is protected.
@@ -243,6 +260,8 @@ var Routes = []Route{
 	{Method: "POST", Path: "/v1/failures/{id}/resolve", Target: API, Auth: Analyst},
 	{Method: "POST", Path: "/v1/failures/{id}/assign", Target: API, Auth: Analyst},
 	{Method: "POST", Path: "/v1/failures/{id}/notes", Target: API, Auth: Analyst},
+	{Method: "GET", Path: "/v1/failures/{id}/loop", Target: API, Auth: Analyst},
+	{Method: "POST", Path: "/v1/failures/{id}/contacted", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/customers", Target: API, Auth: Analyst},
 	{Method: "GET", Path: "/v1/customers/{id}", Target: API, Auth: Analyst},
 	{Method: "DELETE", Path: "/v1/customers/{id}", Target: API, Auth: Analyst, Operator: true},
@@ -266,6 +285,15 @@ var Routes = []Route{
 	// Slack's interactivity requests (Acknowledge, Resolve) prove
 	// themselves by the Slack signing secret.
 	{Method: "POST", Path: "/v1/slack/actions", Target: API, Auth: Public},
+	// Outbound webhooks: endpoints, the delivery log and its attempts.
+	// Enabling an endpoint and replaying deliveries send data out of
+	// OCX again, so they are an operator's.
+	{Method: "GET", Path: "/v1/outbound/endpoints", Target: API, Auth: Analyst},
+	{Method: "POST", Path: "/v1/outbound/endpoints/{id}/enable", Target: API, Auth: Analyst, Operator: true},
+	{Method: "POST", Path: "/v1/outbound/endpoints/{id}/replay-failed", Target: API, Auth: Analyst, Operator: true},
+	{Method: "GET", Path: "/v1/outbound/deliveries", Target: API, Auth: Analyst},
+	{Method: "GET", Path: "/v1/outbound/deliveries/{id}", Target: API, Auth: Analyst},
+	{Method: "POST", Path: "/v1/outbound/deliveries/{id}/replay", Target: API, Auth: Analyst, Operator: true},
 }
 
 // Functions of the stack.
@@ -280,29 +308,43 @@ var Functions = []Function{
 		// the resolved customer.
 		MemoryMB: 256, Timeout: 30 * time.Second, Tables: []string{TableFailures, TableRules, TableCustomers}, PutsEvents: true,
 		Wakeups: true},
-	{Name: Notify, Description: "group failures and send them to their teams on Slack and email",
-		MemoryMB: 256, Timeout: 60 * time.Second, Tables: []string{TableFailures}, SendsEmail: true,
-		Secrets: []string{SecretSlackPrefix}, DeadLetters: true, Wakeups: true},
+	// Notify also closes failures' loops: it opens their Zendesk tickets,
+	// escalates missed follow-ups and announces outcomes on the bus.
+	{Name: Notify, Description: "group failures and send them to their teams on Slack and email; open tickets and hold follow-ups",
+		MemoryMB: 256, Timeout: 60 * time.Second, Tables: []string{TableFailures}, SendsEmail: true, PutsEvents: true,
+		Secrets: []string{SecretSlackPrefix, SecretZendeskPrefix}, DeadLetters: true, Wakeups: true},
 	{Name: Rollup, Description: "count bus events into metric counters and roll them up into hour, day, week and month buckets",
 		MemoryMB: 512, Timeout: 5 * time.Minute,
 		// Counted-event markers and contact and journey records live in the
 		// customers table, which expires items.
 		Tables: []string{TableMetrics, TableCustomers}},
 	{Name: API, Description: "serve analysts' queries and Slack's acknowledge and resolve actions",
-		MemoryMB: 256, Timeout: 10 * time.Second, Tables: []string{TableMetrics, TableFailures, TableCustomers, TableIntake},
+		MemoryMB: 256, Timeout: 10 * time.Second, Tables: []string{TableMetrics, TableFailures, TableCustomers, TableIntake, TableOutbound},
 		// Erasing a customer overwrites its raw payloads in the archive.
 		// Acknowledging or resolving from Slack announces the step on the
 		// bus and reads the Slack signing secret.
 		Archive: true, PutsEvents: true, Secrets: []string{SecretSlackPrefix}},
+	{Name: Outbound, Description: "send OCX's events to subscribed endpoints as signed webhooks, retried for up to three days",
+		// A wake-up batch's attempts run side by side, each bounded by
+		// the outbound client's timeout, well inside this.
+		MemoryMB: 256, Timeout: 60 * time.Second, Tables: []string{TableOutbound},
+		// What is finally given up goes to its failures queue.
+		Secrets: []string{SecretOutboundPrefix}, DeadLetters: true, Wakeups: true},
 }
 
 // Secret name prefixes in Secrets Manager. The stage is prepended by StageSecret.
 const (
 	SecretChannelPrefix = "channel/"
 	SecretSlackPrefix   = "slack/"
+	// SecretZendeskPrefix holds the Zendesk API credentials
+	// (internal/zendesk.SecretName).
+	SecretZendeskPrefix = "zendesk/"
 	// SecretSlackSigning holds the Slack app's signing secret(s),
 	// comma-separated during a rotation. No team's webhook may take its name.
 	SecretSlackSigning = SecretSlackPrefix + "signing-secret"
+	// SecretOutboundPrefix holds the outbound subscriptions' whsec_
+	// signing secrets, each named by its subscription.
+	SecretOutboundPrefix = "outbound/"
 )
 
 // Environment variables the functions read. The CDK app sets them; the local
@@ -315,6 +357,11 @@ const (
 	EnvEmailFrom     = "OCX_EMAIL_FROM"
 	EnvAPIAuth       = "OCX_API_AUTH"
 	EnvConfigDir     = "OCX_CONFIG_DIR"
+	// EnvZoneinfo is where Go's time package finds the IANA time zone
+	// database: Lambda's provided.al2023 image has none, so each
+	// function's asset carries Go's own (ZoneinfoFile, beside its
+	// bootstrap) rather than every binary embedding it.
+	EnvZoneinfo = "ZONEINFO"
 	// EnvDeadLetterQueue is the URL of the queue a function with
 	// DeadLetters puts undeliverable work on.
 	EnvDeadLetterQueue = "OCX_DEAD_LETTER_QUEUE"
@@ -327,7 +374,16 @@ const (
 	EnvMetricAttributes = "OCX_METRIC_ATTRIBUTES"
 	// EnvWakeupQueue is the URL of a function's wake-up queue (Wakeups).
 	EnvWakeupQueue = "OCX_WAKEUP_QUEUE"
+	// EnvOutboundURL is what the shipped outbound subscription's url
+	// refers to (${OCX_OUTBOUND_URL}); unset, that subscription is inactive.
+	EnvOutboundURL = "OCX_OUTBOUND_URL"
 )
+
+// ZoneinfoFile is the time zone database in each function's asset.
+const ZoneinfoFile = "zoneinfo.zip"
+
+// ZoneinfoInLambda is where Lambda puts it: the asset is /var/task.
+const ZoneinfoInLambda = "/var/task/" + ZoneinfoFile
 
 // TableEnv is the environment variable holding the physical name of a table,
 // e.g. OCX_TABLE_INTAKE.

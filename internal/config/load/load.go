@@ -12,6 +12,7 @@ import (
 	"github.com/ocxhq/ocx/internal/dispatch"
 	"github.com/ocxhq/ocx/internal/identity"
 	"github.com/ocxhq/ocx/internal/journey"
+	"github.com/ocxhq/ocx/internal/outbound"
 	"github.com/ocxhq/ocx/internal/rules"
 	"github.com/ocxhq/ocx/internal/team"
 )
@@ -25,12 +26,14 @@ type Config struct {
 	Journeys   []journey.Definition
 	Routes     dispatch.Config
 	Guardrails *identity.Guardrails
+	Outbound   []outbound.Subscription
 }
 
 // All loads every part of the tree and checks what spans parts (teams
 // named by rules, journeys and routes; patterns that compile). Channel
-// kinds must be registered by the caller (package channel/kinds).
-func All(t *config.Tree) (*Config, error) {
+// kinds must be registered by the caller (package channel/kinds); getenv
+// fills the outbound subscriptions' ${VAR} references.
+func All(t *config.Tree, getenv func(string) string) (*Config, error) {
 	c := &Config{Tree: t}
 	var err error
 	fsys := t.FS()
@@ -59,12 +62,15 @@ func All(t *config.Tree) (*Config, error) {
 	if c.Guardrails, err = identity.LoadGuardrails(fsys, config.Identity); err != nil {
 		return nil, err
 	}
+	if c.Outbound, err = outbound.Load(fsys, config.Outbound, getenv); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
 // Summary is one line of counts, as ocx check prints it.
 func (c *Config) Summary() string {
 	never, limits := c.Guardrails.Counts()
-	return fmt.Sprintf("%s: %d channels, %d teams, %d rules, %d journeys, %d routes, %d inhibit rules, %d never-link values, %d key limits: OK",
-		c.Tree.Where(), len(c.Channels), len(c.Teams.All()), len(c.Rules), len(c.Journeys), c.Routes.Count(), len(c.Routes.Inhibit), never, limits)
+	return fmt.Sprintf("%s: %d channels, %d teams, %d rules, %d journeys, %d routes, %d inhibit rules, %d never-link values, %d key limits, %d outbound subscriptions: OK",
+		c.Tree.Where(), len(c.Channels), len(c.Teams.All()), len(c.Rules), len(c.Journeys), c.Routes.Count(), len(c.Routes.Inhibit), never, limits, len(c.Outbound))
 }

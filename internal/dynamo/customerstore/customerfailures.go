@@ -9,6 +9,7 @@ import (
 
 	"github.com/ocxhq/ocx/internal/dynamo"
 	"github.com/ocxhq/ocx/internal/dynamo/failurestore"
+	"github.com/ocxhq/ocx/internal/dynamo/loopstore"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -87,6 +88,10 @@ func (f *CustomerFailures) Erase(ctx context.Context, subj customer.Subject) (in
 	for _, k := range doomed {
 		// Notes may name the customer: they go with the failure.
 		if err := notes.EraseActivity(ctx, strings.TrimPrefix(dynamo.GetS(k, topology.PK), "failure#")); err != nil {
+			return 0, err
+		}
+		// So does its closed loop (the customer's id, the ticket).
+		if err := loopstore.NewLoops(f.client, f.table).Erase(ctx, strings.TrimPrefix(dynamo.GetS(k, topology.PK), "failure#")); err != nil {
 			return 0, err
 		}
 		if _, err := f.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(f.table), Key: k}); err != nil {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -63,10 +62,6 @@ func outboxKey(id string) map[string]ddb.AttributeValue {
 	return dynamo.ItemKey("outbox#"+id, "outbox")
 }
 
-func millis(t time.Time) ddb.AttributeValue {
-	return &ddb.AttributeValueMemberN{Value: strconv.FormatInt(t.UnixMilli(), 10)}
-}
-
 // FailureItem is the item of a new failure.
 func FailureItem(fl events.Failure) (map[string]ddb.AttributeValue, error) {
 	body, err := json.Marshal(fl)
@@ -101,7 +96,7 @@ func OutboxItem(m failure.Message) (map[string]ddb.AttributeValue, error) {
 	item := outboxKey(m.ID)
 	item[outboxType] = dynamo.AttrS(m.DetailType)
 	item[failureRecord] = dynamo.AttrS(string(body))
-	item[outboxLease] = millis(m.LeaseUntil)
+	item[outboxLease] = dynamo.AttrMillis(m.LeaseUntil)
 	item[topology.GSI1PK] = dynamo.AttrS(gsiOutbox)
 	item[topology.GSI1SK] = dynamo.AttrS(m.LeaseUntil.UTC().Format(dynamo.Sortable) + "#" + m.ID)
 	return item, nil

@@ -66,7 +66,7 @@ func (f *Outbox) Claim(ctx context.Context, id string, now, until time.Time) (bo
 		ConditionExpression:      aws.String("#l < :now"),
 		ExpressionAttributeNames: map[string]string{"#l": outboxLease, "#s": topology.GSI1SK},
 		ExpressionAttributeValues: map[string]ddb.AttributeValue{
-			":until": millis(until), ":now": millis(now), ":sk": dynamo.AttrS(until.UTC().Format(dynamo.Sortable) + "#" + id),
+			":until": dynamo.AttrMillis(until), ":now": dynamo.AttrMillis(now), ":sk": dynamo.AttrS(until.UTC().Format(dynamo.Sortable) + "#" + id),
 		},
 	})
 	if dynamo.ConditionFailed(err) {

@@ -24,12 +24,14 @@ import (
 	"github.com/ocxhq/ocx/internal/dynamo/failurestore"
 	"github.com/ocxhq/ocx/internal/dynamo/healthstore"
 	"github.com/ocxhq/ocx/internal/dynamo/journeystore"
+	"github.com/ocxhq/ocx/internal/dynamo/loopstore"
 	"github.com/ocxhq/ocx/internal/dynamo/metricstore"
 	"github.com/ocxhq/ocx/internal/dynamo/notifystore"
 	"github.com/ocxhq/ocx/internal/failure"
 	"github.com/ocxhq/ocx/internal/function"
 	"github.com/ocxhq/ocx/internal/httpdeadline"
 	"github.com/ocxhq/ocx/internal/journey"
+	"github.com/ocxhq/ocx/internal/loop"
 	"github.com/ocxhq/ocx/internal/metric"
 	"github.com/ocxhq/ocx/internal/queue/deadletters"
 	"github.com/ocxhq/ocx/internal/secrets"
@@ -74,6 +76,8 @@ func Handler(ctx context.Context, d function.Deps) (http.Handler, error) {
 	failureStore := failurestore.NewFailures(db, failures)
 	announcer := &failure.Announcer{Outbox: failurestore.NewOutbox(db, failures), Bus: pub, Log: d.Log}
 	failureSvc := &failure.Service{Store: failureStore, Notebook: failurestore.NewNotebook(db, failures), Now: d.Now, Announcer: announcer}
+	loops := &loop.Service{Store: loopstore.NewLoops(db, failures), Notes: failureNotes{failureSvc},
+		Bus: pub, Now: d.Now, Log: d.Log.With("component", "loop")}
 	customerFailures := customerstore.NewCustomerFailures(db, failures)
 	customerFailures.Now = d.Now
 	customerSvc := &customer.Service{
@@ -89,8 +93,9 @@ func Handler(ctx context.Context, d function.Deps) (http.Handler, error) {
 		Secrets: func(ctx context.Context) ([]string, error) {
 			return store.List(ctx, topology.SecretSlackSigning)
 		},
-		Groups:   notifystore.NewNotifyGroups(db, failures),
+		Groups:   loopGroups{notifystore.NewNotifyGroups(db, failures)},
 		Failures: &failure.Service{Store: failureStore, Announcer: announcer, Now: d.Now},
+		Contacts: loopContacts{loops},
 		// The budget bounds the whole press; this only stops a stuck
 		// connection from holding a request past it.
 		Client: &http.Client{Timeout: slackaction.DefaultBudget},
@@ -115,6 +120,7 @@ func Handler(ctx context.Context, d function.Deps) (http.Handler, error) {
 	mux := http.NewServeMux()
 	srv.Routes(mux)
 	failure.Routes(mux, failureSvc, guard, d.Log)
+	loop.Routes(mux, loops, guard, d.Log)
 	(&console.Handler{Files: console.Assets(), Config: consoleConfig(d)}).Routes(mux)
 	customer.Routes(mux, customerSvc, guard)
 	journey.RefusedRoutes(mux, journeystore.NewRefusals(db, customers), guard, d.Log)
@@ -122,6 +128,9 @@ func Handler(ctx context.Context, d function.Deps) (http.Handler, error) {
 	mux.Handle("POST /v1/slack/actions", slackActions)
 	deadletter.Routes(mux, deadletters.NewDeadLetters(sqs.NewFromConfig(d.AWS), deadLetterQueues(d)), pub, guard, d.Log)
 	channelhealth.Routes(mux, health, guard)
+	if err := outboundRoutes(d, db, mux, guard, pub); err != nil {
+		return nil, err
+	}
 	return httpdeadline.Wrap(mux, httpdeadline.Within(function.Timeout(topology.API))), nil
 }
 

@@ -5,6 +5,7 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -84,6 +85,7 @@ func Handler(ctx context.Context, d function.Deps) (function.Wakeable, error) {
 	slackNotifier.Naming = naming
 	db := dynamodb.NewFromConfig(d.AWS)
 	failureStore := failurestore.NewFailures(db, failures)
+	failureSvc := &failure.Service{Store: failureStore, Notebook: failurestore.NewNotebook(db, failures), Now: d.Now}
 	svc := &notify.Service{
 		Teams:     teams,
 		Routes:    routes,
@@ -96,11 +98,18 @@ func Handler(ctx context.Context, d function.Deps) (function.Wakeable, error) {
 		Now:       d.Now,
 		Log:       d.Log,
 		Wakeups:   wakeups,
-		Notes:     failureNotes{&failure.Service{Store: failureStore, Notebook: failurestore.NewNotebook(db, failures), Now: d.Now}},
+		Notes:     failureNotes{failureSvc},
+	}
+	// Closing the loop (tickets, follow-up deadlines, outcomes) rides on
+	// the same events, wake-ups and retries.
+	loops, err := loops(d, db, failures, svc, failureSvc, wakeups)
+	if err != nil {
+		return none, err
 	}
 	onEvent := func(ctx context.Context, env events.Envelope) error {
 		if env.IsTick() {
-			return svc.Flush(ctx)
+			// The sweep also brings the loops' instants within wake-up reach.
+			return errors.Join(svc.Flush(ctx), loops.Sweep(ctx))
 		}
 		switch env.DetailType {
 		case events.TypeFailureDetected, events.TypeFailureAcknowledged, events.TypeFailureResolved:
@@ -108,11 +117,11 @@ func Handler(ctx context.Context, d function.Deps) (function.Wakeable, error) {
 			if err := json.Unmarshal(env.Detail, &f); err != nil {
 				return fmt.Errorf("decode %s %s: %w", env.DetailType, env.ID, err)
 			}
-			return svc.Observe(ctx, env.DetailType, f)
+			return errors.Join(svc.Observe(ctx, env.DetailType, f), loops.Observe(ctx, env.DetailType, f))
 		}
 		return nil
 	}
-	return function.Wakeable{Events: onEvent, Wake: function.WakeBatch(wakeups, d.Now, svc.Wake, d.Log)}, nil
+	return function.Wakeable{Events: onEvent, Wake: function.WakeBatch(wakeups, d.Now, wakeLoopOr(loops, svc.Wake), d.Log)}, nil
 }
 
 // failureNotes writes notify's notes (an undeliverable notification) on

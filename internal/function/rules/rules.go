@@ -4,16 +4,23 @@ package rules
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/config"
 	"github.com/ocxhq/ocx/internal/dynamo/failurestore"
 	"github.com/ocxhq/ocx/internal/dynamo/identitystore"
+	"github.com/ocxhq/ocx/internal/dynamo/loopstore"
 	"github.com/ocxhq/ocx/internal/dynamo/rulestore"
 	"github.com/ocxhq/ocx/internal/failure"
 	"github.com/ocxhq/ocx/internal/function"
+	"github.com/ocxhq/ocx/internal/loop"
 	"github.com/ocxhq/ocx/internal/rules"
 	"github.com/ocxhq/ocx/internal/team"
 	"github.com/ocxhq/ocx/internal/topology"
@@ -69,7 +76,7 @@ func Handler(ctx context.Context, d function.Deps) (function.Wakeable, error) {
 	svc := &rules.Service{
 		Engine:    eng,
 		Store:     rulestore.NewRuleState(db, rulesTable, failuresTable),
-		Failures:  &failure.Service{Store: failures, Announcer: announcer, Now: d.Now},
+		Failures:  &failure.Service{Store: failures, Notebook: failurestore.NewNotebook(db, failuresTable), Announcer: announcer, Now: d.Now},
 		Announcer: announcer,
 		// Who owns an event's keys, read-only: linking is the journey's.
 		Customers: identitystore.NewOwners(db, customersTable),
@@ -77,5 +84,37 @@ func Handler(ctx context.Context, d function.Deps) (function.Wakeable, error) {
 		Now:       d.Now,
 		Log:       d.Log,
 	}
-	return function.Wakeable{Events: svc.Handle, Wake: function.WakeBatch(wakeups, d.Now, svc.Wake, d.Log)}, nil
+	// The loops' customer side reads the same interactions.
+	watcher := &loop.Watcher{
+		Service: &loop.Service{Store: loopstore.NewLoops(db, failuresTable), Notes: failureNotes{svc.Failures},
+			Bus: pub, Now: d.Now, Log: d.Log.With("component", "loop")},
+		Customers: svc.Customers, Resolver: svc.Failures, Log: d.Log.With("component", "loop"),
+	}
+	return function.Wakeable{Events: watchInteractions(watcher, svc.Handle), Wake: function.WakeBatch(wakeups, d.Now, svc.Wake, d.Log)}, nil
+}
+
+// watchInteractions lets the loop watcher read each interaction before the
+// rules evaluate it; both run, and either's error retries the event (each
+// is idempotent).
+func watchInteractions(w *loop.Watcher, next function.EventHandler) function.EventHandler {
+	return func(ctx context.Context, env events.Envelope) error {
+		var werr error
+		if env.Source == events.SourceIngest {
+			var in events.Interaction
+			if err := json.Unmarshal(env.Detail, &in); err != nil {
+				werr = fmt.Errorf("decode interaction %s for the loops: %w", env.ID, err)
+			} else {
+				werr = w.Observe(ctx, in)
+			}
+		}
+		return errors.Join(werr, next(ctx, env))
+	}
+}
+
+// failureNotes writes the loop's notes on the failure's activity.
+type failureNotes struct{ svc *failure.Service }
+
+func (n failureNotes) Note(ctx context.Context, failureID, text string, _ time.Time) error {
+	_, err := n.svc.Note(ctx, failureID, text, "loop")
+	return err
 }

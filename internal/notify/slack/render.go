@@ -60,6 +60,9 @@ const (
 	// Slack actions endpoint acknowledges or resolves every failure of it.
 	ActionAck     = "ack"
 	ActionResolve = "resolve"
+	// ActionContacted, on a missed follow-up's alert, records that the
+	// presser reached the customer.
+	ActionContacted = "contacted"
 )
 
 // Limits Slack enforces on a message; a payload beyond them is rejected
@@ -135,6 +138,10 @@ func RenderNamed(n notify.Notification, naming notify.Naming) Message {
 			Text: Text{Type: "plain_text", Text: "Acknowledge", Emoji: true}},
 		Button{Type: "button", ActionID: ActionResolve, Value: n.GroupKey,
 			Text: Text{Type: "plain_text", Text: "Resolve", Emoji: true}},
+	}
+	if strings.HasPrefix(n.GroupKey, notify.FollowUpGroupKey("")) && n.Kind == notify.Escalated {
+		buttons = append(buttons, Button{Type: "button", ActionID: ActionContacted, Value: n.GroupKey,
+			Text: Text{Type: "plain_text", Text: "Contacted", Emoji: true}})
 	}
 	if u, ok := linkable(runbook(fs)); ok {
 		buttons = append(buttons, Button{Type: "button", ActionID: ActionRunbook, URL: u,
