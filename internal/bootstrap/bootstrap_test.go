@@ -130,7 +130,7 @@ func TestBinariesDoc(t *testing.T) {
 	if !*updateDoc {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			t.Fatalf("%v (generate it: go test -run TestBinariesDoc -update-binaries ./internal/bootstrap/)", err)
+			t.Fatalf("%v (generate it: go test -run TestBinariesDoc ./internal/bootstrap/ -update-binaries)", err)
 		}
 		for _, f := range functions() {
 			if !strings.Contains(string(b), "| "+f+" |") {
@@ -172,7 +172,7 @@ first request for an invocation on a stub Runtime API, beside a
 hello-world aws-lambda-go function built the same way, for this machine's
 architecture (arm64 binaries do not run here). Regenerate:
 
-    go test -run TestBinariesDoc -update-binaries ./internal/bootstrap/
+    go test -run TestBinariesDoc ./internal/bootstrap/ -update-binaries
 
 or watch the figures alone with
 ` + "`go test -run '^$' -bench Init -benchtime 1x ./internal/bootstrap/`" + `.

@@ -3,10 +3,10 @@ package channel
 import (
 	"fmt"
 	"io/fs"
-	"regexp"
 	"strings"
 
 	"github.com/ocxhq/ocx/internal/configfile"
+	"github.com/ocxhq/ocx/internal/identity"
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
@@ -23,8 +23,6 @@ type Channel struct {
 	Config
 	Kind Kind
 }
-
-var idPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 
 // Load reads and validates channels.yaml and builds each channel's kind:
 // every kind it names must be registered (package channel/kinds).
@@ -53,7 +51,7 @@ func load(fsys fs.FS, name string, build bool) ([]Channel, error) {
 	for _, it := range configfile.Items[Config](name, root, "channels", &ps) {
 		c := it.Value
 		switch {
-		case !idPattern.MatchString(c.ID):
+		case !identity.ChannelID(c.ID):
 			ps.Add(name, configfile.Field(it.Node, "id"), "channel id %q must be lower-case letters, digits and dashes", c.ID)
 			continue
 		case seen[c.ID]:

@@ -3,6 +3,8 @@ package httpauth
 import (
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -76,6 +78,18 @@ func TestParseGroups(t *testing.T) {
 		}
 		if got != want {
 			t.Errorf("ParseGroups(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// userShaped accepts exactly what the pattern it spells out does.
+func TestUserShapedIsThePattern(t *testing.T) {
+	pattern := regexp.MustCompile(`^[\p{L}\p{N} ._@+-]{1,64}$`)
+	cases := []string{"", "a", "Zoë Ortiz", "ana.b@example.com", "x+y-z_w", "名前", "٣٤", "a\tb", "a/b", "<script>", "\xff", "a\u200bb",
+		strings.Repeat("a", 64), strings.Repeat("a", 65), strings.Repeat("é", 64), strings.Repeat("é", 65), "Ⅻ", "½", "a\nb"}
+	for _, c := range cases {
+		if got, want := userShaped(c), pattern.MatchString(c); got != want {
+			t.Errorf("userShaped(%q) = %v, the pattern says %v", c, got, want)
 		}
 	}
 }

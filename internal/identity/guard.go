@@ -138,7 +138,7 @@ func neverPattern(p string) (string, error) {
 			return "", fmt.Errorf("never_link value %q: not an E.164 phone number (+ and country code)", p)
 		}
 	case kind == "phone":
-	case !keyKind.MatchString(kind):
+	case !keyKind(kind):
 		return "", fmt.Errorf("never_link value %q: kind %q is neither email, phone nor a channel id", p, kind)
 	}
 	pat := kind + ":" + v
@@ -150,7 +150,7 @@ func neverPattern(p string) (string, error) {
 
 func checkLimit(kind string, n int) error {
 	switch {
-	case kind != "email" && kind != "phone" && !keyKind.MatchString(kind):
+	case kind != "email" && kind != "phone" && !keyKind(kind):
 		return fmt.Errorf("limits: kind %q is neither email, phone nor a channel id", kind)
 	case n < 1:
 		return fmt.Errorf("limits: %s must be at least 1, not %d", kind, n)

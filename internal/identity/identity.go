@@ -5,7 +5,6 @@ package identity
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -43,7 +42,7 @@ func Keys(channel string, c events.Customer) []Key {
 // of another shape, which is not used.
 func RefKey(channel, ref string) (Key, bool) {
 	obj, id, ok := strings.Cut(strings.TrimSpace(ref), ":")
-	if !ok || !refObject.MatchString(obj) || id == "" || len(id) > 200 || strings.ContainsAny(id, " \t\r\n") {
+	if !ok || !refObject(obj) || id == "" || len(id) > 200 || strings.ContainsAny(id, " \t\r\n") {
 		return "", false
 	}
 	return Key(channel + "." + obj + ":" + id), true
@@ -52,7 +51,24 @@ func RefKey(channel, ref string) (Key, bool) {
 // IsRef reports whether k names a channel object rather than a person.
 func (k Key) IsRef() bool { return strings.Contains(k.Kind(), ".") }
 
-var refObject = regexp.MustCompile(`^[a-z][a-z_]{0,31}$`)
+// refObject is the shape of a referenced object's kind: ^[a-z][a-z_]{0,31}$.
+func refObject(s string) bool { return word(s, 32, "_") }
+
+// word says whether s is a lower-case letter followed by lower-case
+// letters or the bytes of extra, max bytes in all. The functions check
+// these shapes on every event; written out, they cost no regexp
+// compilation at a cold start.
+func word(s string, max int, extra string) bool {
+	if len(s) == 0 || len(s) > max || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; (c < 'a' || c > 'z') && !strings.ContainsRune(extra, rune(c)) {
+			return false
+		}
+	}
+	return true
+}
 
 // Email lower-cases and trims an address; it returns "" for anything that
 // is not shaped like one.
@@ -127,7 +143,7 @@ func ParseKey(s string) (Key, error) {
 		}
 		return "", fmt.Errorf("identity key %q: not an E.164 phone number (+ and country code)", s)
 	}
-	if !keyKind.MatchString(kind) {
+	if !keyKind(kind) {
 		return "", fmt.Errorf("identity key %q: kind %q is neither email, phone nor a channel id", s, kind)
 	}
 	return Key(kind + ":" + v), nil
@@ -135,4 +151,11 @@ func ParseKey(s string) (Key, error) {
 
 // keyKind is the shape of a channel id (see infra/config/channels.yaml),
 // optionally with the object a ref key names ("stripe.charge").
-var keyKind = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}(\.[a-z][a-z_]{0,31})?$`)
+func keyKind(s string) bool {
+	channel, object, dotted := strings.Cut(s, ".")
+	return word(channel, 63, "0123456789-") && (!dotted || refObject(object))
+}
+
+// ChannelID says whether s has the shape of a channel id:
+// ^[a-z][a-z0-9-]{0,62}$.
+func ChannelID(s string) bool { return word(s, 63, "0123456789-") }
