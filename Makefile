@@ -30,16 +30,23 @@ sign:
 check:
 	$(GO) run ./cmd/ocx check
 
-## test: formatting, vet, config check, every test (moto_server, synth + cfn-lint + cdk-nag), fuzz smoke
+# The Go modules: the runtime (functions, local stack, tools), the CDK app
+# (infra) and the shipped configuration both embed (infra/config).
+MODULES := . infra infra/config
+
+## test: formatting, vet, config check, every test of every module (moto_server, synth + cfn-lint + cdk-nag), fuzz smoke
 test: vet check
 	$(GO) test -count=1 -timeout 30m ./...
+	cd infra && $(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
-	$(GO) vet ./...
-	@$(GO) mod tidy -diff || { echo "go.mod/go.sum drift: run go mod tidy"; exit 1; }
+	@for m in $(MODULES); do \
+	  echo "vet $$m"; (cd $$m && $(GO) vet ./...) || exit 1; \
+	  (cd $$m && $(GO) mod tidy -diff) || { echo "$$m: go.mod/go.sum drift: run go mod tidy there"; exit 1; }; \
+	done
 
 ## fuzz: run every fuzz target briefly on top of its seed corpus
 fuzz:

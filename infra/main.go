@@ -20,13 +20,17 @@ import (
 	"github.com/ocxhq/ocx/infra/stack"
 )
 
+// defaultAssets is `make build`'s output as seen from this module's
+// directory, where cdk.json runs the app (go run -C infra .).
+const defaultAssets = "../.build"
+
 func main() {
 	defer jsii.Close()
 	app := awscdk.NewApp(nil)
 	stage := contextString(app, "stage", stack.StageDev)
 	_, err := stack.New(app, "ocx-"+stage, stack.Props{
 		Stage:      stage,
-		AssetsDir:  contextString(app, "assets", ".build"),
+		AssetsDir:  contextString(app, "assets", defaultAssets),
 		EmailFrom:  contextString(app, "emailFrom", stack.DefaultEmailFrom),
 		AlarmEmail: contextString(app, "alarmEmail", ""),
 		Config:     config.Shipped,

@@ -22,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite the golden templates under test
 // every change to what would be deployed shows up in review. After an
 // intended change:
 //
-//	go test ./infra/stack -run TestSnapshot -update
+//	cd infra && go test ./stack -run TestSnapshot -update
 func TestSnapshot(t *testing.T) {
 	for _, stage := range []string{stack.StageDev, stack.StageProd} {
 		t.Run(stage, func(t *testing.T) {
@@ -39,7 +39,7 @@ func TestSnapshot(t *testing.T) {
 			}
 			want, err := os.ReadFile(golden)
 			if err != nil {
-				t.Fatalf("%v\nno golden template: go test ./infra/stack -run TestSnapshot -update", err)
+				t.Fatalf("%v\nno golden template: cd infra && go test ./stack -run TestSnapshot -update", err)
 			}
 			if !bytes.Equal(got, want) {
 				// Keep the synthesized template for a line-by-line look.
@@ -49,7 +49,7 @@ func TestSnapshot(t *testing.T) {
 				}
 				t.Errorf("the %s template differs from its golden copy (+ added, - removed, ~ changed):\n%s\n"+
 					"see the lines: diff -u infra/stack/%s %s\n"+
-					"if the change is intended, review it and run: go test ./infra/stack -run TestSnapshot -update",
+					"if the change is intended, review it and run: cd infra && go test ./stack -run TestSnapshot -update",
 					stage, templateDiff(want, got), golden, synth)
 			}
 		})

@@ -89,3 +89,19 @@ func TestDomainImportsNoAWS(t *testing.T) {
 		}
 	}
 }
+
+// The runtime module's graph holds runtime dependencies only: the CDK and
+// its tooling live in the infra module.
+func TestRuntimeModuleHasNoCDK(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "all").Output()
+	if err != nil {
+		t.Fatalf("go list -m all: %v", err)
+	}
+	for _, m := range strings.Split(string(out), "\n") {
+		for _, cdk := range []string{"aws-cdk-go", "jsii-runtime-go", "cdk-nag-go", "constructs-go", "golang.org/x/lint"} {
+			if strings.Contains(m, cdk) {
+				t.Errorf("the runtime module requires %s: it belongs to the infra module", m)
+			}
+		}
+	}
+}

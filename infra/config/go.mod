@@ -1,0 +1,3 @@
+module github.com/ocxhq/ocx/infra/config
+
+go 1.26
