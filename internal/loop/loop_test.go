@@ -158,12 +158,23 @@ func TestTicketRateLimitHoldsTheSlot(t *testing.T) {
 	x := newFixture(t, loop.Policy{Actions: []string{loop.ActionZendeskTicket}})
 	ctx := context.Background()
 	x.zd.FailNext(1, http.StatusTooManyRequests, "120")
-	if err := x.svc.Observe(ctx, events.TypeFailureDetected, x.f); err == nil {
-		t.Fatal("a rate-limited ticket reported success")
+	// The event is not failed (Lambda's retries would fall inside the
+	// wait); the loop's wake-up comes when the wait is over.
+	if err := x.svc.Observe(ctx, events.TypeFailureDetected, x.f); err != nil {
+		t.Fatal(err)
 	}
-	// Within Retry-After nobody calls Zendesk again.
-	if err := x.svc.Observe(ctx, events.TypeFailureDetected, x.f); !errors.Is(err, loop.ErrTicketInFlight) {
-		t.Fatalf("got %v, want the slot held until Retry-After", err)
+	r := x.record(t)
+	if r.TicketID != "" || r.TicketError == "" || !x.wakes.at[loop.WakePrefix+x.f.ID].Equal(r.TicketLease) || r.TicketLease.Sub(x.clock.Now()) < 119*time.Second {
+		t.Fatalf("loop %+v, wake-up at %s: want the slot held until Retry-After and a wake-up then", r, x.wakes.at[loop.WakePrefix+x.f.ID])
+	}
+	// Within Retry-After nobody calls Zendesk again, whatever is redelivered.
+	for range 2 {
+		if err := x.svc.Observe(ctx, events.TypeFailureDetected, x.f); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.svc.Wake(ctx, loop.WakePrefix+x.f.ID); err != nil && !errors.Is(err, loop.ErrTicketInFlight) {
+			t.Fatal(err)
+		}
 	}
 	if n := x.zd.Requests(); n != 1 {
 		t.Fatalf("%d requests within Retry-After, want 1", n)
@@ -461,5 +472,26 @@ func TestClosedTicketResolvesTheFailure(t *testing.T) {
 	f, _ := x.failures.Get(ctx, x.f.ID)
 	if f.State != failure.Resolved || f.History[len(f.History)-1].Note != "Zendesk ticket 35436 was closed" {
 		t.Fatalf("closed ticket: failure %s %+v", f.State, f.History)
+	}
+}
+
+// Zendesk creates the ticket but its answer is lost: the retry sends the
+// same idempotency key and is answered with that ticket, not a new one.
+func TestLostAnswerFindsTheSameTicket(t *testing.T) {
+	x := newFixture(t, loop.Policy{Actions: []string{loop.ActionZendeskTicket}})
+	ctx := context.Background()
+	x.zd.LoseNextAnswer()
+	var later *loop.RetryLater
+	if err := x.svc.Observe(ctx, events.TypeFailureDetected, x.f); !errors.As(err, &later) {
+		t.Fatalf("got %v, want a retryable error for the lost answer", err)
+	}
+	if n := len(x.zd.Tickets()); n != 1 || x.record(t).TicketID != "" {
+		t.Fatalf("%d tickets at Zendesk, loop %+v: want one created and none recorded", n, x.record(t))
+	}
+	if err := x.svc.Observe(ctx, events.TypeFailureDetected, x.f); err != nil {
+		t.Fatal(err)
+	}
+	if n, id := len(x.zd.Tickets()), x.record(t).TicketID; n != 1 || id != "35436" || x.zd.Requests() != 2 {
+		t.Fatalf("%d tickets, recorded %q after %d requests: want the first ticket", n, id, x.zd.Requests())
 	}
 }

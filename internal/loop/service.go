@@ -175,6 +175,16 @@ func (s *Service) open(ctx context.Context, f events.Failure) error {
 		err = s.ensureTicket(ctx, f)
 	}
 	s.wakeNext(ctx, f.ID)
+	// A ticket another attempt is creating, or one the help desk asked to
+	// wait for (Retry-After), is the loop's wake-up's to retry: failing
+	// the event would only spend Lambda's retries inside the wait and
+	// dead-letter it. An outage without a wait fails the event, so Lambda
+	// retries it within seconds.
+	var later *RetryLater
+	if errors.Is(err, ErrTicketInFlight) || errors.As(err, &later) && later.After > 0 {
+		s.log().Warn("ticket left for the loop's wake-up", "failure_id", f.ID, "err", err)
+		return nil
+	}
 	return err
 }
 

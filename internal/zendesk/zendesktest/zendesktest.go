@@ -49,6 +49,8 @@ type stored struct {
 type failure struct {
 	status     int
 	retryAfter string
+	// lost creates the ticket and drops the connection before answering.
+	lost bool
 }
 
 // Server is a running stand-in.
@@ -89,6 +91,14 @@ func (s *Server) FailNext(n, status int, retryAfter string) {
 	}
 }
 
+// LoseNextAnswer makes the next ticket request create its ticket and then
+// drop the connection unanswered, as a timeout after Zendesk acted does.
+func (s *Server) LoseNextAnswer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = append(s.failures, failure{lost: true})
+}
+
 // Tickets returns the tickets created, oldest first.
 func (s *Server) Tickets() []Ticket {
 	s.mu.Lock()
@@ -125,6 +135,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if !s.authorised(r.Header.Get("Authorization")) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "Couldn't authenticate you"})
 		return
+	}
+	lost := false
+	if len(s.failures) > 0 && s.failures[0].lost {
+		s.failures, lost = s.failures[1:], true
 	}
 	if len(s.failures) > 0 {
 		f := s.failures[0]
@@ -166,6 +180,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	status, body := s.create(raw, key)
 	if key != "" && status == http.StatusCreated {
 		s.keys[key] = stored{hash: hash, status: status, body: body}
+	}
+	if lost {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
