@@ -5,6 +5,8 @@ package configfile
 import (
 	"fmt"
 	"io/fs"
+	"path"
+	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -114,4 +116,41 @@ func Field(item *yaml.Node, key string) *yaml.Node {
 		return n
 	}
 	return item
+}
+
+// Dir reads every *.yaml file in dir and the sequence under key in each,
+// builds each item with build, and refuses an id two items share (what
+// names the id in that message, e.g. "rule id"). It returns the items that
+// built without a problem, sorted by id, how many files it read, and every
+// problem as file:line.
+func Dir[Y, T any](fsys fs.FS, dir, key, what string, build func(file string, node *yaml.Node, v Y, ps *Problems) T, id func(T) string) ([]T, int, error) {
+	files, err := fs.Glob(fsys, path.Join(dir, "*.yaml"))
+	if err != nil {
+		return nil, 0, fmt.Errorf("list %s files in %s: %w", key, dir, err)
+	}
+	var ps Problems
+	var out []T
+	seen := map[string]string{}
+	for _, f := range files {
+		root, err := Read(fsys, f)
+		if err != nil {
+			return nil, len(files), err
+		}
+		for _, it := range Items[Y](f, root, key, &ps) {
+			before := len(ps)
+			v := build(f, it.Node, it.Value, &ps)
+			if prev, dup := seen[id(v)]; dup && id(v) != "" {
+				ps.Add(f, Field(it.Node, "id"), "%s %q already defined at %s", what, id(v), prev)
+			}
+			seen[id(v)] = fmt.Sprintf("%s:%d", f, it.Node.Line)
+			if len(ps) == before {
+				out = append(out, v)
+			}
+		}
+	}
+	if err := ps.Err(); err != nil {
+		return nil, len(files), err
+	}
+	sort.Slice(out, func(i, j int) bool { return id(out[i]) < id(out[j]) })
+	return out, len(files), nil
 }

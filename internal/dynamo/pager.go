@@ -36,12 +36,20 @@ func Query(ctx context.Context, c *dynamodb.Client, in *dynamodb.QueryInput, eac
 	return nil
 }
 
-// Page runs in for one page of at most limit items from cursor (a token
-// Page returned before, "" for the first) and returns its items and the
-// next page's token, "" after the last.
-func Page(ctx context.Context, c *dynamodb.Client, in *dynamodb.QueryInput, cursor string) ([]map[string]ddb.AttributeValue, string, error) {
+// Page runs in for one page (in.Limit items at most) from cursor, a
+// token Page returned before ("" for the first page), and returns its
+// items and the next page's token, "" after the last. valid, when set,
+// vets the key a cursor decodes to, so a token of another listing is
+// refused. A cursor that does not decode or pass is an error wrapping
+// ErrBadCursor.
+func Page(ctx context.Context, c *dynamodb.Client, in *dynamodb.QueryInput, cursor string, valid func(map[string]ddb.AttributeValue) error) ([]map[string]ddb.AttributeValue, string, error) {
 	if cursor != "" {
 		k, err := DecodeCursor(cursor)
+		if err == nil && valid != nil {
+			if err = valid(k); err != nil && !errors.Is(err, ErrBadCursor) {
+				err = fmt.Errorf("%w: %w", ErrBadCursor, err)
+			}
+		}
 		if err != nil {
 			return nil, "", err
 		}

@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"path"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -87,10 +85,6 @@ var (
 // directory means no journeys: identity resolution works without them.
 // teams lists the team ids a journey may name; nil skips that check.
 func Load(fsys fs.FS, dir string, teams []string) ([]Definition, error) {
-	files, err := fs.Glob(fsys, path.Join(dir, "*.yaml"))
-	if err != nil {
-		return nil, fmt.Errorf("list journey files in %s: %w", dir, err)
-	}
 	var known map[string]bool
 	if teams != nil {
 		known = map[string]bool{}
@@ -98,31 +92,11 @@ func Load(fsys fs.FS, dir string, teams []string) ([]Definition, error) {
 			known[t] = true
 		}
 	}
-	var ps configfile.Problems
-	var out []Definition
-	seen := map[string]string{}
-	for _, f := range files {
-		root, err := configfile.Read(fsys, f)
-		if err != nil {
-			return nil, err
-		}
-		for _, it := range configfile.Items[fileJourney](f, root, "journeys", &ps) {
-			before := len(ps)
-			d := compile(f, it.Node, it.Value, known, &ps)
-			if prev, dup := seen[d.ID]; dup && d.ID != "" {
-				ps.Add(f, configfile.Field(it.Node, "id"), "journey %q already defined at %s", d.ID, prev)
-			}
-			seen[d.ID] = fmt.Sprintf("%s:%d", f, it.Node.Line)
-			if len(ps) == before {
-				out = append(out, d)
-			}
-		}
+	each := func(f string, n *yaml.Node, j fileJourney, ps *configfile.Problems) Definition {
+		return compile(f, n, j, known, ps)
 	}
-	if err := ps.Err(); err != nil {
-		return nil, err
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
+	out, _, err := configfile.Dir(fsys, dir, "journeys", "journey", each, func(d Definition) string { return d.ID })
+	return out, err
 }
 
 func compile(file string, node *yaml.Node, j fileJourney, teams map[string]bool, ps *configfile.Problems) Definition {

@@ -3,10 +3,8 @@ package rules
 import (
 	"fmt"
 	"io/fs"
-	"path"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -158,42 +156,18 @@ var common = []string{"id", "kind", "description", "severity", "team", "runbook"
 // reporting all problems as `file:line: what is wrong`. teams lists the team
 // ids a rule may name.
 func Load(fsys fs.FS, dir string, teams []string) ([]Rule, error) {
-	files, err := fs.Glob(fsys, path.Join(dir, "*.yaml"))
-	if err != nil {
-		return nil, fmt.Errorf("list rule files in %s: %w", dir, err)
-	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("no rule files (*.yaml) in %s", dir)
-	}
 	known := map[string]bool{}
 	for _, t := range teams {
 		known[t] = true
 	}
-	var ps configfile.Problems
-	var out []Rule
-	seen := map[string]string{}
-	for _, f := range files {
-		root, err := configfile.Read(fsys, f)
-		if err != nil {
-			return nil, err
-		}
-		for _, it := range configfile.Items[ruleYAML](f, root, "rules", &ps) {
-			before := len(ps)
-			r := build(f, it.Node, it.Value, known, &ps)
-			if prev, dup := seen[r.ID]; dup && r.ID != "" {
-				ps.Add(f, configfile.Field(it.Node, "id"), "rule id %q already defined at %s", r.ID, prev)
-			}
-			seen[r.ID] = fmt.Sprintf("%s:%d", f, it.Node.Line)
-			if len(ps) == before {
-				out = append(out, r)
-			}
-		}
+	each := func(f string, n *yaml.Node, r ruleYAML, ps *configfile.Problems) Rule {
+		return build(f, n, r, known, ps)
 	}
-	if err := ps.Err(); err != nil {
-		return nil, err
+	out, files, err := configfile.Dir(fsys, dir, "rules", "rule id", each, func(r Rule) string { return r.ID })
+	if files == 0 && err == nil {
+		return nil, fmt.Errorf("no rule files (*.yaml) in %s", dir)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
+	return out, err
 }
 
 var ruleID = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)

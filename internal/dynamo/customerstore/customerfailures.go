@@ -118,32 +118,25 @@ func (f *CustomerFailures) scan(ctx context.Context, since string, limit int, ea
 		in.ExpressionAttributeValues[":since"] = dynamo.AttrS(since)
 	}
 	seen := 0
-	for {
-		out, err := f.client.Query(ctx, in)
-		if err != nil {
-			return fmt.Errorf("read failures: %w", err)
+	err := dynamo.Query(ctx, f.client, in, func(it map[string]ddb.AttributeValue) error {
+		if limit > 0 && seen >= limit {
+			return dynamo.ErrStop
 		}
-		for _, it := range out.Items {
-			var fl events.Failure
-			if err := json.Unmarshal([]byte(dynamo.GetS(it, "failure")), &fl); err != nil {
-				return fmt.Errorf("decode failure %s: %w", dynamo.GetS(it, topology.PK), err)
-			}
-			state := dynamo.GetS(it, "state")
-			if fl.State != "" {
-				state = fl.State
-			}
-			if err := each(fl, state, it); err != nil {
-				return err
-			}
-			if seen++; limit > 0 && seen >= limit {
-				return nil
-			}
+		seen++
+		var fl events.Failure
+		if err := json.Unmarshal([]byte(dynamo.GetS(it, "failure")), &fl); err != nil {
+			return fmt.Errorf("decode failure %s: %w", dynamo.GetS(it, topology.PK), err)
 		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return nil
+		state := dynamo.GetS(it, "state")
+		if fl.State != "" {
+			state = fl.State
 		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
+		return each(fl, state, it)
+	})
+	if err != nil {
+		return fmt.Errorf("read failures: %w", err)
 	}
+	return nil
 }
 
 // concerns reports whether a failure names the subject: by customer id,

@@ -58,41 +58,36 @@ func (c *Store) Partition(ctx context.Context, id string, recent int) (customer.
 		// A customer has a handful of records besides interactions.
 		in.Limit = aws.Int32(int32(recent + 32))
 	}
-	for {
-		out, err := c.client.Query(ctx, in)
-		if err != nil {
-			return p, fmt.Errorf("query customer %s: %w", id, err)
-		}
-		for _, it := range out.Items {
-			sk := dynamo.GetS(it, topology.SK)
-			switch {
-			case sk == "profile":
-				p.Profile = decodeCustomerProfile(id, it)
-			case strings.HasPrefix(sk, "merge#"):
-				p.Merges = append(p.Merges, decodeMerge(it))
-			case strings.HasPrefix(sk, "journey#"):
-				p.Journeys = append(p.Journeys, journey.Ref{Journey: dynamo.GetS(it, "journey"), Instance: dynamo.GetS(it, "instance")})
-			case strings.HasPrefix(sk, "interaction#"):
-				if recent >= 0 && len(p.Interactions) >= recent {
-					return p, nil
-				}
-				st := customer.Stored{SK: sk}
-				if err := json.Unmarshal([]byte(dynamo.GetS(it, "event")), &st.Event); err != nil {
-					return p, fmt.Errorf("decode interaction %s of %s: %w", sk, id, err)
-				}
-				st.Keys, st.Linked = keysOf(it, "keys"), keysOf(it, "linked")
-				if len(st.Keys) == 0 {
-					// Recorded before interactions kept their keys.
-					st.Keys = identity.Keys(st.Event.Channel, st.Event.Customer)
-				}
-				p.Interactions = append(p.Interactions, st)
+	err := dynamo.Query(ctx, c.client, in, func(it map[string]ddb.AttributeValue) error {
+		sk := dynamo.GetS(it, topology.SK)
+		switch {
+		case sk == "profile":
+			p.Profile = decodeCustomerProfile(id, it)
+		case strings.HasPrefix(sk, "merge#"):
+			p.Merges = append(p.Merges, decodeMerge(it))
+		case strings.HasPrefix(sk, "journey#"):
+			p.Journeys = append(p.Journeys, journey.Ref{Journey: dynamo.GetS(it, "journey"), Instance: dynamo.GetS(it, "instance")})
+		case strings.HasPrefix(sk, "interaction#"):
+			if recent >= 0 && len(p.Interactions) >= recent {
+				return dynamo.ErrStop
 			}
+			st := customer.Stored{SK: sk}
+			if err := json.Unmarshal([]byte(dynamo.GetS(it, "event")), &st.Event); err != nil {
+				return fmt.Errorf("decode interaction %s: %w", sk, err)
+			}
+			st.Keys, st.Linked = keysOf(it, "keys"), keysOf(it, "linked")
+			if len(st.Keys) == 0 {
+				// Recorded before interactions kept their keys.
+				st.Keys = identity.Keys(st.Event.Channel, st.Event.Customer)
+			}
+			p.Interactions = append(p.Interactions, st)
 		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return p, nil
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
+		return nil
+	})
+	if err != nil {
+		return p, fmt.Errorf("query customer %s: %w", id, err)
 	}
+	return p, nil
 }
 
 // query pages through a Query on the customers table, stopping after limit
@@ -100,26 +95,21 @@ func (c *Store) Partition(ctx context.Context, id string, recent int) (customer.
 func (c *Store) query(ctx context.Context, in *dynamodb.QueryInput, limit int, each func(map[string]ddb.AttributeValue) error) error {
 	in.TableName = aws.String(c.customers)
 	in.ConsistentRead = aws.Bool(true)
-	seen := 0
-	for {
-		if limit > 0 {
-			in.Limit = aws.Int32(int32(min(limit-seen, 1000)))
-		}
-		out, err := c.client.Query(ctx, in)
-		if err != nil {
-			return fmt.Errorf("query %s: %w", aws.ToString(in.KeyConditionExpression), err)
-		}
-		for _, it := range out.Items {
-			if err := each(it); err != nil {
-				return err
-			}
-			seen++
-		}
-		if len(out.LastEvaluatedKey) == 0 || (limit > 0 && seen >= limit) {
-			return nil
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
+	if limit > 0 {
+		in.Limit = aws.Int32(int32(min(limit, 1000)))
 	}
+	seen := 0
+	err := dynamo.Query(ctx, c.client, in, func(it map[string]ddb.AttributeValue) error {
+		if limit > 0 && seen >= limit {
+			return dynamo.ErrStop
+		}
+		seen++
+		return each(it)
+	})
+	if err != nil {
+		return fmt.Errorf("query %s: %w", aws.ToString(in.KeyConditionExpression), err)
+	}
+	return nil
 }
 
 func decodeCustomerProfile(id string, it map[string]ddb.AttributeValue) customer.Profile {

@@ -6,6 +6,7 @@ package failurestore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -158,28 +159,20 @@ func (f *Failures) List(ctx context.Context, flt failure.Filter, cursor string, 
 		}
 		in.FilterExpression = aws.String(expr)
 	}
-	if cursor != "" {
-		start, err := dynamo.DecodeCursor(cursor)
-		if err != nil {
-			return nil, "", fmt.Errorf("%w: %w", failure.ErrBadCursor, err)
-		}
-		in.ExclusiveStartKey = start
+	items, next, err := dynamo.Page(ctx, f.client, in, cursor, nil)
+	if errors.Is(err, dynamo.ErrBadCursor) {
+		return nil, "", fmt.Errorf("%w: %w", failure.ErrBadCursor, err)
 	}
-	out, err := f.client.Query(ctx, in)
 	if err != nil {
 		return nil, "", fmt.Errorf("list failures: %w", err)
 	}
-	page := make([]events.Failure, 0, len(out.Items))
-	for _, it := range out.Items {
+	page := make([]events.Failure, 0, len(items))
+	for _, it := range items {
 		fl, err := decodeFailure(it)
 		if err != nil {
 			return nil, "", err
 		}
 		page = append(page, fl)
-	}
-	next := ""
-	if len(out.LastEvaluatedKey) > 0 {
-		next = dynamo.EncodeCursor(out.LastEvaluatedKey)
 	}
 	return page, next, nil
 }

@@ -79,23 +79,18 @@ func (f *Notebook) Activity(ctx context.Context, id string) ([]failure.Activity,
 		ConsistentRead:            aws.Bool(true),
 	}
 	var out []failure.Activity
-	for {
-		page, err := f.client.Query(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("read activity of failure %s: %w", id, err)
+	err := dynamo.Query(ctx, f.client, in, func(it map[string]ddb.AttributeValue) error {
+		var a failure.Activity
+		if err := json.Unmarshal([]byte(dynamo.GetS(it, "activity")), &a); err != nil {
+			return fmt.Errorf("decode: %w", err)
 		}
-		for _, it := range page.Items {
-			var a failure.Activity
-			if err := json.Unmarshal([]byte(dynamo.GetS(it, "activity")), &a); err != nil {
-				return nil, fmt.Errorf("decode activity of failure %s: %w", id, err)
-			}
-			out = append(out, a)
-		}
-		if len(page.LastEvaluatedKey) == 0 {
-			return out, nil
-		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
+		out = append(out, a)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read activity of failure %s: %w", id, err)
 	}
+	return out, nil
 }
 
 // Assignments implements failure.Notebook, 100 keys per batch.
@@ -141,22 +136,15 @@ func (f *Notebook) EraseActivity(ctx context.Context, id string) error {
 		ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": dynamo.AttrS("failure#" + id)},
 		ProjectionExpression:      aws.String("#pk, #sk"),
 	}
-	for {
-		page, err := f.client.Query(ctx, in)
-		if err != nil {
-			return fmt.Errorf("read activity of failure %s: %w", id, err)
-		}
-		for _, it := range page.Items {
-			if dynamo.GetS(it, "sk") == "failure" {
-				continue
-			}
-			if _, err := f.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(f.table), Key: dynamo.ItemKey(dynamo.GetS(it, "pk"), dynamo.GetS(it, "sk"))}); err != nil {
-				return fmt.Errorf("delete activity of failure %s: %w", id, err)
-			}
-		}
-		if len(page.LastEvaluatedKey) == 0 {
+	err := dynamo.Query(ctx, f.client, in, func(it map[string]ddb.AttributeValue) error {
+		if dynamo.GetS(it, "sk") == "failure" {
 			return nil
 		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
+		_, err := f.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(f.table), Key: dynamo.ItemKey(dynamo.GetS(it, "pk"), dynamo.GetS(it, "sk"))})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("erase activity of failure %s: %w", id, err)
 	}
+	return nil
 }

@@ -3,6 +3,7 @@ package intakestore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -140,31 +141,21 @@ func (q *Quarantine) List(ctx context.Context, f ingest.Filter, cursor string, l
 		in.ExpressionAttributeNames["#c"] = "channel"
 		in.ExpressionAttributeValues[":c"] = dynamo.AttrS(f.Channel)
 	}
-	if cursor != "" {
-		start, err := dynamo.DecodeCursor(cursor)
-		if err == nil {
-			err = badRowCursor(start, "badrows#"+state)
-		}
-		if err != nil {
-			return nil, "", fmt.Errorf("%w: %w", ingest.ErrBadCursor, err)
-		}
-		in.ExclusiveStartKey = start
+	ours := func(k map[string]ddb.AttributeValue) error { return badRowCursor(k, "badrows#"+state) }
+	items, next, err := dynamo.Page(ctx, q.client, in, cursor, ours)
+	if errors.Is(err, dynamo.ErrBadCursor) {
+		return nil, "", fmt.Errorf("%w: %w", ingest.ErrBadCursor, err)
 	}
-	out, err := q.client.Query(ctx, in)
 	if err != nil {
 		return nil, "", fmt.Errorf("list bad rows: %w", err)
 	}
-	rows := make([]ingest.BadRow, 0, len(out.Items))
-	for _, it := range out.Items {
+	rows := make([]ingest.BadRow, 0, len(items))
+	for _, it := range items {
 		var row ingest.BadRow
 		if err := json.Unmarshal([]byte(dynamo.GetS(it, "row")), &row); err != nil {
 			return nil, "", fmt.Errorf("decode bad row: %w", err)
 		}
 		rows = append(rows, row)
-	}
-	next := ""
-	if len(out.LastEvaluatedKey) > 0 {
-		next = dynamo.EncodeCursor(out.LastEvaluatedKey)
 	}
 	return rows, next, nil
 }

@@ -3,6 +3,7 @@ package journeystore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -74,31 +75,26 @@ func (c *Refusals) Refused(ctx context.Context, cursor string, limit int) ([]jou
 		ScanIndexForward:          aws.Bool(false),
 		Limit:                     aws.Int32(int32(limit)),
 	}
-	if cursor != "" {
-		start, err := dynamo.DecodeCursor(cursor)
-		if err == nil && (len(start) != 2 || dynamo.GetS(start, topology.PK) != refusalsPK || dynamo.GetS(start, topology.SK) == "") {
-			err = fmt.Errorf("%w: not a key of this listing", dynamo.ErrBadCursor)
+	ours := func(k map[string]ddb.AttributeValue) error {
+		if len(k) != 2 || dynamo.GetS(k, topology.PK) != refusalsPK || dynamo.GetS(k, topology.SK) == "" {
+			return errors.New("not a key of this listing")
 		}
-		if err != nil {
-			return nil, "", fmt.Errorf("%w: %w", journey.ErrBadCursor, err)
-		}
-		in.ExclusiveStartKey = start
+		return nil
 	}
-	out, err := c.client.Query(ctx, in)
+	items, next, err := dynamo.Page(ctx, c.client, in, cursor, ours)
+	if errors.Is(err, dynamo.ErrBadCursor) {
+		return nil, "", fmt.Errorf("%w: %w", journey.ErrBadCursor, err)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("list refusals: %w", err)
 	}
-	list := make([]journey.Refusal, 0, len(out.Items))
-	for _, it := range out.Items {
+	list := make([]journey.Refusal, 0, len(items))
+	for _, it := range items {
 		var r journey.Refusal
 		if err := json.Unmarshal([]byte(dynamo.GetS(it, "refusal")), &r); err != nil {
 			return nil, "", fmt.Errorf("decode refusal: %w", err)
 		}
 		list = append(list, r)
-	}
-	next := ""
-	if len(out.LastEvaluatedKey) > 0 {
-		next = dynamo.EncodeCursor(out.LastEvaluatedKey)
 	}
 	return list, next, nil
 }

@@ -121,19 +121,14 @@ func (l *Loops) OfCustomer(ctx context.Context, customerID string) ([]string, er
 		ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": dynamo.AttrS("loopcust#" + customerID)},
 	}
 	var out []string
-	for {
-		page, err := l.client.Query(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("list loops of customer %s: %w", customerID, err)
-		}
-		for _, it := range page.Items {
-			out = append(out, dynamo.GetS(it, "sk"))
-		}
-		if len(page.LastEvaluatedKey) == 0 {
-			return out, nil
-		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
+	err := dynamo.Query(ctx, l.client, in, func(it map[string]ddb.AttributeValue) error {
+		out = append(out, dynamo.GetS(it, "sk"))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list loops of customer %s: %w", customerID, err)
 	}
+	return out, nil
 }
 
 // ByTicket implements loop.Store.
@@ -184,20 +179,15 @@ func (l *Loops) Due(ctx context.Context, until time.Time, limit int) ([]string, 
 		ExpressionAttributeValues: map[string]ddb.AttributeValue{":pk": dynamo.AttrS(loopDuePK), ":until": dynamo.AttrS(until.UTC().Format(loopDueFormat) + "#~")},
 	}
 	var out []string
-	for {
-		page, err := l.client.Query(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("list loops due by %s: %w", until, err)
+	err := dynamo.Query(ctx, l.client, in, func(it map[string]ddb.AttributeValue) error {
+		if len(out) == limit {
+			return dynamo.ErrStop
 		}
-		for _, it := range page.Items {
-			if len(out) == limit {
-				return out, nil
-			}
-			out = append(out, strings.TrimPrefix(dynamo.GetS(it, topology.PK), "loop#"))
-		}
-		if len(page.LastEvaluatedKey) == 0 {
-			return out, nil
-		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
+		out = append(out, strings.TrimPrefix(dynamo.GetS(it, topology.PK), "loop#"))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list loops due by %s: %w", until, err)
 	}
+	return out, nil
 }

@@ -6,6 +6,7 @@ package outboundstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -260,24 +261,16 @@ func (st *Deliveries) List(ctx context.Context, q outbound.Query) ([]outbound.De
 		in.ExpressionAttributeNames["#gsk"] = topology.GSI1SK
 		in.ExpressionAttributeValues[":status"] = dynamo.AttrS(q.Status + "#")
 	}
-	if q.Cursor != "" {
-		start, err := dynamo.DecodeCursor(q.Cursor)
-		if err != nil {
-			return nil, "", fmt.Errorf("%w: %w", outbound.ErrBadCursor, err)
-		}
-		in.ExclusiveStartKey = start
+	items, next, err := dynamo.Page(ctx, st.client, in, q.Cursor, nil)
+	if errors.Is(err, dynamo.ErrBadCursor) {
+		return nil, "", fmt.Errorf("%w: %w", outbound.ErrBadCursor, err)
 	}
-	out, err := st.client.Query(ctx, in)
 	if err != nil {
 		return nil, "", fmt.Errorf("list deliveries of %s: %w", q.Endpoint, err)
 	}
-	page := make([]outbound.Delivery, 0, len(out.Items))
-	for _, it := range out.Items {
+	page := make([]outbound.Delivery, 0, len(items))
+	for _, it := range items {
 		page = append(page, decodeDelivery(it))
-	}
-	next := ""
-	if len(out.LastEvaluatedKey) > 0 {
-		next = dynamo.EncodeCursor(out.LastEvaluatedKey)
 	}
 	return page, next, nil
 }

@@ -298,23 +298,21 @@ func (r *RuleState) queryStates(ctx context.Context, pk, op, sk string, limit in
 		in.Limit = aws.Int32(int32(limit))
 	}
 	var out []rules.Keyed
-	for {
-		res, err := r.client.Query(ctx, in)
+	err := dynamo.Query(ctx, r.client, in, func(it map[string]ddb.AttributeValue) error {
+		if limit > 0 && len(out) >= limit {
+			return dynamo.ErrStop
+		}
+		st, err := decodeRuleState(it)
 		if err != nil {
-			return nil, fmt.Errorf("list rule states under %s: %w", pk, err)
+			return err
 		}
-		for _, it := range res.Items {
-			st, err := decodeRuleState(it)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, rules.Keyed{StateKey: rules.StateKey{Rule: dynamo.GetS(it, "rule"), Key: dynamo.GetS(it, "key")}, State: st})
-		}
-		if len(res.LastEvaluatedKey) == 0 || (limit > 0 && len(out) >= limit) {
-			return out, nil
-		}
-		in.ExclusiveStartKey = res.LastEvaluatedKey
+		out = append(out, rules.Keyed{StateKey: rules.StateKey{Rule: dynamo.GetS(it, "rule"), Key: dynamo.GetS(it, "key")}, State: st})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list rule states under %s: %w", pk, err)
 	}
+	return out, nil
 }
 
 // Tallies implements rules.Store.
@@ -328,29 +326,24 @@ func (r *RuleState) Tallies(ctx context.Context, rule string, since time.Time) (
 		},
 	}
 	var out []rules.Tally
-	for {
-		res, err := r.client.Query(ctx, in)
+	err := dynamo.Query(ctx, r.client, in, func(it map[string]ddb.AttributeValue) error {
+		minute, _, _ := strings.Cut(dynamo.GetS(it, topology.DueSK), "#")
+		at, err := time.Parse(dynamo.Sortable, minute)
 		if err != nil {
-			return nil, fmt.Errorf("read tallies of rule %s: %w", rule, err)
+			return fmt.Errorf("tally %s: minute %q: %w", dynamo.GetS(it, topology.PK), minute, err)
 		}
-		for _, it := range res.Items {
-			minute, _, _ := strings.Cut(dynamo.GetS(it, topology.DueSK), "#")
-			at, err := time.Parse(dynamo.Sortable, minute)
-			if err != nil {
-				return nil, fmt.Errorf("tally %s: minute %q: %w", dynamo.GetS(it, topology.PK), minute, err)
+		t := rules.Tally{Rule: rule, Key: dynamo.GetS(it, "key"), Minute: at, Bad: dynamo.GetN(it, rateBad), Total: dynamo.GetN(it, rateTotal)}
+		if l := dynamo.GetS(it, rateLast); l != "" {
+			var ev events.Evidence
+			if err := json.Unmarshal([]byte(l), &ev); err == nil {
+				t.Last = &ev
 			}
-			t := rules.Tally{Rule: rule, Key: dynamo.GetS(it, "key"), Minute: at, Bad: dynamo.GetN(it, rateBad), Total: dynamo.GetN(it, rateTotal)}
-			if l := dynamo.GetS(it, rateLast); l != "" {
-				var ev events.Evidence
-				if err := json.Unmarshal([]byte(l), &ev); err == nil {
-					t.Last = &ev
-				}
-			}
-			out = append(out, t)
 		}
-		if len(res.LastEvaluatedKey) == 0 {
-			return out, nil
-		}
-		in.ExclusiveStartKey = res.LastEvaluatedKey
+		out = append(out, t)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read tallies of rule %s: %w", rule, err)
 	}
+	return out, nil
 }
