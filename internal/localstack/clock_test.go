@@ -1,9 +1,11 @@
 package localstack_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,9 +35,18 @@ const clockSensitive = "^(TestMetricsEndToEnd|TestWebhookToSlackEmailAndMetric|T
 func TestClockSensitiveAtEdgeInstants(t *testing.T) {
 	for _, at := range testclock.Instants {
 		t.Run(at, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run", clockSensitive, "-test.count", "1")
+			// A child that hangs is stopped with its goroutines dumped
+			// (SIGQUIT), so the run says where instead of timing out whole.
+			ctx, cancel := context.WithTimeout(context.Background(), childTimeout)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run", clockSensitive, "-test.count", "1")
+			cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
+			cmd.WaitDelay = 10 * time.Second
 			cmd.Env = append(os.Environ(), testclock.Env+"="+at)
 			out, err := cmd.CombinedOutput()
+			if ctx.Err() != nil {
+				t.Fatalf("at %s: no answer within %s; the child's goroutines:\n%s", at, childTimeout, testLines(out))
+			}
 			if err != nil {
 				t.Fatalf("at %s: %v\n%s", at, err, testLines(out))
 			}
@@ -45,6 +56,9 @@ func TestClockSensitiveAtEdgeInstants(t *testing.T) {
 		})
 	}
 }
+
+// childTimeout bounds one instant's run, which takes about 15 s alone.
+const childTimeout = 4 * time.Minute
 
 // testLines keeps the test framework's lines of a child run's output, not
 // the stack's JSON logs.
