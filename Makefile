@@ -4,7 +4,11 @@ STAGE     ?= dev
 FUNCTIONS := ingest journey rules notify rollup api outbound
 # aws-cdk CLI used by deploy/diff; synth needs only Go and Node.
 CDK       ?= npx --yes aws-cdk@2.1148.1
-FUZZTIME  ?= 3s
+# Fuzz budgets are counts, not durations: Go 1.26's fuzz coordinator can
+# fail a target with "context deadline exceeded" when a duration ends while
+# a worker is minimizing an input (go.dev/issue/75804, fixed in Go 1.27).
+FUZZTIME  ?= 10000x
+FUZZMINIMIZE ?= 100x
 
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
@@ -53,7 +57,7 @@ fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
 	    echo "fuzz $$pkg $$f"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$pkg || exit 1; \
 	  done; \
 	done
 

@@ -63,6 +63,11 @@ func Request(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Requ
 	if path == "" {
 		path = "/"
 	}
+	if !strings.HasPrefix(path, "/") {
+		// API Gateway's paths are absolute; "*" or "x" would reach
+		// net/http's server-wide and relative forms instead of a route.
+		return nil, fmt.Errorf("path %q is not absolute", path)
+	}
 	u := &url.URL{Path: path, RawQuery: ev.RawQueryString}
 	// RawPath keeps the path's bytes as sent (%2F, !) for handlers that
 	// read EscapedPath.

@@ -171,6 +171,16 @@ func TestBase64Bodies(t *testing.T) {
 	if err != nil || resp.StatusCode != 400 || !strings.Contains(resp.Body, "base64") {
 		t.Errorf("undecodable body: %+v %v", resp, err)
 	}
+	// A path that is not absolute (API Gateway never sends one) is a clear
+	// 400, not net/http's bodiless answer to "*".
+	for _, path := range []string{"*", "v1/webhooks/app"} {
+		rel := events.APIGatewayV2HTTPRequest{RawPath: path,
+			RequestContext: events.APIGatewayV2HTTPRequestContext{HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "POST"}}}
+		resp, err := apigw.Handler(http.NotFoundHandler())(context.Background(), rel)
+		if err != nil || resp.StatusCode != 400 || !strings.Contains(resp.Body, "not absolute") {
+			t.Errorf("path %q: %+v %v", path, resp, err)
+		}
+	}
 }
 
 // What API Gateway adds and how it joins repeated headers.
