@@ -104,22 +104,6 @@ func TestRetrySchedule(t *testing.T) {
 	}
 }
 
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 6, 17, 14, 30, 0, 0, time.UTC)
-	for v, want := range map[string]time.Duration{
-		"": 0, "120": 2 * time.Minute, "0": 0, "-5": 0, "soon": 0,
-		now.Add(time.Hour).Format(http.TimeFormat): time.Hour, now.Add(-time.Hour).Format(http.TimeFormat): 0,
-	} {
-		h := http.Header{}
-		if v != "" {
-			h.Set("Retry-After", v)
-		}
-		if got := RetryAfter(h, now); got != want {
-			t.Errorf("Retry-After %q = %s, want %s", v, got, want)
-		}
-	}
-}
-
 func TestDeliveredOnceAfterARetry(t *testing.T) {
 	f := newFixture(t, func(n int, _ []byte) (int, http.Header) {
 		if n == 1 {

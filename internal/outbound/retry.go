@@ -1,9 +1,6 @@
 package outbound
 
 import (
-	"net/http"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -40,25 +37,6 @@ func Backoff(n int, r float64) time.Duration {
 	d = min(d, MaxBackoff)
 	f := 1 - jitter + 2*jitter*r
 	return time.Duration(float64(d) * f).Round(time.Millisecond)
-}
-
-// RetryAfter reads a Retry-After header (delay-seconds or an HTTP date)
-// as a wait from now; zero when absent or unreadable.
-func RetryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil {
-		if s <= 0 {
-			return 0
-		}
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // nextTry is when a delivery whose attempt failed at now is tried again,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/eventpattern"
+	"github.com/ocxhq/ocx/internal/retryafter"
 	"github.com/ocxhq/ocx/internal/wakeup"
 )
 
@@ -421,6 +422,6 @@ func (s *Service) send(ctx context.Context, sub Subscription, d Delivery, n int)
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	a.Status = resp.StatusCode
 	a.Response = strings.ToValidUTF8(string(excerpt), "?")
-	a.retryAfter = RetryAfter(resp.Header, s.Now())
+	a.retryAfter = retryafter.Of(resp.Header, s.Now())
 	return a
 }

@@ -18,9 +18,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ocxhq/ocx/internal/retryafter"
 )
 
 // SecretName is the Secrets Manager secret (after the stage prefix) holding
@@ -184,7 +185,7 @@ func (c *Client) CreateTicket(ctx context.Context, t Ticket, key string) (Create
 		}
 		return out.Ticket, nil
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return Created{}, &RetryableError{After: retryAfter(resp.Header.Get("Retry-After"), c.now()),
+		return Created{}, &RetryableError{After: retryafter.Of(resp.Header, c.now()),
 			Err: fmt.Errorf("create zendesk ticket: %s: %s", resp.Status, excerpt(answer))}
 	default:
 		return Created{}, fmt.Errorf("create zendesk ticket: %s: %s", resp.Status, excerpt(answer))
@@ -226,19 +227,4 @@ func excerpt(b []byte) string {
 		s = s[:maxErrorBody] + "…"
 	}
 	return s
-}
-
-// retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-func retryAfter(h string, now time.Time) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(h); err == nil {
-		return time.Duration(max(s, 0)) * time.Second
-	}
-	if at, err := http.ParseTime(h); err == nil {
-		return max(at.Sub(now), 0)
-	}
-	return 0
 }

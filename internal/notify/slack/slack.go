@@ -12,11 +12,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ocxhq/ocx/internal/notify"
+	"github.com/ocxhq/ocx/internal/retryafter"
 	"github.com/ocxhq/ocx/internal/team"
 	"github.com/ocxhq/ocx/internal/topology"
 )
@@ -115,25 +115,10 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Notification) (retry boo
 	}
 	err = fmt.Errorf("slack rejected alert for team %s: %s: %s", t.ID, resp.Status, strings.TrimSpace(string(answer)))
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
-		if d := retryAfter(resp.Header.Get("Retry-After"), time.Now()); d > 0 {
+		if d := retryafter.Of(resp.Header, time.Now()); d > 0 {
 			return true, &notify.RetryAfterError{After: d, Err: err}
 		}
 		return true, err
 	}
 	return false, err
-}
-
-// retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-func retryAfter(h string, now time.Time) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(h); err == nil {
-		return time.Duration(max(s, 0)) * time.Second
-	}
-	if at, err := http.ParseTime(h); err == nil {
-		return max(at.Sub(now), 0)
-	}
-	return 0
 }

@@ -297,23 +297,6 @@ func TestNotifyStatus(t *testing.T) {
 	}
 }
 
-func TestRetryAfterHeader(t *testing.T) {
-	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	tests := map[string]time.Duration{
-		"":                              0,
-		"5":                             5 * time.Second,
-		"-1":                            0,
-		"soon":                          0,
-		"Sat, 01 Mar 2025 12:00:30 GMT": 30 * time.Second,
-		"Sat, 01 Mar 2025 11:00:00 GMT": 0,
-	}
-	for h, want := range tests {
-		if got := retryAfter(h, now); got != want {
-			t.Errorf("retryAfter(%q) = %s, want %s", h, got, want)
-		}
-	}
-}
-
 func TestNotifyWithoutAWebhook(t *testing.T) {
 	tests := []struct {
 		name      string
