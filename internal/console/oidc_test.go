@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -9,12 +10,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ocxhq/ocx/internal/browsertest"
 )
 
 // The console's OIDC sign-in, in Chromium against a stand-in provider: the
@@ -23,13 +24,9 @@ import (
 // verifier; the API then sees the access token. Everything is served over
 // TLS on one origin, as the CSP's connect-src allows.
 func TestOIDCSignInInBrowser(t *testing.T) {
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("Chromium is required: %v (apt-get install -y chromium; .ci/run does)", err)
-	}
 	consoleDir, _ := filepath.Abs("../../console")
-	if _, err := os.Stat(filepath.Join(consoleDir, "node_modules/playwright-core")); err != nil {
-		t.Fatalf("the console's packages are not installed: %v (make console)", err)
+	if err := browsertest.Ready(consoleDir); err != nil {
+		t.Fatal(err)
 	}
 	var mu sync.Mutex
 	var challenge, state, verified, bearer string
@@ -85,13 +82,9 @@ func TestOIDCSignInInBrowser(t *testing.T) {
 		_, _ = w.Write([]byte(`{"failures":[]}`))
 	})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "test/oidc.mjs")
-	cmd.Dir = consoleDir
-	cmd.Env = append(os.Environ(), "OCX_URL="+srv.URL, "OCX_CHROMIUM="+chromium)
-	out, err := cmd.CombinedOutput()
-	t.Logf("%s", out)
+	var out bytes.Buffer
+	err := browsertest.Run(context.Background(), consoleDir, "test/oidc.mjs", []string{"OCX_URL=" + srv.URL}, &out, 2*time.Minute)
+	t.Logf("%s", out.String())
 	if err != nil {
 		t.Fatalf("sign-in in the browser: %v", err)
 	}

@@ -109,7 +109,7 @@ func TestEveryChannelOverHTTP(t *testing.T) {
 			if code, _ := post(t, st, ch, d, body, true); code != http.StatusUnauthorized {
 				t.Fatalf("tampered: %d, want 401", code)
 			}
-			st.Router().Idle()
+			idle(t, st)
 			st.Meter().Reset()
 			code, first := post(t, st, ch, d, body, false)
 			if code != http.StatusAccepted || len(first.EventIDs) == 0 {
@@ -121,7 +121,7 @@ func TestEveryChannelOverHTTP(t *testing.T) {
 					t.Fatalf("redelivery: %d %+v, want 200 duplicate with the same ids", code, again)
 				}
 			}
-			st.Router().Idle()
+			idle(t, st)
 			if put := st.Meter().Snapshot()["eventbridge events put"]; put < len(first.EventIDs) {
 				t.Fatalf("%d events put for %d accepted", put, len(first.EventIDs))
 			}
@@ -193,7 +193,7 @@ func TestQuarantineReplayAfterMappingChange(t *testing.T) {
 	if resp.StatusCode != 200 || len(res.Published) == 0 || res.Row.State != ingest.StateReplayed {
 		t.Fatalf("replay: %d %+v", resp.StatusCode, res)
 	}
-	st.Router().Idle()
+	idle(t, st)
 	if put := st.Meter().Snapshot()["eventbridge events put"]; put < len(res.Published) {
 		t.Fatalf("replay put %d events, want %d", put, len(res.Published))
 	}

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ocxhq/ocx/infra/config"
+	"github.com/ocxhq/ocx/internal/browsertest"
 	"github.com/ocxhq/ocx/internal/channel"
 	"github.com/ocxhq/ocx/internal/customer"
 	"github.com/ocxhq/ocx/internal/demo"
@@ -25,10 +25,6 @@ import (
 	"github.com/ocxhq/ocx/internal/ingest"
 	"github.com/ocxhq/ocx/internal/localstack"
 )
-
-// Chromium is Debian's package (`.ci/run` installs it); Playwright drives it
-// from console/node_modules (`make console` installs them from the lockfile).
-const chromium = "/usr/bin/chromium"
 
 // The console in a real browser against the local stack with demo data:
 // console/test/browser.mjs signs in, checks every page's figures against
@@ -44,11 +40,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("Chromium is required for the console test: %v (apt-get install -y chromium; .ci/run does)", err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "console/node_modules/playwright-core")); err != nil {
-		t.Fatalf("the console's packages are not installed: %v (make console installs them from the lockfile)", err)
+	if err := browsertest.Ready(filepath.Join(root, "console")); err != nil {
+		t.Fatal(err)
 	}
 	shots := os.Getenv("OCX_CONSOLE_SCREENSHOTS")
 	if shots == "" {
@@ -111,7 +104,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		if code := sendApp(t, st, chans["app"], e.id, body, clock()); code != 202 {
 			t.Fatalf("%s: %d", e.id, code)
 		}
-		st.Router().Idle()
+		idle(t, st)
 	}
 	bad := `{"type":"survey.responded","customer":{"email":"bad.row@example.com"},"occurred_at":"` +
 		end.Add(-time.Hour).Format(time.RFC3339) + `","attributes":{"survey":"nps","score":42}}`
@@ -119,11 +112,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("an out-of-scale answer: %d, want 400", code)
 	}
 	ctx := context.Background()
-	st.Router().Idle()
+	idle(t, st)
 	if err := st.Tick(ctx, "rule-timers"); err != nil {
 		t.Fatal(err)
 	}
-	st.Router().Idle()
+	idle(t, st)
 	if err := st.Tick(ctx, "rollup"); err != nil {
 		t.Fatal(err)
 	}
@@ -184,20 +177,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	result := filepath.Join(t.TempDir(), "result.json")
-	run, cancel := context.WithTimeout(ctx, 150*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(run, "node", "test/browser.mjs")
-	cmd.Dir = filepath.Join(root, "console")
-	cmd.Env = append(os.Environ(),
-		"OCX_URL="+st.URL, "OCX_TOKEN=test-token", "OCX_SHOTS="+shots, "OCX_RESULT="+result, "OCX_CHROMIUM="+chromium,
-		"OCX_FAILURE="+target, "OCX_CUSTOMER_EMAIL="+mergeEmail, "OCX_ABSORBED="+merged.Merges[0].Absorbed,
-		"OCX_ERASE="+erase.ID, "OCX_RICH_CUSTOMER="+rich, "OCX_BADROW="+rows.BadRows[0].ID,
-		"OCX_FROM="+end.AddDate(0, 0, -30).Format(time.DateOnly), "OCX_TO="+end.AddDate(0, 0, 1).Format(time.DateOnly))
+	env := []string{"OCX_URL=" + st.URL, "OCX_TOKEN=test-token", "OCX_SHOTS=" + shots, "OCX_RESULT=" + result,
+		"OCX_FAILURE=" + target, "OCX_CUSTOMER_EMAIL=" + mergeEmail, "OCX_ABSORBED=" + merged.Merges[0].Absorbed,
+		"OCX_ERASE=" + erase.ID, "OCX_RICH_CUSTOMER=" + rich, "OCX_BADROW=" + rows.BadRows[0].ID,
+		"OCX_FROM=" + end.AddDate(0, 0, -30).Format(time.DateOnly), "OCX_TO=" + end.AddDate(0, 0, 1).Format(time.DateOnly)}
 	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
 	browserBegan := time.Now()
 	before := sink.count()
-	err = cmd.Run()
+	err = browsertest.Run(ctx, filepath.Join(root, "console"), "test/browser.mjs", env, &out, 5*time.Minute)
 	t.Logf("browser test (%s):\n%s", time.Since(browserBegan).Round(time.Second), out.String())
 	if raw, rerr := os.ReadFile(result); rerr == nil {
 		var r struct {

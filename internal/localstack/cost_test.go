@@ -100,7 +100,7 @@ func TestCostPerInteraction(t *testing.T) {
 	}
 	// Warm the secret caches, as a warm Lambda has them.
 	send(t, st, "warm", scenarios[0].body(-1), false)
-	st.Router().Idle()
+	idle(t, st)
 
 	const n = 20
 	var doc bytes.Buffer
@@ -114,7 +114,7 @@ func TestCostPerInteraction(t *testing.T) {
 				t.Fatalf("%s: webhook %d: %d", sc.name, i, r.StatusCode)
 			}
 		}
-		st.Router().Idle()
+		idle(t, st)
 		counts, inv := st.Meter().Snapshot(), st.Router().Invocations()
 		u := usage(counts, inv, n)
 		fmt.Fprintf(&doc, "## %s\n\n", strings.ToUpper(sc.name[:1])+sc.name[1:])

@@ -95,11 +95,11 @@ func TestDemoFiguresMatchTheEvents(t *testing.T) {
 	// Settle: deliver everything, fire the timers that fell due (stalls,
 	// late replies), deliver what they raised, roll up.
 	ctx := context.Background()
-	st.Router().Idle()
+	idle(t, st)
 	if err := st.Tick(ctx, "rule-timers"); err != nil {
 		t.Fatal(err)
 	}
-	st.Router().Idle()
+	idle(t, st)
 	if err := st.Tick(ctx, "rollup"); err != nil {
 		t.Fatal(err)
 	}

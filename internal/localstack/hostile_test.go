@@ -140,7 +140,7 @@ func (h *hostile) badRow(channelID, delivery string) ingest.BadRow {
 // input must be kept by the pipeline, not parked where nobody looks.
 func (h *hostile) noDeadLetters() {
 	h.t.Helper()
-	h.st.Router().Idle()
+	idle(h.t, h.st)
 	var page deadletter.Page
 	if code := h.get("/v1/deadletters", &page); code != 200 || page.Total != 0 {
 		var what []string
@@ -190,7 +190,7 @@ func TestHostileUnkeepableInputNever503(t *testing.T) {
 	}
 	var acc ingest.Accepted
 	_ = json.Unmarshal(raw, &acc)
-	h.st.Router().Idle()
+	idle(h.t, h.st)
 	var v customer.View
 	if lookup(t, h.st, "email:big@example.com", &v); len(v.Interactions) != 1 || v.Interactions[0].ID != acc.EventIDs[0] {
 		t.Fatalf("claim-checked event not stored: %d interactions", len(v.Interactions))
@@ -242,7 +242,7 @@ func TestHostileUnkeepableInputNever503(t *testing.T) {
 		t.Fatalf("sendgrid batch: %d %.300s", code, raw)
 	}
 	t.Logf("sendgrid batch of 3,003 items answered in %s", took)
-	h.st.Router().Idle()
+	idle(h.t, h.st)
 	for i := range 3 {
 		if lookup(t, h.st, fmt.Sprintf("email:good%d@example.com", i), &v); len(v.Interactions) != 1 {
 			t.Fatalf("good item %d of the batch not stored", i)
@@ -293,7 +293,7 @@ func TestHostileIdentitiesValidatedAtArrival(t *testing.T) {
 		}
 		h.badRow("app", fmt.Sprint("msg_id_alone_", i))
 	}
-	h.st.Router().Idle()
+	idle(h.t, h.st)
 	var v customer.View
 	if lookup(t, h.st, "app:idv-1", &v); len(v.Interactions) == 0 {
 		// Keyed on whichever key remained; look the first one up both ways.
@@ -357,7 +357,7 @@ func TestHostileCSVExportIsSpreadsheetSafe(t *testing.T) {
 			t.Fatalf("%d %s", code, raw)
 		}
 	}
-	h.st.Router().Idle()
+	idle(h.t, h.st)
 	if err := h.st.Tick(context.Background(), "rollup"); err != nil {
 		t.Fatal(err)
 	}
@@ -441,7 +441,7 @@ func TestHostileShopifyReplayAndForgery(t *testing.T) {
 	if code, raw, _ = h.post("shopify", twin, hdr("orders/create", "w-6")); code != 202 {
 		t.Fatalf("orders/create of a body first seen as orders/updated: %d %s", code, raw)
 	}
-	h.st.Router().Idle()
+	idle(h.t, h.st)
 	var v customer.View
 	var types []string
 	lookup(t, h.st, "email:shop@example.com", &v)
@@ -545,7 +545,7 @@ func TestHostileDeadLettersListedAndRedriven(t *testing.T) {
 	h := newHostile(t)
 	f := failureOf("flr_orphan", "nps.detractor", "no-such-team", "warning", "app", "c-1", h.now())
 	publish(t, h.st, events.TypeFailureDetected, f)
-	h.st.Router().Idle()
+	idle(h.t, h.st)
 	var page deadletter.Page
 	if code := h.get("/v1/deadletters", &page); code != 200 || page.Total != 1 {
 		t.Fatalf("dead letters: %d %+v", code, page)
@@ -571,7 +571,7 @@ func TestHostileDeadLettersListedAndRedriven(t *testing.T) {
 	if resp.StatusCode != 200 || res.Redriven != 1 {
 		t.Fatalf("redrive: %d %+v", resp.StatusCode, res)
 	}
-	h.st.Router().Idle()
+	idle(h.t, h.st)
 	if code := h.get("/v1/deadletters", &page); code != 200 || page.Total != 1 {
 		t.Fatalf("after a redrive that fails again: %d %+v", code, page)
 	}

@@ -102,7 +102,7 @@ func TestBulkReplayAfterMappingFix(t *testing.T) {
 		t.Fatalf("reason filter: %+v", none)
 	}
 	t.Logf("dry run over %d rows in %s", n, time.Since(begin).Round(time.Millisecond))
-	st.Router().Idle()
+	idle(t, st)
 	if put := st.Meter().Snapshot()["eventbridge events put"]; put != 0 {
 		t.Fatalf("the dry run put %d events", put)
 	}
@@ -113,7 +113,7 @@ func TestBulkReplayAfterMappingFix(t *testing.T) {
 		t.Fatalf("replay: %+v, want what the dry run said: %+v", done, plan)
 	}
 	t.Logf("replayed %d rows (%d events) in %s", n, done.Events, time.Since(begin).Round(time.Millisecond))
-	st.Router().Idle()
+	idle(t, st)
 	// Downstream functions publish what the responses cause (a detractor's
 	// failure), so the bus carries at least the replayed events.
 	put := st.Meter().Snapshot()["eventbridge events put"]
@@ -122,7 +122,7 @@ func TestBulkReplayAfterMappingFix(t *testing.T) {
 	}
 
 	again := bulkReplay(t, st, ingest.BulkRequest{Channel: "typeform"})
-	st.Router().Idle()
+	idle(t, st)
 	if again.Matched != 0 || again.Events != 0 || st.Meter().Snapshot()["eventbridge events put"] != put {
 		t.Fatalf("a second replay: %+v, %d events put in all, %d before", again, st.Meter().Snapshot()["eventbridge events put"], put)
 	}
@@ -143,7 +143,7 @@ func TestBulkReplayAfterMappingFix(t *testing.T) {
 	if code := apiCall(t, st, "POST", "/v1/badrows/"+page.BadRows[0].ID+"/replay", nil, &res); code != 200 || len(res.Published) != 0 {
 		t.Fatalf("replaying a replayed row: %d %+v", code, res)
 	}
-	st.Router().Idle()
+	idle(t, st)
 	if now := st.Meter().Snapshot()["eventbridge events put"]; now != put {
 		t.Fatalf("%d events put after replaying a replayed row, %d before", now, put)
 	}
@@ -197,7 +197,7 @@ func TestStaleSecretAlertsThePlatformTeam(t *testing.T) {
 	rotated := standardwebhooks.EncodeSecret([]byte("the provider's rotated key 0042"))
 	tick := func(st *localstack.Stack) {
 		t.Helper()
-		st.Router().Idle()
+		idle(t, st)
 		if err := st.Tick(context.Background(), "rule-timers"); err != nil {
 			t.Fatal(err)
 		}
@@ -315,7 +315,7 @@ func TestSilentChannelAfterASteadyStream(t *testing.T) {
 	}
 	silent := func() (string, int) {
 		t.Helper()
-		st.Router().Idle()
+		idle(t, st)
 		if err := st.Tick(context.Background(), "rule-timers"); err != nil {
 			t.Fatal(err)
 		}

@@ -444,12 +444,18 @@ func (st *Stack) Wakeups() *EventSources { return st.wakeups }
 // DeliverWakeups hands the functions every wake-up due by the stack's
 // clock and waits until they and the bus events they published are
 // handled. The stack does this by itself within moments; tests that move
-// the clock call it to know it has happened.
-func (st *Stack) DeliverWakeups(ctx context.Context) {
-	st.router.Idle()
+// the clock call it to know it has happened. A stack whose bus does not
+// settle within settleLimit is an error.
+func (st *Stack) DeliverWakeups(ctx context.Context) error {
+	if err := st.router.IdleWithin(settleLimit); err != nil {
+		return err
+	}
 	st.wakeups.Drain(ctx, st.sqs)
-	st.router.Idle()
+	return st.router.IdleWithin(settleLimit)
 }
+
+// settleLimit bounds how long DeliverWakeups waits for the bus.
+const settleLimit = 3 * time.Minute
 
 // Tick runs a schedule now, as its timer would: the function gets the
 // scheduled event through its Lambda handler. Wake-ups due by the stack's

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,7 +84,55 @@ func startWith(t *testing.T, stateDir, slackURL string, adjust func(*localstack.
 	if err != nil {
 		t.Fatal(err)
 	}
+	name := t.Name()
+	running.Store(name, time.Now())
+	t.Cleanup(func() { running.Delete(name) })
 	return st
+}
+
+// running holds the tests with a stack up, for the watchdog.
+var running sync.Map
+
+// watchdogAfter is when the package gives up on itself: well before
+// `make test`'s -timeout, whose report leads with the names of the tests
+// running and then buries them under every goroutine's stack.
+const watchdogAfter = 22 * time.Minute
+
+// TestMain stops a package run that takes too long with the goroutines
+// first and the tests still running last, where a truncated log keeps them.
+func TestMain(m *testing.M) {
+	dog := time.AfterFunc(watchdogAfter, func() {
+		buf := make([]byte, 16<<20)
+		os.Stderr.Write(buf[:runtime.Stack(buf, true)])
+		var names []string
+		running.Range(func(k, v any) bool {
+			names = append(names, fmt.Sprintf("%s (up %s)", k, time.Since(v.(time.Time)).Round(time.Second)))
+			return true
+		})
+		fmt.Fprintf(os.Stderr, "\nlocalstack tests: stopped after %s; stacks still up for: %s\n", watchdogAfter, strings.Join(names, ", "))
+		os.Exit(2)
+	})
+	code := m.Run()
+	dog.Stop()
+	os.Exit(code)
+}
+
+// idle waits for the stack's bus deliveries to settle; a stack that does
+// not settle in three minutes fails the test that waited.
+func idle(t testing.TB, st *localstack.Stack) {
+	t.Helper()
+	if err := st.Router().IdleWithin(3 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deliverWakeups hands over the wake-ups due by the stack's clock and
+// waits for what they cause.
+func deliverWakeups(ctx context.Context, t testing.TB, st *localstack.Stack) {
+	t.Helper()
+	if err := st.DeliverWakeups(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func send(t *testing.T, st *localstack.Stack, id, body string, tamper bool) *http.Response {
@@ -186,7 +235,7 @@ func TestWebhookToSlackEmailAndMetric(t *testing.T) {
 		t.Fatalf("signed webhook: %d, want 202", r.StatusCode)
 	}
 	// Past the route's group_wait, the notification schedule sends the group.
-	st.Router().Idle()
+	idle(t, st)
 	offset.Store(int64(time.Minute))
 	eventually(t, "Slack post", 15*time.Second, func() bool { flushNotifications(t, st); return sink.count() >= 1 })
 	eventually(t, "NPS point", 15*time.Second, func() bool {
@@ -210,7 +259,7 @@ func TestWebhookToSlackEmailAndMetric(t *testing.T) {
 	if code, _ := npsSeries(t, st, ""); code != 401 {
 		t.Fatalf("metrics without a token: %d, want 401", code)
 	}
-	st.Router().Idle()
+	idle(t, st)
 	offset.Store(int64(10 * time.Minute))
 	flushNotifications(t, st)
 	sink.mu.Lock()

@@ -175,9 +175,9 @@ func TestClosedLoopOverHTTP(t *testing.T) {
 
 	surveyAt(t, st, "msg_loop_detractor", "dora", 3, t0)
 	f := detractorFailure(t, st)
-	st.Router().Idle()
+	idle(t, st)
 	eventually(t, "the ticket", 30*time.Second, func() bool { return len(st.Zendesk.Tickets()) > 0 })
-	st.Router().Idle()
+	idle(t, st)
 	tickets := st.Zendesk.Tickets()
 	if len(tickets) != 1 || st.Zendesk.Requests() != 2 {
 		t.Fatalf("%d tickets from %d requests, want 1 ticket after a retried 503", len(tickets), st.Zendesk.Requests())
@@ -238,7 +238,7 @@ func TestClosedLoopOverHTTP(t *testing.T) {
 	if l.Reason != "nps 9" || !l.DecidedAt.Equal(now().UTC().Truncate(time.Second)) || l.ResolvedAt.IsZero() {
 		t.Fatalf("loop %+v", l)
 	}
-	st.Router().Idle()
+	idle(t, st)
 	eventually(t, "recovery_rate moved", 30*time.Second, func() bool {
 		if err := st.Tick(ctx, "rollup"); err != nil {
 			t.Fatal(err)
@@ -257,14 +257,14 @@ func TestMissedFollowUpEscalatesAtTheDeadline(t *testing.T) {
 	t0 := now()
 	surveyAt(t, st, "msg_followup", "fred", 2, t0)
 	f := detractorFailure(t, st)
-	st.Router().Idle()
+	idle(t, st)
 	due := loopOf(t, st, f.ID).FollowUpDue
 	if !due.Equal(f.DetectedAt.Add(2 * time.Hour)) {
 		t.Fatalf("follow-up due %s, want 2h after %s", due, f.DetectedAt)
 	}
 	// The group's own alert goes out first.
 	offset.Store(int64(10 * time.Minute))
-	st.DeliverWakeups(ctx)
+	deliverWakeups(ctx, t, st)
 	before := len(h.accepted())
 
 	// The notify-flush sweep five minutes before the deadline asks for the
@@ -273,12 +273,12 @@ func TestMissedFollowUpEscalatesAtTheDeadline(t *testing.T) {
 	flushNotifications(t, st)
 	// A second before the deadline nothing escalates; at it, the wake-up does.
 	offset.Store(int64(due.Sub(t0) - time.Second))
-	st.DeliverWakeups(ctx)
+	deliverWakeups(ctx, t, st)
 	if l := loopOf(t, st, f.ID); !l.EscalatedAt.IsZero() || len(h.accepted()) != before {
 		t.Fatalf("escalated before the deadline: %+v", l)
 	}
 	offset.Store(int64(due.Sub(t0) + time.Second))
-	st.DeliverWakeups(ctx)
+	deliverWakeups(ctx, t, st)
 	l := loopOf(t, st, f.ID)
 	if l.EscalatedAt.IsZero() || l.EscalatedAt.Sub(due) > 5*time.Second {
 		t.Fatalf("escalated at %s, want within seconds of %s", l.EscalatedAt, due)
@@ -289,7 +289,7 @@ func TestMissedFollowUpEscalatesAtTheDeadline(t *testing.T) {
 	}
 	// A redelivered wake-up and the sweep send nothing more.
 	injectWakeup(t, st, "notify", loop.WakePrefix+f.ID, due)
-	st.DeliverWakeups(ctx)
+	deliverWakeups(ctx, t, st)
 	flushNotifications(t, st)
 	if n := len(h.accepted()); n != before+1 {
 		t.Fatalf("%d Slack posts after a redelivered wake-up, want %d", n, before+1)

@@ -173,11 +173,11 @@ func TestMetricsEndToEnd(t *testing.T) {
 	send("nps-0", "survey.responded", day.Add(8*time.Hour), person(0), map[string]any{"survey": "nps", "score": 6, "plan": "pro"})
 
 	settle := func() {
-		st.Router().Idle()
+		idle(t, st)
 		if err := st.Tick(context.Background(), "rule-timers"); err != nil {
 			t.Fatal(err)
 		}
-		st.Router().Idle()
+		idle(t, st)
 		if err := st.Tick(context.Background(), "rollup"); err != nil {
 			t.Fatal(err)
 		}

@@ -150,7 +150,7 @@ func writeFile(t testing.TB, dir, name, content string) {
 // flushNotifications runs the notification schedule once, as its timer would.
 func flushNotifications(t testing.TB, st *localstack.Stack) {
 	t.Helper()
-	st.Router().Idle()
+	idle(t, st)
 	for _, s := range topology.Schedules {
 		if s.Target == topology.Notify {
 			if err := st.Tick(context.Background(), s.Name); err != nil {
@@ -193,7 +193,7 @@ func publish(t testing.TB, st *localstack.Stack, detailType string, f events.Fai
 	if err := pub.Publish(context.Background(), events.Event{Source: events.SourceRules, DetailType: detailType, Detail: f, Time: f.DetectedAt}); err != nil {
 		t.Fatal(err)
 	}
-	st.Router().Idle()
+	idle(t, st)
 }
 
 // failureOf is a failure of a shipped rule as the rules function raises it.
@@ -233,7 +233,7 @@ func TestBurstIsOneGroupedNotification(t *testing.T) {
 		published = append(published, f)
 		publish(t, st, events.TypeFailureDetected, f)
 	}
-	st.Router().Idle()
+	idle(t, st)
 	if n := len(detractors(t, st)); n != 20 {
 		t.Fatalf("%d detractor failures from the webhooks, want 20", n)
 	}

@@ -158,7 +158,7 @@ func TestOutboundWebhookRetriedOnceThenDelivered(t *testing.T) {
 	})
 	detractorAt(t, st, "msg_out_1", "u-out-1", now())
 	eventually(t, "first attempt", 15*time.Second, func() bool { return len(rc.receipts()) >= 1 })
-	st.Router().Idle()
+	idle(t, st)
 	first := rc.receipts()
 	if len(first) != 1 || first[0].status != 500 || first[0].typ != "failure.detected" {
 		t.Fatalf("before the retry the endpoint saw %+v, want one failure.detected answered 500", first)
@@ -168,14 +168,14 @@ func TestOutboundWebhookRetriedOnceThenDelivered(t *testing.T) {
 		t.Fatalf("pending deliveries %+v", pending)
 	}
 	offset.Store(int64(time.Minute))
-	st.DeliverWakeups(ctx)
+	deliverWakeups(ctx, t, st)
 	eventually(t, "the retry", 15*time.Second, func() bool { return len(rc.accepted()) == 1 })
 	// Long after, with every wake-up handed out, nothing more arrives.
 	for _, later := range []time.Duration{time.Hour, 24 * time.Hour, 4 * 24 * time.Hour} {
 		offset.Store(int64(later))
-		st.DeliverWakeups(ctx)
+		deliverWakeups(ctx, t, st)
 	}
-	st.Router().Idle()
+	idle(t, st)
 	if got := rc.receipts(); len(got) != 2 || got[1].id != first[0].id || got[1].status != 200 {
 		t.Fatalf("the endpoint saw %+v, want the same delivery answered 500 then 200", got)
 	}
@@ -208,12 +208,12 @@ func TestOutboundEndpointDisabledThenReplayed(t *testing.T) {
 	})
 	detractorAt(t, st, "msg_down_1", "u-down-1", now())
 	eventually(t, "first attempt", 15*time.Second, func() bool { return len(rc.receipts()) >= 1 })
-	st.Router().Idle()
+	idle(t, st)
 	var step time.Duration
 	for i := 0; i < 30 && !outboundEndpoint(t, st).Disabled; i++ {
 		step += 4 * time.Hour
 		offset.Store(int64(step))
-		st.DeliverWakeups(ctx)
+		deliverWakeups(ctx, t, st)
 	}
 	es := outboundEndpoint(t, st)
 	if !es.Disabled || es.ConsecutiveFailures < outbound.DisableMinFailures || es.DisabledAt.Sub(testNow()) < outbound.DisableAfter {
@@ -246,8 +246,8 @@ func TestOutboundEndpointDisabledThenReplayed(t *testing.T) {
 	}
 	eventually(t, "both replayed", 15*time.Second, func() bool { return len(rc.accepted()) == 2 })
 	offset.Store(int64(step + 24*time.Hour))
-	st.DeliverWakeups(ctx)
-	st.Router().Idle()
+	deliverWakeups(ctx, t, st)
+	idle(t, st)
 	for id, n := range rc.accepted() {
 		if n != 1 {
 			t.Fatalf("delivery %s accepted %d times, want once", id, n)

@@ -268,6 +268,26 @@ func (r *Router) Invocations() map[string]int {
 	return out
 }
 
-// Idle waits until every published event has been delivered, including
-// the events those deliveries published.
-func (r *Router) Idle() { r.inflight.Wait() }
+// IdleWithin waits until every published event has been delivered,
+// including the events those deliveries published, for at most limit: a
+// stack that never settles is an error naming what is still queued, not a
+// wait without end.
+func (r *Router) IdleWithin(limit time.Duration) error {
+	done := make(chan struct{})
+	go func() {
+		r.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(limit):
+		queued := map[string]int{}
+		for name, t := range r.targets {
+			t.mu.Lock()
+			queued[name] = len(t.queue)
+			t.mu.Unlock()
+		}
+		return fmt.Errorf("bus deliveries still pending after %s (queued by function: %v)", limit, queued)
+	}
+}

@@ -344,7 +344,7 @@ func TestShippedRulesEndToEnd(t *testing.T) {
 	delighted("frank", "nps", 10, -15*time.Minute)
 
 	// The rate rule is evaluated on the schedule.
-	st.Router().Idle()
+	idle(t, st)
 	if err := st.Tick(context.Background(), "rule-timers"); err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +371,7 @@ func TestShippedRulesEndToEnd(t *testing.T) {
 			got = failures(t, st)
 		}
 		// Nothing more arrives, for Frank or anyone.
-		st.Router().Idle()
+		idle(t, st)
 		time.Sleep(time.Second)
 		if got = failures(t, st); summary(got) != w {
 			t.Fatalf("%s:\n%s\nwant:\n%s", what, summary(got), w)

@@ -29,10 +29,10 @@ func TestStacksSideBySideKeepSeparateData(t *testing.T) {
 	if r := send(t, a, "side-1", body, false); r.StatusCode != 202 {
 		t.Fatalf("webhook to the first stack: %d", r.StatusCode)
 	}
-	a.Router().Idle()
+	idle(t, a)
 	var v customer.View
 	eventually(t, "the customer in the first stack", 15*time.Second, func() bool { return lookup(t, a, "email:side@example.com", &v) == 200 })
-	b.Router().Idle()
+	idle(t, b)
 	if code := lookup(t, b, "email:side@example.com", &v); code != 404 {
 		t.Fatalf("the second stack answers %d for the first stack's customer, want 404", code)
 	}

@@ -67,12 +67,12 @@ func TestLabelledProviderTraffic(t *testing.T) {
 		requests, events = requests+stats.Sent, events+stats.Events
 		// Each phase is history to the next: let the journey function
 		// link what it carried before the next one is evaluated.
-		st.Router().Idle()
+		idle(t, st)
 	}
 	if err := st.Tick(ctx, "rule-timers"); err != nil {
 		t.Fatal(err)
 	}
-	st.Router().Idle()
+	idle(t, st)
 	ignored := 0
 	for _, phase := range lt.Phases {
 		for _, r := range phase {

@@ -89,18 +89,18 @@ func TestWakeupsDuplicatedOrEarlySendOnce(t *testing.T) {
 	injectWakeup(t, st, topology.Notify, key, t0)
 	injectWakeup(t, st, topology.Notify, key, t0.Add(-time.Minute))
 	injectWakeup(t, st, topology.Notify, key, t0.Add(10*time.Second))
-	st.DeliverWakeups(ctx)
+	deliverWakeups(ctx, t, st)
 	offset.Store(int64(10 * time.Second))
-	st.DeliverWakeups(ctx)
+	deliverWakeups(ctx, t, st)
 	offset.Store(int64(dispatch.DefaultGroupWait - time.Second))
-	st.DeliverWakeups(ctx)
+	deliverWakeups(ctx, t, st)
 	if n := len(h.accepted()); n != 0 {
 		t.Fatalf("%d Slack posts a second before group_wait ended", n)
 	}
 
 	// Due: the group's own wake-up fires it, no schedule runs.
 	offset.Store(int64(dispatch.DefaultGroupWait))
-	st.DeliverWakeups(ctx)
+	deliverWakeups(ctx, t, st)
 	if n := len(h.accepted()); n != 1 {
 		t.Fatalf("%d Slack posts when the group fell due, want 1 from its wake-up", n)
 	}
@@ -109,10 +109,10 @@ func TestWakeupsDuplicatedOrEarlySendOnce(t *testing.T) {
 	for range 3 {
 		injectWakeup(t, st, topology.Notify, key, due)
 	}
-	st.DeliverWakeups(ctx)
+	deliverWakeups(ctx, t, st)
 	offset.Store(int64(dispatch.DefaultGroupWait + time.Second))
 	injectWakeup(t, st, topology.Notify, key, due)
-	st.DeliverWakeups(ctx)
+	deliverWakeups(ctx, t, st)
 	flushNotifications(t, st)
 	h.failIf(t)
 	if n := len(h.accepted()); n != 1 {
@@ -156,7 +156,7 @@ func TestAbsenceDeadlineRaisedOnTime(t *testing.T) {
 	t0 := now()
 	appEvent(t, st, "msg_ticket_1", fmt.Sprintf(`{"type":"ticket.created","customer":{"id":"ivy","email":"ivy@example.com"},"occurred_at":%q,"attributes":{"ticket_id":"T-100"}}`,
 		t0.UTC().Format(time.RFC3339Nano)), t0)
-	st.Router().Idle()
+	idle(t, st)
 	deadline := t0.Add(4 * time.Hour)
 	raised := func() *events.Failure {
 		for _, f := range failures(t, st) {
@@ -168,12 +168,12 @@ func TestAbsenceDeadlineRaisedOnTime(t *testing.T) {
 	}
 	for at := 15 * time.Minute; at < 4*time.Hour; at += 15 * time.Minute {
 		offset.Store(int64(at))
-		st.DeliverWakeups(ctx)
+		deliverWakeups(ctx, t, st)
 	}
 	var f *events.Failure
 	for at := -time.Second; at <= 2*time.Second && f == nil; at += 100 * time.Millisecond {
 		offset.Store(int64(deadline.Add(at).Sub(t0)))
-		st.DeliverWakeups(ctx)
+		deliverWakeups(ctx, t, st)
 		f = raised()
 		if f == nil && at >= time.Second {
 			t.Fatalf("no first-response failure %s after the deadline", at)
@@ -207,12 +207,12 @@ func TestCriticalFirstNoticeAtOnce(t *testing.T) {
 		publish(t, st, events.TypeFailureDetected, failureOf(fmt.Sprint("flr_crit", i), "payment.failed_twice", "payments", "critical", "checkout", fmt.Sprint("c-crit", i), now()))
 	}
 	offset.Store(int64(time.Minute - time.Second))
-	st.DeliverWakeups(ctx)
+	deliverWakeups(ctx, t, st)
 	if n := len(h.accepted()); n != 1 {
 		t.Fatalf("%d Slack posts before group_interval passed, want the first only", n)
 	}
 	offset.Store(int64(time.Minute))
-	st.DeliverWakeups(ctx)
+	deliverWakeups(ctx, t, st)
 	posts := h.accepted()
 	if len(posts) != 2 {
 		t.Fatalf("%d Slack posts when group_interval passed, want the first and one update", len(posts))
@@ -253,7 +253,7 @@ func TestFailingWakeupGoesToItsDeadLetterQueue(t *testing.T) {
 		return bodies
 	}
 	for try := 1; try <= topology.WakeupQueue.MaxReceives; try++ {
-		st.DeliverWakeups(ctx)
+		deliverWakeups(ctx, t, st)
 		if got := st.Wakeups().Delivered()[topology.Notify]; got != try {
 			t.Fatalf("try %d: the wake-up was handed over %d times", try, got)
 		}

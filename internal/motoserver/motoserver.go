@@ -134,6 +134,9 @@ func (s *Server) serialize() error {
 		return err
 	}
 	rp := httputil.NewSingleHostReverseProxy(target)
+	// The proxy holds every other request while one is at moto: an answer
+	// that never comes must end as an error (502), not hold them all.
+	rp.Transport = &http.Transport{Proxy: nil, ResponseHeaderTimeout: upstreamTimeout, MaxIdleConnsPerHost: 4}
 	rp.ModifyResponse = func(resp *http.Response) error {
 		req, ok := resp.Request.Context().Value(tappedKey{}).(*tapped)
 		if !ok {
@@ -242,6 +245,10 @@ func (s *Server) Stop() {
 		<-s.done
 	}
 }
+
+// upstreamTimeout bounds one request at moto; the slowest seen (a Query
+// over a month of a busy stack's items) take a few seconds.
+const upstreamTimeout = 2 * time.Minute
 
 type tappedKey struct{}
 
