@@ -127,6 +127,22 @@ type Failure struct {
 	// rule's cooldown held further failures back, the first included.
 	Occurrences int       `json:"occurrences,omitempty"`
 	LastSeenAt  time.Time `json:"last_seen_at,omitzero"`
+	// Policy is what the raising rule asked of the failure's loop, as the
+	// rule stood when it raised it; nil asks nothing. It travels with the
+	// failure so whoever closes the loop needs no copy of the rules.
+	Policy *LoopPolicy `json:"loop_policy,omitempty"`
+}
+
+// LoopPolicy is what a rule asks of its failures' loops: actions (e.g.
+// "zendesk_ticket") and, in whole seconds, the follow-up deadline, the
+// recovery window, the acknowledgement reminder and the quiet period
+// after which the failure resolves itself. Zero asks nothing.
+type LoopPolicy struct {
+	Actions               []string `json:"actions,omitempty"`
+	FollowUpSeconds       int64    `json:"follow_up_seconds,omitempty"`
+	RecoveryWindowSeconds int64    `json:"recovery_window_seconds,omitempty"`
+	AckReminderSeconds    int64    `json:"ack_reminder_seconds,omitempty"`
+	AutoResolveSeconds    int64    `json:"auto_resolve_seconds,omitempty"`
 }
 
 // Evidence is an event that contributed to a failure.

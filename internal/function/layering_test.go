@@ -28,8 +28,6 @@ var borrows = map[string][]string{
 	// Analysts read metrics and customers' journeys; Slack's buttons act
 	// on notification groups.
 	topology.API: {"internal/journey", "internal/rollup", "internal/metric", "internal/notify", "internal/dispatch", "internal/inhibit", "internal/outbound"},
-	// A failure's loop does what its rule asks (a ticket, a follow-up).
-	topology.Notify: {"internal/rules"},
 }
 
 // adapters among the packages a function owns talk to AWS themselves.

@@ -24,7 +24,7 @@ const resolvedBy = "ocx"
 
 // acknowledged arms the reminder of a failure just acknowledged.
 func (s *Service) acknowledged(ctx context.Context, f events.Failure) error {
-	p := s.Policies.Policy(f.RuleID)
+	p := PolicyOf(f)
 	if p.AckReminder <= 0 {
 		return nil
 	}
@@ -59,7 +59,7 @@ func (s *Service) lifecycle(ctx context.Context, r Record, now time.Time) error 
 	if err != nil {
 		return fmt.Errorf("read failure %s: %w", r.FailureID, err)
 	}
-	p := s.Policies.Policy(r.RuleID)
+	p := PolicyOf(f)
 	var errs []error
 	if check && f.State != "resolved" && p.AutoResolve > 0 {
 		quiet := f.LastSeenAt

@@ -52,9 +52,26 @@ type Policy struct {
 // Wants reports whether the policy asks for action.
 func (p Policy) Wants(action string) bool { return slices.Contains(p.Actions, action) }
 
-// Policies finds the policy of a rule.
-type Policies interface {
-	Policy(ruleID string) Policy
+// PolicyOf is what the rule that raised f asked of its loop, as carried
+// on the failure (events.Failure.Policy).
+func PolicyOf(f events.Failure) Policy {
+	if f.Policy == nil {
+		return Policy{}
+	}
+	sec := func(n int64) time.Duration { return time.Duration(n) * time.Second }
+	return Policy{Actions: f.Policy.Actions, FollowUp: sec(f.Policy.FollowUpSeconds),
+		RecoveryWindow: sec(f.Policy.RecoveryWindowSeconds), AckReminder: sec(f.Policy.AckReminderSeconds),
+		AutoResolve: sec(f.Policy.AutoResolveSeconds)}
+}
+
+// Event is the policy as a failure carries it; nil when it asks nothing.
+func (p Policy) Event() *events.LoopPolicy {
+	if len(p.Actions) == 0 && p.FollowUp == 0 && p.RecoveryWindow == 0 && p.AckReminder == 0 && p.AutoResolve == 0 {
+		return nil
+	}
+	sec := func(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
+	return &events.LoopPolicy{Actions: p.Actions, FollowUpSeconds: sec(p.FollowUp), RecoveryWindowSeconds: sec(p.RecoveryWindow),
+		AckReminderSeconds: sec(p.AckReminder), AutoResolveSeconds: sec(p.AutoResolve)}
 }
 
 // Record is a failure's loop as stored: the public FailureLoop plus the

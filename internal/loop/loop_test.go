@@ -18,10 +18,6 @@ import (
 	"github.com/ocxhq/ocx/internal/zendesk/zendesktest"
 )
 
-type policies map[string]loop.Policy
-
-func (p policies) Policy(rule string) loop.Policy { return p[rule] }
-
 type published struct {
 	mu  sync.Mutex
 	evs []events.Event
@@ -93,7 +89,7 @@ func newFixture(t *testing.T, p loop.Policy) *fixture {
 	t.Cleanup(x.zd.Close)
 	client := &zendesk.Client{Secrets: secrets{zendesk.SecretName: `{"url":"` + x.zd.URL + `","email":"ocx@example.com","token":"tok"}`},
 		HTTP: &http.Client{Timeout: 5 * time.Second}, Now: x.clock.Now}
-	x.svc = &loop.Service{Store: x.store, Policies: policies{"survey.detractor": p}, Helpdesk: zendesk.Helpdesk{Client: client},
+	x.svc = &loop.Service{Store: x.store, Helpdesk: zendesk.Helpdesk{Client: client},
 		Escalator: x.esc, Failures: x.failures, Bus: x.bus, Wakeups: x.wakes, Now: x.clock.Now}
 	announcer := &failure.Announcer{Outbox: x.failures, Bus: x.bus, Log: slog.New(slog.DiscardHandler)}
 	x.watcher = &loop.Watcher{Service: x.svc, Customers: oneCustomer("cus_1"),
@@ -102,7 +98,8 @@ func newFixture(t *testing.T, p loop.Policy) *fixture {
 	x.f = failure.Opened(events.Failure{ID: "flr_0123456789abcdef01234567", RuleID: "survey.detractor", Description: "Detractor answer",
 		Severity: "warning", Team: "cx-support", CustomerID: "cus_1", Labels: map[string]string{"channel": "typeform"}, DetectedAt: now,
 		Evidence: []events.Evidence{{EventID: "evt_1", Type: "survey.responded", Channel: "typeform", OccurredAt: now.Add(-time.Second),
-			Customer: events.Customer{Email: "ana@example.com"}, Attributes: map[string]any{"survey": "nps", "score": 3.0}}}}, "rule survey.detractor")
+			Customer: events.Customer{Email: "ana@example.com"}, Attributes: map[string]any{"survey": "nps", "score": 3.0}}},
+		Policy: p.Event()}, "rule survey.detractor")
 	x.failures.Create([]events.Failure{x.f}, nil)
 	return x
 }

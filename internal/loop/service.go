@@ -80,8 +80,7 @@ const retryTicket = time.Minute
 
 // Service runs the failure side of loops, in the notify function.
 type Service struct {
-	Store    Store
-	Policies Policies
+	Store Store
 	// Helpdesk, when nil, leaves tickets uncreated with the reason recorded.
 	Helpdesk  Helpdesk
 	Escalator Escalator
@@ -130,7 +129,7 @@ func (s *Service) Observe(ctx context.Context, detailType string, f events.Failu
 }
 
 func (s *Service) open(ctx context.Context, f events.Failure) error {
-	p := s.Policies.Policy(f.RuleID)
+	p := PolicyOf(f)
 	if s.Routes != nil {
 		for _, a := range s.Routes.Actions(f) {
 			if !slices.Contains(p.Actions, a) {

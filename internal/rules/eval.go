@@ -77,6 +77,7 @@ func (r *Rule) failure(key, cause string, evidence []events.Evidence, customerID
 		ID: "flr_" + hex.EncodeToString(sum[:12]), RuleID: r.ID, Description: r.Description,
 		Severity: r.Severity, Team: r.Team, Runbook: r.Runbook, CustomerID: customerID, Labels: labels,
 		DetectedAt: now.UTC(), Evidence: evidence, Key: key, Summary: summary, LastSeenAt: seen.UTC(),
+		Policy: r.loopPolicy(),
 	}
 	return failure.Opened(f, r.actor())
 }

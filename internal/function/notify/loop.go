@@ -9,7 +9,6 @@ import (
 
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/bus"
-	"github.com/ocxhq/ocx/internal/config"
 	"github.com/ocxhq/ocx/internal/dispatch"
 	"github.com/ocxhq/ocx/internal/dynamo/failurestore"
 	"github.com/ocxhq/ocx/internal/dynamo/loopstore"
@@ -18,9 +17,7 @@ import (
 	"github.com/ocxhq/ocx/internal/labels"
 	"github.com/ocxhq/ocx/internal/loop"
 	"github.com/ocxhq/ocx/internal/notify"
-	"github.com/ocxhq/ocx/internal/rules"
 	"github.com/ocxhq/ocx/internal/secrets"
-	"github.com/ocxhq/ocx/internal/team"
 	"github.com/ocxhq/ocx/internal/wakeup"
 	"github.com/ocxhq/ocx/internal/zendesk"
 )
@@ -32,20 +29,9 @@ const EnvZendeskURL = "OCX_ZENDESK_URL"
 // loops builds the failure side of the closed loop: tickets through
 // Zendesk (credentials from Secrets Manager), follow-up escalations and
 // reminders through the notify service, wake-ups on the function's own
-// queue. What a failure's loop asks for comes from its rule.
+// queue. What a failure's loop asks for travels on the failure, as its
+// rule asked when it raised it, so notify reads no rules.
 func loops(d function.Deps, db *dynamodb.Client, failuresTable string, svc *notify.Service, failures *failure.Service, wakeups wakeup.Scheduler) (*loop.Service, error) {
-	teams, err := team.Load(d.ConfigFS(), config.Teams)
-	if err != nil {
-		return nil, err
-	}
-	rs, err := rules.Load(d.ConfigFS(), config.Rules, teams.IDs())
-	if err != nil {
-		return nil, err
-	}
-	policies, err := rules.NewEngine(rs)
-	if err != nil {
-		return nil, err
-	}
 	pub, err := bus.FromEnv(d.AWS, d.Getenv)
 	if err != nil {
 		return nil, err
@@ -56,7 +42,7 @@ func loops(d function.Deps, db *dynamodb.Client, failuresTable string, svc *noti
 	resolver := &failure.Service{Store: failures.Store, Notebook: failures.Notebook, Now: d.Now,
 		Announcer: &failure.Announcer{Outbox: failurestore.NewOutbox(db, failuresTable), Bus: pub, Log: d.Log}}
 	return &loop.Service{
-		Store: loopstore.NewLoops(db, failuresTable), Policies: policies, Helpdesk: zendesk.Helpdesk{Client: client},
+		Store: loopstore.NewLoops(db, failuresTable), Helpdesk: zendesk.Helpdesk{Client: client},
 		Escalator: svc, Reminder: svc, Resolver: resolver, Failures: failures.Store, Notes: failureNotes{failures},
 		Routes: routeActions{svc.Routes}, Bus: pub, Wakeups: wakeups, Now: d.Now, Log: d.Log.With("component", "loop"),
 	}, nil
