@@ -5,11 +5,11 @@ import (
 	"math"
 	"mime"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ocxhq/ocx/internal/lazyregexp"
 	"github.com/ocxhq/ocx/internal/metric"
 	"github.com/ocxhq/ocx/internal/rollup"
 )
@@ -68,7 +68,7 @@ func SafeCell(c string) string {
 }
 
 // plainNumber is a decimal number as strconv formats one, and nothing else.
-var plainNumber = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$`)
+var plainNumber = lazyregexp.New(`^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$`)
 
 // seriesCSV lays a series out one row per group and bucket: the same
 // figures as the JSON, with empty cells where the JSON has null.

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/ocxhq/ocx/internal/httpauth"
 	"github.com/ocxhq/ocx/internal/httpjson"
 	"github.com/ocxhq/ocx/internal/identity"
+	"github.com/ocxhq/ocx/internal/lazyregexp"
 )
 
 // Routes registers the customer endpoints on mux, each behind guard:
@@ -71,8 +71,8 @@ func (s *Service) raw(w http.ResponseWriter, r *http.Request) {
 }
 
 var (
-	idShape  = regexp.MustCompile(`^cus_[0-9a-f]{1,64}$`)
-	refShape = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	idShape  = lazyregexp.Bounded(`^cus_[0-9a-f]+$`, 4+64) // ^cus_[0-9a-f]{1,64}$
+	refShape = lazyregexp.Bounded(`^[A-Za-z0-9._-]+$`, 64) // ^[A-Za-z0-9._-]{1,64}$
 )
 
 func (s *Service) get(w http.ResponseWriter, r *http.Request) {

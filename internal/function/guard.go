@@ -32,13 +32,13 @@ func (d Deps) Guard() (httpauth.Guard, error) {
 	case "iam":
 		return httpauth.Guard{}, nil
 	case "jwt":
-		return httpauth.Guard{JWT: true, Claims: jwtClaims, GroupsClaim: d.Getenv(EnvJWTGroupsClaim), OperatorRoutes: ops}, nil
+		return httpauth.Guard{JWT: true, Claims: jwtClaims, GroupsClaim: d.Getenv(EnvJWTGroupsClaim), OperatorRoutes: ops}.Prepared(), nil
 	}
 	v, err := d.Require(EnvAPIToken)
 	if err != nil {
 		return httpauth.Guard{}, fmt.Errorf("%w (or set %s=iam behind an IAM authorizer)", err, topology.EnvAPIAuth)
 	}
-	return httpauth.Guard{Token: v[EnvAPIToken], AnalystToken: d.Getenv(EnvAnalystToken), OperatorRoutes: ops}, nil
+	return httpauth.Guard{Token: v[EnvAPIToken], AnalystToken: d.Getenv(EnvAnalystToken), OperatorRoutes: ops}.Prepared(), nil
 }
 
 // jwtClaims reads the claims API Gateway's JWT authorizer validated from

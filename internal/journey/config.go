@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ocxhq/ocx/internal/configfile"
 	"github.com/ocxhq/ocx/internal/eventpattern"
+	"github.com/ocxhq/ocx/internal/lazyregexp"
 )
 
 // Definition is one journey from configuration: how an instance of it (one
@@ -75,9 +75,9 @@ type fileStage struct {
 var (
 	journeyFields = []string{"id", "description", "team", "instance", "start", "stages", "complete", "abandon"}
 	stageFields   = []string{"id", "sla", "enter"}
-	idPattern     = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
-	stagePattern  = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
-	pathPattern   = regexp.MustCompile(`^detail(\.[A-Za-z0-9_-]+)+$`)
+	idPattern     = lazyregexp.Bounded(`^[a-z][a-z0-9-]*$`, 63)  // ^[a-z][a-z0-9-]{0,62}$
+	stagePattern  = lazyregexp.Bounded(`^[a-z][a-z0-9_-]*$`, 63) // ^[a-z][a-z0-9_-]{0,62}$
+	pathPattern   = lazyregexp.New(`^detail(\.[A-Za-z0-9_-]+)+$`)
 )
 
 // Load reads every *.yaml file in dir of fsys and validates the journeys,

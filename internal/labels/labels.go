@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/lazyregexp"
 )
 
 // Set is the labels of one failure.
@@ -49,7 +50,7 @@ type Matcher struct {
 	re    *regexp.Regexp
 }
 
-var labelName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
+var labelName = lazyregexp.New(`^[A-Za-z_][A-Za-z0-9_.]*$`)
 
 // Parse reads a matcher written `name op value`, with optional spaces and an
 // optional double-quoted value: `severity=critical`, `channel =~ "ses|sendgrid"`.

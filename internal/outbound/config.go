@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -14,6 +13,7 @@ import (
 	"github.com/ocxhq/ocx/internal/config"
 	"github.com/ocxhq/ocx/internal/configfile"
 	"github.com/ocxhq/ocx/internal/eventpattern"
+	"github.com/ocxhq/ocx/internal/lazyregexp"
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
@@ -55,9 +55,9 @@ type subscriptionYAML struct {
 }
 
 var (
-	idPattern     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	secretPattern = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,200}$`)
-	envRef        = regexp.MustCompile(`\$\{([A-Z_][A-Z0-9_]*)\}`)
+	idPattern     = lazyregexp.Bounded(`^[a-z0-9][a-z0-9-]*$`, 63)   // ^[a-z0-9][a-z0-9-]{0,62}$
+	secretPattern = lazyregexp.Bounded(`^[A-Za-z0-9/_+=.@-]+$`, 200) // ^[A-Za-z0-9/_+=.@-]{1,200}$
+	envRef        = lazyregexp.New(`\$\{([A-Z_][A-Z0-9_]*)\}`)
 )
 
 // Load reads and validates the subscriptions in file, reporting every
@@ -93,7 +93,7 @@ func Load(fsys fs.FS, file string, getenv func(string) string) ([]Subscription, 
 		if y.URL == "" {
 			ps.Add(file, configfile.Field(n, "url"), "url is required (it may be ${VAR} to take it from the environment)")
 		} else {
-			s.URL = envRef.ReplaceAllStringFunc(y.URL, func(ref string) string { return getenv(ref[2 : len(ref)-1]) })
+			s.URL = envRef.Regexp().ReplaceAllStringFunc(y.URL, func(ref string) string { return getenv(ref[2 : len(ref)-1]) })
 			if s.URL != "" {
 				if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 					ps.Add(file, configfile.Field(n, "url"), "url %q: want an absolute http(s) URL", redactURL(s.URL))

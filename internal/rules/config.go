@@ -3,7 +3,6 @@ package rules
 import (
 	"fmt"
 	"io/fs"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ocxhq/ocx/internal/configfile"
 	"github.com/ocxhq/ocx/internal/eventpattern"
+	"github.com/ocxhq/ocx/internal/lazyregexp"
 	"github.com/ocxhq/ocx/internal/loop"
 )
 
@@ -170,7 +170,7 @@ func Load(fsys fs.FS, dir string, teams []string) ([]Rule, error) {
 	return out, err
 }
 
-var ruleID = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+var ruleID = lazyregexp.New(`^[a-z0-9][a-z0-9._-]*$`)
 
 func build(file string, node *yaml.Node, y ruleYAML, teams map[string]bool, ps *configfile.Problems) Rule {
 	at := func(field string) *yaml.Node { return configfile.Field(node, field) }
@@ -353,7 +353,7 @@ func build(file string, node *yaml.Node, y ruleYAML, teams map[string]bool, ps *
 	return r
 }
 
-var durationPart = regexp.MustCompile(`^(\d+(?:\.\d+)?)(ms|w|d|h|m|s)`)
+var durationPart = lazyregexp.New(`^(\d+(?:\.\d+)?)(ms|w|d|h|m|s)`)
 
 // ParseDuration reads a duration as Go does, plus days (d) and weeks (w):
 // "90s", "15m", "4h", "7d", "1d12h".
@@ -364,7 +364,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	rest := s
 	var total time.Duration
 	for rest != "" {
-		m := durationPart.FindStringSubmatch(rest)
+		m := durationPart.Regexp().FindStringSubmatch(rest)
 		if m == nil {
 			return 0, fmt.Errorf("duration %q: want e.g. 90s, 15m, 4h, 7d", s)
 		}

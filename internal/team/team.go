@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/mail"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ocxhq/ocx/internal/configfile"
+	"github.com/ocxhq/ocx/internal/lazyregexp"
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
@@ -125,7 +125,7 @@ func (r Registry) All() []Team {
 var fields = map[string]bool{"id": true, "name": true, "slack": true, "email": true, "escalation": true, "quiet_hours": true}
 
 // secretName matches what Secrets Manager accepts in a secret name.
-var secretName = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]+$`)
+var secretName = lazyregexp.New(`^[A-Za-z0-9/_+=.@-]+$`)
 
 // Load reads and checks the teams file name in fsys. The error, when not nil,
 // lists every problem found, one `file:line: message` per line.
