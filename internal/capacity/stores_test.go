@@ -11,6 +11,7 @@ import (
 	"github.com/ocxhq/ocx/internal/ingest"
 	"github.com/ocxhq/ocx/internal/journey"
 	"github.com/ocxhq/ocx/internal/labels"
+	"github.com/ocxhq/ocx/internal/metric"
 	"github.com/ocxhq/ocx/internal/notify"
 	"github.com/ocxhq/ocx/internal/rollup"
 	"github.com/ocxhq/ocx/internal/rules"
@@ -167,15 +168,17 @@ func (s rollupStore) Commit(ctx context.Context, tx rollup.Tx) error {
 	if err := s.MemoryStore.Commit(ctx, tx); err != nil {
 		return err
 	}
-	s.w.add("customers", "tally#event#"+tx.Key, "tally")
-	for _, d := range tx.Deltas {
+	for _, k := range tx.Keys {
+		s.w.add("customers", "tally#event#"+k, "tally")
+	}
+	for _, d := range metric.Merge(tx.Deltas) {
 		s.w.add("metrics", "counter#"+d.Family+"#"+d.Start.UTC().Format(time.RFC3339), "d#"+d.Dims)
 	}
-	if tx.Contacts != nil {
-		s.w.add("customers", "tally#contacts#"+tx.Contacts.CustomerID, "tally")
+	for _, c := range tx.Contacts {
+		s.w.add("customers", "tally#contacts#"+c.CustomerID, "tally")
 	}
-	if tx.Instance != nil {
-		s.w.add("customers", "tally#journey#"+tx.Instance.Key, "tally")
+	for _, i := range tx.Instances {
+		s.w.add("customers", "tally#journey#"+i.Key, "tally")
 	}
 	return nil
 }

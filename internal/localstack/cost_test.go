@@ -127,6 +127,7 @@ func TestCostPerInteraction(t *testing.T) {
 		}
 		fmt.Fprintf(&doc, "| **total, before Lambda duration** | | | **%.2f** |\n\n", total)
 		fmt.Fprintf(&doc, "Requests seen: %s. Function invocations: %s plus ingest.\n\n", describe(counts, n), describeInv(inv, n))
+		fmt.Fprintf(&doc, "Write units by table, item (its key's prefix) and action: %s.\n\n", describeWrites(counts, n))
 	}
 	st.Meter().Reset()
 	if err := st.Tick(context.Background(), "rollup"); err != nil {
@@ -167,10 +168,20 @@ func sortedKeys(m map[string]float64) []string {
 func describe(c map[string]int, n int) string {
 	var parts []string
 	for _, k := range motoserver.Keys(c) {
-		if strings.Contains(k, "items") || strings.Contains(k, "events put") {
+		if strings.Contains(k, "items") || strings.Contains(k, "events put") || strings.HasPrefix(k, motoserver.WritePrefix) {
 			continue
 		}
 		parts = append(parts, fmt.Sprintf("%s %.2f", k, float64(c[k])/float64(n)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func describeWrites(c map[string]int, n int) string {
+	var parts []string
+	for _, k := range motoserver.Keys(c) {
+		if what, ok := strings.CutPrefix(k, motoserver.WritePrefix); ok {
+			parts = append(parts, fmt.Sprintf("%s %.2f", what, float64(c[k])/float64(n)))
+		}
 	}
 	return strings.Join(parts, ", ")
 }

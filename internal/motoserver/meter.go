@@ -104,8 +104,20 @@ func (m *Meter) dynamoItems(action string, r *http.Request) {
 	switch action {
 	case "PutItem", "UpdateItem", "DeleteItem":
 		m.add("dynamodb items written", 1)
+		m.add(writeKind(body, action), 1)
 	case "TransactWriteItems":
 		m.add("dynamodb items written (transactional)", len(in.TransactItems))
+		for _, raw := range in.TransactItems {
+			var op map[string]json.RawMessage
+			_ = json.Unmarshal(raw, &op)
+			for name, inner := range op {
+				if name != "ConditionCheck" {
+					m.add(writeKind(inner, "Transact"+name), 2)
+				} else {
+					m.add(writeKind(inner, "TransactConditionCheck"), 2)
+				}
+			}
+		}
 	case "GetItem":
 		m.add("dynamodb items read", 1)
 	case "BatchGetItem":
@@ -115,6 +127,32 @@ func (m *Meter) dynamoItems(action string, r *http.Request) {
 			m.add("dynamodb items read", len(ka.Keys))
 		}
 	}
+}
+
+// WritePrefix starts the keys that count write units by table, item kind
+// (its partition key up to the first '#' or '_') and action.
+const WritePrefix = "dynamodb write units: "
+
+// writeKind names what one write touches, for WritePrefix's keys.
+func writeKind(op []byte, action string) string {
+	var in struct {
+		TableName string
+		Item      map[string]map[string]any
+		Key       map[string]map[string]any
+	}
+	_ = json.Unmarshal(op, &in)
+	attrs := in.Item
+	if attrs == nil {
+		attrs = in.Key
+	}
+	kind := "?"
+	if pk, ok := attrs["pk"]["S"].(string); ok {
+		kind = pk
+		if i := strings.IndexAny(pk, "#_"); i > 0 {
+			kind = pk[:i]
+		}
+	}
+	return WritePrefix + in.TableName + " " + kind + " " + action
 }
 
 func (m *Meter) putEventsEntries(r *http.Request) {

@@ -72,7 +72,7 @@ func TestBackfillRebuildsWhatCountingProduced(t *testing.T) {
 	want := snapshot()
 
 	// Counting goes wrong: a phantom interaction, a lost NPS answer.
-	_ = w.store.Commit(context.Background(), Tx{Key: "bogus", Deltas: []metric.Delta{
+	_ = w.store.Commit(context.Background(), Tx{Keys: []string{"bogus"}, Deltas: []metric.Delta{
 		{Family: metric.FamilyVolume, Start: day.Add(3 * time.Hour), Dims: "channel=app&type=x", Fields: metric.Fields{"n": 5}},
 		{Family: metric.ScoreFamily("nps"), Start: day, Dims: "channel=typeform", Fields: metric.Fields{"s0": -1}},
 	}})

@@ -104,20 +104,32 @@ func copyTimes(m map[string]time.Time) map[string]time.Time {
 func (m *MemoryStore) Commit(_ context.Context, tx Tx) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.counted[tx.Key] {
-		return ErrDuplicate
+	var dup []string
+	for _, k := range tx.Keys {
+		if m.counted[k] {
+			dup = append(dup, k)
+		}
 	}
-	if w := tx.Contacts; w != nil && m.contacts[w.CustomerID].n != w.Version {
-		return ErrConflict
+	if len(dup) > 0 {
+		return &DuplicateError{Keys: dup}
 	}
-	if w := tx.Instance; w != nil && m.insts[w.Key].n != w.Version {
-		return ErrConflict
+	for _, w := range tx.Contacts {
+		if m.contacts[w.CustomerID].n != w.Version {
+			return ErrConflict
+		}
 	}
-	m.counted[tx.Key] = true
-	if w := tx.Contacts; w != nil {
+	for _, w := range tx.Instances {
+		if m.insts[w.Key].n != w.Version {
+			return ErrConflict
+		}
+	}
+	for _, k := range tx.Keys {
+		m.counted[k] = true
+	}
+	for _, w := range tx.Contacts {
 		m.contacts[w.CustomerID] = versioned[metric.Contacts]{v: w.State, n: w.Version + 1}
 	}
-	if w := tx.Instance; w != nil {
+	for _, w := range tx.Instances {
 		m.insts[w.Key] = versioned[metric.Instance]{v: w.State, n: w.Version + 1}
 	}
 	for _, d := range metric.Merge(tx.Deltas) {

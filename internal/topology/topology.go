@@ -48,26 +48,65 @@ type Function struct {
 	// delay queue (EnvWakeupQueue) that an event source mapping hands back
 	// to it as SQS batches: exact due times instead of polling.
 	Wakeups bool
+	// Bus, when set, is the queue the function takes its bus events from:
+	// its bus rules deliver to the queue (EventBridge's SQS target) and an
+	// event source mapping hands them over in batches, instead of one
+	// asynchronous invocation per event. Schedules still invoke it directly.
+	Bus *Queue
 }
 
-// WakeupQueue describes every function's wake-up queue.
-var WakeupQueue = struct {
-	// Visibility is how long a wake-up being handled stays hidden, and so
-	// how soon a failed or throttled one is tried again: at least every
-	// consumer's timeout (60 s at most), so a batch is not handed out
-	// twice while it runs, and short enough to beat the safety sweep.
+// Queue is an SQS queue a function consumes through an event source
+// mapping that reports failed items (ReportBatchItemFailures): only the
+// messages that failed come back, after Visibility, and a message that
+// failed MaxReceives times goes to the queue's dead-letter queue.
+type Queue struct {
+	// Visibility is how long a message being handled stays hidden, and so
+	// how soon a failed one is tried again. It is at least the function's
+	// timeout, so a batch is not handed out twice while it runs.
 	Visibility time.Duration
-	// MaxReceives is how many times a failing wake-up is tried before it
-	// goes to the queue's dead-letter queue (some 20 minutes of tries,
-	// long enough to ride out throttling of a capped function).
+	// MaxReceives is how many times a failing message is tried.
 	MaxReceives int
-	// BatchSize is how many wake-ups one invocation takes at most.
+	// BatchSize is how many messages one invocation takes at most.
 	BatchSize int
-}{Visibility: 2 * time.Minute, MaxReceives: 10, BatchSize: 10}
+	// Window is how long the mapping gathers messages before it invokes
+	// with fewer than BatchSize (MaximumBatchingWindowInSeconds); zero
+	// invokes at once.
+	Window time.Duration
+}
+
+// WakeupQueue describes every function's wake-up queue: visibility at
+// least every consumer's timeout (60 s at most) and short enough to beat
+// the safety sweep; some 20 minutes of tries, long enough to ride out
+// throttling of a capped function.
+var WakeupQueue = Queue{Visibility: 2 * time.Minute, MaxReceives: 10, BatchSize: 10}
 
 // WakeupQueueName names a function's wake-up queue within a stage's
 // prefix, e.g. notify-wakeups.
 func WakeupQueueName(function string) string { return function + "-wakeups" }
+
+// BusQueueName names the queue a function takes its bus events from,
+// e.g. journey-events.
+func BusQueueName(function string) string { return function + "-events" }
+
+// The bus queues. Standard queues, not FIFO: EventBridge never promised
+// these consumers an order (its asynchronous invocations ran events
+// concurrently), so their state is already keyed by event id and ordered
+// by each event's occurred_at, not by arrival; FIFO would cap throughput
+// per message group and cost more per request. Visibility is six times
+// the function's timeout, as Lambda advises for SQS event sources, so
+// throttled batches are not handed out twice. Five tries, then the
+// dead-letter queue, where GET /v1/deadletters lists the event and
+// `ocx redrive` puts it back on the bus.
+var (
+	// journeyQueue and rulesQueue sit on the alert path (a webhook, then
+	// rules, then notify): a one-second window adds at most a second to an
+	// alert at a trickle, and at a burst batches fill before it ends.
+	journeyQueue = Queue{Visibility: 3 * time.Minute, MaxReceives: 5, BatchSize: 25, Window: time.Second}
+	rulesQueue   = Queue{Visibility: 3 * time.Minute, MaxReceives: 5, BatchSize: 25, Window: time.Second}
+	// rollupQueue feeds counters a five-minute rollup reads: ten seconds
+	// of events share one write per counter.
+	rollupQueue = Queue{Visibility: 30 * time.Minute, MaxReceives: 5, BatchSize: 100, Window: 10 * time.Second}
+)
 
 // Logical table names.
 const (
@@ -302,12 +341,12 @@ var Functions = []Function{
 		MemoryMB: 512, Timeout: 15 * time.Second, Tables: []string{TableIntake}, PutsEvents: true, Archive: true,
 		Secrets: []string{SecretChannelPrefix}},
 	{Name: Journey, Description: "resolve customers and record interactions and metric counters",
-		MemoryMB: 256, Timeout: 30 * time.Second, Tables: []string{TableCustomers, TableMetrics}, PutsEvents: true},
+		MemoryMB: 256, Timeout: 30 * time.Second, Tables: []string{TableCustomers, TableMetrics}, PutsEvents: true, Bus: &journeyQueue},
 	{Name: Rules, Description: "evaluate failure rules and publish failures",
 		// The customers table is only read, to key per-customer rules on
 		// the resolved customer.
 		MemoryMB: 256, Timeout: 30 * time.Second, Tables: []string{TableFailures, TableRules, TableCustomers}, PutsEvents: true,
-		Wakeups: true},
+		Wakeups: true, Bus: &rulesQueue},
 	// Notify also closes failures' loops: it opens their Zendesk tickets,
 	// escalates missed follow-ups and announces outcomes on the bus.
 	{Name: Notify, Description: "group failures and send them to their teams on Slack and email; open tickets and hold follow-ups",
@@ -317,7 +356,7 @@ var Functions = []Function{
 		MemoryMB: 512, Timeout: 5 * time.Minute,
 		// Counted-event markers and contact and journey records live in the
 		// customers table, which expires items.
-		Tables: []string{TableMetrics, TableCustomers}},
+		Tables: []string{TableMetrics, TableCustomers}, Bus: &rollupQueue},
 	{Name: API, Description: "serve analysts' queries and Slack's acknowledge and resolve actions",
 		MemoryMB: 256, Timeout: 10 * time.Second, Tables: []string{TableMetrics, TableFailures, TableCustomers, TableIntake, TableOutbound},
 		// Erasing a customer overwrites its raw payloads in the archive.

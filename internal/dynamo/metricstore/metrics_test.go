@@ -290,3 +290,41 @@ func TestBackfillOverDynamo(t *testing.T) {
 		t.Errorf("after backfill %s, want %s", got, want)
 	}
 }
+
+// A batch is one transaction: events counted in an earlier batch, and the
+// same event twice in one batch, are counted once; the rest of the batch
+// still counts; a malformed event fails alone.
+func TestBatchCountsEachEventOnce(t *testing.T) {
+	ctx := context.Background()
+	e := newMetricsEnv(t)
+	at := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	answer := func(id string, score int) events.Envelope {
+		b, _ := json.Marshal(events.Interaction{ID: id, Type: events.TypeSurveyResponded, Channel: "typeform", OccurredAt: at,
+			Customer: events.Customer{Email: id + "@example.com"}, Attributes: map[string]any{"survey": "nps", "score": float64(score)}})
+		return events.Envelope{ID: "env-" + id, Source: events.SourceIngest, DetailType: events.TypeSurveyResponded, Detail: b}
+	}
+	for _, err := range e.tally.CountBatch(ctx, []events.Envelope{answer("a", 10), answer("b", 0)}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.ops.take()
+	poison := events.Envelope{ID: "bad", Source: events.SourceJourney, DetailType: events.TypeJourneyStarted, Detail: []byte(`{"journey":"x"}`)}
+	errs := e.tally.CountBatch(ctx, []events.Envelope{answer("b", 0), answer("c", 9), poison, answer("d", 3), answer("c", 9)})
+	for i, err := range errs {
+		if (err != nil) != (i == 2) {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	// One transaction refused for b's marker, then one for c and d.
+	if _, ops := e.ops.take(); ops["TransactWriteItems"] != 2 {
+		got := ops["TransactWriteItems"]
+		t.Errorf("%d transactions, want 2", got)
+	}
+	if _, err := e.svc.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.series(t, "nps", "hour", at, at.Add(time.Hour)); got != "23T09=0/4" {
+		t.Errorf("nps %s, want 4 answers (a, b, c, d) once each", got)
+	}
+}

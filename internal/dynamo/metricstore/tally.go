@@ -102,48 +102,58 @@ func (t *Tally) recordPut(k map[string]ddb.AttributeValue, state any, version in
 	return ddb.TransactWriteItem{Put: put}, nil
 }
 
-// Commit writes the event's marker, its counter deltas and the records it
-// changed in one transaction. The marker is first: its condition failing
-// means the event was counted before.
+// Commit writes the events' markers, their merged counter deltas and the
+// records they changed in one transaction. The markers come first: a
+// marker's condition failing means its event was counted before.
 func (t *Tally) Commit(ctx context.Context, tx rollup.Tx) error {
-	marker := tallyMarker(tx.Key)
-	marker["expires_at"] = dynamo.AttrEpoch(tx.Now.Add(dynamo.EventMemory))
-	items := []ddb.TransactWriteItem{{Put: &ddb.Put{
-		TableName: aws.String(t.customers), Item: marker, ConditionExpression: aws.String("attribute_not_exists(pk)"),
-	}}}
+	items := make([]ddb.TransactWriteItem, 0, len(tx.Keys)+len(tx.Deltas)+len(tx.Contacts)+len(tx.Instances))
+	for _, k := range tx.Keys {
+		marker := tallyMarker(k)
+		marker["expires_at"] = dynamo.AttrEpoch(tx.Now.Add(dynamo.EventMemory))
+		items = append(items, ddb.TransactWriteItem{Put: &ddb.Put{
+			TableName: aws.String(t.customers), Item: marker, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		}})
+	}
 	for _, d := range metric.Merge(tx.Deltas) {
 		items = append(items, deltaUpdate(t.metrics, d, tx.Now))
 	}
-	if w := tx.Contacts; w != nil {
+	for _, w := range tx.Contacts {
 		put, err := t.recordPut(tallyContacts(w.CustomerID), w.State, w.Version, w.State.Until())
 		if err != nil {
 			return err
 		}
 		items = append(items, put)
 	}
-	if w := tx.Instance; w != nil {
+	for _, w := range tx.Instances {
 		put, err := t.recordPut(tallyInstance(w.Key), w.State, w.Version, tx.Now.Add(instanceMemory))
 		if err != nil {
 			return err
 		}
 		items = append(items, put)
 	}
-	if len(items) > 100 {
-		return fmt.Errorf("event %s needs %d writes, over DynamoDB's 100 per transaction", tx.Key, len(items))
+	if len(items) > rollup.MaxTxItems {
+		return fmt.Errorf("%d events need %d writes, over DynamoDB's %d per transaction", len(tx.Keys), len(items), rollup.MaxTxItems)
 	}
 	_, err := t.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	var tc *ddb.TransactionCanceledException
 	switch {
 	case err == nil:
 		return nil
-	case dynamo.TransactionConditionFailed(err, 0):
-		return rollup.ErrDuplicate
 	case errors.As(err, &tc):
-		// A record's version moved, or another event's transaction held a
+		var dup []string
+		for i, k := range tx.Keys {
+			if i < len(tc.CancellationReasons) && aws.ToString(tc.CancellationReasons[i].Code) == "ConditionalCheckFailed" {
+				dup = append(dup, k)
+			}
+		}
+		if len(dup) > 0 {
+			return &rollup.DuplicateError{Keys: dup}
+		}
+		// A record's version moved, or another batch's transaction held a
 		// counter: read again and retry.
-		return fmt.Errorf("count %s: %w (%s)", tx.Key, rollup.ErrConflict, reasons(tc))
+		return fmt.Errorf("count %d events: %w (%s)", len(tx.Keys), rollup.ErrConflict, reasons(tc))
 	}
-	return fmt.Errorf("count %s: %w", tx.Key, err)
+	return fmt.Errorf("count %d events: %w", len(tx.Keys), err)
 }
 
 func reasons(tc *ddb.TransactionCanceledException) string {

@@ -32,8 +32,12 @@ const EnvRetentionDays = "OCX_RETENTION_DAYS"
 // OCX_RETENTION_DAYS says otherwise.
 const DefaultRetention = 400 * 24 * time.Hour
 
-// Build is the journey function's Lambda handler.
-var Build = function.Events(Handler)
+// Build is the journey function's Lambda handler: interactions in batches
+// from its bus queue, each applied on its own.
+var Build = function.Consuming(func(ctx context.Context, d function.Deps) (function.Consumer, error) {
+	h, err := Handler(ctx, d)
+	return function.Consumer{Batch: function.Each(h)}, err
+})
 
 // Handler builds the interaction handler.
 func Handler(ctx context.Context, d function.Deps) (function.EventHandler, error) {

@@ -16,32 +16,32 @@ import (
 )
 
 // Build is the rollup function's Lambda handler.
-var Build = function.Events(Handler)
+var Build = function.Consuming(Handler)
 
-// Handler counts the bus events routed to the function (interactions,
-// journey and failure events) and, on the schedule's tick, rolls changed
-// counters up.
-func Handler(ctx context.Context, d function.Deps) (function.EventHandler, error) {
+// Handler counts the bus events its queue hands over in batches
+// (interactions, journey and failure events; each counter written once per
+// batch) and, on the schedule's tick, rolls changed counters up.
+func Handler(ctx context.Context, d function.Deps) (function.Consumer, error) {
 	metrics, err := d.Table(topology.TableMetrics)
 	if err != nil {
-		return nil, err
+		return function.Consumer{}, err
 	}
 	customers, err := d.Table(topology.TableCustomers)
 	if err != nil {
-		return nil, err
+		return function.Consumer{}, err
 	}
 	attrs, err := metric.Attributes(d.Setting(topology.EnvMetricAttributes, metric.DefaultAttributes))
 	if err != nil {
-		return nil, err
+		return function.Consumer{}, err
 	}
 	db := dynamodb.NewFromConfig(d.AWS)
 	svc := &rollup.Service{Store: metricstore.NewMetrics(db, metrics), Log: d.Log}
 	tally := &rollup.Tally{Store: metricstore.NewTally(db, metrics, customers), Attributes: attrs, Now: d.Now, Log: d.Log}
-	return func(ctx context.Context, env events.Envelope) error {
-		if env.IsTick() {
+	return function.Consumer{
+		Batch: tally.CountBatch,
+		Tick: func(ctx context.Context, _ events.Envelope) error {
 			_, err := svc.Run(ctx)
 			return err
-		}
-		return tally.Count(ctx, env)
+		},
 	}, nil
 }

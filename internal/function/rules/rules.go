@@ -31,13 +31,13 @@ import (
 var _ rules.Customers = (*identitystore.Owners)(nil)
 
 // Build is the rules function's Lambda handler.
-var Build = function.WithWakeups(Handler)
+var Build = function.Consuming(Handler)
 
-// Handler builds the failure-rule handler. It takes bus events and the
-// rule-timers schedule's tick alike, and its deadlines' wake-ups as SQS
-// batches from its wake-up queue.
-func Handler(ctx context.Context, d function.Deps) (function.Wakeable, error) {
-	var none function.Wakeable
+// Handler builds the failure-rule handler. It takes bus events in batches
+// from its bus queue, the rule-timers schedule's tick directly, and its
+// deadlines' wake-ups as SQS batches from its wake-up queue.
+func Handler(ctx context.Context, d function.Deps) (function.Consumer, error) {
+	var none function.Consumer
 	wakeups, err := wakequeue.FromEnv(d.AWS, d.Getenv, d.Now)
 	if err != nil {
 		return none, err
@@ -90,7 +90,8 @@ func Handler(ctx context.Context, d function.Deps) (function.Wakeable, error) {
 			Bus: pub, Now: d.Now, Log: d.Log.With("component", "loop")},
 		Customers: svc.Customers, Resolver: svc.Failures, Log: d.Log.With("component", "loop"),
 	}
-	return function.Wakeable{Events: watchInteractions(watcher, svc.Handle), Wake: function.WakeBatch(wakeups, d.Now, svc.Wake, d.Log)}, nil
+	each := watchInteractions(watcher, svc.Handle)
+	return function.Consumer{Batch: function.Each(each), Tick: each, Wake: function.WakeBatch(wakeups, d.Now, svc.Wake, d.Log)}, nil
 }
 
 // watchInteractions lets the loop watcher read each interaction before the
