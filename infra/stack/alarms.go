@@ -195,7 +195,7 @@ func (a *alarms) onUndeliverable(name string) {
 		}), anyAtAll)
 }
 
-// onRule alarms when EventBridge gave up invoking a rule's target (the
+// onRule alarms when EventBridge gave up delivering to a rule's target (the
 // event is in the rule's dead-letter queue) and, worse, when it could not
 // even put it there; ifLost tells the operator how to recover such events.
 // busName is nil for rules on the default bus, whose metrics carry only the
@@ -211,7 +211,7 @@ func (a *alarms) onRule(id, name string, rule awsevents.Rule, busName *string, i
 			DimensionsMap: &dims, Statistic: jsii.String("Sum"), Period: period(),
 		})
 	}
-	a.add(id+"FailedInvocationsAlarm", "EventBridge gave up invoking the target of rule "+name+
+	a.add(id+"FailedInvocationsAlarm", "EventBridge gave up delivering to the target of rule "+name+
 		" after retries (the events are in its dead-letter queue)",
 		metric("FailedInvocations"), anyAtAll)
 	a.add(id+"DlqFailuresAlarm", "EventBridge could not put undeliverable events of rule "+name+

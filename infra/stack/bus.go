@@ -17,8 +17,10 @@ import (
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
-// Delivery retries. EventBridge retries only failed invocations (throttling,
-// a missing permission); Lambda then retries function errors on its own.
+// Delivery retries. EventBridge retries only failed deliveries (throttling,
+// a missing permission); Lambda then retries function errors of the
+// invocations it ran asynchronously on its own, and a bus queue hands a
+// failed event back after its visibility timeout (topology.Queue).
 const (
 	targetRetries     = 8
 	targetMaxAgeHours = 24
@@ -44,9 +46,18 @@ func (b *builder) addBus() awsevents.EventBus {
 
 // addRouting creates one rule per topology.BusRule and per
 // topology.Schedule, each with retries, a dead-letter queue and alarms on
-// failed deliveries, and gives
-// every function they invoke an on-failure queue for errors it returns.
+// failed deliveries. A bus rule whose target takes its events from a
+// queue (topology.Function's Bus: journey, rules and rollup) delivers to
+// that queue, and the function takes them in batches (addBusQueues); any
+// other rule, and every schedule, invokes its function asynchronously,
+// and every function so invoked gets an on-failure queue for errors it
+// returns.
 func (b *builder) addRouting(bus awsevents.EventBus) error {
+	queues, err := b.addBusQueues()
+	if err != nil {
+		return err
+	}
+	// invoked are the functions EventBridge invokes asynchronously.
 	invoked := map[string]bool{}
 	for _, r := range topology.BusRules {
 		pattern, err := eventPattern(r.Pattern)
@@ -58,14 +69,20 @@ func (b *builder) addRouting(bus awsevents.EventBus) error {
 			return fmt.Errorf("bus rule %s: unknown target %q", r.Name, r.Target)
 		}
 		id := pascal(r.Name)
+		var target awsevents.IRuleTarget
+		if q, ok := queues[r.Target]; ok {
+			target = b.queueTarget(id, q)
+		} else {
+			target = b.target(id, fn)
+			invoked[r.Target] = true
+		}
 		rule := awsevents.NewRule(b.stack, jsii.String(id+"Rule"), &awsevents.RuleProps{
 			EventBus:     bus,
 			Description:  jsii.String(r.Description),
 			EventPattern: pattern,
-			Targets:      &[]awsevents.IRuleTarget{b.target(id, fn)},
+			Targets:      &[]awsevents.IRuleTarget{target},
 		})
 		b.alarms.onRule(id, r.Name, rule, bus.EventBusName(), "replay them from the bus archive")
-		invoked[r.Target] = true
 	}
 	for _, s := range topology.Schedules {
 		fn, ok := b.functions[s.Target]
@@ -111,8 +128,10 @@ func (b *builder) target(id string, fn awslambda.Function) awsevents.IRuleTarget
 	})
 }
 
-// configureAsync keeps events a function failed on: after its retries
-// Lambda sends the invocation record to an on-failure queue.
+// configureAsync keeps events a function invoked asynchronously (by a bus
+// rule or a schedule) failed on: after its retries Lambda sends the
+// invocation record to an on-failure queue. The events a function takes
+// from its bus queue go to that queue's dead-letter queue instead.
 func (b *builder) configureAsync(name string, fn awslambda.Function) {
 	failed := b.deadLetterQueue(pascal(name)+"Failures", "events the "+name+" function failed on after retries")
 	fn.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{

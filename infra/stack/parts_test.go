@@ -292,3 +292,43 @@ func TestAlarmedMetricsAreEmitted(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckBusQueue: topology's bus queues fit their functions, and a
+// queue that would break the mapping or hand a running batch out twice is
+// refused before synthesis.
+func TestCheckBusQueue(t *testing.T) {
+	for _, fn := range topology.Functions {
+		if fn.Bus == nil {
+			continue
+		}
+		sz, err := sizeOf(fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := checkBusQueue(*fn.Bus, sz.Timeout); err != nil {
+			t.Errorf("%s: %v", fn.Name, err)
+		}
+	}
+	ok := topology.Queue{Visibility: time.Minute, MaxReceives: 5, BatchSize: 10}
+	if err := checkBusQueue(ok, 30*time.Second); err != nil {
+		t.Fatalf("valid queue refused: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		change func(*topology.Queue)
+		want   string
+	}{
+		"visibility below timeout": {func(q *topology.Queue) { q.Visibility = 20 * time.Second }, "shorter than the function's timeout"},
+		"fractional visibility":    {func(q *topology.Queue) { q.Visibility = 90*time.Second + time.Millisecond }, "whole seconds"},
+		"no tries":                 {func(q *topology.Queue) { q.MaxReceives = 0 }, "receives"},
+		"no batch":                 {func(q *topology.Queue) { q.BatchSize = 0 }, "batch size 0"},
+		"big batch, no window":     {func(q *topology.Queue) { q.BatchSize = 25 }, "at least 1 s"},
+		"fractional window":        {func(q *topology.Queue) { q.Window = 1500 * time.Millisecond }, "batching window"},
+		"window too long":          {func(q *topology.Queue) { q.Window = 6 * time.Minute }, "batching window"},
+	} {
+		q := ok
+		tc.change(&q)
+		if err := checkBusQueue(q, 30*time.Second); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one mentioning %q", name, err, tc.want)
+		}
+	}
+}

@@ -39,17 +39,18 @@ var sizes = map[string]size{
 	},
 	topology.Journey: {
 		MemoryMB: 256, Timeout: 30 * time.Second,
-		WhyMemory:  "I/O-bound: a few DynamoDB reads and conditional writes per interaction",
-		WhyTimeout: "a handful of DynamoDB round trips, with SDK back-off on throttling or write contention, stays far below 30 s",
+		WhyMemory: "I/O-bound: a few DynamoDB reads and conditional writes per interaction",
+		WhyTimeout: "a batch from its bus queue (25 interactions at most), a handful of DynamoDB round trips each, " +
+			"with SDK back-off on throttling or write contention, stays far below 30 s; the queue's visibility is six times it",
 		WhyConcurrency: "none: its tables are on-demand and scale with traffic (the SDK retries the rare throttle); " +
-			"a cap would only move the backlog into Lambda's async queue",
+			"a cap would only leave the backlog in its bus queue",
 	},
 	topology.Rules: {
 		MemoryMB: 256, Timeout: 30 * time.Second,
 		WhyMemory: "matches one event against in-memory rule patterns, or on a timer tick fires the deadlines that " +
 			"came due: DynamoDB round trips, little CPU",
-		WhyTimeout: "a rule pass with conditional writes to rule state and failure records and a PutEvents, " +
-			"with SDK retries; also well inside the 1-minute timer period",
+		WhyTimeout: "a batch from its bus queue (25 events at most), each a rule pass with conditional writes to rule state " +
+			"and failure records and a PutEvents, with SDK retries; also well inside the 1-minute timer period",
 		WhyConcurrency: "none: on-demand DynamoDB and PutEvents absorb its load; " +
 			"a cap would delay failure detection without protecting anything",
 	},
@@ -64,7 +65,8 @@ var sizes = map[string]size{
 	},
 	topology.Rollup: {
 		MemoryMB: 512, Timeout: 5 * time.Minute,
-		WhyMemory:  "recomputes every hour and day touched since the last run: a catch-up after a burst is CPU- and memory-heavy",
+		WhyMemory: "recomputes every hour and day touched since the last run: a catch-up after a burst is CPU- and memory-heavy; " +
+			"between runs it counts batches of up to 100 bus events",
 		WhyTimeout: "its schedule period: a run cut short is repeated exactly by the next, since counters are marked clean only after their series are written",
 		WhyConcurrency: "none: runs are exact and mark counters clean only if unchanged, so an overlap wastes work " +
 			"but corrupts nothing; reserving 1 would take from the account pool to save little",

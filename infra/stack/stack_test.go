@@ -403,18 +403,32 @@ func TestBusRulesFollowTopology(t *testing.T) {
 			if err := json.Unmarshal([]byte(want.Pattern), &pattern); err != nil {
 				t.Fatalf("%s: %v", want.Name, err)
 			}
+			// A function with a bus queue takes its events from there;
+			// any other is invoked by the rule.
 			fn, _ := s.function(want.Target)
+			target, what := fn.id, "function "+want.Target
+			if f, _ := topology.FunctionByName(want.Target); f.Bus != nil {
+				id, _, ok := s.busQueue(want.Target)
+				if !ok {
+					t.Errorf("%s: no bus queue for %s", want.Name, want.Target)
+					continue
+				}
+				target, what = id, "the bus queue of "+want.Target
+			}
 			found := 0
 			for _, r := range patterned {
-				if reflect.DeepEqual(r.Properties["EventPattern"], pattern) && targets(r, fn.id) {
+				if reflect.DeepEqual(r.Properties["EventPattern"], pattern) && targets(r, target) {
 					found++
 					if r.Properties["EventBusName"] == nil {
 						t.Errorf("%s: on the default bus", want.Name)
 					}
+					if target != fn.id && targets(r, fn.id) {
+						t.Errorf("%s: invokes %s, which takes its events from its bus queue", want.Name, want.Target)
+					}
 				}
 			}
 			if found != 1 {
-				t.Errorf("%s: %d rules with pattern %s targeting %s, want 1", want.Name, found, want.Pattern, want.Target)
+				t.Errorf("%s: %d rules with pattern %s targeting %s, want 1", want.Name, found, want.Pattern, what)
 			}
 		}
 		for _, want := range topology.Schedules {
@@ -446,10 +460,16 @@ func TestBusRulesFollowTopology(t *testing.T) {
 	})
 }
 
+// TestEventDrivenFunctionsKeepFailures checks that every function
+// EventBridge invokes asynchronously (from a schedule, or a bus rule
+// unless the function takes its bus events from a queue) keeps what it
+// failed on in an on-failure queue.
 func TestEventDrivenFunctionsKeepFailures(t *testing.T) {
 	invoked := map[string]bool{}
 	for _, r := range topology.BusRules {
-		invoked[r.Target] = true
+		if f, _ := topology.FunctionByName(r.Target); f.Bus == nil {
+			invoked[r.Target] = true
+		}
 	}
 	for _, sc := range topology.Schedules {
 		invoked[sc.Target] = true
@@ -1054,10 +1074,11 @@ func (s *synthesized) roleStatements(role string) []any {
 	return out
 }
 
-// targets reports whether any of the rule's targets is the function id.
-func targets(rule cfnResource, fnID string) bool {
+// targets reports whether any of the rule's targets is the resource id (a
+// function or a queue).
+func targets(rule cfnResource, id string) bool {
 	for _, tg := range asList(rule.Properties["Targets"]) {
-		if refs(dig(tg, "Arn"))[fnID] {
+		if refs(dig(tg, "Arn"))[id] {
 			return true
 		}
 	}

@@ -2,7 +2,6 @@ package stack
 
 import (
 	"fmt"
-
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -56,6 +55,10 @@ func (b *builder) addWakeups() error {
 		b.alarms.onQueue(id+"DeadLetters", "wake-ups the "+fn.Name+" function failed on "+fmt.Sprint(wq.MaxReceives)+
 			" times (the schedule's sweep still acts on what they named)", dlq)
 		q := awssqs.NewQueue(b.stack, jsii.String(id), &awssqs.QueueProps{
+			// Named as topology names it: a function that also takes bus
+			// events from a queue (rules) tells a wake-up batch from a
+			// bus batch by the queue's name.
+			QueueName:         jsii.String(b.name(topology.WakeupQueueName(fn.Name))),
 			Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
 			EnforceSSL:        jsii.Bool(true),
 			VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(wq.Visibility.Seconds())),

@@ -9,11 +9,12 @@ import (
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
-// Each function with wake-ups gets its own queue, named in its
-// environment, which only it may send to; an event source mapping hands
-// the queue back to it reporting failed items, with a dead-letter queue
-// after topology's tries and a visibility timeout the function fits in.
-// No other function consumes or sends to it.
+// Each function with wake-ups gets its own queue, named as topology names
+// it and named in its environment, which only it may send to; an event
+// source mapping hands the queue back to it reporting failed items, with
+// a dead-letter queue after topology's tries and a visibility timeout
+// the function fits in. No other function consumes or sends to it. The
+// only other mappings are the bus queues' (TestBusQueuesFollowTopology).
 func TestWakeupQueuesFollowTopology(t *testing.T) {
 	forEachStage(t, func(t *testing.T, s *synthesized) {
 		mapIDs, mappings := s.tmpl.ofType("AWS::Lambda::EventSourceMapping")
@@ -23,21 +24,28 @@ func TestWakeupQueuesFollowTopology(t *testing.T) {
 			if !ok {
 				t.Fatalf("no function %s", fn.Name)
 			}
+			busQueue, _, _ := s.busQueue(fn.Name)
 			var mine []int
 			for i, m := range mappings {
-				if refs(m.Properties["FunctionName"])[f.id] {
+				if refs(m.Properties["FunctionName"])[f.id] && !refs(m.Properties["EventSourceArn"])[busQueue] {
 					mine = append(mine, i)
 				}
+			}
+			if fn.Bus != nil {
+				want++
 			}
 			if !fn.Wakeups {
 				if len(mine) > 0 {
 					t.Errorf("%s has no wake-ups but an event source mapping %s", fn.Name, mapIDs[mine[0]])
 				}
+				if env := f.env()[topology.EnvWakeupQueue]; env != nil {
+					t.Errorf("%s has no wake-ups but %s = %v", fn.Name, topology.EnvWakeupQueue, env)
+				}
 				continue
 			}
 			want++
 			if len(mine) != 1 {
-				t.Errorf("%s: %d event source mappings, want its wake-up queue's", fn.Name, len(mine))
+				t.Errorf("%s: %d event source mappings besides its bus queue's, want its wake-up queue's", fn.Name, len(mine))
 				continue
 			}
 			m := mappings[mine[0]].Properties
@@ -51,6 +59,10 @@ func TestWakeupQueuesFollowTopology(t *testing.T) {
 			q := s.tmpl.Resources[queue]
 			if q.Type != "AWS::SQS::Queue" {
 				t.Fatalf("%s: event source %s is a %s", fn.Name, queue, q.Type)
+			}
+			// A function with a bus queue too tells the two apart by name.
+			if name := "ocx-" + s.stage + "-" + topology.WakeupQueueName(fn.Name); q.Properties["QueueName"] != name {
+				t.Errorf("%s: wake-up queue named %v, want %s", fn.Name, q.Properties["QueueName"], name)
 			}
 			if !refs(dig(f.Properties, "Environment", "Variables", topology.EnvWakeupQueue))[queue] {
 				t.Errorf("%s: %s does not name its wake-up queue %s", fn.Name, topology.EnvWakeupQueue, queue)
@@ -79,7 +91,7 @@ func TestWakeupQueuesFollowTopology(t *testing.T) {
 			}
 		}
 		if len(mappings) != want {
-			t.Errorf("%d event source mappings, want one per function with wake-ups (%d)", len(mappings), want)
+			t.Errorf("%d event source mappings, want one per function with wake-ups and one per function with a bus queue (%d)", len(mappings), want)
 		}
 	})
 }

@@ -81,6 +81,7 @@ func TestBlackFridayItemWriteRates(t *testing.T) {
 		t.Fatalf("rules tick: %v", err)
 	}
 	r.drain(ctx)
+	r.countBatch(ctx)
 	if err := r.notify.Flush(ctx); err != nil {
 		t.Fatalf("notify flush: %v", err)
 	}

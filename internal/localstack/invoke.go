@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -22,6 +23,32 @@ type lambdaFunction struct {
 	arn     string
 	timeout time.Duration
 	handler function.Handler
+	// billed accumulates the invocations' durations as Lambda bills them.
+	billed billing
+}
+
+// billing is a function's invocations and their billed duration: each
+// rounded up to the millisecond, as Lambda bills.
+type billing struct {
+	mu          sync.Mutex
+	invocations int
+	billed      time.Duration
+}
+
+func (b *billing) add(d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.invocations++
+	b.billed += (d + time.Millisecond - 1).Truncate(time.Millisecond)
+}
+
+// take returns the invocations and billed duration since the last take.
+func (b *billing) take() (int, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n, d := b.invocations, b.billed
+	b.invocations, b.billed = 0, 0
+	return n, d
 }
 
 // ErrTimeout is what an invocation that outlives its function's timeout
@@ -47,6 +74,8 @@ func (f *lambdaFunction) invoke(parent context.Context, payload []byte) ([]byte,
 		err error
 	}
 	done := make(chan result, 1)
+	began := time.Now()
+	defer func() { f.billed.add(time.Since(began)) }()
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {

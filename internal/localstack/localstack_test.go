@@ -121,7 +121,7 @@ func TestMain(m *testing.M) {
 // not settle in three minutes fails the test that waited.
 func idle(t testing.TB, st *localstack.Stack) {
 	t.Helper()
-	if err := st.Router().IdleWithin(3 * time.Minute); err != nil {
+	if err := st.Settle(context.Background(), 3*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -62,13 +62,19 @@ func (n Names) Env() map[string]string {
 	return env
 }
 
-// DeadLetterQueues names the stage's dead-letter queues, one per function
-// the bus invokes, as provision creates them.
+// DeadLetterQueues names the stage's dead-letter queues of bus events, as
+// provision creates them: one per function the bus delivers to, and the
+// bus queue's of each function that takes its events in batches.
 func (n Names) DeadLetterQueues() []string {
 	var out []string
 	for _, r := range topology.BusRules {
 		if q := "ocx-" + n.Stage + "-" + r.Target + "-dlq"; !slices.Contains(out, q) {
 			out = append(out, q)
+		}
+	}
+	for _, f := range topology.Functions {
+		if f.Bus != nil {
+			out = append(out, "ocx-"+n.Stage+"-"+topology.BusQueueName(f.Name)+"-dlq")
 		}
 	}
 	return out

@@ -42,7 +42,7 @@ type Router struct {
 
 	// inflight counts queued and running deliveries; invocations counts
 	// handler calls by function (what Lambda would bill).
-	inflight    sync.WaitGroup
+	inflight    *pendingCount
 	countMu     sync.Mutex
 	invocations map[string]int
 }
@@ -50,6 +50,9 @@ type Router struct {
 type target struct {
 	fn     *lambdaFunction
 	dlqURL string
+	// queueURL, when set, is where the rule delivers instead of invoking
+	// the function: its bus queue (topology.Function.Bus).
+	queueURL string
 	mu     sync.Mutex
 	queue  [][]byte
 	wake   chan struct{}
@@ -82,7 +85,7 @@ func (t *target) pop() ([]byte, bool) {
 // NewRouter compiles the routing table for the named bus.
 func NewRouter(busName string, now func() time.Time, log *slog.Logger) (*Router, error) {
 	r := &Router{bus: busName, account: Account, region: Region, now: now, log: log,
-		targets: map[string]*target{}, attempts: 3, backoff: 200 * time.Millisecond}
+		targets: map[string]*target{}, attempts: 3, backoff: 200 * time.Millisecond, inflight: newPendingCount()}
 	for _, br := range topology.BusRules {
 		p, err := eventpattern.Compile([]byte(br.Pattern))
 		if err != nil {
@@ -96,6 +99,13 @@ func NewRouter(busName string, now func() time.Time, log *slog.Logger) (*Router,
 // Attach connects a function; dlqURL is its dead-letter queue.
 func (r *Router) Attach(fn *lambdaFunction, dlqURL string) {
 	r.targets[fn.name] = &target{fn: fn, dlqURL: dlqURL, wake: make(chan struct{}, 1)}
+}
+
+// AttachQueue connects a function that takes its bus events from a queue:
+// its rules send each envelope to queueURL, as EventBridge's SQS target
+// does; dlqURL keeps what could not be sent.
+func (r *Router) AttachQueue(fn *lambdaFunction, queueURL, dlqURL string) {
+	r.targets[fn.name] = &target{fn: fn, dlqURL: dlqURL, queueURL: queueURL, wake: make(chan struct{}, 1)}
 }
 
 // Targets returns the functions an envelope is routed to, in the order of
@@ -184,7 +194,7 @@ func (r *Router) Tap(target string, request, response []byte, status int) {
 		}
 		for _, n := range names {
 			if t, ok := r.targets[n]; ok {
-				r.inflight.Add(1)
+				r.inflight.add(1)
 				t.push(env)
 			}
 		}
@@ -208,7 +218,7 @@ func (r *Router) Run(ctx context.Context, sqsc *sqs.Client) {
 					}
 				}
 				r.deliver(ctx, sqsc, t, env)
-				r.inflight.Done()
+				r.inflight.add(-1)
 			}
 		}(t)
 	}
@@ -221,11 +231,19 @@ func (r *Router) deliver(ctx context.Context, sqsc *sqs.Client, t *target, env [
 	wait := r.backoff
 	var err error
 	for attempt := 1; attempt <= r.attempts; attempt++ {
-		r.count(t.fn.name)
-		if _, err = t.fn.invoke(ctx, env); err == nil {
-			return
+		if t.queueURL != "" {
+			// The event source mapping invokes the function, in batches.
+			if _, err = sqsc.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(t.queueURL), MessageBody: aws.String(string(env))}); err == nil {
+				return
+			}
+			r.log.Warn("cannot send to the function's queue", "function", t.fn.name, "attempt", attempt, "err", err)
+		} else {
+			r.count(t.fn.name)
+			if _, err = t.fn.invoke(ctx, env); err == nil {
+				return
+			}
+			r.log.Warn("function error", "function", t.fn.name, "attempt", attempt, "err", err)
 		}
-		r.log.Warn("function error", "function", t.fn.name, "attempt", attempt, "err", err)
 		select {
 		case <-ctx.Done():
 			return
@@ -268,26 +286,19 @@ func (r *Router) Invocations() map[string]int {
 	return out
 }
 
-// IdleWithin waits until every published event has been delivered,
-// including the events those deliveries published, for at most limit: a
-// stack that never settles is an error naming what is still queued, not a
-// wait without end.
+// IdleWithin waits until every published event has been delivered to its
+// target (invoked, or sent to its bus queue), including the events those
+// deliveries published, for at most limit: a stack that never settles is
+// an error naming what is still queued, not a wait without end.
 func (r *Router) IdleWithin(limit time.Duration) error {
-	done := make(chan struct{})
-	go func() {
-		r.inflight.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
+	if r.inflight.waitIdle(limit) {
 		return nil
-	case <-time.After(limit):
-		queued := map[string]int{}
-		for name, t := range r.targets {
-			t.mu.Lock()
-			queued[name] = len(t.queue)
-			t.mu.Unlock()
-		}
-		return fmt.Errorf("bus deliveries still pending after %s (queued by function: %v)", limit, queued)
 	}
+	queued := map[string]int{}
+	for name, t := range r.targets {
+		t.mu.Lock()
+		queued[name] = len(t.queue)
+		t.mu.Unlock()
+	}
+	return fmt.Errorf("bus deliveries still pending after %s (%d in flight; queued by function: %v)", limit, r.inflight.count(), queued)
 }

@@ -92,9 +92,10 @@ func BusQueueName(function string) string { return function + "-events" }
 // these consumers an order (its asynchronous invocations ran events
 // concurrently), so their state is already keyed by event id and ordered
 // by each event's occurred_at, not by arrival; FIFO would cap throughput
-// per message group and cost more per request. Visibility is six times
-// the function's timeout, as Lambda advises for SQS event sources, so
-// throttled batches are not handed out twice. Five tries, then the
+// per message group and cost more per request. Visibility is at least the
+// function's timeout (six times for journey and rules, as Lambda advises
+// for SQS event sources), so a batch is not handed out twice while it
+// runs. Five tries, then the
 // dead-letter queue, where GET /v1/deadletters lists the event and
 // `ocx redrive` puts it back on the bus.
 var (
@@ -104,8 +105,11 @@ var (
 	journeyQueue = Queue{Visibility: 3 * time.Minute, MaxReceives: 5, BatchSize: 25, Window: time.Second}
 	rulesQueue   = Queue{Visibility: 3 * time.Minute, MaxReceives: 5, BatchSize: 25, Window: time.Second}
 	// rollupQueue feeds counters a five-minute rollup reads: ten seconds
-	// of events share one write per counter.
-	rollupQueue = Queue{Visibility: 30 * time.Minute, MaxReceives: 5, BatchSize: 100, Window: 10 * time.Second}
+	// of events share one write per counter. Its function's timeout is
+	// the scheduled rollup's five minutes, far above what a batch takes,
+	// so twice that, not six times, is visibility enough: a failed batch
+	// comes back in ten minutes rather than thirty.
+	rollupQueue = Queue{Visibility: 10 * time.Minute, MaxReceives: 5, BatchSize: 100, Window: 10 * time.Second}
 )
 
 // Logical table names.
