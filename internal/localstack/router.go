@@ -53,9 +53,9 @@ type target struct {
 	// queueURL, when set, is where the rule delivers instead of invoking
 	// the function: its bus queue (topology.Function.Bus).
 	queueURL string
-	mu     sync.Mutex
-	queue  [][]byte
-	wake   chan struct{}
+	mu       sync.Mutex
+	queue    [][]byte
+	wake     chan struct{}
 }
 
 // push queues an envelope without blocking: the tap runs while the
