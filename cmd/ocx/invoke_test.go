@@ -97,7 +97,9 @@ func TestInvokeRunsTheBootstrap(t *testing.T) {
 	if err != nil || resp.StatusCode != 202 || !strings.Contains(resp.Body, "event_ids") {
 		t.Fatalf("signed: %v %q", err, out)
 	}
-	st.Router().Idle()
+	if err := st.Settle(context.Background(), 3*time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	if put := st.Meter().Snapshot()["eventbridge events put"]; put < 1 {
 		t.Fatalf("the bootstrap's events never reached the bus: %v", st.Meter().Snapshot())
 	}

@@ -41,7 +41,7 @@ type scenario struct {
 
 // usage turns counted requests of n interactions into billable units per
 // interaction.
-func usage(c map[string]int, inv, batches map[string]int, n int) map[string]float64 {
+func usage(c map[string]int, inv, batches, sends map[string]int, n int) map[string]float64 {
 	per := func(v int) float64 { return float64(v) / float64(n) }
 	lambda := n // the ingest invocation behind each webhook
 	for _, v := range inv {
@@ -53,9 +53,13 @@ func usage(c map[string]int, inv, batches map[string]int, n int) map[string]floa
 			sqsRequests += v
 		}
 	}
-	// The bus queues' event source mappings receive each batch and delete
-	// what succeeded: two requests a batch the local stack hands over
-	// without them.
+	// EventBridge sends each event to each bus queue it is routed to, and
+	// the queues' event source mappings receive each batch and delete what
+	// succeeded: requests the local stack's queues make without the
+	// emulator.
+	for _, s := range sends {
+		sqsRequests += s
+	}
 	for _, b := range batches {
 		sqsRequests += 2 * b
 	}
@@ -67,9 +71,9 @@ func usage(c map[string]int, inv, batches map[string]int, n int) map[string]floa
 		"API Gateway HTTP API requests": 1,
 		"Lambda requests":               per(lambda),
 		"EventBridge events put":        per(c["eventbridge events put"]),
-		// Items under 1 KB: one unit per write, two per transactional write;
-		// consistent reads one unit per item.
-		"DynamoDB write request units": per(c["dynamodb items written"] + 2*c["dynamodb items written (transactional)"]),
+		// One unit per started KB of a put item, two in a transaction;
+		// updates and deletes one; consistent reads one unit per item.
+		"DynamoDB write request units": per(c[motoserver.WriteUnits]),
 		"DynamoDB read request units":  per(reads),
 		"S3 PUT requests":              per(c["s3 PutObject"]),
 		"S3 GET requests":              per(c["s3 GetObject"]),
@@ -116,6 +120,7 @@ func TestCostPerInteraction(t *testing.T) {
 	for _, sc := range scenarios {
 		st.Meter().Reset()
 		st.Invocations()
+		st.Wakeups().Sends()
 		st.Billing()
 		for i := range n {
 			if r := send(t, st, fmt.Sprintf("cost-%d-%d", len(sc.name), i), sc.body(i), false); r.StatusCode != 202 {
@@ -123,7 +128,7 @@ func TestCostPerInteraction(t *testing.T) {
 			}
 		}
 		idle(t, st)
-		counts, batches := st.Meter().Snapshot(), st.Wakeups().Invocations()
+		counts, batches, sends := st.Meter().Snapshot(), st.Wakeups().Invocations(), st.Wakeups().Sends()
 		inv := st.Router().Invocations()
 		if inv == nil {
 			inv = map[string]int{}
@@ -131,7 +136,7 @@ func TestCostPerInteraction(t *testing.T) {
 		for fn, b := range batches {
 			inv[fn] += b
 		}
-		u := usage(counts, inv, batches, n)
+		u := usage(counts, inv, batches, sends, n)
 		fmt.Fprintf(&doc, "## %s\n\n", strings.ToUpper(sc.name[:1])+sc.name[1:])
 		fmt.Fprintf(&doc, "| unit | per interaction | USD per million units | USD per million interactions |\n|---|---:|---:|---:|\n")
 		total := 0.0
@@ -142,8 +147,8 @@ func TestCostPerInteraction(t *testing.T) {
 		}
 		fmt.Fprintf(&doc, "| **total, before Lambda duration** | | | **%.2f** |\n\n", total)
 		gbms, billed := lambdaDuration(st.Billing(), n)
-		fmt.Fprintf(&doc, "Lambda duration, %s: %.1f GB-ms per interaction (%s) at $%.7f per GB-ms, so $%.2f per million interactions and **$%.2f in all**.\n\n",
-			measuredHere, gbms, billed, durationPrice, gbms*durationPrice*1e6, total+gbms*durationPrice*1e6)
+		fmt.Fprintf(&doc, "Lambda duration, %s: %.1f GB-ms per interaction (%s) at $0.0000133334 per GB-second, so $%.2f per million interactions and **$%.2f in all**.\n\n",
+			measuredHere, gbms, billed, gbms*durationPrice*1e6, total+gbms*durationPrice*1e6)
 		fmt.Fprintf(&doc, "Requests seen: %s. Function invocations: %s plus ingest.\n\n", describe(counts, n), describeInv(inv, n))
 		fmt.Fprintf(&doc, "Write units by table, item (its key's prefix) and action: %s.\n\n", describeWrites(counts, n))
 	}
@@ -153,12 +158,17 @@ func TestCostPerInteraction(t *testing.T) {
 	}
 	fmt.Fprintf(&doc, "## One rollup run after those %d interactions\n\n", 2*n)
 	fmt.Fprintf(&doc, "Requests: %s. The run reads only counters changed since the last run (a sparse index), so its cost follows the number of distinct (metric, hour) buckets touched, not the number of interactions or the history kept.\n\n", describe(st.Meter().Snapshot(), 1))
+	fmt.Fprintf(&doc, "## Before the bus queues\n\n")
+	fmt.Fprintf(&doc, "Counted the same way when EventBridge invoked journey, rules and rollup once per event and the rollup wrote each event's counters in its own transaction (write units then taken as one per item, which the quiet path's items are):\n\n")
+	fmt.Fprintf(&doc, "| interaction | write units | Lambda requests | SQS requests | total before duration |\n|---|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&doc, "| quiet (order.created) | 27.00 | 7.00 | 1.00 | $27.80 |\n| raising a failure (NPS 3) | 38.00 | 7.00 | 1.05 | $34.95 |\n\n")
+	fmt.Fprintf(&doc, "Batching takes the rollup's counter writes from 4 units to a fraction and the bus consumers' invocations from 5 to a few per hundred interactions; it adds one SQS request per event and queue (EventBridge's delivery) and two per batch. Duration was assumed then (50 ms per invocation, $0.67 per million quiet interactions) and is measured now.\n\n")
 	fmt.Fprintf(&doc, "## How Lambda duration is measured\n\n")
 	fmt.Fprintf(&doc, "Each invocation's handler is timed by the local stack around the same Lambda handler AWS runs (`lambda.NewHandler(...).Invoke`), rounded up to the millisecond as Lambda bills, and priced at the function's configured memory (%s) at arm64's $0.0000133334 per GB-second. The figures are this machine's: its CPU is not a Lambda's share of one at that memory, and the emulator answers slower than DynamoDB, so they move from run to run and machine to machine; the lines that carry them are left out of the test's comparison.\n\n", memories())
 	fmt.Fprintf(&doc, "## Not counted here\n\n")
 	fmt.Fprintf(&doc, "- **SQS polling while idle**: each event source mapping long-polls its queue; the receive and delete of every delivered batch are counted above (two requests a batch), the empty polls between them are not.\n")
 	fmt.Fprintf(&doc, "- CloudWatch Logs ingestion ($0.50/GB), X-Ray traces ($5 per million recorded), the EventBridge archive ($0.10/GB), S3 storage and DynamoDB storage: they follow payload size and retention, see `infra/stack`.\n")
-	fmt.Fprintf(&doc, "- Items over 1 KB cost one more write unit per KB; the interaction item carries the whole event, so large attribute maps cost more.\n")
+	fmt.Fprintf(&doc, "- Updates and deletes are counted as one write unit (two in a transaction): DynamoDB charges them on the stored item's size, which the request does not carry. Puts are charged on the size of the item they write, one unit per started KB.\n")
 
 	const path = "../../docs/cost.md"
 	if *updateCost {
@@ -187,7 +197,7 @@ func sortedKeys(m map[string]float64) []string {
 func describe(c map[string]int, n int) string {
 	var parts []string
 	for _, k := range motoserver.Keys(c) {
-		if strings.Contains(k, "items") || strings.Contains(k, "events put") || strings.HasPrefix(k, motoserver.WritePrefix) {
+		if strings.Contains(k, "items") || strings.Contains(k, "events put") || strings.HasPrefix(k, motoserver.WriteUnits) {
 			continue
 		}
 		parts = append(parts, fmt.Sprintf("%s %.2f", k, float64(c[k])/float64(n)))
@@ -258,7 +268,7 @@ func lambdaDuration(b map[string]localstack.Billed, n int) (float64, string) {
 		f, _ := topology.FunctionByName(fn)
 		ms := float64(b[fn].Duration.Milliseconds())
 		gbms += ms * float64(f.MemoryMB) / 1024
-		parts = append(parts, fmt.Sprintf("%s %d invocations, %.1f ms each", fn, b[fn].Invocations, ms/float64(b[fn].Invocations)))
+		parts = append(parts, fmt.Sprintf("%s: %d invocation(s), %.1f ms each", fn, b[fn].Invocations, ms/float64(b[fn].Invocations)))
 	}
 	return gbms / float64(n), strings.Join(parts, "; ")
 }

@@ -95,9 +95,10 @@ type eventSource struct {
 	// batch in flight.
 	deliver sync.Mutex
 	// delivered counts the messages handed to the function; batches the
-	// invocations; sizes lists every batch's size.
-	delivered, batches int
-	sizes              []int
+	// invocations; sizes lists every batch's size; sends the messages
+	// offered since Sends was last called.
+	delivered, batches, sends int
+	sizes                     []int
 }
 
 type heldMessage struct {
@@ -168,6 +169,41 @@ func (e *EventSources) Tap(target string, request, response []byte, status int) 
 	src.held = append(src.held, &heldMessage{id: out.MessageID, body: in.MessageBody, sent: now,
 		due: now.Add(time.Duration(in.DelaySeconds) * time.Second), arrived: time.Now(), pending: src.bus})
 	src.mu.Unlock()
+}
+
+// Offer puts a bus event on fn's bus queue as EventBridge's SQS target
+// does, without a round trip to the emulator: the emulator would only
+// hand it back through the tap, and every request there waits for the
+// one before it. It counts as one SendMessage (Sends).
+func (e *EventSources) Offer(fn, body string) bool {
+	for _, src := range e.sources {
+		if !src.bus || src.fn.name != fn {
+			continue
+		}
+		now := e.now()
+		e.held.add(1)
+		src.mu.Lock()
+		src.sends++
+		src.held = append(src.held, &heldMessage{id: newID(), body: body, sent: now, due: now, arrived: time.Now(), pending: true})
+		src.mu.Unlock()
+		return true
+	}
+	return false
+}
+
+// Sends returns the messages put on each function's bus queue since the
+// last call (each a SendMessage EventBridge makes), and resets them.
+func (e *EventSources) Sends() map[string]int {
+	out := map[string]int{}
+	for _, src := range e.sources {
+		src.mu.Lock()
+		if src.bus && src.sends > 0 {
+			out[src.fn.name] += src.sends
+		}
+		src.sends = 0
+		src.mu.Unlock()
+	}
+	return out
 }
 
 // run delivers due messages until ctx ends, a bus queue's when its batch

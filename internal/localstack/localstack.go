@@ -290,7 +290,7 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 		switch {
 		case !routed:
 		case f.Bus != nil:
-			router.AttachQueue(st.functions[f.Name], busQueues[f.Name], dlq)
+			router.AttachQueue(st.functions[f.Name], st.wakeups.Offer, dlq)
 			st.wakeups.attachBus(st.functions[f.Name], *f.Bus, busQueues[f.Name], busDLQs[f.Name])
 		default:
 			router.Attach(st.functions[f.Name], dlq)

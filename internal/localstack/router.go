@@ -50,12 +50,12 @@ type Router struct {
 type target struct {
 	fn     *lambdaFunction
 	dlqURL string
-	// queueURL, when set, is where the rule delivers instead of invoking
-	// the function: its bus queue (topology.Function.Bus).
-	queueURL string
-	mu       sync.Mutex
-	queue    [][]byte
-	wake     chan struct{}
+	// offer, when set, is where the rule delivers instead of invoking the
+	// function: its bus queue (topology.Function.Bus).
+	offer func(fn, body string) bool
+	mu    sync.Mutex
+	queue [][]byte
+	wake  chan struct{}
 }
 
 // push queues an envelope without blocking: the tap runs while the
@@ -102,10 +102,10 @@ func (r *Router) Attach(fn *lambdaFunction, dlqURL string) {
 }
 
 // AttachQueue connects a function that takes its bus events from a queue:
-// its rules send each envelope to queueURL, as EventBridge's SQS target
-// does; dlqURL keeps what could not be sent.
-func (r *Router) AttachQueue(fn *lambdaFunction, queueURL, dlqURL string) {
-	r.targets[fn.name] = &target{fn: fn, dlqURL: dlqURL, queueURL: queueURL, wake: make(chan struct{}, 1)}
+// its rules offer each envelope to the queue, as EventBridge's SQS target
+// sends it; dlqURL keeps what could not be.
+func (r *Router) AttachQueue(fn *lambdaFunction, offer func(fn, body string) bool, dlqURL string) {
+	r.targets[fn.name] = &target{fn: fn, dlqURL: dlqURL, offer: offer, wake: make(chan struct{}, 1)}
 }
 
 // Targets returns the functions an envelope is routed to, in the order of
@@ -231,11 +231,12 @@ func (r *Router) deliver(ctx context.Context, sqsc *sqs.Client, t *target, env [
 	wait := r.backoff
 	var err error
 	for attempt := 1; attempt <= r.attempts; attempt++ {
-		if t.queueURL != "" {
+		if t.offer != nil {
 			// The event source mapping invokes the function, in batches.
-			if _, err = sqsc.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(t.queueURL), MessageBody: aws.String(string(env))}); err == nil {
+			if t.offer(t.fn.name, string(env)) {
 				return
 			}
+			err = fmt.Errorf("%s has no bus queue", t.fn.name)
 			r.log.Warn("cannot send to the function's queue", "function", t.fn.name, "attempt", attempt, "err", err)
 		} else {
 			r.count(t.fn.name)

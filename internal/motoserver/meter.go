@@ -104,18 +104,18 @@ func (m *Meter) dynamoItems(action string, r *http.Request) {
 	switch action {
 	case "PutItem", "UpdateItem", "DeleteItem":
 		m.add("dynamodb items written", 1)
-		m.add(writeKind(body, action), 1)
+		u := writeUnits(body)
+		m.add(WriteUnits, u)
+		m.add(writeKind(body, action), u)
 	case "TransactWriteItems":
 		m.add("dynamodb items written (transactional)", len(in.TransactItems))
 		for _, raw := range in.TransactItems {
 			var op map[string]json.RawMessage
 			_ = json.Unmarshal(raw, &op)
 			for name, inner := range op {
-				if name != "ConditionCheck" {
-					m.add(writeKind(inner, "Transact"+name), 2)
-				} else {
-					m.add(writeKind(inner, "TransactConditionCheck"), 2)
-				}
+				u := 2 * writeUnits(inner)
+				m.add(WriteUnits, u)
+				m.add(writeKind(inner, "Transact"+name), u)
 			}
 		}
 	case "GetItem":
@@ -127,6 +127,87 @@ func (m *Meter) dynamoItems(action string, r *http.Request) {
 			m.add("dynamodb items read", len(ka.Keys))
 		}
 	}
+}
+
+// WriteUnits counts DynamoDB write request units: a put is charged one per
+// started KB of the item it writes (two inside a transaction); an update
+// or delete, charged on the item as stored, is taken as one (the request
+// does not carry the stored item's size).
+const WriteUnits = "dynamodb write units"
+
+// writeUnits is what one write operation (PutItem's or a transaction's
+// Put, Update, Delete or ConditionCheck) is charged outside a transaction.
+func writeUnits(op []byte) int {
+	var in struct {
+		Item map[string]json.RawMessage
+	}
+	_ = json.Unmarshal(op, &in)
+	if in.Item == nil {
+		return 1
+	}
+	return max(1, (ItemSize(in.Item)+1023)/1024)
+}
+
+// ItemSize is an item's size as DynamoDB counts it: each attribute's name
+// and value, strings and binaries by their bytes, numbers by about one
+// byte per two digits plus one, lists and maps with three bytes of their
+// own and one per element.
+func ItemSize(item map[string]json.RawMessage) int {
+	n := 0
+	for name, v := range item {
+		n += len(name) + valueSize(v)
+	}
+	return n
+}
+
+func valueSize(raw json.RawMessage) int {
+	var v map[string]json.RawMessage
+	if json.Unmarshal(raw, &v) != nil {
+		return 0
+	}
+	for typ, val := range v {
+		switch typ {
+		case "S":
+			var s string
+			_ = json.Unmarshal(val, &s)
+			return len(s)
+		case "N":
+			var s string
+			_ = json.Unmarshal(val, &s)
+			return (len(strings.TrimLeft(s, "-0."))+1)/2 + 1
+		case "B":
+			var b []byte
+			_ = json.Unmarshal(val, &b)
+			return len(b)
+		case "BOOL", "NULL":
+			return 1
+		case "SS", "NS", "BS":
+			var ss []string
+			_ = json.Unmarshal(val, &ss)
+			t := 0
+			for _, e := range ss {
+				t += len(e)
+			}
+			return t
+		case "L":
+			var l []json.RawMessage
+			_ = json.Unmarshal(val, &l)
+			t := 3
+			for _, e := range l {
+				t += 1 + valueSize(e)
+			}
+			return t
+		case "M":
+			var m map[string]json.RawMessage
+			_ = json.Unmarshal(val, &m)
+			t := 3
+			for k, e := range m {
+				t += 1 + len(k) + valueSize(e)
+			}
+			return t
+		}
+	}
+	return 0
 }
 
 // WritePrefix starts the keys that count write units by table, item kind
