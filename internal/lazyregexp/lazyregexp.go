@@ -6,6 +6,7 @@
 package lazyregexp
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"regexp"
 	"strings"
@@ -38,6 +39,25 @@ func (r *Regexp) MatchString(s string) bool {
 		return false
 	}
 	return r.re().MatchString(s)
+}
+
+// Rewrite is a bounded pattern and the counted one it stands for, with
+// what Disagreement draws its strings from.
+type Rewrite struct {
+	R                    *Regexp
+	Original             string
+	Prefix, Valid, Other string
+}
+
+// Check runs Disagreement on each rewrite (strings of up to maxLen after
+// the prefix, 2,000 of them) and names the first that disagrees.
+func Check(maxLen int, rewrites ...Rewrite) error {
+	for _, w := range rewrites {
+		if s, bad := Disagreement(w.R, w.Original, w.Prefix, w.Valid, w.Other, maxLen, 2000, 7); bad {
+			return fmt.Errorf("%s and its rewrite disagree on %q", w.Original, s)
+		}
+	}
+	return nil
 }
 
 // Disagreement looks for a string that r and the pattern original judge
