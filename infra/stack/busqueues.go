@@ -85,12 +85,7 @@ func (b *builder) addBusQueues() (map[string]awssqs.Queue, error) {
 		id := pascal(fn.Name) + "Events"
 		// cdk-nag sees this is the bus queue's dead-letter queue (its
 		// redrive policy names it), so needs no suppression for it.
-		dlq := awssqs.NewQueue(b.stack, jsii.String(id+"DeadLetters"), &awssqs.QueueProps{
-			Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
-			EnforceSSL:      jsii.Bool(true),
-			RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
-			RemovalPolicy:   b.settings.removal,
-		})
+		dlq := b.redriveQueue(id + "DeadLetters")
 		b.alarms.onQueue(id+"DeadLetters", "bus events the "+fn.Name+" function failed on "+fmt.Sprint(bq.MaxReceives)+
 			" times (ocx deadletters shows them, ocx redrive puts them back on the bus)", dlq)
 		b.deadLetters = append(b.deadLetters, dlq)
@@ -143,5 +138,16 @@ func (b *builder) queueTarget(id string, q awssqs.Queue) awsevents.IRuleTarget {
 		DeadLetterQueue: dlq,
 		RetryAttempts:   jsii.Number(targetRetries),
 		MaxEventAge:     awscdk.Duration_Hours(jsii.Number(targetMaxAgeHours)),
+	})
+}
+
+// redriveQueue is the dead-letter queue an SQS queue's redrive policy
+// names: encrypted, TLS-only, keeping messages 14 days.
+func (b *builder) redriveQueue(id string) awssqs.Queue {
+	return awssqs.NewQueue(b.stack, jsii.String(id), &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+		RemovalPolicy:   b.settings.removal,
 	})
 }

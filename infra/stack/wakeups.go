@@ -42,12 +42,7 @@ func (b *builder) addWakeups() error {
 			return fmt.Errorf("wake-ups of %s: visibility timeout %s is shorter than the function's timeout %s", fn.Name, wq.Visibility, sz.Timeout)
 		}
 		id := pascal(fn.Name) + "Wakeups"
-		dlq := awssqs.NewQueue(b.stack, jsii.String(id+"DeadLetters"), &awssqs.QueueProps{
-			Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
-			EnforceSSL:      jsii.Bool(true),
-			RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
-			RemovalPolicy:   b.settings.removal,
-		})
+		dlq := b.redriveQueue(id + "DeadLetters")
 		cdknag.NagSuppressions_AddResourceSuppressions(dlq, &[]*cdknag.NagPackSuppression{{
 			Id:     jsii.String("AwsSolutions-SQS3"),
 			Reason: jsii.String("this queue is itself the dead-letter queue of a function's wake-up queue"),
