@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"math"
 	"math/rand/v2"
 	"regexp"
 	"slices"
@@ -29,9 +28,6 @@ type hot struct {
 	// volume is the item's share of its table's write units at the burst:
 	// a customer's item counts once per customer the burst brings.
 	volume float64
-	// fullAfter, for an item that grows with every write, is how long
-	// into its minute it reaches DynamoDB's item size limit at the burst.
-	fullAfter time.Duration
 }
 
 // TestBlackFridayItemWriteRates drives simWebhooks webhooks of the mix
@@ -92,21 +88,10 @@ func TestBlackFridayItemWriteRates(t *testing.T) {
 		n := r.published[src]
 		t.Logf("bus: %.3f %s events per webhook (%.0f/s at the burst)", float64(n)/simWebhooks, src, float64(n)/simWebhooks*burstRate)
 	}
-	t.Logf("| item | writes/s at 1,000/s | writes/s at 10,000/s | WCU/s at 10,000/s | 400 KB reached after |")
-	t.Logf("|---|---:|---:|---:|---:|")
+	t.Logf("| item | writes/s at 1,000/s | writes/s at 10,000/s | WCU/s at 10,000/s |")
+	t.Logf("|---|---:|---:|---:|")
 	for _, h := range items[:min(20, len(items))] {
-		full := "—"
-		if h.fullAfter > 0 {
-			full = h.fullAfter.Round(100 * time.Millisecond).String()
-		}
-		t.Logf("| `%s` | %.0f | %.0f | %.0f | %s |", h.name, h.sustained, h.perSec, h.wcu, full)
-	}
-	for _, h := range items {
-		if h.fullAfter > 0 {
-			r := tallyThrottles()
-			t.Logf("%s: %.3f writes per webhook; throttles late in each minute from %.0f writes/s, i.e. from %.0f webhooks/s of this mix",
-				h.name, float64(h.writes)/simWebhooks, r, r*simWebhooks/float64(h.writes))
-		}
+		t.Logf("| `%s` | %.0f | %.0f | %.0f |", h.name, h.sustained, h.perSec, h.wcu)
 	}
 	for _, h := range topOfTables(items) {
 		t.Logf("hottest in %s: `%s` %.1f writes/s at the burst", h.item.table, h.name, h.perSec)
@@ -117,12 +102,10 @@ func TestBlackFridayItemWriteRates(t *testing.T) {
 	}
 	perTable := map[string]float64{}
 	for _, h := range items {
-		if h.fullAfter == 0 {
-			perTable[h.item.table] += h.volume
-		}
+		perTable[h.item.table] += h.volume
 	}
 	for _, tb := range slices.Sorted(maps.Keys(perTable)) {
-		t.Logf("table %s: %.0f WCU/s at the burst (rate tallies past 400 KB left out)", tb, perTable[tb])
+		t.Logf("table %s: %.0f WCU/s at the burst", tb, perTable[tb])
 	}
 	for _, p := range partitions(items)[:10] {
 		t.Logf("partition %s: %.0f WCU/s at the burst over %d items", p.name, p.wcu, p.items)
@@ -130,11 +113,11 @@ func TestBlackFridayItemWriteRates(t *testing.T) {
 
 	seen := map[string]bool{}
 	for _, h := range items {
-		over := h.wcu > partitionWCU || h.fullAfter > 0
+		over := h.wcu > partitionWCU
 		why, known := exceeding[h.name]
 		switch {
 		case over && !known:
-			t.Errorf("%s: %.0f WCU/s (%.0f writes/s) at the burst, over one partition's %d WCU/s, or reaches %d bytes after %s", h.name, h.wcu, h.perSec, partitionWCU, itemMaxBytes, h.fullAfter)
+			t.Errorf("%s: %.0f WCU/s (%.0f writes/s) at the burst, over one partition's %d WCU/s", h.name, h.wcu, h.perSec, partitionWCU)
 		case over:
 			seen[h.name] = true
 			t.Logf("known over the limit: %s at %.0f WCU/s: %s", h.name, h.wcu, why)
@@ -225,16 +208,6 @@ func webhook(k kind, c, i int, at time.Time, orders, tickets []string, rng *rand
 	return b, ref
 }
 
-// Sizes that make a write cost more than one unit: a write costs one WCU
-// per started KB of the larger of the item before and after, two in a
-// transaction.
-const (
-	// tallyBase is a rate tally's fixed attributes; each counted event id
-	// (evt_ and 26 hex digits) adds itself and a separator to its set.
-	tallyBase  = 300
-	tallyPerID = 31
-)
-
 // rates turns the counted writes into per-item loads at the burst.
 func rates(w *writes) []hot {
 	var out []hot
@@ -256,22 +229,6 @@ func rates(w *writes) []hot {
 		}
 		h.wcu = h.perSec * units
 		h.volume = float64(t.n) / simSeconds * scale * units
-		if strings.HasPrefix(k.pk, "tally#") && k.table == "rules" {
-			// The tally keeps the id of every event it counted, so each
-			// write costs one unit per started KB of the grown item, and
-			// the item stops taking writes at the size limit.
-			n := int(float64(t.n) * f)
-			ids := (itemMaxBytes - tallyBase) / tallyPerID
-			if n > ids {
-				h.fullAfter = time.Duration(float64(ids) / h.perSec * float64(time.Second))
-				n = ids
-			}
-			sum := 0.0
-			for i := 1; i <= n; i++ {
-				sum += math.Ceil(float64(tallyBase+i*tallyPerID) / 1024)
-			}
-			h.wcu = h.perSec * sum / float64(n)
-		}
 		out = append(out, h)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -283,18 +240,6 @@ func rates(w *writes) []hot {
 	return out
 }
 
-// tallyThrottles is the steady rate of counted events into one rate tally
-// above which its last second of the minute needs more than a partition's
-// write units, the item having grown with every id counted before.
-func tallyThrottles() float64 {
-	for r := 1.0; ; r++ {
-		size := tallyBase + tallyPerID*simSeconds*r
-		if r*math.Ceil(size/1024) > partitionWCU {
-			return r
-		}
-	}
-}
-
 // transactional reports whether the item is written inside
 // TransactWriteItems (the journey's commit, the rollup's count, the
 // rules' commits with their failures), which costs two units per KB.
@@ -304,7 +249,7 @@ func transactional(k item) bool {
 		return true
 	case k.table == "failures" && (strings.HasPrefix(k.pk, "failure#") || strings.HasPrefix(k.pk, "outbox#")):
 		return true
-	case k.table == "rules" && strings.HasPrefix(k.pk, "state#"):
+	case k.table == "rules" && (strings.HasPrefix(k.pk, "state#") || strings.HasPrefix(k.pk, "tally")):
 		return true
 	}
 	return false

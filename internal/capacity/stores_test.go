@@ -2,7 +2,9 @@ package capacity_test
 
 import (
 	"context"
+	"hash/fnv"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -154,9 +156,17 @@ func (s ruleStore) Count(ctx context.Context, t rules.Tally, event string) error
 	if err := s.MemoryStore.Count(ctx, t, event); err != nil {
 		return err
 	}
-	s.w.add("rules", "tally#"+t.Rule+"#"+t.Key, t.Minute.UTC().Format(time.RFC3339))
+	// The event's marker and its shard of the minute, in one transaction
+	// (rulestore: tallyShards shards by the event id's hash).
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(event))
+	s.w.add("rules", "tallied#"+t.Rule+"#"+event, "tallied")
+	s.w.add("rules", "tally#"+t.Rule+"#"+t.Key+"#"+strconv.Itoa(int(h.Sum32()%tallyShards)), t.Minute.UTC().Format(time.RFC3339))
 	return nil
 }
+
+// tallyShards is rulestore's number of shards of a rate tally's minute.
+const tallyShards = 8
 
 // counting rollup.TallyStore over the package's own memory store.
 type rollupStore struct {

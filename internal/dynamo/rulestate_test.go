@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/infra/config"
@@ -366,5 +369,44 @@ func TestShippedRulesOnDynamoDB(t *testing.T) {
 	}
 	if len(got) != len(want) || got["payment.failed_twice"] != 1 || got["email.bounced"] != 4 {
 		t.Fatalf("open failures by rule %v, want %v", got, want)
+	}
+}
+
+// A rate rule's busy minute stays small: its count is spread over shards
+// that keep no ids, a redelivered event counts nothing, and the minute
+// reads back as one tally.
+func TestRateTallyDoesNotGrowWithItsEvents(t *testing.T) {
+	ctx := context.Background()
+	c, names := newTables(t)
+	st := rulestore.NewRuleState(c, names[topology.TableRules], names[topology.TableFailures])
+	m := ruleT0.Truncate(time.Minute)
+	for round := range 2 { // the second is every event redelivered
+		for i := range 120 {
+			tl := rules.Tally{Rule: "rate", Key: "channel=sendgrid", Minute: m, Total: 1}
+			if i%10 == 0 {
+				tl.Bad, tl.Last = 1, &events.Evidence{EventID: fmt.Sprint("b", i), Type: "email.bounced", OccurredAt: m.Add(time.Duration(i) * time.Second)}
+			}
+			if err := st.Count(ctx, tl, fmt.Sprint("e", i)); err != nil {
+				t.Fatalf("round %d, event %d: %v", round, i, err)
+			}
+		}
+	}
+	ts, err := st.Tallies(ctx, "rate", m)
+	if err != nil || len(ts) != 1 || ts[0].Total != 120 || ts[0].Bad != 12 || ts[0].Last == nil || ts[0].Last.EventID != "b110" {
+		t.Fatalf("tallies = %+v, %v", ts, err)
+	}
+	out, err := c.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(names[topology.TableRules]),
+		FilterExpression:          aws.String("begins_with(pk, :p)"),
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":p": &ddb.AttributeValueMemberS{Value: "tally#rate#channel=sendgrid#"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Items) < 2 {
+		t.Fatalf("%d tally items: the minute is not spread over shards", len(out.Items))
+	}
+	for _, it := range out.Items {
+		if b, _ := json.Marshal(it); len(b) > 1024 {
+			t.Fatalf("a tally shard holds %d bytes: %s", len(b), b)
+		}
 	}
 }

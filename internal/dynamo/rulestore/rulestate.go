@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"time"
 
@@ -29,9 +30,13 @@ import (
 //	state#<rule>#<key>   / state          one rule's state for one key (JSON), versioned;
 //	                                      listed in the due index under "timer" by deadline,
 //	                                      or under "watch#<rule>" while a rate failure is open
-//	tally#<rule>#<key>   / <minute>       a rate rule's counts for one minute and the
-//	                                      ids of the events counted, listed under
+//	tally#<rule>#<key>#<n> / <minute>     shard n of a rate rule's count for one key and
+//	                                      minute (an event counts on the shard its id
+//	                                      hashes to, tallyShards in all), listed under
 //	                                      "tally#<rule>" by minute
+//	tallied#<rule>#<event> / tallied      an event a rate rule counted, written with its
+//	                                      count in one transaction so a redelivery counts
+//	                                      nothing
 //
 // Every item expires (TTL) once it cannot matter. An event that changes
 // one state is one conditional put; several states, or a new failure and
@@ -56,14 +61,23 @@ const (
 	rateBad          = "bad"
 	rateTotal        = "total"
 	rateLast         = "last"
-	rateEvents       = "events"
 	duePrefixTimer   = "timer"
 	duePrefixWatch   = "watch#"
 	duePrefixTally   = "tally#"
 	// rateTallyRetention keeps a minute's tally for as long as any sane rate
 	// window reaches back.
 	rateTallyRetention = 48 * time.Hour
+	// tallyShards spreads one key's minute over items: a channel's every
+	// event of a minute on one item would be a single item's write rate.
+	tallyShards = 8
 )
+
+// tallyShard is the shard an event counts on.
+func tallyShard(event string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(event))
+	return int(h.Sum32() % tallyShards)
+}
 
 func ruleStateKey(k rules.StateKey) map[string]ddb.AttributeValue {
 	return dynamo.ItemKey("state#"+k.Rule+"#"+k.Key, "state")
@@ -154,14 +168,15 @@ func (r *RuleState) stateWrite(k rules.Keyed) (*ddb.Put, error) {
 // per key, not for millions.
 func (r *RuleState) Count(ctx context.Context, t rules.Tally, event string) error {
 	minute := t.Minute.UTC().Format(dynamo.Sortable)
-	names := map[string]string{"#b": rateBad, "#t": rateTotal, "#e": rateEvents, "#dp": topology.DuePK, "#ds": topology.DueSK,
+	names := map[string]string{"#b": rateBad, "#t": rateTotal, "#dp": topology.DuePK, "#ds": topology.DueSK,
 		"#x": topology.TTL, "#rule": "rule", "#key": "key"}
+	expires := dynamo.AttrEpoch(t.Minute.Add(rateTallyRetention))
 	vals := map[string]ddb.AttributeValue{
-		":b": dynamo.AttrN(t.Bad), ":t": dynamo.AttrN(t.Total), ":e": &ddb.AttributeValueMemberSS{Value: []string{event}}, ":id": dynamo.AttrS(event),
+		":b": dynamo.AttrN(t.Bad), ":t": dynamo.AttrN(t.Total),
 		":dp": dynamo.AttrS(duePrefixTally + t.Rule), ":ds": dynamo.AttrS(minute + "#" + t.Key),
-		":x": dynamo.AttrEpoch(t.Minute.Add(rateTallyRetention)), ":r": dynamo.AttrS(t.Rule), ":k": dynamo.AttrS(t.Key),
+		":x": expires, ":r": dynamo.AttrS(t.Rule), ":k": dynamo.AttrS(t.Key),
 	}
-	expr := "ADD #b :b, #t :t, #e :e SET #dp = :dp, #ds = :ds, #x = :x, #rule = :r, #key = :k"
+	expr := "ADD #b :b, #t :t SET #dp = :dp, #ds = :ds, #x = :x, #rule = :r, #key = :k"
 	if t.Last != nil {
 		b, err := json.Marshal(t.Last)
 		if err != nil {
@@ -171,12 +186,16 @@ func (r *RuleState) Count(ctx context.Context, t rules.Tally, event string) erro
 		names["#l"] = rateLast
 		vals[":l"] = dynamo.AttrS(string(b))
 	}
-	_, err := r.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(r.table), Key: dynamo.ItemKey("tally#"+t.Rule+"#"+t.Key, minute),
-		UpdateExpression: aws.String(expr), ConditionExpression: aws.String("NOT contains(#e, :id)"),
-		ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
-	})
-	if dynamo.ConditionFailed(err) {
+	marker := dynamo.ItemKey("tallied#"+t.Rule+"#"+event, "tallied")
+	marker[topology.TTL] = expires
+	_, err := r.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []ddb.TransactWriteItem{
+		{Put: &ddb.Put{TableName: aws.String(r.table), Item: marker, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		{Update: &ddb.Update{
+			TableName: aws.String(r.table), Key: dynamo.ItemKey(fmt.Sprintf("tally#%s#%s#%d", t.Rule, t.Key, tallyShard(event)), minute),
+			UpdateExpression: aws.String(expr), ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
+		}},
+	}})
+	if dynamo.TransactionConditionFailed(err, 0) {
 		return nil // counted before
 	}
 	if err != nil {
@@ -325,21 +344,31 @@ func (r *RuleState) Tallies(ctx context.Context, rule string, since time.Time) (
 			":p": dynamo.AttrS(duePrefixTally + rule), ":s": dynamo.AttrS(since.UTC().Format(dynamo.Sortable)),
 		},
 	}
+	// A key's minute is the sum of its shards, its last bad event the
+	// latest of theirs.
 	var out []rules.Tally
+	at := map[string]int{}
 	err := dynamo.Query(ctx, r.client, in, func(it map[string]ddb.AttributeValue) error {
-		minute, _, _ := strings.Cut(dynamo.GetS(it, topology.DueSK), "#")
-		at, err := time.Parse(dynamo.Sortable, minute)
+		ds := dynamo.GetS(it, topology.DueSK)
+		minute, _, _ := strings.Cut(ds, "#")
+		m, err := time.Parse(dynamo.Sortable, minute)
 		if err != nil {
 			return fmt.Errorf("tally %s: minute %q: %w", dynamo.GetS(it, topology.PK), minute, err)
 		}
-		t := rules.Tally{Rule: rule, Key: dynamo.GetS(it, "key"), Minute: at, Bad: dynamo.GetN(it, rateBad), Total: dynamo.GetN(it, rateTotal)}
+		i, seen := at[ds]
+		if !seen {
+			i, at[ds] = len(out), len(out)
+			out = append(out, rules.Tally{Rule: rule, Key: dynamo.GetS(it, "key"), Minute: m})
+		}
+		t := &out[i]
+		t.Bad += dynamo.GetN(it, rateBad)
+		t.Total += dynamo.GetN(it, rateTotal)
 		if l := dynamo.GetS(it, rateLast); l != "" {
 			var ev events.Evidence
-			if err := json.Unmarshal([]byte(l), &ev); err == nil {
+			if err := json.Unmarshal([]byte(l), &ev); err == nil && (t.Last == nil || ev.OccurredAt.After(t.Last.OccurredAt)) {
 				t.Last = &ev
 			}
 		}
-		out = append(out, t)
 		return nil
 	})
 	if err != nil {
