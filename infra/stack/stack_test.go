@@ -316,7 +316,7 @@ func TestFunctionsFollowTopology(t *testing.T) {
 func TestNotifyConcurrencyFitsSlack(t *testing.T) {
 	fn, ok := topology.FunctionByName(topology.Notify)
 	if !ok {
-		t.Skip("no notify function")
+		t.Fatal("topology has no notify function")
 	}
 	if _, _, reserved, _ := stack.DeployedSize(fn); reserved < 1 || reserved > 5 {
 		t.Errorf("notify reserved concurrency %d, want a small cap (1-5) for Slack's rate limit", reserved)
