@@ -86,6 +86,7 @@ func (b *builder) environment(fn topology.Function, bus awsevents.EventBus, arch
 	}
 	if fn.Archive {
 		env[topology.EnvArchiveBucket] = archive.BucketName()
+		env[topology.EnvRawStreamPrefix] = jsii.String(topology.RawStreamPrefix(b.props.Stage))
 	}
 	// API Gateway authenticates analysts and operators before the request
 	// arrives (SigV4 with the IAM authorizer, a verified token with the
@@ -127,10 +128,10 @@ func (b *builder) grant(fn topology.Function, f awslambda.Function, role awsiam.
 		bus.GrantPutEventsTo(f, nil)
 	}
 	if fn.Archive {
-		f.AddToRolePolicy(allow([]string{"s3:PutObject", "s3:GetObject"}, archive.ArnForObjects(jsii.String("*"))))
+		b.grantArchive(fn, f, archive)
 		wildcards = append(wildcards, suppressRegex("AwsSolutions-IAM5",
-			"raw payloads are written under keys chosen at run time (channel/date/delivery id)",
-			`/^Resource::<ArchiveBucket[A-Za-z0-9]*\.Arn>\/\*$/g`))
+			"raw payloads and claim checks lie under keys chosen at run time (channel/date/id) below fixed prefixes",
+			`/^Resource::<ArchiveBucket[A-Za-z0-9]*\.Arn>\/(raw|raw-large|claims)\/\*$/g`))
 	}
 	if fn.SendsEmail {
 		ids, err := b.emailIdentityArns()
@@ -160,6 +161,35 @@ func (b *builder) grant(fn topology.Function, f awslambda.Function, role awsiam.
 	})
 	cdknag.NagSuppressions_AddResourceSuppressions(role, &wildcards, jsii.Bool(true))
 	return nil
+}
+
+// grantArchive lets a function read raw payloads: the channels' stream
+// records, found by listing their hour folders under raw/, and the objects
+// of earlier or oversized ones. The webhook function puts records to its
+// channels' streams and writes objects only for claim checks and
+// oversized records; the others with the archive erase raw payloads in
+// place, rewriting them.
+func (b *builder) grantArchive(fn topology.Function, f awslambda.Function, archive awss3.Bucket) {
+	objects := func(prefixes ...string) []*string {
+		var arns []*string
+		for _, p := range prefixes {
+			arns = append(arns, archive.ArnForObjects(jsii.String(p+"*")))
+		}
+		return arns
+	}
+	f.AddToRolePolicy(allow([]string{"s3:GetObject"}, objects("raw/", topology.RawLargePrefix)...))
+	f.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Effect:     awsiam.Effect_ALLOW,
+		Actions:    jsii.Strings("s3:ListBucket"),
+		Resources:  &[]*string{archive.BucketArn()},
+		Conditions: &map[string]interface{}{"StringLike": map[string]interface{}{"s3:prefix": []string{"raw/*"}}},
+	}))
+	if receivesWebhooks(fn.Name) {
+		f.AddToRolePolicy(allow([]string{"s3:PutObject"}, objects(topology.ClaimPrefix, topology.RawLargePrefix)...))
+		f.AddToRolePolicy(allow([]string{"firehose:PutRecord"}, b.rawStreamArns()...))
+		return
+	}
+	f.AddToRolePolicy(allow([]string{"s3:PutObject"}, objects("raw/", topology.RawLargePrefix)...))
 }
 
 // emailIdentityArns are the SES identities alert mail may be sent from: the

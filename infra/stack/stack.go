@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisfirehose"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -93,6 +94,10 @@ type builder struct {
 	alarms    *alarms
 	// deadLetters are every dead-letter queue, for the API to list.
 	deadLetters []awssqs.Queue
+	// channels are the configured channel ids, and rawStreams their raw
+	// webhook delivery streams.
+	channels   []string
+	rawStreams map[string]awskinesisfirehose.CfnDeliveryStream
 }
 
 // New builds the OCX stack into scope.
@@ -115,15 +120,20 @@ func New(scope constructs.Construct, id string, props Props) (awscdk.Stack, erro
 	awscdk.Tags_Of(st).Add(jsii.String("stage"), jsii.String(props.Stage), nil)
 
 	b := &builder{
-		stack:     st,
-		props:     props,
-		settings:  settingsFor(props.Stage),
-		tables:    map[string]awsdynamodb.TableV2{},
-		functions: map[string]awslambda.Function{},
+		stack:      st,
+		props:      props,
+		settings:   settingsFor(props.Stage),
+		tables:     map[string]awsdynamodb.TableV2{},
+		functions:  map[string]awslambda.Function{},
+		channels:   cfg.channels,
+		rawStreams: map[string]awskinesisfirehose.CfnDeliveryStream{},
 	}
 	b.alarms = b.newAlarms()
 	b.addTables()
 	archive := b.addArchiveBucket()
+	if err := b.addRawStreams(archive, cfg.channels); err != nil {
+		return nil, fmt.Errorf("stack %s: %w", id, err)
+	}
 	bus := b.addBus()
 	for _, fn := range topology.Functions {
 		if err := b.addFunction(fn, bus, archive); err != nil {

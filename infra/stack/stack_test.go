@@ -626,6 +626,7 @@ func TestLeastPrivilege(t *testing.T) {
 			}
 			expect("events:PutEvents", want.PutsEvents)
 			expect("s3:PutObject", want.Archive)
+			expect("firehose:PutRecord", want.Name == topology.Ingest)
 			expect("ses:SendEmail", want.SendsEmail)
 			expect("secretsmanager:GetSecretValue", len(want.Secrets) > 0)
 			expect("logs:PutLogEvents", true)
@@ -855,10 +856,10 @@ func TestAlarms(t *testing.T) {
 		}
 		// The extra alarms are on what notify and outbound gave up
 		// delivering, and on outbound endpoints disabled.
-		want := 2*len(topology.Functions) + capped + len(queues) + 2 + 2*len(channels) + 2*len(rules) + 3
+		want := 2*len(topology.Functions) + capped + len(queues) + 2 + 3*len(channels) + 2*len(rules) + 3
 		if len(alarms) != want {
 			t.Errorf("%d alarms, want %d (errors and throttles per function, event age per capped function, one per queue, "+
-				"API 5xx and 4xx, failed publishes and quarantined items per channel, failed and undeadlettered invocations per rule, "+
+				"API 5xx and 4xx, failed publishes, quarantined items and raw stream freshness per channel, failed and undeadlettered invocations per rule, "+
 				"undeliverable notifications and webhooks, disabled webhook endpoints)",
 				len(alarms), want)
 		}

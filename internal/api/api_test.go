@@ -233,7 +233,7 @@ func TestCSVAgreesWithJSON(t *testing.T) {
 // openAPI loads the served document and checks it is valid OpenAPI 3.
 func openAPI(t *testing.T) (*openapi3.T, routers.Router) {
 	t.Helper()
-	doc, err := openapi3.NewLoader().LoadFromData(OpenAPI)
+	doc, err := openapi3.NewLoader().LoadFromData(OpenAPI())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func Env() []string {
 	env := []string{
 		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=init", "AWS_SECRET_ACCESS_KEY=init",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512", "HOME=" + os.TempDir(),
-		topology.EnvBusName + "=ocx-bus", topology.EnvArchiveBucket + "=ocx-archive",
+		topology.EnvBusName + "=ocx-bus", topology.EnvArchiveBucket + "=ocx-archive", topology.EnvRawStreamPrefix + "=ocx-raw-",
 		topology.EnvSecretsPrefix + "=ocx/", topology.EnvEmailFrom + "=ocx@example.com",
 		topology.EnvDeadLetterQueue + "=https://sqs.us-east-1.amazonaws.com/000000000000/dlq",
 		topology.EnvWakeupQueue + "=https://sqs.us-east-1.amazonaws.com/000000000000/wakeups",

@@ -193,7 +193,8 @@ func (s rollupStore) Commit(ctx context.Context, tx rollup.Tx) error {
 	return nil
 }
 
-// counting ingest ledger: a claim and a completion per delivery.
+// counting ingest ledger: a read and one write (the completion) per
+// delivery.
 type ledger struct {
 	w     *writes
 	mu    sync.Mutex
@@ -202,32 +203,19 @@ type ledger struct {
 	topic map[string]string
 }
 
-func (l *ledger) Claim(_ context.Context, ch, d string, _ time.Time, _ time.Duration) (ingest.Claim, error) {
+func (l *ledger) Seen(_ context.Context, ch, d string) (ingest.Seen, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	switch l.state[ch+d] {
-	case "done":
-		return ingest.Claim{Done: true, EventIDs: l.ids[ch+d], Topic: l.topic[ch+d]}, nil
-	case "claimed":
-		return ingest.Claim{Busy: true}, nil
+	if l.state[ch+d] == "done" {
+		return ingest.Seen{Done: true, EventIDs: l.ids[ch+d], Topic: l.topic[ch+d]}, nil
 	}
-	l.state[ch+d] = "claimed"
-	l.w.add("intake", "delivery#"+ch+"#"+d, "delivery")
-	return ingest.Claim{}, nil
+	return ingest.Seen{}, nil
 }
 
 func (l *ledger) Complete(_ context.Context, ch, d string, ids []string, topic string, _ time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.state[ch+d], l.ids[ch+d], l.topic[ch+d] = "done", ids, topic
-	l.w.add("intake", "delivery#"+ch+"#"+d, "delivery")
-	return nil
-}
-
-func (l *ledger) Release(_ context.Context, ch, d string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.state, ch+d)
 	l.w.add("intake", "delivery#"+ch+"#"+d, "delivery")
 	return nil
 }

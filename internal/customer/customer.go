@@ -229,17 +229,20 @@ type Raiser interface {
 
 // Archive is where raw payloads are kept (internal/archive).
 type Archive interface {
-	Put(ctx context.Context, key string, body []byte) (string, error)
+	// Holds reports whether ref names a raw payload in this archive.
+	Holds(ref string) bool
+	// Erase overwrites the raw payload ref names with tombstone, a JSON
+	// object, where it lies.
+	Erase(ctx context.Context, ref string, tombstone []byte) error
 }
 
 // Service answers and acts on customers.
 type Service struct {
 	Store    Store
 	Failures Failures
-	// Archive and Bucket erase raw payloads; Bucket is the archive
-	// bucket's name, which raw references (s3://bucket/key) name.
+	// Archive erases raw payloads and, when it is a RawReader, serves
+	// them (GET /v1/raw).
 	Archive Archive
-	Bucket  string
 	Now     func() time.Time
 	Log     *slog.Logger
 }
@@ -746,9 +749,12 @@ func (s *Service) Erase(ctx context.Context, id, ref string) (Erasure, error) {
 }
 
 // eraseRaw overwrites each raw payload with a tombstone. The archive
-// bucket is unversioned, so the payload is gone; the key stays, so other
-// events that came in the same webhook delivery (a batch) find a record of
-// why their raw payload is no longer there.
+// bucket is unversioned, so the payload is gone; the reference still
+// answers, so other events that came in the same webhook delivery (a
+// batch) find a record of why their raw payload is no longer there. A raw
+// record still in its delivery stream's buffer is not in S3 yet: erasing
+// it fails, and asking again after the buffer interval finishes the
+// erasure.
 func (s *Service) eraseRaw(ctx context.Context, e *Erasure, raws map[string]bool) error {
 	if len(raws) == 0 {
 		return nil
@@ -766,13 +772,12 @@ func (s *Service) eraseRaw(ctx context.Context, e *Erasure, raws map[string]bool
 	}
 	sort.Strings(uris)
 	for _, u := range uris {
-		key, ok := strings.CutPrefix(u, "s3://"+s.Bucket+"/")
-		if !ok {
+		if !s.Archive.Holds(u) {
 			e.Counts.RawElsewhere++
 			continue
 		}
-		if _, err := s.Archive.Put(ctx, key, tomb); err != nil {
-			return fmt.Errorf("erase raw payload %s: %w", key, err)
+		if err := s.Archive.Erase(ctx, u, tomb); err != nil {
+			return fmt.Errorf("erase raw payload: %w", err)
 		}
 		e.Counts.RawObjects++
 	}

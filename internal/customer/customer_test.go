@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
+	fhtypes "github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/ocxhq/ocx/events"
@@ -30,6 +32,7 @@ import (
 	"github.com/ocxhq/ocx/internal/httpauth"
 	"github.com/ocxhq/ocx/internal/journey"
 	"github.com/ocxhq/ocx/internal/motoserver/mototest"
+	"github.com/ocxhq/ocx/internal/rawstream"
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
@@ -47,13 +50,19 @@ type stack struct {
 	bucket  string
 	journey *journey.Service
 	srv     *httptest.Server
+	// arch keeps raw records through the emulator's delivery streams,
+	// one per channel, made on first use.
+	arch    *rawstream.Archive
+	fh      *firehose.Client
+	streams map[string]bool
 }
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	ctx := context.Background()
 	cfg := mototest.Config(t)
-	st := &stack{ddb: dynamodb.NewFromConfig(cfg), s3: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }), names: map[string]string{}}
+	st := &stack{ddb: dynamodb.NewFromConfig(cfg), s3: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }), names: map[string]string{},
+		fh: firehose.NewFromConfig(cfg), streams: map[string]bool{}}
 	n := seq.Add(1)
 	for _, tb := range topology.Tables {
 		st.names[tb.Name] = fmt.Sprintf("c%d-%s", n, tb.Name)
@@ -65,6 +74,8 @@ func newStack(t *testing.T) *stack {
 	if _, err := st.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(st.bucket)}); err != nil {
 		t.Fatal(err)
 	}
+	objects := archive.New(st.s3, st.bucket).WithStreams(fmt.Sprintf("c%d-raw-", n))
+	st.arch = &rawstream.Archive{S3: objects, Writer: rawstream.New(st.fh, objects)}
 	defs, err := journey.Load(config.Shipped, "journeys", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +89,7 @@ func newStack(t *testing.T) *stack {
 	st.journey = &journey.Service{Store: store, Journeys: cat, Retention: 30 * 24 * time.Hour, Now: time.Now, Log: log}
 	svc := &customer.Service{
 		Store: customerstore.New(st.ddb, st.names[topology.TableCustomers]), Failures: customerstore.NewCustomerFailures(st.ddb, st.names[topology.TableFailures]),
-		Archive: archive.New(st.s3, st.bucket), Bucket: st.bucket, Now: time.Now, Log: log,
+		Archive: st.arch, Now: time.Now, Log: log,
 	}
 	mux := http.NewServeMux()
 	customer.Routes(mux, svc, httpauth.Guard{Token: token})
@@ -87,12 +98,21 @@ func newStack(t *testing.T) *stack {
 	return st
 }
 
-// deliver archives a raw payload like ingest does and applies its events.
+// deliver archives a raw payload like ingest does and applies its events:
+// as a record of the channel's delivery stream, or, every other call, as
+// an object of its own, as raw payloads were kept before the streams.
 func (st *stack) deliver(t *testing.T, raw string, evs ...events.Interaction) {
 	t.Helper()
 	ctx := context.Background()
-	key := fmt.Sprintf("raw/test/%d.json", seq.Add(1))
-	uri, err := archive.New(st.s3, st.bucket).Put(ctx, key, []byte(raw))
+	n := seq.Add(1)
+	var uri string
+	var err error
+	if n%2 == 0 {
+		uri, err = st.arch.Put(ctx, fmt.Sprintf("raw/test/%d.json", n), []byte(raw))
+	} else {
+		rec, _ := json.Marshal(map[string]string{"channel": evs[0].Channel, "text": raw})
+		uri, err = st.appendRecord(t, evs[0].Channel, fmt.Sprintf("rec%d", n), rec)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +122,30 @@ func (st *stack) deliver(t *testing.T, raw string, evs ...events.Interaction) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// appendRecord puts a raw record to channel's delivery stream, made on
+// first use as the local stack makes it.
+func (st *stack) appendRecord(t *testing.T, channel, id string, rec []byte) (string, error) {
+	t.Helper()
+	ctx := context.Background()
+	stream := st.arch.Stream(channel)
+	if !st.streams[channel] {
+		_, err := st.fh.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{
+			DeliveryStreamName: aws.String(stream),
+			DeliveryStreamType: fhtypes.DeliveryStreamTypeDirectPut,
+			ExtendedS3DestinationConfiguration: &fhtypes.ExtendedS3DestinationConfiguration{
+				BucketARN: aws.String("arn:aws:s3:::" + st.bucket),
+				RoleARN:   aws.String("arn:aws:iam::123456789012:role/firehose"),
+				Prefix:    aws.String(topology.RawObjectPrefix(channel)),
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.streams[channel] = true
+	}
+	return st.arch.Append(ctx, channel, id, rec)
 }
 
 func ev(typ, channel string, c events.Customer, attrs map[string]any) events.Interaction {
@@ -347,6 +391,15 @@ func TestRawPayload(t *testing.T) {
 	if code := st.call(t, "GET", "/v1/raw?ref="+url.QueryEscape(uri), true, &got); code != 200 || got["body"] != `{"score":3}` {
 		t.Fatalf("raw: %d %v", code, got)
 	}
+	// A record of a channel's delivery stream reads back without its id.
+	rec, err := st.appendRecord(t, "test", "r1", []byte(`{"body":"{\"score\":4}"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	if code := st.call(t, "GET", "/v1/raw?ref="+url.QueryEscape(rec), true, &got); code != 200 || got["body"] != `{"score":4}` || len(got) != 1 {
+		t.Fatalf("raw record: %d %v", code, got)
+	}
 	for _, c := range []struct {
 		ref  string
 		auth bool
@@ -357,6 +410,9 @@ func TestRawPayload(t *testing.T) {
 		{"s3://" + st.bucket + "/../x", true, 400},
 		{"", true, 400},
 		{"s3://" + st.bucket + "/raw/missing.json", true, 404},
+		{rec, false, 401},
+		{"firehose://other-raw-test/2026/11/23/08/r1", true, 400},
+		{strings.TrimSuffix(rec, "/r1") + "/missing", true, 404},
 	} {
 		if code := st.call(t, "GET", "/v1/raw?ref="+url.QueryEscape(c.ref), c.auth, nil); code != c.want {
 			t.Errorf("%q (auth %v): %d, want %d", c.ref, c.auth, code, c.want)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/ocxhq/ocx/internal/httpauth"
 	"github.com/ocxhq/ocx/internal/httpjson"
@@ -21,7 +20,7 @@ import (
 //	GET    /v1/customers?key=<key>     the customer an identity key points at
 //	DELETE /v1/customers/{id}          erase it (?request_ref= records the operator's reference)
 //	POST   /v1/customers/{id}/unmerge  undo the merge of {id} into another customer
-//	GET    /v1/raw?ref=s3://…          an interaction's archived raw payload
+//	GET    /v1/raw?ref=firehose://…    an interaction's archived raw payload
 //
 // GET takes ?interactions=N (default DefaultRecent, at most MaxRecent).
 func Routes(mux *http.ServeMux, s *Service, guard httpauth.Guard) {
@@ -37,20 +36,21 @@ type RawReader interface {
 	Get(ctx context.Context, uri string) ([]byte, error)
 }
 
-// raw serves GET /v1/raw?ref=s3://<archive bucket>/<key>: the archived
-// record of a delivery (its verified body and headers, credentials
-// removed), which an interaction's "raw" names. Only references into the
-// archive bucket are read; an erased customer's records hold only the
-// erasure's mark.
+// raw serves GET /v1/raw?ref=<reference>: the archived record of a
+// delivery (its verified body and headers, credentials removed), which an
+// interaction's "raw" names (firehose://… for a record of a channel's
+// delivery stream, s3://<archive bucket>/<key> for an object). Only
+// references into the archive are read; an erased customer's records hold
+// only the erasure's mark.
 func (s *Service) raw(w http.ResponseWriter, r *http.Request) {
 	ref := r.URL.Query().Get("ref")
 	rd, ok := s.Archive.(RawReader)
 	switch {
-	case !ok || s.Bucket == "":
+	case !ok:
 		httpjson.Error(w, http.StatusNotImplemented, "no raw archive is configured")
 		return
-	case !strings.HasPrefix(ref, "s3://"+s.Bucket+"/") || strings.Contains(ref, ".."):
-		httpjson.Error(w, http.StatusBadRequest, "ref must be an s3:// reference into the archive bucket, as an interaction's raw field gives it")
+	case !s.Archive.Holds(ref):
+		httpjson.Error(w, http.StatusBadRequest, "ref must be a reference into the raw archive, as an interaction's raw field gives it")
 		return
 	}
 	body, err := rd.Get(r.Context(), ref)

@@ -16,7 +16,9 @@ import (
 
 	"github.com/ocxhq/ocx/internal/dynamo/intakestore"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/internal/identity"
@@ -52,38 +54,38 @@ func TestDeliveryLedger(t *testing.T) {
 	l := intakestore.NewLedger(c, names[topology.TableIntake])
 	now := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 
-	if cl, err := l.Claim(ctx, "app", "msg_1", now, 30*time.Second); err != nil || cl.Done || cl.Busy {
-		t.Fatalf("first claim = %+v, %v", cl, err)
-	}
-	if cl, _ := l.Claim(ctx, "app", "msg_1", now.Add(time.Second), 30*time.Second); !cl.Busy {
-		t.Fatalf("claim during a live lease = %+v, want busy", cl)
-	}
-	if cl, _ := l.Claim(ctx, "app", "msg_1", now.Add(31*time.Second), 30*time.Second); cl.Busy || cl.Done {
-		t.Fatalf("claim after the lease expired = %+v, want granted", cl)
-	}
-	if err := l.Release(ctx, "app", "msg_1"); err != nil {
-		t.Fatal(err)
-	}
-	if cl, _ := l.Claim(ctx, "app", "msg_1", now, 30*time.Second); cl.Busy || cl.Done {
-		t.Fatalf("claim after release = %+v, want granted", cl)
+	if seen, err := l.Seen(ctx, "app", "msg_1"); err != nil || seen.Done {
+		t.Fatalf("unknown delivery = %+v, %v", seen, err)
 	}
 	if err := l.Complete(ctx, "app", "msg_1", []string{"evt_a", "evt_b"}, "order.created", now); err != nil {
 		t.Fatal(err)
 	}
-	cl, err := l.Claim(ctx, "app", "msg_1", now.Add(time.Hour), 30*time.Second)
-	if err != nil || !cl.Done || len(cl.EventIDs) != 2 || cl.EventIDs[1] != "evt_b" || cl.Topic != "order.created" {
-		t.Fatalf("claim of a done delivery = %+v, %v", cl, err)
+	seen, err := l.Seen(ctx, "app", "msg_1")
+	if err != nil || !seen.Done || len(seen.EventIDs) != 2 || seen.EventIDs[1] != "evt_b" || seen.Topic != "order.created" {
+		t.Fatalf("done delivery = %+v, %v", seen, err)
 	}
-	// Release never undoes a completed delivery.
-	if err := l.Release(ctx, "app", "msg_1"); err != nil {
+	// Two attempts that raced complete with the same ids: the second
+	// write leaves the record as the first did.
+	if err := l.Complete(ctx, "app", "msg_1", []string{"evt_a", "evt_b"}, "order.created", now.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if cl, _ := l.Claim(ctx, "app", "msg_1", now, 30*time.Second); !cl.Done {
-		t.Fatalf("done delivery was released: %+v", cl)
+	if again, _ := l.Seen(ctx, "app", "msg_1"); !again.Done || len(again.EventIDs) != 2 {
+		t.Fatalf("after a second completion = %+v", again)
+	}
+	// A record an attempt left claimed before claims were dropped is not
+	// done: the delivery is processed again.
+	claimed := map[string]ddb.AttributeValue{
+		topology.PK: dynamo.AttrS("delivery#app#msg_old"), topology.SK: dynamo.AttrS("delivery"), "state": dynamo.AttrS("claimed"),
+	}
+	if _, err := c.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(names[topology.TableIntake]), Item: claimed}); err != nil {
+		t.Fatal(err)
+	}
+	if seen, err := l.Seen(ctx, "app", "msg_old"); err != nil || seen.Done {
+		t.Fatalf("claimed record = %+v, %v, want not done", seen, err)
 	}
 	// The same delivery id on another channel is another delivery.
-	if cl, _ := l.Claim(ctx, "shop", "msg_1", now, 30*time.Second); cl.Done || cl.Busy {
-		t.Fatalf("other channel's claim = %+v", cl)
+	if seen, _ := l.Seen(ctx, "shop", "msg_1"); seen.Done {
+		t.Fatalf("other channel's delivery = %+v", seen)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/ocxhq/ocx/internal/emf"
 	"github.com/ocxhq/ocx/internal/httpjson"
 	"github.com/ocxhq/ocx/internal/identity"
+	"github.com/ocxhq/ocx/internal/topology"
 )
 
 // MaxBody is the largest webhook body accepted.
@@ -36,13 +37,23 @@ type SecretLister interface {
 	List(ctx context.Context, name string) ([]string, error)
 }
 
-// Archiver stores raw payloads.
+// Archiver stores objects: claim-checked events, which consumers read back
+// one at a time.
 type Archiver interface {
 	Put(ctx context.Context, key string, body []byte) (string, error)
 }
 
-// Claim is the ledger's answer for a delivery.
-type Claim struct {
+// RawArchive keeps raw requests in bulk (internal/archive: one Firehose
+// delivery stream per channel).
+type RawArchive interface {
+	// Append keeps record, a JSON object, as the raw record id of channel
+	// and returns the reference events carry. A nil error means the
+	// record is durable.
+	Append(ctx context.Context, channel, id string, record []byte) (string, error)
+}
+
+// Seen is the ledger's record of a delivery.
+type Seen struct {
 	// Done is true when the delivery was already fully processed.
 	Done bool
 	// EventIDs are the ids published for a done delivery.
@@ -50,26 +61,29 @@ type Claim struct {
 	// Topic is what the done delivery was taken to be (its event types),
 	// recorded for deliveries keyed by a digest of a body-only signature.
 	Topic string
-	// Busy is true when another attempt holds the delivery right now.
-	Busy bool
 }
 
-// Ledger remembers deliveries so a redelivery publishes nothing twice.
+// Ledger remembers deliveries so a redelivery is answered as the original
+// was. It costs one read and one write per delivery: there is no claim
+// before the work, because the work is safe to repeat (event ids are
+// derived from the delivery, and every consumer of the bus drops an id it
+// has seen), so two attempts racing on one delivery publish the same
+// events twice and they count once.
 type Ledger interface {
-	// Claim takes the delivery for processing for lease, unless it is done or
-	// already held.
-	Claim(ctx context.Context, channel, delivery string, now time.Time, lease time.Duration) (Claim, error)
+	// Seen reads what is known of the delivery.
+	Seen(ctx context.Context, channel, delivery string) (Seen, error)
 	// Complete records the delivery as done with its event ids and topic.
 	Complete(ctx context.Context, channel, delivery string, eventIDs []string, topic string, now time.Time) error
-	// Release gives up a claim after a failure so a retry can process it.
-	Release(ctx context.Context, channel, delivery string) error
 }
 
 // Service handles POST /v1/webhooks/{channel}.
 type Service struct {
-	Channels   map[string]channel.Channel
-	Secrets    SecretLister
-	Ledger     Ledger
+	Channels map[string]channel.Channel
+	Secrets  SecretLister
+	Ledger   Ledger
+	// Raw keeps each raw request before the sender is answered. Without
+	// it (tests, models) Archive keeps each as an object of its own.
+	Raw        RawArchive
 	Archive    Archiver
 	Quarantine Quarantine
 	Bus        events.Publisher
@@ -100,18 +114,9 @@ func (s *Service) deadline() time.Duration {
 // killed invocation or a gateway timeout with no answer at all.
 const Deadline = 10 * time.Second
 
-// lease bounds how long a crashed attempt blocks a redelivery. It outlasts
-// the slowest request Deadline lets finish, so a retry while an attempt is
-// still working meets 409 rather than publishing everything twice.
-const lease = 4 * Deadline
-
-// retryAfter is what a sender is told to wait after a 409 or a 503: long
-// enough for an attempt in progress to finish or its lease to lapse.
+// retryAfter is what a sender is told to wait after a 503: long enough for
+// a slow dependency to recover.
 var retryAfter = strconv.Itoa(int(Deadline/time.Second) + 5)
-
-// recordTimeout bounds releasing a claim after the request's own context
-// has ended.
-const recordTimeout = 5 * time.Second
 
 // bodySigned are the kinds whose signature covers only the body: their
 // delivery ids and topics travel in unsigned headers, so a captured body
@@ -147,9 +152,6 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case status >= 500:
 			log.Error("webhook not kept", "status", status, "err", err)
-			w.Header().Set("Retry-After", retryAfter)
-		case status == http.StatusConflict:
-			log.Warn("webhook busy", "status", status, "err", err)
 			w.Header().Set("Retry-After", retryAfter)
 		default:
 			log.Warn("webhook rejected", "status", status, "err", err)
@@ -228,65 +230,38 @@ func (s *Service) handle(ctx context.Context, r *http.Request, id string) (Accep
 		// Refused, but its items are counted as quarantined: they are.
 		return Accepted{Quarantined: len(d.Rejects)}, status, fmt.Errorf("%w (a copy is quarantined)", perr)
 	}
-	claim, err := s.Ledger.Claim(ctx, id, d.ID, now, lease)
-	if err != nil {
-		return Accepted{}, http.StatusServiceUnavailable, fmt.Errorf("claim delivery %s: %w", d.ID, err)
-	}
-	switch {
-	case claim.Done:
-		return Accepted{EventIDs: claim.EventIDs, Duplicate: true}, http.StatusOK, nil
-	case claim.Busy:
-		return Accepted{}, http.StatusConflict, fmt.Errorf("delivery %s is being processed; retry later", d.ID)
-	}
-	release := func(keys ...string) error {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-		defer cancel()
-		var errs []error
-		for _, k := range keys {
-			if err := s.Ledger.Release(rctx, id, k); err != nil {
-				errs = append(errs, fmt.Errorf("release delivery %s: %w", k, err))
-			}
-		}
-		return errors.Join(errs...)
-	}
-	held := []string{d.ID}
 	topic := topicOf(d)
-	// Only a body that publishes something is remembered by its digest: a
-	// body that was ignored or quarantined published nothing a replay could
-	// repeat, and Shopify sends the same order under orders/updated (ignored)
-	// and orders/create.
-	if bodySigned[ch.Config.Kind] && len(d.Events) > 0 {
-		bodyKey := bodyDigest(body)
-		bc, err := s.Ledger.Claim(ctx, id, bodyKey, now, lease)
-		switch {
-		case err != nil:
-			return Accepted{}, http.StatusServiceUnavailable, errors.Join(fmt.Errorf("claim body %s: %w", bodyKey, err), release(d.ID))
-		case bc.Busy:
-			return Accepted{}, http.StatusConflict, errors.Join(fmt.Errorf("the same signed body is being processed; retry later"), release(d.ID))
-		case bc.Done && bc.Topic != topic:
-			// The signature covers the body only: a body seen before
-			// under another topic header is a replay, not a new fact.
-			return Accepted{}, http.StatusBadRequest, errors.Join(fmt.Errorf("this signed body was already received as %q; refusing it as %q", bc.Topic, topic), release(d.ID))
-		case bc.Done:
-			// The same body under a new delivery id: a replay or a
-			// provider's resend. Answer as the original was answered.
-			if err := s.Ledger.Complete(ctx, id, d.ID, bc.EventIDs, topic, now); err != nil {
-				s.Log.Warn("replayed body not recorded under its new id", "delivery", d.ID, "err", err)
-			}
-			return Accepted{EventIDs: bc.EventIDs, Duplicate: true}, http.StatusOK, nil
-		}
-		held = append(held, bodyKey)
+	// A body-signed delivery that publishes something is remembered by a
+	// digest of its body, not by its delivery id: the id travels in an
+	// unsigned header, so a captured body replayed under a new id must
+	// meet the first one's record. Only such a body: a body that was
+	// ignored or quarantined published nothing a replay could repeat, and
+	// Shopify sends the same order under orders/updated (ignored) and
+	// orders/create.
+	key, byBody := d.ID, bodySigned[ch.Config.Kind] && len(d.Events) > 0
+	if byBody {
+		key = bodyDigest(body)
+	}
+	seen, err := s.Ledger.Seen(ctx, id, key)
+	switch {
+	case err != nil:
+		return Accepted{}, http.StatusServiceUnavailable, fmt.Errorf("read delivery %s: %w", key, err)
+	case seen.Done && byBody && seen.Topic != topic:
+		// The signature covers the body only: a body seen before under
+		// another topic header is a replay, not a new fact.
+		return Accepted{}, http.StatusBadRequest, fmt.Errorf("this signed body was already received as %q; refusing it as %q", seen.Topic, topic)
+	case seen.Done:
+		return Accepted{EventIDs: seen.EventIDs, Duplicate: true}, http.StatusOK, nil
 	}
 	ids, err := s.keep(ctx, id, req, d, notes, now)
 	if err != nil {
-		return Accepted{}, http.StatusServiceUnavailable, errors.Join(err, release(held...))
+		// Nothing is recorded: the sender's retry does it all again.
+		return Accepted{}, http.StatusServiceUnavailable, err
 	}
-	for _, k := range held {
-		if err := s.Ledger.Complete(ctx, id, k, ids, topic, now); err != nil {
-			// The events are on the bus; downstream is idempotent by event id,
-			// so a redelivery after this failure republishes harmlessly.
-			s.Log.Warn("delivery published but not marked done", "delivery", k, "err", err)
-		}
+	if err := s.Ledger.Complete(ctx, id, key, ids, topic, now); err != nil {
+		// The events are on the bus; downstream is idempotent by event id,
+		// so a redelivery after this failure republishes harmlessly.
+		s.Log.Warn("delivery published but not marked done", "delivery", key, "err", err)
 	}
 	// Ignored items are normal traffic, counted per provider type so a
 	// subscription that sends more than it needs shows; never bad rows.
@@ -365,7 +340,7 @@ func (s *Service) keep(ctx context.Context, chID string, req channel.Request, d 
 	if err != nil {
 		return nil, fmt.Errorf("encode raw record: %w", err)
 	}
-	ref, err := s.Archive.Put(ctx, ArchiveKey(chID, d.ID, now), raw)
+	ref, err := s.archiveRaw(ctx, chID, d.ID, raw, now)
 	if err != nil {
 		return nil, err
 	}
@@ -402,6 +377,24 @@ func (s *Service) keep(ctx context.Context, chID string, req channel.Request, d 
 		}
 	}
 	return ids, nil
+}
+
+// archiveRaw keeps a delivery's raw record, durably, and returns its
+// reference. The record id is the same for every redelivery, so each
+// attempt's copy answers to it.
+func (s *Service) archiveRaw(ctx context.Context, chID, delivery string, raw []byte, now time.Time) (string, error) {
+	if s.Raw == nil {
+		ref, err := s.Archive.Put(ctx, ArchiveKey(chID, delivery, now), raw)
+		if err != nil {
+			return "", fmt.Errorf("archive raw request of delivery %s: %w", delivery, err)
+		}
+		return ref, nil
+	}
+	ref, err := s.Raw.Append(ctx, chID, RecordID(chID, delivery), raw)
+	if err != nil {
+		return "", fmt.Errorf("archive raw request of delivery %s: %w", delivery, err)
+	}
+	return ref, nil
 }
 
 // claimCheck lets an event too large for one EventBridge entry travel by
@@ -469,7 +462,7 @@ func Slim(ev events.Interaction, ref string, limit int) events.Interaction {
 
 // ClaimKey places claim-checked events beside the raw payloads.
 func ClaimKey(channel, eventID string, at time.Time) string {
-	return fmt.Sprintf("claims/%s/%s/%s.json", channel, at.UTC().Format("2006/01/02"), eventID)
+	return fmt.Sprintf("%s%s/%s/%s.json", topology.ClaimPrefix, channel, at.UTC().Format("2006/01/02"), eventID)
 }
 
 func shorten(s string, n int) string {
@@ -521,8 +514,17 @@ func EventID(channel, key string) string {
 	return "evt_" + hex.EncodeToString(sum[:13])
 }
 
-// ArchiveKey places raw payloads by channel and UTC day, so lifecycle rules
-// and ad-hoc queries can select a range.
+// RecordID names a delivery's raw record: deterministic, so a
+// redelivery's record answers to the same id, and free of the provider's
+// own characters.
+func RecordID(channel, delivery string) string {
+	sum := sha256.Sum256([]byte(channel + "\x00" + delivery))
+	return hex.EncodeToString(sum[:16])
+}
+
+// ArchiveKey places a raw payload kept as an object of its own (a Service
+// without Raw; every raw payload before the Firehose archive) by channel
+// and UTC day.
 func ArchiveKey(channel, delivery string, at time.Time) string {
 	sum := sha256.Sum256([]byte(delivery))
 	return fmt.Sprintf("raw/%s/%s/%s.json", channel, at.UTC().Format("2006/01/02"), hex.EncodeToString(sum[:16]))

@@ -41,30 +41,19 @@ type memLedger struct {
 	topics map[string]string
 }
 
-func (l *memLedger) Claim(_ context.Context, ch, d string, _ time.Time, _ time.Duration) (Claim, error) {
+func (l *memLedger) Seen(_ context.Context, ch, d string) (Seen, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	switch l.state[ch+d] {
-	case "done":
-		return Claim{Done: true, EventIDs: l.ids[ch+d], Topic: l.topics[ch+d]}, nil
-	case "claimed":
-		return Claim{Busy: true}, nil
+	if l.state[ch+d] == "done" {
+		return Seen{Done: true, EventIDs: l.ids[ch+d], Topic: l.topics[ch+d]}, nil
 	}
-	l.state[ch+d] = "claimed"
-	return Claim{}, nil
+	return Seen{}, nil
 }
 
 func (l *memLedger) Complete(_ context.Context, ch, d string, ids []string, topic string, _ time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.state[ch+d], l.ids[ch+d], l.topics[ch+d] = "done", ids, topic
-	return nil
-}
-
-func (l *memLedger) Release(_ context.Context, ch, d string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.state, ch+d)
 	return nil
 }
 
@@ -79,6 +68,17 @@ func (a *memArchive) Put(_ context.Context, key string, body []byte) (string, er
 	}
 	a.objects[key] = body
 	return "s3://raw/" + key, nil
+}
+
+// Append keeps a raw record under the reference it returns, as the
+// Firehose archive names it.
+func (a *memArchive) Append(_ context.Context, ch, id string, record []byte) (string, error) {
+	if a.fail {
+		return "", errors.New("archive record to stream test-raw-" + ch + ": ServiceUnavailableException")
+	}
+	ref := "firehose://test-raw-" + ch + "/2026/11/23/08/" + id
+	a.objects[ref] = record
+	return ref, nil
 }
 
 type memQuarantine struct {
@@ -174,7 +174,7 @@ func newFixture() fixture {
 	f.svc = &Service{
 		Channels: map[string]channel.Channel{"app": {Config: channel.Config{ID: "app", Kind: standardwebhooks.Kind}, Kind: standardwebhooks.Scheme{}}},
 		Secrets:  secretsMap{"channel/app": {"whsec_b2xk", secret}, "channel/partial": {secret}},
-		Ledger:   f.l, Archive: f.a, Bus: f.b, Quarantine: f.q,
+		Ledger:   f.l, Raw: f.a, Archive: f.a, Bus: f.b, Quarantine: f.q,
 		Now: func() time.Time { return now },
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
@@ -238,7 +238,7 @@ func TestAnswers(t *testing.T) {
 		}, nil, 413, "body over", false},
 		{"wrong method", func() *http.Request { return httptest.NewRequest("GET", "/v1/webhooks/app", nil) }, nil, 405, "not allowed", false},
 		{"bus down", func() *http.Request { return signed("POST", "/v1/webhooks/app", "m1", now, npsBody) }, func(f fixture) { f.b.fail = true }, 503, "ThrottlingException", false},
-		{"archive down", func() *http.Request { return signed("POST", "/v1/webhooks/app", "m1", now, npsBody) }, func(f fixture) { f.a.fail = true }, 503, "s3 unavailable", false},
+		{"archive down", func() *http.Request { return signed("POST", "/v1/webhooks/app", "m1", now, npsBody) }, func(f fixture) { f.a.fail = true }, 503, "ServiceUnavailableException", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -299,7 +299,7 @@ func TestAcceptedPublishesArchivesAndDedupes(t *testing.T) {
 	ev := b.published[0].Detail.(events.Interaction)
 	if b.published[0].Source != events.SourceIngest || b.published[0].DetailType != "survey.responded" ||
 		ev.ID != acc.EventIDs[0] || ev.Channel != "app" || ev.DeliveryID != "msg_42" || !ev.ReceivedAt.Equal(now) ||
-		!strings.HasPrefix(ev.Raw, "s3://raw/raw/app/2026/11/23/") {
+		ev.Raw != "firehose://test-raw-app/2026/11/23/08/"+RecordID("app", "msg_42") {
 		t.Fatalf("event %+v", ev)
 	}
 	for _, raw := range a.objects {
@@ -338,6 +338,41 @@ func TestRetryAfterFailureSucceeds(t *testing.T) {
 	}
 }
 
+// A redelivery's raw record answers to the same record id, so whichever
+// copy an event names, the record read back is the delivery's.
+func TestRedeliveryKeepsItsRecordID(t *testing.T) {
+	f := newFixture()
+	f.b.fail = true
+	if w := serve(f.svc, signed("POST", "/v1/webhooks/app", "m8", now, npsBody)); w.Code != 503 || len(f.a.objects) != 1 {
+		t.Fatalf("status %d, %d records", w.Code, len(f.a.objects))
+	}
+	f.b.fail = false
+	if w := serve(f.svc, signed("POST", "/v1/webhooks/app", "m8", now, npsBody)); w.Code != 202 || len(f.a.objects) != 1 {
+		t.Fatalf("retry: status %d, %d records", w.Code, len(f.a.objects))
+	}
+	ev := f.b.published[0].Detail.(events.Interaction)
+	if want := "firehose://test-raw-app/2026/11/23/08/" + RecordID("app", "m8"); ev.Raw != want {
+		t.Fatalf("raw %q, want %q", ev.Raw, want)
+	}
+	if RecordID("app", "m8") == RecordID("other", "m8") || RecordID("app", "m8") == RecordID("app", "m9") {
+		t.Fatal("record ids collide across channels or deliveries")
+	}
+}
+
+// Without a raw archive each raw request is an object of its own, as
+// before the Firehose archive.
+func TestWithoutRawArchiveKeepsObjects(t *testing.T) {
+	f := newFixture()
+	f.svc.Raw = nil
+	if w := serve(f.svc, signed("POST", "/v1/webhooks/app", "m9", now, npsBody)); w.Code != 202 {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	ev := f.b.published[0].Detail.(events.Interaction)
+	if ev.Raw != "s3://raw/"+ArchiveKey("app", "m9", now) {
+		t.Fatalf("raw %q", ev.Raw)
+	}
+}
+
 func TestEventIDIsStable(t *testing.T) {
 	if EventID("app", "m1#0") != EventID("app", "m1#0") || EventID("app", "m1#0") == EventID("app", "m1#1") || EventID("app", "m1#0") == EventID("shop", "m1#0") {
 		t.Fatal("event ids are not a function of (channel, key)")
@@ -364,4 +399,42 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	b.StopTimer()
 	bb.published = nil
+}
+
+// overlapBus runs a second attempt of the delivery while the first one is
+// publishing, as a provider retrying a slow answer does.
+type overlapBus struct {
+	*memBus
+	during func()
+}
+
+func (b *overlapBus) Publish(ctx context.Context, evs ...events.Event) error {
+	if d := b.during; d != nil {
+		b.during = nil
+		d()
+	}
+	return b.memBus.Publish(ctx, evs...)
+}
+
+// Without a claim before the work, two overlapping attempts of a delivery
+// both publish its events, under the same ids (which every consumer
+// dedupes), and the next redelivery is answered from the ledger.
+func TestOverlappingAttemptsPublishTheSameIDs(t *testing.T) {
+	f := newFixture()
+	attempt := func() *httptest.ResponseRecorder {
+		return serve(f.svc, signed("POST", "/v1/webhooks/app", "msg_overlap", now, npsBody))
+	}
+	var second *httptest.ResponseRecorder
+	f.svc.Bus = &overlapBus{memBus: f.b, during: func() { second = attempt() }}
+	first := attempt()
+	if first.Code != 202 || second == nil || second.Code != 202 {
+		t.Fatalf("overlapping attempts answered %d and %v, want 202 both", first.Code, second)
+	}
+	if len(f.b.published) != 2 || f.b.published[0].Detail.(events.Interaction).ID != f.b.published[1].Detail.(events.Interaction).ID {
+		t.Fatalf("published %d events, want the same event twice", len(f.b.published))
+	}
+	third := attempt()
+	if third.Code != 200 || !strings.Contains(third.Body.String(), `"duplicate":true`) || len(f.b.published) != 2 {
+		t.Fatalf("redelivery after both: %d %s, %d published", third.Code, third.Body, len(f.b.published))
+	}
 }

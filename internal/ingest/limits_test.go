@@ -171,20 +171,8 @@ func TestDeadlineAnswers503WhenADependencyStalls(t *testing.T) {
 	if len(f.l.state) != 0 {
 		t.Fatalf("stalled attempt left ledger state %v", f.l.state)
 	}
-	if lease <= Deadline {
-		t.Fatalf("lease %s does not outlast the deadline %s", lease, Deadline)
-	}
 	if fn, _ := topology.FunctionByName(topology.Ingest); Deadline+2*time.Second > fn.Timeout || Deadline >= 30*time.Second {
 		t.Fatalf("deadline %s leaves no time to answer within the function's %s or API Gateway's 30s", Deadline, fn.Timeout)
-	}
-}
-
-func TestBusyAnswers409WithRetryAfter(t *testing.T) {
-	f := newFixture()
-	f.l.state["app"+"busy-1"] = "claimed"
-	w := serve(f.svc, signed("POST", "/v1/webhooks/app", "busy-1", now, npsBody))
-	if w.Code != 409 || w.Header().Get("Retry-After") == "" {
-		t.Fatalf("%d Retry-After %q", w.Code, w.Header().Get("Retry-After"))
 	}
 }
 

@@ -134,6 +134,9 @@ func eventsCustomer(email string) events.Customer { return events.Customer{Email
 type archiveReader struct{ a *memArchive }
 
 func (r archiveReader) Get(_ context.Context, uri string) ([]byte, error) {
+	if b, ok := r.a.objects[uri]; ok {
+		return b, nil
+	}
 	b, ok := r.a.objects[strings.TrimPrefix(uri, "s3://raw/")]
 	if !ok {
 		return nil, fmt.Errorf("no object %s", uri)

@@ -101,7 +101,7 @@ func (t *Tally) add(channel string, now time.Time, status int, res Accepted) []e
 		c.Duplicate++
 	case status == http.StatusUnauthorized:
 		c.RejectedSignature++
-	case status >= 500 || status == http.StatusConflict:
+	case status >= 500:
 		c.Unavailable++
 	default:
 		c.RejectedOther++

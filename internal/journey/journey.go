@@ -57,7 +57,7 @@ type Applied struct {
 	Emitted []events.JourneyEvent
 }
 
-// Change is everything one interaction writes, atomically.
+// Change is everything one interaction writes; see Store.Commit.
 type Change struct {
 	CustomerID string
 	// Keys are the event's identity keys; Own those that point (or will
@@ -110,10 +110,12 @@ type Store interface {
 	// Load reads the event's dedupe marker, its keys' owners and the
 	// requested instances.
 	Load(ctx context.Context, eventID string, keys []identity.Key, refs []Ref) (Snapshot, error)
-	// Commit writes the change atomically. It returns ErrDuplicate when
-	// the event was applied meanwhile and ErrConflict when anything it was
-	// based on changed (a customer merged away, an instance moved on, a
-	// key linked elsewhere).
+	// Commit writes the change so that the event counts as applied (its
+	// marker exists) exactly when all of it is written; writes an attempt
+	// made before failing may stay, and repeating the change over them has
+	// the same effect. It returns ErrDuplicate when the event was applied
+	// meanwhile and ErrConflict when anything it was based on changed (a
+	// customer merged away, an instance moved on, a key linked elsewhere).
 	Commit(ctx context.Context, c Change) error
 	// Customers reads profiles by id.
 	Customers(ctx context.Context, ids []string) (map[string]Customer, error)
@@ -529,6 +531,14 @@ func (s *Service) change(ev events.Interaction, keys []identity.Key, res resolut
 			in = &cp
 		}
 		if in.has(ev.ID) {
+			// An attempt that did not finish (the event's marker is
+			// missing) wrote the instance already: announce again what the
+			// event changed in it, under the same ids, in case that attempt
+			// never published.
+			for _, e := range Transitions(m.Def, m.Instance, Fold(m.Def, without(in.Steps, ev.ID)), Fold(m.Def, in.Steps)) {
+				e.CustomerID, e.Customer = cid, ev.Customer
+				ch.Emitted = append(ch.Emitted, e)
+			}
 			continue
 		}
 		if len(in.Steps) >= MaxSteps {
@@ -580,6 +590,17 @@ func CustomerIDFor(k identity.Key) string { return identity.CustomerIDFor(k) }
 func mergeID(eventID, survivor, absorbed string) string {
 	sum := sha256.Sum256([]byte(eventID + "\x00" + survivor + "\x00" + absorbed))
 	return "mrg_" + hex.EncodeToString(sum[:12])
+}
+
+// without is steps less the one eventID made.
+func without(steps []Step, eventID string) []Step {
+	out := make([]Step, 0, len(steps))
+	for _, st := range steps {
+		if st.EventID != eventID {
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 func contains(ss []string, s string) bool {

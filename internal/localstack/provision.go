@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
+	fhtypes "github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -36,11 +38,15 @@ type Names struct {
 	Bus           string
 	Bucket        string
 	SecretsPrefix string
+	// RawStreams starts the names of the channels' raw-record delivery
+	// streams (topology.RawStreamPrefix).
+	RawStreams string
 }
 
 // Resources names a stage's resources.
 func Resources(stage string) Names {
-	n := Names{Stage: stage, Tables: map[string]string{}, Bus: "ocx-" + stage, Bucket: "ocx-" + stage + "-archive", SecretsPrefix: "ocx/" + stage + "/"}
+	n := Names{Stage: stage, Tables: map[string]string{}, Bus: "ocx-" + stage, Bucket: "ocx-" + stage + "-archive", SecretsPrefix: "ocx/" + stage + "/",
+		RawStreams: topology.RawStreamPrefix(stage)}
 	for _, t := range topology.Tables {
 		n.Tables[t.Name] = "ocx-" + stage + "-" + t.Name
 	}
@@ -54,6 +60,8 @@ func (n Names) Env() map[string]string {
 		topology.EnvBusName:       n.Bus,
 		topology.EnvArchiveBucket: n.Bucket,
 		topology.EnvSecretsPrefix: n.SecretsPrefix,
+		// Every function that reads the archive reads the streams' records.
+		topology.EnvRawStreamPrefix: n.RawStreams,
 	}
 	for logical, physical := range n.Tables {
 		env[topology.TableEnv(logical)] = physical
@@ -146,7 +154,11 @@ func provision(ctx context.Context, awsCfg aws.Config, n Names, cfg Config, slac
 	if err != nil {
 		return p, err
 	}
+	fh := firehose.NewFromConfig(awsCfg)
 	for _, c := range chans {
+		if err := provisionRawStream(ctx, fh, n, c.ID); err != nil {
+			return p, err
+		}
 		sec := Secret{Verify: cfg.Secrets[c.ID]}
 		if sec.Verify == "" {
 			var ok bool
@@ -186,6 +198,31 @@ func provision(ctx context.Context, awsCfg aws.Config, n Names, cfg Config, slac
 		}
 	}
 	return p, nil
+}
+
+// provisionRawStream creates a channel's raw-record delivery stream as the
+// CDK app does (infra/stack/archive.go): same name, bucket and prefix. The
+// emulator writes each PutRecord as one uncompressed object at once, under
+// the prefix and the UTC hour, and ignores compression and buffering.
+func provisionRawStream(ctx context.Context, fh *firehose.Client, n Names, channel string) error {
+	name := n.RawStreams + channel
+	_, err := fh.CreateDeliveryStream(ctx, &firehose.CreateDeliveryStreamInput{
+		DeliveryStreamName: aws.String(name),
+		DeliveryStreamType: fhtypes.DeliveryStreamTypeDirectPut,
+		ExtendedS3DestinationConfiguration: &fhtypes.ExtendedS3DestinationConfiguration{
+			BucketARN:         aws.String("arn:aws:s3:::" + n.Bucket),
+			RoleARN:           aws.String("arn:aws:iam::" + Account + ":role/" + name),
+			Prefix:            aws.String(topology.RawObjectPrefix(channel)),
+			ErrorOutputPrefix: aws.String(topology.RawErrorPrefix(channel)),
+			CompressionFormat: fhtypes.CompressionFormatGzip,
+			BufferingHints:    &fhtypes.BufferingHints{SizeInMBs: aws.Int32(topology.RawBufferMB), IntervalInSeconds: aws.Int32(topology.RawBufferSeconds)},
+		},
+	})
+	var inUse *fhtypes.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) {
+		return fmt.Errorf("create delivery stream %s: %w", name, err)
+	}
+	return nil
 }
 
 // consoleSlackPath receives Slack posts when no OCX_SLACK_WEBHOOK_URL is set.

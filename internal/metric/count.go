@@ -183,6 +183,11 @@ type Instance struct {
 	Entered map[string]time.Time `json:"entered,omitempty"`
 	Exited  map[string]time.Time `json:"exited,omitempty"`
 	Failed  bool                 `json:"failed,omitempty"`
+	// Folds says the record is the dedupe marker of the journey events
+	// counted into it: Counted holds their digests. Records written before
+	// it did rely on a marker item per event, and still do.
+	Folds   bool     `json:"folds,omitempty"`
+	Counted []string `json:"counted,omitempty"`
 }
 
 func (s *Instance) dims(journey, stage, team string) string {

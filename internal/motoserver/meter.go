@@ -64,7 +64,7 @@ func (m *Meter) record(r *http.Request) {
 	if service, action, ok := strings.Cut(target, "."); ok {
 		name := map[string]string{
 			"DynamoDB_20120810": "dynamodb", "AWSEvents": "eventbridge", "secretsmanager": "secretsmanager",
-			"AmazonSQS": "sqs", "AWSStepFunctions": "sfn",
+			"AmazonSQS": "sqs", "AWSStepFunctions": "sfn", "Firehose_20150804": "firehose",
 		}[service]
 		if name == "" {
 			name = service
@@ -75,6 +75,9 @@ func (m *Meter) record(r *http.Request) {
 		}
 		if name == "eventbridge" && action == "PutEvents" {
 			m.putEventsEntries(r)
+		}
+		if name == "firehose" {
+			m.firehoseRecords(r)
 		}
 		return
 	}
@@ -240,6 +243,26 @@ func (m *Meter) putEventsEntries(r *http.Request) {
 	var in struct{ Entries []json.RawMessage }
 	_ = json.Unmarshal(peek(r), &in)
 	m.add("eventbridge events put", len(in.Entries))
+}
+
+// FirehoseUnits counts what Data Firehose bills ingestion by: each record
+// rounded up to a multiple of 5 KB.
+const FirehoseUnits = "firehose 5KB units"
+
+// firehoseRecords counts the 5 KB units of a PutRecord or PutRecordBatch.
+func (m *Meter) firehoseRecords(r *http.Request) {
+	var in struct {
+		Record  struct{ Data []byte }
+		Records []struct{ Data []byte }
+	}
+	_ = json.Unmarshal(peek(r), &in)
+	recs := append(in.Records, in.Record)
+	for _, rec := range recs {
+		if len(rec.Data) > 0 {
+			m.add(FirehoseUnits, (len(rec.Data)+5119)/5120)
+			m.add("firehose records", 1)
+		}
+	}
 }
 
 // peek reads the body and puts it back for the proxy.

@@ -248,3 +248,66 @@ func (r *racing) Commit(ctx context.Context, tx Tx) error {
 	}
 	return r.MemoryStore.Commit(ctx, tx)
 }
+
+// A journey event's marker is its instance's record when that record was
+// first written by folding: no marker item, and a redelivery in a later
+// batch is found in the record and counts nothing. A record written before
+// records folded keeps using markers, and so does a long instance once
+// its record holds maxFolded digests.
+func TestJourneyEventsFoldIntoTheirInstanceRecord(t *testing.T) {
+	ctx := context.Background()
+	st := &commits{MemoryStore: NewMemoryStore()}
+	tally := &Tally{Store: st, Now: func() time.Time { return time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC) }, Log: quiet}
+	at := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	step := func(inst, typ, stage, prev string, n int) events.Envelope {
+		entered := at.Add(time.Duration(n) * time.Minute)
+		var exited *time.Time
+		if prev != "" {
+			exited = &entered
+		}
+		b, _ := json.Marshal(events.JourneyEvent{ID: fmt.Sprintf("j_%s_%d", inst, n), Type: typ, Journey: "order-to-delivery", Instance: inst, Team: "logistics",
+			Stage: stage, PreviousStage: prev, EnteredAt: entered, ExitedAt: exited, OccurredAt: entered, CustomerID: "cus_1", Channel: "shopify"})
+		return events.Envelope{ID: fmt.Sprintf("env-%s-%d", inst, n), Source: events.SourceJourney, DetailType: typ, Detail: b}
+	}
+	count := func(batch ...events.Envelope) {
+		t.Helper()
+		for i, err := range tally.CountBatch(ctx, batch) {
+			if err != nil {
+				t.Fatalf("event %s: %v", batch[i].ID, err)
+			}
+		}
+	}
+	started, shipped := step("o1", events.TypeJourneyStarted, "placed", "", 0), step("o1", events.TypeJourneyStageChanged, "shipped", "placed", 30)
+	count(started, shipped, started)
+	count(shipped)
+	if n := len(st.counted); n != 0 {
+		t.Fatalf("%d marker items for events folded into their record", n)
+	}
+	rec, _, _ := st.Instance(ctx, metric.InstanceKey("order-to-delivery", "o1"))
+	if !rec.Folds || len(rec.Counted) != 2 || len(rec.Reached) != 2 {
+		t.Fatalf("record %+v, want both events folded and each stage reached once", rec)
+	}
+	if len(st.txs) != 1 {
+		t.Fatalf("%d transactions, want one: the redelivery in a later batch writes nothing", len(st.txs))
+	}
+
+	// A record as written before folding: markers, as then.
+	st.insts[metric.InstanceKey("order-to-delivery", "o2")] = versioned[metric.Instance]{v: metric.Instance{Team: "logistics", Reached: []string{"placed"}}, n: 1}
+	count(step("o2", events.TypeJourneyStageChanged, "shipped", "placed", 40))
+	count(step("o2", events.TypeJourneyStageChanged, "shipped", "placed", 40))
+	if n := len(st.counted); n != 1 {
+		t.Fatalf("%d markers for an event of a record that does not fold, want 1", n)
+	}
+
+	// A long instance: the first maxFolded events fold, the rest get markers.
+	var long []events.Envelope
+	for n := range maxFolded + 3 {
+		long = append(long, step("o3", events.TypeJourneyStageChanged, "shipped", "placed", 100+n))
+	}
+	count(long...)
+	count(long...)
+	rec, _, _ = st.Instance(ctx, metric.InstanceKey("order-to-delivery", "o3"))
+	if len(rec.Counted) != maxFolded || len(st.counted) != 1+3 {
+		t.Fatalf("%d digests and %d markers, want %d and %d", len(rec.Counted), len(st.counted), maxFolded, 1+3)
+	}
+}

@@ -84,6 +84,7 @@ func (m *MemoryStore) Instance(_ context.Context, key string) (metric.Instance, 
 	r := m.insts[key]
 	s := r.v
 	s.Reached = append([]string(nil), s.Reached...)
+	s.Counted = append([]string(nil), s.Counted...)
 	s.Entered = copyTimes(s.Entered)
 	s.Exited = copyTimes(s.Exited)
 	return s, r.n, nil

@@ -2,6 +2,8 @@ package rollup
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,11 +18,13 @@ import (
 )
 
 // Tx is what a batch of events changes, written atomically: one marker
-// per event (so a redelivery counts nothing), their counter deltas merged
-// so each counter is written once, and the final records of the
-// customers' contacts and the journey instances they advanced.
+// per event (so a redelivery counts nothing) unless the record it changes
+// is its marker, their counter deltas merged so each counter is written
+// once, and the final records of the customers' contacts and the journey
+// instances they advanced.
 type Tx struct {
-	// Keys are the counted events' markers.
+	// Keys are the markers of the counted events that need one: a journey
+	// event's is its instance's record (see foldable).
 	Keys   []string
 	Now    time.Time
 	Deltas []metric.Delta
@@ -152,7 +156,7 @@ func (t *Tally) commitChunk(ctx context.Context, todo []pending) (int, error) {
 		if n == 0 {
 			return 1, fmt.Errorf("count %s: %w", todo[0].obs.Key, err)
 		}
-		if len(tx.Keys) == 0 {
+		if tx.items() == 0 {
 			return n, nil
 		}
 		err = t.Store.Commit(ctx, tx)
@@ -172,7 +176,7 @@ func (t *Tally) commitChunk(ctx context.Context, todo []pending) (int, error) {
 			time.Sleep(wait/2 + rand.N(wait))
 			wait *= 2
 		default:
-			return n, fmt.Errorf("count %d event(s) from %s: %w", len(tx.Keys), tx.Keys[0], err)
+			return n, fmt.Errorf("count %d event(s) from %s: %w", n, todo[0].obs.Key, err)
 		}
 	}
 }
@@ -236,9 +240,26 @@ func (t *Tally) plan(ctx context.Context, ch *chunk, o metric.Observation) (*chu
 		next.tx.Deltas = append(next.tx.Deltas, w.State.Add(in)...)
 	case o.Journey != nil:
 		j := o.Journey
-		w, err := next.instanceOf(ctx, t.Store, metric.InstanceKey(j.Journey, j.Instance))
+		k := metric.InstanceKey(j.Journey, j.Instance)
+		_, known := next.instances[k]
+		w, err := next.instanceOf(ctx, t.Store, k)
 		if err != nil {
 			return nil, err
+		}
+		d := digest(o.Key)
+		if slices.Contains(w.State.Counted, d) {
+			// Counted before, into this record: nothing to write for it.
+			next.tx.Keys = next.tx.Keys[:len(next.tx.Keys)-1]
+			if !known {
+				next.dropInstance(k)
+			}
+			break
+		}
+		if w.State.Folds && len(w.State.Counted) < maxFolded {
+			// The record is written anyway: it is the marker, so the
+			// event costs no marker item (two write units) of its own.
+			w.State.Counted = append(w.State.Counted, d)
+			next.tx.Keys = next.tx.Keys[:len(next.tx.Keys)-1]
 		}
 		next.tx.Deltas = append(next.tx.Deltas, w.State.Step(j)...)
 	case o.Loop != nil:
@@ -301,6 +322,11 @@ func (ch *chunk) instanceOf(ctx context.Context, s TallyStore, k string) (*Insta
 	if err != nil {
 		return nil, fmt.Errorf("read journey instance %s: %w", k, err)
 	}
+	if v == 0 {
+		// No event of the instance was counted yet: its record can be the
+		// marker of every one that is.
+		st.Folds = true
+	}
 	ch.instances[k] = len(ch.tx.Instances)
 	ch.tx.Instances = append(ch.tx.Instances, InstanceWrite{Key: k, Version: v, State: st})
 	return &ch.tx.Instances[len(ch.tx.Instances)-1], nil
@@ -313,7 +339,19 @@ func (ch *chunk) dropInstance(k string) {
 	delete(ch.instances, k)
 }
 
+// maxFolded bounds the digests an instance record keeps, so it stays well
+// under a write unit's KB; later events of a long instance get markers.
+const maxFolded = 16
+
+// digest is a short, collision-safe-enough name of a counted event for an
+// instance record: 64 bits among at most maxFolded events of one instance.
+func digest(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return base64.RawURLEncoding.EncodeToString(sum[:8])
+}
+
 func cloneInstance(s metric.Instance) metric.Instance {
+	s.Counted = slices.Clone(s.Counted)
 	s.Reached = slices.Clone(s.Reached)
 	s.Entered = maps.Clone(s.Entered)
 	s.Exited = maps.Clone(s.Exited)

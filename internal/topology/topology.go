@@ -396,10 +396,14 @@ const (
 	EnvStage         = "OCX_STAGE"
 	EnvBusName       = "OCX_BUS_NAME"
 	EnvArchiveBucket = "OCX_ARCHIVE_BUCKET"
-	EnvSecretsPrefix = "OCX_SECRETS_PREFIX"
-	EnvEmailFrom     = "OCX_EMAIL_FROM"
-	EnvAPIAuth       = "OCX_API_AUTH"
-	EnvConfigDir     = "OCX_CONFIG_DIR"
+	// EnvRawStreamPrefix is the start of the names of the channels'
+	// raw-record delivery streams (RawStreamPrefix); a channel's id ends
+	// its stream's name.
+	EnvRawStreamPrefix = "OCX_RAW_STREAM_PREFIX"
+	EnvSecretsPrefix   = "OCX_SECRETS_PREFIX"
+	EnvEmailFrom       = "OCX_EMAIL_FROM"
+	EnvAPIAuth         = "OCX_API_AUTH"
+	EnvConfigDir       = "OCX_CONFIG_DIR"
 	// EnvZoneinfo is where Go's time package finds the IANA time zone
 	// database: Lambda's provided.al2023 image has none, so each
 	// function's asset carries Go's own (ZoneinfoFile, beside its
@@ -427,6 +431,46 @@ const ZoneinfoFile = "zoneinfo.zip"
 
 // ZoneinfoInLambda is where Lambda puts it: the asset is /var/task.
 const ZoneinfoInLambda = "/var/task/" + ZoneinfoFile
+
+// RawStreamPrefix starts the name of every channel's raw-record delivery
+// stream in a stage, e.g. "ocx-prod-raw-".
+func RawStreamPrefix(stage string) string { return "ocx-" + stage + "-raw-" }
+
+// RawStreamName names the Amazon Data Firehose delivery stream that keeps a
+// channel's raw webhooks, e.g. "ocx-prod-raw-stripe". Firehose allows 64
+// characters; the CDK app refuses a channel id that makes it longer.
+func RawStreamName(stage, channel string) string { return RawStreamPrefix(stage) + channel }
+
+// RawObjectPrefix is where a channel's stream delivers in the archive
+// bucket. There is no dynamic partitioning: Firehose appends its default
+// UTC "YYYY/MM/DD/HH/" (the arrival hour of the object's oldest record),
+// which the emulator writes too.
+func RawObjectPrefix(channel string) string { return "raw/" + channel + "/" }
+
+// RawErrorPrefix is where a channel's stream puts what it could not
+// deliver, by Firehose's error type.
+func RawErrorPrefix(channel string) string {
+	return "raw-errors/" + channel + "/!{firehose:error-output-type}/"
+}
+
+// The raw streams' buffering: Firehose writes an object when 128 MB (its
+// largest buffer) have come in or 300 seconds have passed. A record is
+// durable once put, so buffering costs only the time before it can be read
+// back or erased; fewer, larger objects are fewer S3 requests to write and
+// to scan. Five minutes, not Firehose's longest fifteen, keeps that wait
+// short for an operator replaying a bad row or erasing a customer, and
+// keeps a record within the hour before its reference's.
+const (
+	RawBufferMB      = 128
+	RawBufferSeconds = 300
+)
+
+// RawLargePrefix holds, one object each, the raw records over Firehose's
+// record limit; ClaimPrefix the claim-checked events (ingest.ClaimKey).
+const (
+	RawLargePrefix = "raw-large/"
+	ClaimPrefix    = "claims/"
+)
 
 // TableEnv is the environment variable holding the physical name of a table,
 // e.g. OCX_TABLE_INTAKE.

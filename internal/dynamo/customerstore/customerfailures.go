@@ -2,7 +2,6 @@ package customerstore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -124,7 +123,7 @@ func (f *CustomerFailures) scan(ctx context.Context, since string, limit int, ea
 		}
 		seen++
 		var fl events.Failure
-		if err := json.Unmarshal([]byte(dynamo.GetS(it, "failure")), &fl); err != nil {
+		if err := dynamo.UnmarshalDoc(it, "failure", &fl); err != nil {
 			return fmt.Errorf("decode failure %s: %w", dynamo.GetS(it, topology.PK), err)
 		}
 		state := dynamo.GetS(it, "state")

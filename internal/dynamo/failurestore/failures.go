@@ -70,7 +70,7 @@ func FailureItem(fl events.Failure) (map[string]ddb.AttributeValue, error) {
 		return nil, fmt.Errorf("encode failure %s: %w", fl.ID, err)
 	}
 	item := FailureKey(fl.ID)
-	item[failureRecord] = dynamo.AttrS(string(body))
+	item[failureRecord] = dynamo.AttrDoc(body)
 	item["rule_id"] = dynamo.AttrS(fl.RuleID)
 	item["team"] = dynamo.AttrS(fl.Team)
 	item["severity"] = dynamo.AttrS(fl.Severity)
@@ -96,7 +96,7 @@ func OutboxItem(m failure.Message) (map[string]ddb.AttributeValue, error) {
 	}
 	item := outboxKey(m.ID)
 	item[outboxType] = dynamo.AttrS(m.DetailType)
-	item[failureRecord] = dynamo.AttrS(string(body))
+	item[failureRecord] = dynamo.AttrDoc(body)
 	item[outboxLease] = dynamo.AttrMillis(m.LeaseUntil)
 	item[topology.GSI1PK] = dynamo.AttrS(gsiOutbox)
 	item[topology.GSI1SK] = dynamo.AttrS(m.LeaseUntil.UTC().Format(dynamo.Sortable) + "#" + m.ID)
@@ -107,7 +107,7 @@ func OutboxItem(m failure.Message) (map[string]ddb.AttributeValue, error) {
 // beside it.
 func decodeFailure(it map[string]ddb.AttributeValue) (events.Failure, error) {
 	var fl events.Failure
-	if err := json.Unmarshal([]byte(dynamo.GetS(it, failureRecord)), &fl); err != nil {
+	if err := dynamo.UnmarshalDoc(it, failureRecord, &fl); err != nil {
 		return fl, fmt.Errorf("decode failure %s: %w", dynamo.GetS(it, topology.PK), err)
 	}
 	if v := dynamo.GetN(it, FieldOccurrences); v > 0 {
@@ -195,7 +195,7 @@ func (f *Failures) Transition(ctx context.Context, fl events.Failure, from strin
 			UpdateExpression:          aws.String("SET #f = :f, #s = :to"),
 			ConditionExpression:       aws.String("#s = :from"),
 			ExpressionAttributeNames:  map[string]string{"#f": failureRecord, "#s": failureState},
-			ExpressionAttributeValues: map[string]ddb.AttributeValue{":f": dynamo.AttrS(string(body)), ":to": dynamo.AttrS(fl.State), ":from": dynamo.AttrS(from)},
+			ExpressionAttributeValues: map[string]ddb.AttributeValue{":f": dynamo.AttrDoc(body), ":to": dynamo.AttrS(fl.State), ":from": dynamo.AttrS(from)},
 		}},
 		{Put: &ddb.Put{TableName: aws.String(f.table), Item: msg}},
 	}})

@@ -2,7 +2,6 @@ package failurestore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -48,7 +47,7 @@ func (f *Outbox) Due(ctx context.Context, now time.Time, limit int) ([]failure.M
 	msgs := make([]failure.Message, 0, len(out.Items))
 	for _, it := range out.Items {
 		var fl events.Failure
-		if err := json.Unmarshal([]byte(dynamo.GetS(it, failureRecord)), &fl); err != nil {
+		if err := dynamo.UnmarshalDoc(it, failureRecord, &fl); err != nil {
 			return nil, fmt.Errorf("decode message %s: %w", dynamo.GetS(it, topology.PK), err)
 		}
 		id := dynamo.GetS(it, topology.PK)[len("outbox#"):]

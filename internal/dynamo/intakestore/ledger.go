@@ -37,38 +37,23 @@ func deliveryKey(channel, delivery string) map[string]ddb.AttributeValue {
 	return dynamo.ItemKey("delivery#"+channel+"#"+delivery, "delivery")
 }
 
-// Claim takes the delivery unless it is done or held by a live lease.
-func (l *Ledger) Claim(ctx context.Context, channel, delivery string, now time.Time, lease time.Duration) (ingest.Claim, error) {
-	item := deliveryKey(channel, delivery)
-	item["state"] = dynamo.AttrS("claimed")
-	item["lease_until"] = dynamo.AttrN(now.Add(lease).UnixMilli())
-	item["expires_at"] = dynamo.AttrEpoch(now.Add(DeliveryRetention))
-	_, err := l.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                aws.String(l.table),
-		Item:                     item,
-		ConditionExpression:      aws.String("attribute_not_exists(pk) OR (#state = :claimed AND lease_until < :now)"),
-		ExpressionAttributeNames: map[string]string{"#state": "state"},
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{
-			":claimed": dynamo.AttrS("claimed"), ":now": dynamo.AttrN(now.UnixMilli()),
-		},
-	})
-	if err == nil {
-		return ingest.Claim{}, nil
-	}
-	if !dynamo.ConditionFailed(err) {
-		return ingest.Claim{}, fmt.Errorf("claim delivery %s/%s: %w", channel, delivery, err)
-	}
+// Seen reads the delivery's record, consistently so a retry that follows
+// its original closely is answered from the record rather than redone.
+func (l *Ledger) Seen(ctx context.Context, channel, delivery string) (ingest.Seen, error) {
 	out, err := l.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(l.table), Key: deliveryKey(channel, delivery), ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return ingest.Claim{}, fmt.Errorf("read delivery %s/%s: %w", channel, delivery, err)
+		return ingest.Seen{}, fmt.Errorf("read delivery %s/%s: %w", channel, delivery, err)
 	}
-	if dynamo.GetS(out.Item, "state") == "done" {
-		return ingest.Claim{Done: true, EventIDs: dynamo.GetSS(out.Item, "event_ids"), Topic: dynamo.GetS(out.Item, "topic")}, nil
+	// Records in state "claimed" were left by attempts before claims were
+	// dropped: not done, so the delivery is processed again.
+	if dynamo.GetS(out.Item, "state") != "done" {
+		return ingest.Seen{}, nil
 	}
-	return ingest.Claim{Busy: true}, nil
+	return ingest.Seen{Done: true, EventIDs: dynamo.GetSS(out.Item, "event_ids"), Topic: dynamo.GetS(out.Item, "topic")}, nil
 }
 
-// Complete marks the delivery done.
+// Complete marks the delivery done: one write, unconditional, because two
+// attempts that race here publish the same ids.
 func (l *Ledger) Complete(ctx context.Context, channel, delivery string, eventIDs []string, topic string, now time.Time) error {
 	ids := make([]ddb.AttributeValue, len(eventIDs))
 	for i, id := range eventIDs {
@@ -84,21 +69,6 @@ func (l *Ledger) Complete(ctx context.Context, channel, delivery string, eventID
 	item["expires_at"] = dynamo.AttrEpoch(now.Add(DeliveryRetention))
 	if _, err := l.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(l.table), Item: item}); err != nil {
 		return fmt.Errorf("complete delivery %s/%s: %w", channel, delivery, err)
-	}
-	return nil
-}
-
-// Release drops a claim that is not done.
-func (l *Ledger) Release(ctx context.Context, channel, delivery string) error {
-	_, err := l.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 aws.String(l.table),
-		Key:                       deliveryKey(channel, delivery),
-		ConditionExpression:       aws.String("#state = :claimed"),
-		ExpressionAttributeNames:  map[string]string{"#state": "state"},
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{":claimed": dynamo.AttrS("claimed")},
-	})
-	if err != nil && !dynamo.ConditionFailed(err) {
-		return fmt.Errorf("release delivery %s/%s: %w", channel, delivery, err)
 	}
 	return nil
 }

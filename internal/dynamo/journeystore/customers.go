@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ocxhq/ocx/internal/dynamo"
@@ -149,26 +150,48 @@ func (c *Customers) Load(ctx context.Context, eventID string, keys []identity.Ke
 	return snap, nil
 }
 
-// Commit writes the dedupe marker, the interaction, the customer profile,
-// key links, journey instances and every counter in one transaction, so
-// either all of an event counts or none of it does.
+// Commit applies an interaction with one write per item, only the last
+// two in a transaction, so that repeating any part of it is harmless:
+//
+//  1. first, together: new keys linked to the customer (a condition keeps
+//     a key another customer took; the same link again changes nothing),
+//     stale keys repointed (from the merged-away customer, or already at
+//     this one), journey instances conditional on the version read (an
+//     instance records the ids of the events it applied, so an attempt
+//     that meets its own earlier write reads it back and skips it) and
+//     their pointers, and the interaction item (its key is the event's);
+//  2. then the dedupe marker with the profile's count, in one
+//     transaction: the marker is what says the event was applied, so the
+//     count moves exactly when the marker appears.
+//
+// An attempt that stops before the marker leaves writes its redelivery
+// repeats to the same effect; the journey events it did not publish are
+// announced again from the instance (see journey.Service.change). Each
+// write of step 1 costs one write unit per KB instead of two in a
+// transaction.
 func (c *Customers) Commit(ctx context.Context, ch journey.Change) error {
 	body, err := json.Marshal(ch.Event)
 	if err != nil {
 		return fmt.Errorf("encode interaction: %w", err)
 	}
 	now := ch.Now.UTC().Format(time.RFC3339Nano)
-	marker := MarkerKey(ch.Event.ID)
-	marker["customer_id"] = dynamo.AttrS(ch.CustomerID)
-	marker["expires_at"] = dynamo.AttrEpoch(ch.Now.Add(dynamo.EventMemory))
-	if len(ch.Emitted) > 0 {
-		b, err := json.Marshal(ch.Emitted)
-		if err != nil {
-			return fmt.Errorf("encode journey events: %w", err)
-		}
-		marker["emitted"] = dynamo.AttrS(string(b))
+	var single []ddb.TransactWriteItem
+	for _, k := range ch.Link {
+		single = append(single, linkUpdate(c.customers, k, ch.CustomerID, ch.Event.ID, now))
 	}
-
+	for k, from := range ch.Repoint {
+		single = append(single, repointOnce(c.customers, k, from, ch.CustomerID))
+	}
+	for _, in := range ch.Journeys {
+		put, err := instancePut(c.customers, in)
+		if err != nil {
+			return err
+		}
+		single = append(single, put)
+		if in.Version == 0 || in.StoredOutcome != in.State.Outcome {
+			single = append(single, pointerPut(c.customers, in))
+		}
+	}
 	interaction := dynamo.ItemKey(CustomerPK(ch.CustomerID), InteractionSK(ch.Event))
 	interaction["event"] = dynamo.AttrS(string(body))
 	interaction["type"] = dynamo.AttrS(ch.Event.Type)
@@ -179,30 +202,41 @@ func (c *Customers) Commit(ctx context.Context, ch journey.Change) error {
 	if len(ch.Link) > 0 {
 		interaction["linked"] = KeySet(ch.Link)
 	}
+	single = append(single, ddb.TransactWriteItem{Put: &ddb.Put{TableName: aws.String(c.customers), Item: interaction}})
+	// Steps 1–4 depend on nothing but the read, only the marker on them:
+	// they are sent together, so the commit takes two round trips.
+	errs := make([]error, len(single))
+	var wg sync.WaitGroup
+	for i, w := range single {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.write(ctx, w)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && dynamo.ConditionFailed(err) {
+			return fmt.Errorf("write interaction %s: %w (%v)", ch.Event.ID, journey.ErrConflict, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("write interaction %s: %w", ch.Event.ID, err)
+	}
 
+	marker := MarkerKey(ch.Event.ID)
+	marker["customer_id"] = dynamo.AttrS(ch.CustomerID)
+	marker["expires_at"] = dynamo.AttrEpoch(ch.Now.Add(dynamo.EventMemory))
+	if len(ch.Emitted) > 0 {
+		b, err := json.Marshal(ch.Emitted)
+		if err != nil {
+			return fmt.Errorf("encode journey events: %w", err)
+		}
+		marker["emitted"] = dynamo.AttrS(string(b))
+	}
 	items := []ddb.TransactWriteItem{
 		{Put: &ddb.Put{TableName: aws.String(c.customers), Item: marker, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
-		{Put: &ddb.Put{TableName: aws.String(c.customers), Item: interaction}},
 		profileUpdate(c.customers, ch.CustomerID, ch.Own, now, true),
-	}
-	for _, k := range ch.Link {
-		items = append(items, linkUpdate(c.customers, k, ch.CustomerID, ch.Event.ID, now))
-	}
-	for k, from := range ch.Repoint {
-		items = append(items, Repoint(c.customers, k, from, ch.CustomerID))
-	}
-	for _, in := range ch.Journeys {
-		put, err := instancePut(c.customers, in)
-		if err != nil {
-			return err
-		}
-		items = append(items, put)
-		if in.Version == 0 || in.StoredOutcome != in.State.Outcome {
-			items = append(items, pointerPut(c.customers, in))
-		}
-	}
-	if len(items) > 100 {
-		return fmt.Errorf("interaction %s needs %d writes, over DynamoDB's 100 per transaction", ch.Event.ID, len(items))
 	}
 	_, err = c.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	reasons := Cancelled(err)
@@ -215,6 +249,27 @@ func (c *Customers) Commit(ctx context.Context, ch journey.Change) error {
 		return fmt.Errorf("write interaction %s: %w (%s)", ch.Event.ID, journey.ErrConflict, strings.Join(reasons, ","))
 	}
 	return fmt.Errorf("write interaction %s: %w", ch.Event.ID, err)
+}
+
+// write performs one of Commit's single-item writes.
+func (c *Customers) write(ctx context.Context, w ddb.TransactWriteItem) error {
+	var err error
+	switch {
+	case w.Put != nil:
+		_, err = c.client.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: w.Put.TableName, Item: w.Put.Item, ConditionExpression: w.Put.ConditionExpression,
+			ExpressionAttributeNames: w.Put.ExpressionAttributeNames, ExpressionAttributeValues: w.Put.ExpressionAttributeValues,
+		})
+	case w.Update != nil:
+		_, err = c.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: w.Update.TableName, Key: w.Update.Key, UpdateExpression: w.Update.UpdateExpression,
+			ConditionExpression:      w.Update.ConditionExpression,
+			ExpressionAttributeNames: w.Update.ExpressionAttributeNames, ExpressionAttributeValues: w.Update.ExpressionAttributeValues,
+		})
+	default:
+		err = errors.New("no write")
+	}
+	return err
 }
 
 // cancelled returns the per-item reasons of a cancelled transaction ("" for
@@ -290,6 +345,14 @@ func Repoint(table string, k identity.Key, from, to string) ddb.TransactWriteIte
 		ConditionExpression:       aws.String("customer_id = :from"),
 		ExpressionAttributeValues: map[string]ddb.AttributeValue{":to": dynamo.AttrS(to), ":from": dynamo.AttrS(from)},
 	}}
+}
+
+// repointOnce is Repoint that also holds when an earlier attempt of the
+// same change already moved the key.
+func repointOnce(table string, k identity.Key, from, to string) ddb.TransactWriteItem {
+	w := Repoint(table, k, from, to)
+	w.Update.ConditionExpression = aws.String("customer_id IN (:from, :to)")
+	return w
 }
 
 // instancePut writes an instance if nobody changed it since it was read.

@@ -57,7 +57,7 @@ func (l *Loops) Get(ctx context.Context, id string) (loop.Record, error) {
 		return loop.Record{}, loop.ErrNotFound
 	}
 	var r loop.Record
-	if err := json.Unmarshal([]byte(dynamo.GetS(out.Item, loopRecord)), &r); err != nil {
+	if err := dynamo.UnmarshalDoc(out.Item, loopRecord, &r); err != nil {
 		return loop.Record{}, fmt.Errorf("decode loop of failure %s: %w", id, err)
 	}
 	r.Version = dynamo.GetN(out.Item, loopVersion)
@@ -73,7 +73,7 @@ func (l *Loops) Put(ctx context.Context, r loop.Record) error {
 		return fmt.Errorf("encode loop of failure %s: %w", r.FailureID, err)
 	}
 	item := dynamo.ItemKey("loop#"+r.FailureID, loopSK)
-	item[loopRecord] = dynamo.AttrS(string(body))
+	item[loopRecord] = dynamo.AttrDoc(body)
 	item[loopVersion] = dynamo.AttrN(r.Version)
 	// Indexed by the next instant something may be due, for the sweep.
 	if at := r.NextAt(); !at.IsZero() {

@@ -99,7 +99,7 @@ func (g *NotifyGroups) UpdateMember(ctx context.Context, gk string, f events.Fai
 		UpdateExpression:          aws.String("SET #f = :f"),
 		ConditionExpression:       aws.String("attribute_exists(" + topology.PK + ")"),
 		ExpressionAttributeNames:  map[string]string{"#f": attrFailure},
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{":f": dynamo.AttrS(string(b))},
+		ExpressionAttributeValues: map[string]ddb.AttributeValue{":f": dynamo.AttrDoc(b)},
 	})
 	if dynamo.ConditionFailed(err) {
 		return false, nil
@@ -116,7 +116,7 @@ func memberItem(gk string, f events.Failure) (map[string]ddb.AttributeValue, err
 		return nil, fmt.Errorf("encode failure %s: %w", f.ID, err)
 	}
 	item := dynamo.ItemKey(groupPrefix+gk, memberPrefix+f.ID)
-	item[attrFailure] = dynamo.AttrS(string(b))
+	item[attrFailure] = dynamo.AttrDoc(b)
 	return item, nil
 }
 
@@ -132,7 +132,7 @@ func (g *NotifyGroups) Group(ctx context.Context, gk string) (notify.Group, bool
 		return notify.Group{}, false, nil
 	}
 	var gr notify.Group
-	if err := json.Unmarshal([]byte(dynamo.GetS(out.Item, attrGroup)), &gr); err != nil {
+	if err := dynamo.UnmarshalDoc(out.Item, attrGroup, &gr); err != nil {
 		return notify.Group{}, false, fmt.Errorf("decode group %s: %w", gk, err)
 	}
 	gr.Version = dynamo.GetN(out.Item, attrVersion)
@@ -151,7 +151,7 @@ func (g *NotifyGroups) GroupMembers(ctx context.Context, gk string) ([]notify.Me
 		ConsistentRead: aws.Bool(true),
 	}, func(item map[string]ddb.AttributeValue) error {
 		var m notify.Member
-		if err := json.Unmarshal([]byte(dynamo.GetS(item, attrFailure)), &m.Failure); err != nil {
+		if err := dynamo.UnmarshalDoc(item, attrFailure, &m.Failure); err != nil {
 			return fmt.Errorf("decode member %s of group %s: %w", dynamo.GetS(item, topology.SK), gk, err)
 		}
 		m.AddedAt = time.UnixMilli(dynamo.GetN(item, attrAddedAt)).UTC()
@@ -172,7 +172,7 @@ func (g *NotifyGroups) SaveGroup(ctx context.Context, gr notify.Group) error {
 		return fmt.Errorf("encode group %s: %w", gr.Key, err)
 	}
 	item := dynamo.ItemKey(groupPrefix+gr.Key, groupSK)
-	item[attrGroup] = dynamo.AttrS(string(b))
+	item[attrGroup] = dynamo.AttrDoc(b)
 	item[attrVersion] = dynamo.AttrN(gr.Version + 1)
 	if !gr.Due.IsZero() {
 		item[topology.GSI1PK] = dynamo.AttrS(gsiGroupDue)

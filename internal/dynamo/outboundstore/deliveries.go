@@ -76,7 +76,7 @@ func (st *Deliveries) Create(ctx context.Context, d outbound.Delivery) (bool, er
 	item["endpoint"] = dynamo.AttrS(d.Endpoint)
 	item["event_id"] = dynamo.AttrS(d.EventID)
 	item["event_type"] = dynamo.AttrS(d.EventType)
-	item["body"] = dynamo.AttrS(string(d.Body))
+	item["body"] = dynamo.AttrDoc(d.Body)
 	item["status"] = dynamo.AttrS(d.Status)
 	item["attempts"] = dynamo.AttrN(int64(d.Attempts))
 	item["round_base"] = dynamo.AttrN(int64(d.RoundBase))
@@ -99,10 +99,14 @@ func (st *Deliveries) Create(ctx context.Context, d outbound.Delivery) (bool, er
 	return true, nil
 }
 
-func decodeDelivery(item map[string]ddb.AttributeValue) outbound.Delivery {
+func decodeDelivery(item map[string]ddb.AttributeValue) (outbound.Delivery, error) {
+	body, err := dynamo.GetDoc(item, "body")
+	if err != nil {
+		return outbound.Delivery{}, fmt.Errorf("decode delivery %s: %w", dynamo.GetS(item, topology.PK), err)
+	}
 	d := outbound.Delivery{
 		ID: strings.TrimPrefix(dynamo.GetS(item, topology.PK), "delivery#"), Endpoint: dynamo.GetS(item, "endpoint"),
-		EventID: dynamo.GetS(item, "event_id"), EventType: dynamo.GetS(item, "event_type"), Body: json.RawMessage(dynamo.GetS(item, "body")),
+		EventID: dynamo.GetS(item, "event_id"), EventType: dynamo.GetS(item, "event_type"), Body: json.RawMessage(body),
 		Status: dynamo.GetS(item, "status"), Attempts: int(dynamo.GetN(item, "attempts")), RoundBase: int(dynamo.GetN(item, "round_base")),
 		CreatedAt: timeOf(item, "created_at"), RoundStarted: timeOf(item, "round_started_at"),
 		DeliveredAt: timeOf(item, "delivered_at"), FailedAt: timeOf(item, "failed_at"),
@@ -111,7 +115,7 @@ func decodeDelivery(item map[string]ddb.AttributeValue) outbound.Delivery {
 	if _, ok := item["next_at"]; ok {
 		d.NextAttemptAt = time.UnixMilli(dynamo.GetN(item, "next_at")).UTC()
 	}
-	return d
+	return d, nil
 }
 
 // Get implements outbound.Deliveries.
@@ -123,7 +127,7 @@ func (st *Deliveries) Get(ctx context.Context, id string) (outbound.Delivery, er
 	if len(out.Item) == 0 {
 		return outbound.Delivery{}, outbound.ErrNotFound
 	}
-	return decodeDelivery(out.Item), nil
+	return decodeDelivery(out.Item)
 }
 
 // Claim implements outbound.Deliveries.
@@ -270,7 +274,11 @@ func (st *Deliveries) List(ctx context.Context, q outbound.Query) ([]outbound.De
 	}
 	page := make([]outbound.Delivery, 0, len(items))
 	for _, it := range items {
-		page = append(page, decodeDelivery(it))
+		d, err := decodeDelivery(it)
+		if err != nil {
+			return nil, "", err
+		}
+		page = append(page, d)
 	}
 	return page, next, nil
 }

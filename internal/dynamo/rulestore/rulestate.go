@@ -122,7 +122,7 @@ func (r *RuleState) Load(ctx context.Context, keys []rules.StateKey) (map[rules.
 
 func decodeRuleState(it map[string]ddb.AttributeValue) (rules.State, error) {
 	var st rules.State
-	if err := json.Unmarshal([]byte(dynamo.GetS(it, ruleStateBody)), &st); err != nil {
+	if err := dynamo.UnmarshalDoc(it, ruleStateBody, &st); err != nil {
 		return st, fmt.Errorf("decode rule state %s: %w", dynamo.GetS(it, topology.PK), err)
 	}
 	st.Version = dynamo.GetN(it, ruleStateVersion)
@@ -139,7 +139,7 @@ func (r *RuleState) stateWrite(k rules.Keyed) (*ddb.Put, error) {
 	item := ruleStateKey(k.StateKey)
 	item["rule"] = dynamo.AttrS(k.Rule)
 	item["key"] = dynamo.AttrS(k.Key)
-	item[ruleStateBody] = dynamo.AttrS(string(body))
+	item[ruleStateBody] = dynamo.AttrDoc(body)
 	item[ruleStateVersion] = dynamo.AttrN(k.State.Version + 1)
 	item[topology.TTL] = dynamo.AttrEpoch(k.State.Expires)
 	switch {

@@ -84,7 +84,6 @@ func Handler(ctx context.Context, d function.Deps) (http.Handler, error) {
 		Store:    customerstore.New(db, customers),
 		Failures: customerFailures,
 		Archive:  arch,
-		Bucket:   arch.Bucket(),
 		Now:      d.Now,
 		Log:      d.Log,
 	}

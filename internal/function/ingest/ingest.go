@@ -9,7 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/ocxhq/ocx/internal/archive"
 	"github.com/ocxhq/ocx/internal/bus"
 	"github.com/ocxhq/ocx/internal/channel"
 	_ "github.com/ocxhq/ocx/internal/channel/kinds" // every channel kind channels.yaml may name
@@ -19,6 +18,7 @@ import (
 	"github.com/ocxhq/ocx/internal/function"
 	"github.com/ocxhq/ocx/internal/httpdeadline"
 	intake "github.com/ocxhq/ocx/internal/ingest"
+	"github.com/ocxhq/ocx/internal/rawstream"
 	"github.com/ocxhq/ocx/internal/secrets"
 	"github.com/ocxhq/ocx/internal/topology"
 )
@@ -32,7 +32,7 @@ func Handler(ctx context.Context, d function.Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	arch, err := archive.FromEnv(d.AWS, d.Getenv)
+	arch, err := rawstream.FromEnv(d.AWS, d.Getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -58,6 +58,7 @@ func Handler(ctx context.Context, d function.Deps) (http.Handler, error) {
 		Channels:      chans,
 		Secrets:       secrets.FromEnv(d.AWS, d.Getenv),
 		Ledger:        intakestore.NewLedger(db, table),
+		Raw:           arch,
 		Archive:       arch,
 		Quarantine:    quarantine,
 		Bus:           pub,
