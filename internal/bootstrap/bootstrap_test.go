@@ -182,7 +182,10 @@ DDSketch's logarithmic mapping rather than linking sketches-go, whose
 protobuf encoding keeps every method of every linked type), no
 text/template or html/template (reflection's MethodByName has the same
 effect) in any function, JSON Schemas compiled only in tests
-(` + "`events/schema`" + `), and each function's wiring in its own package.
+(` + "`events/schema`" + `), the API's 75 KB OpenAPI document embedded
+gzip-compressed, the Firehose client in ingest alone (the functions that
+only read the raw archive link S3's), and each function's wiring in its
+own package.
 
 What keeps init short: no regular expression is compiled at package init
 (` + "`internal/lazyregexp`" + ` compiles on first use, with length bounds

@@ -141,6 +141,8 @@ func (m *memDeliveries) Attempts(_ context.Context, id string) ([]Attempt, error
 type memEndpoints struct {
 	mu sync.Mutex
 	e  map[string]EndpointState
+	// successes counts the writes of a success.
+	successes int
 }
 
 func (m *memEndpoints) Get(_ context.Context, id string) (EndpointState, error) {
@@ -166,6 +168,7 @@ func (m *memEndpoints) Failed(_ context.Context, id string, now time.Time) (Endp
 func (m *memEndpoints) Succeeded(_ context.Context, id string, now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.successes++
 	e := m.e[id]
 	e.ConsecutiveFailures, e.FailingSince, e.LastSuccessAt = 0, time.Time{}, now
 	m.e[id] = e

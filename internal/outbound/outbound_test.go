@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -418,5 +419,46 @@ func TestSweepTriesDeliveriesWhoseWakeUpWasLost(t *testing.T) {
 	}
 	if err := f.svc.Handle(ctx, sweep); err != nil || f.recv.count() != 2 {
 		t.Fatalf("a second sweep sent again (%d requests): %v", f.recv.count(), err)
+	}
+}
+
+// A healthy endpoint's last success is written at most once per
+// HealthyRefresh, not on every delivery; a success after a failure is
+// written at once, clearing the failure count.
+func TestHealthyEndpointWrittenOncePerRefresh(t *testing.T) {
+	fail := false
+	f := newFixture(t, func(int, []byte) (int, http.Header) {
+		if fail {
+			return http.StatusBadGateway, nil
+		}
+		return http.StatusOK, nil
+	})
+	ctx := context.Background()
+	for i := range 5 {
+		if err := f.svc.Handle(ctx, f.event(fmt.Sprint("burst", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.recv.count() != 5 || f.eps.successes != 1 {
+		t.Fatalf("%d deliveries, %d success writes; want 5 and 1", f.recv.count(), f.eps.successes)
+	}
+	f.clock.Advance(HealthyRefresh)
+	if err := f.svc.Handle(ctx, f.event("later")); err != nil {
+		t.Fatal(err)
+	}
+	if f.eps.successes != 2 {
+		t.Fatalf("%d success writes a refresh later, want 2", f.eps.successes)
+	}
+	fail = true
+	if err := f.svc.Handle(ctx, f.event("down")); err != nil {
+		t.Fatal(err)
+	}
+	fail = false
+	if err := f.svc.Handle(ctx, f.event("back")); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := f.eps.Get(ctx, "crm")
+	if f.eps.successes != 3 || st.ConsecutiveFailures != 0 || !st.FailingSince.IsZero() {
+		t.Fatalf("after a failure then a success: %d success writes, state %+v", f.eps.successes, st)
 	}
 }

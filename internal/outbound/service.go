@@ -255,6 +255,12 @@ func (s *Service) random() float64 {
 	return rand.Float64()
 }
 
+// HealthyRefresh is how often a healthy endpoint's last success is written:
+// a success after a failure always is, but at a delivery a second writing
+// it on each success would cost a write unit each for a time nobody reads
+// to the second.
+const HealthyRefresh = time.Minute
+
 // attempt tries d once if it is due.
 func (s *Service) attempt(ctx context.Context, d Delivery) error {
 	now := s.Now()
@@ -294,8 +300,10 @@ func (s *Service) attempt(ctx context.Context, d Delivery) error {
 		if err := s.Deliveries.Record(ctx, d, a.Attempt, Outcome{Status: StatusDelivered, At: a.At, LastStatus: a.Status}); err != nil {
 			return fmt.Errorf("record attempt %d of delivery %s: %w", n, d.ID, err)
 		}
-		if err := s.Endpoints.Succeeded(ctx, d.Endpoint, a.At); err != nil {
-			return fmt.Errorf("record endpoint %s healthy: %w", d.Endpoint, err)
+		if st.ConsecutiveFailures > 0 || !st.FailingSince.IsZero() || a.At.Sub(st.LastSuccessAt) >= HealthyRefresh {
+			if err := s.Endpoints.Succeeded(ctx, d.Endpoint, a.At); err != nil {
+				return fmt.Errorf("record endpoint %s healthy: %w", d.Endpoint, err)
+			}
 		}
 		log.Info("outbound webhook delivered")
 		return nil

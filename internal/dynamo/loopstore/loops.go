@@ -88,26 +88,38 @@ func (l *Loops) Put(ctx context.Context, r loop.Record) error {
 		put.ExpressionAttributeNames = map[string]string{"#v": loopVersion}
 		put.ExpressionAttributeValues = map[string]ddb.AttributeValue{":v": dynamo.AttrN(prev)}
 	}
-	items := []ddb.TransactWriteItem{{Put: put}}
-	if r.CustomerID != "" {
-		k := dynamo.ItemKey("loopcust#"+r.CustomerID, r.FailureID)
-		if r.Decided() {
-			items = append(items, ddb.TransactWriteItem{Delete: &ddb.Delete{TableName: aws.String(l.table), Key: k}})
-		} else {
-			items = append(items, ddb.TransactWriteItem{Put: &ddb.Put{TableName: aws.String(l.table), Item: k}})
+	// The indexes are written on their own, not in a transaction with the
+	// record (which would bill each write twice): those that point at the
+	// loop before it, the customer's entry dropped after the loop is
+	// decided. A stray entry left by a write that stopped halfway, or lost
+	// its race, names a loop that is missing or decided, which readers skip.
+	custKey := dynamo.ItemKey("loopcust#"+r.CustomerID, r.FailureID)
+	if r.CustomerID != "" && !r.Decided() {
+		if _, err := l.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(l.table), Item: custKey}); err != nil {
+			return fmt.Errorf("index loop of failure %s under its customer: %w", r.FailureID, err)
 		}
 	}
 	if r.TicketID != "" {
 		k := dynamo.ItemKey("loopticket#"+r.TicketID, loopSK)
 		k[loopFailure] = dynamo.AttrS(r.FailureID)
-		items = append(items, ddb.TransactWriteItem{Put: &ddb.Put{TableName: aws.String(l.table), Item: k}})
+		if _, err := l.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(l.table), Item: k}); err != nil {
+			return fmt.Errorf("index loop of failure %s under its ticket: %w", r.FailureID, err)
+		}
 	}
-	_, err = l.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	if dynamo.TransactionConditionFailed(err, 0) {
+	_, err = l.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: put.TableName, Item: put.Item, ConditionExpression: put.ConditionExpression,
+		ExpressionAttributeNames: put.ExpressionAttributeNames, ExpressionAttributeValues: put.ExpressionAttributeValues,
+	})
+	if dynamo.ConditionFailed(err) {
 		return loop.ErrConflict
 	}
 	if err != nil {
 		return fmt.Errorf("store loop of failure %s: %w", r.FailureID, err)
+	}
+	if r.CustomerID != "" && r.Decided() {
+		if _, err := l.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(l.table), Key: custKey}); err != nil {
+			return fmt.Errorf("unindex decided loop of failure %s: %w", r.FailureID, err)
+		}
 	}
 	return nil
 }
