@@ -178,7 +178,7 @@ func newRig(t *testing.T, start time.Time) *rig {
 		r.tallies = append(r.tallies, tl)
 	}
 	r.ingest = &ingest.Service{
-		Channels: chans, Secrets: secrets{}, Archive: archive{},
+		Channels: chans, Secrets: secrets{}, Archive: archive{}, Raw: archive{},
 		Ledger: &ledger{w: r.w, state: map[string]string{}, ids: map[string][]string{}, topic: map[string]string{}},
 		Bus:    r, Now: r.clock.Now, Log: log,
 	}
@@ -215,6 +215,10 @@ type archive struct{}
 
 func (archive) Put(_ context.Context, key string, _ []byte) (string, error) {
 	return "s3://raw/" + key, nil
+}
+
+func (archive) Append(_ context.Context, channel, id string, _ []byte) (string, error) {
+	return "firehose://raw-" + channel + "/2026/11/27/10/00/00/" + id, nil
 }
 
 // post delivers one webhook through the ingest function's HTTP handler,

@@ -81,8 +81,7 @@ type Service struct {
 	Channels map[string]channel.Channel
 	Secrets  SecretLister
 	Ledger   Ledger
-	// Raw keeps each raw request before the sender is answered. Without
-	// it (tests, models) Archive keeps each as an object of its own.
+	// Raw keeps each raw request before the sender is answered.
 	Raw        RawArchive
 	Archive    Archiver
 	Quarantine Quarantine
@@ -340,7 +339,7 @@ func (s *Service) keep(ctx context.Context, chID string, req channel.Request, d 
 	if err != nil {
 		return nil, fmt.Errorf("encode raw record: %w", err)
 	}
-	ref, err := s.archiveRaw(ctx, chID, d.ID, raw, now)
+	ref, err := s.archiveRaw(ctx, chID, d.ID, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -382,14 +381,7 @@ func (s *Service) keep(ctx context.Context, chID string, req channel.Request, d 
 // archiveRaw keeps a delivery's raw record, durably, and returns its
 // reference. The record id is the same for every redelivery, so each
 // attempt's copy answers to it.
-func (s *Service) archiveRaw(ctx context.Context, chID, delivery string, raw []byte, now time.Time) (string, error) {
-	if s.Raw == nil {
-		ref, err := s.Archive.Put(ctx, ArchiveKey(chID, delivery, now), raw)
-		if err != nil {
-			return "", fmt.Errorf("archive raw request of delivery %s: %w", delivery, err)
-		}
-		return ref, nil
-	}
+func (s *Service) archiveRaw(ctx context.Context, chID, delivery string, raw []byte) (string, error) {
 	ref, err := s.Raw.Append(ctx, chID, RecordID(chID, delivery), raw)
 	if err != nil {
 		return "", fmt.Errorf("archive raw request of delivery %s: %w", delivery, err)
@@ -520,12 +512,4 @@ func EventID(channel, key string) string {
 func RecordID(channel, delivery string) string {
 	sum := sha256.Sum256([]byte(channel + "\x00" + delivery))
 	return hex.EncodeToString(sum[:16])
-}
-
-// ArchiveKey places a raw payload kept as an object of its own (a Service
-// without Raw; every raw payload before the Firehose archive) by channel
-// and UTC day.
-func ArchiveKey(channel, delivery string, at time.Time) string {
-	sum := sha256.Sum256([]byte(delivery))
-	return fmt.Sprintf("raw/%s/%s/%s.json", channel, at.UTC().Format("2006/01/02"), hex.EncodeToString(sum[:16]))
 }

@@ -359,20 +359,6 @@ func TestRedeliveryKeepsItsRecordID(t *testing.T) {
 	}
 }
 
-// Without a raw archive each raw request is an object of its own, as
-// before the Firehose archive.
-func TestWithoutRawArchiveKeepsObjects(t *testing.T) {
-	f := newFixture()
-	f.svc.Raw = nil
-	if w := serve(f.svc, signed("POST", "/v1/webhooks/app", "m9", now, npsBody)); w.Code != 202 {
-		t.Fatalf("status %d: %s", w.Code, w.Body)
-	}
-	ev := f.b.published[0].Detail.(events.Interaction)
-	if ev.Raw != "s3://raw/"+ArchiveKey("app", "m9", now) {
-		t.Fatalf("raw %q", ev.Raw)
-	}
-}
-
 func TestEventIDIsStable(t *testing.T) {
 	if EventID("app", "m1#0") != EventID("app", "m1#0") || EventID("app", "m1#0") == EventID("app", "m1#1") || EventID("app", "m1#0") == EventID("shop", "m1#0") {
 		t.Fatal("event ids are not a function of (channel, key)")
