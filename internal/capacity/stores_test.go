@@ -54,7 +54,7 @@ func (w *writes) add(table, pk, sk string) {
 	t.owners[w.who] = true
 }
 
-// counting journey.Store: the items journeystore's one transaction writes.
+// counting journey.Store: the items journeystore's commit writes.
 type journeyStore struct {
 	w       *writes
 	mu      sync.Mutex
@@ -96,7 +96,6 @@ func (m *journeyStore) Commit(_ context.Context, c journey.Change) error {
 	}
 	m.applied[c.Event.ID] = true
 	const t = "customers"
-	m.w.add(t, "event#"+c.Event.ID, "journey")
 	m.w.add(t, "customer#"+c.CustomerID, "interaction#"+c.Event.OccurredAt.UTC().Format(time.RFC3339Nano)+"#"+c.Event.ID)
 	m.w.add(t, "customer#"+c.CustomerID, "profile")
 	for _, k := range c.Link {

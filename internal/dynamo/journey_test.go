@@ -57,6 +57,9 @@ type world struct {
 	svc   *journey.Service
 	cust  *customer.Service
 	bus   *recorder
+	// client and tables reach the items themselves.
+	client *dynamodb.Client
+	tables map[string]string
 }
 
 // provision creates a fresh set of topology tables for a test or benchmark,
@@ -101,7 +104,7 @@ func newWorldOn(t testing.TB, c *dynamodb.Client) *world {
 	st := journeystore.NewCustomers(c, names[topology.TableCustomers], names[topology.TableMetrics])
 	rec := &recorder{}
 	return &world{
-		store: st, custs: customerstore.New(c, names[topology.TableCustomers]), bus: rec,
+		store: st, custs: customerstore.New(c, names[topology.TableCustomers]), bus: rec, client: c, tables: names,
 		svc:  &journey.Service{Store: st, Journeys: cat, Bus: rec, Retention: 400 * 24 * time.Hour, Now: time.Now, Log: log},
 		cust: &customer.Service{Store: customerstore.New(c, names[topology.TableCustomers]), Now: time.Now, Log: log},
 	}

@@ -7,21 +7,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/dynamo/journeystore"
 	"github.com/ocxhq/ocx/internal/journey"
 	"github.com/ocxhq/ocx/internal/motoserver/mototest"
 )
 
-// failOperation makes the next n calls of one DynamoDB operation fail before
-// they are sent, as a function that stops mid-commit (a timeout, a crash)
-// leaves the writes before it and none of the rest.
-func failOperation(op string, n *atomic.Int32) func(*middleware.Stack) error {
+// failProfileCount makes the next n updates of a customer's profile fail
+// before they are sent: the write that counts an interaction.
+func failProfileCount(n *atomic.Int32) func(*middleware.Stack) error {
 	return func(st *middleware.Stack) error {
-		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("fail-"+op, func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-			if middleware.GetOperationName(ctx) == op && n.Add(-1) >= 0 {
+		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("fail-profile-count", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			if u, ok := in.Parameters.(*dynamodb.UpdateItemInput); ok && dynamo.GetS(u.Key, "sk") == "profile" && n.Add(-1) >= 0 {
 				return middleware.InitializeOutput{}, middleware.Metadata{}, errors.New("injected: the attempt stopped here")
 			}
 			return next.HandleInitialize(ctx, in)
@@ -29,16 +31,17 @@ func failOperation(op string, n *atomic.Int32) func(*middleware.Stack) error {
 	}
 }
 
-// Commit writes keys, instances and the interaction one item at a time and
-// only the marker with the profile's count in a transaction. An attempt
-// that stops just before that transaction leaves everything else written;
-// its redelivery applies the event once — one interaction, counted once,
-// one step in the journey — and announces the journey events the stopped
-// attempt never published, under the ids it would have used.
-func TestCommitStoppedBeforeItsMarkerAppliesOnceOnRedelivery(t *testing.T) {
+// Commit writes keys, instances and the interaction one item at a time,
+// then counts the event on the profile under a condition that is its
+// dedupe. An attempt that stops just before the count leaves everything
+// else written; its redelivery applies the event once — one interaction,
+// counted once, one step in the journey — and announces the journey events
+// the stopped attempt never published, under the ids it would have used;
+// a duplicate after that announces them again and counts nothing.
+func TestCommitStoppedBeforeItsCountAppliesOnceOnRedelivery(t *testing.T) {
 	var fail atomic.Int32
 	c := dynamodb.NewFromConfig(mototest.Config(t), func(o *dynamodb.Options) {
-		o.APIOptions = append(o.APIOptions, failOperation("TransactWriteItems", &fail))
+		o.APIOptions = append(o.APIOptions, failProfileCount(&fail))
 	})
 	w := newWorldOn(t, c)
 	t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
@@ -57,7 +60,7 @@ func TestCommitStoppedBeforeItsMarkerAppliesOnceOnRedelivery(t *testing.T) {
 		t.Fatal("the stopped attempt did not link the keys it wrote first")
 	}
 	w.apply(t, created) // the redelivery
-	w.apply(t, created) // and one more, after the marker
+	w.apply(t, created) // and one more, after the count
 	v := w.view(t, cid)
 	if v.InteractionsTotal != 1 || len(v.Interactions) != 1 {
 		t.Fatalf("%d interactions (total %d), want 1", len(v.Interactions), v.InteractionsTotal)
@@ -73,5 +76,35 @@ func TestCommitStoppedBeforeItsMarkerAppliesOnceOnRedelivery(t *testing.T) {
 	published := w.bus.all()
 	if len(published) != 2 || published[0].Type != events.TypeJourneyStarted || published[1].ID != published[0].ID {
 		t.Fatalf("published %+v, want journey.started by the redelivery and again (same id) by the duplicate", published)
+	}
+}
+
+// A profile keeps the digests of its customer's latest counted events in
+// two sets that rotate: a duplicate of an event counted before the newer
+// set last filled is still recognised, and the profile stays small.
+func TestProfileRecognisesDuplicatesAcrossARotation(t *testing.T) {
+	w := newWorld(t)
+	t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	cust := events.Customer{ID: "u-1001"}
+	const n = journeystore.RecentCounted + 8
+	evs := make([]events.Interaction, n)
+	for i := range evs {
+		evs[i] = event("ticket.commented", "app", cust, t0.Add(time.Duration(i)*time.Minute), nil)
+		w.apply(t, evs[i])
+	}
+	// The 32nd count filled the newer set and rotated it: these were
+	// counted before the rotation, and the last ones after it.
+	w.apply(t, evs[0], evs[journeystore.RecentCounted-1], evs[n-1])
+	cid := w.owner(t, "app:u-1001")
+	if v := w.view(t, cid); v.InteractionsTotal != n {
+		t.Fatalf("%d interactions counted, want %d", v.InteractionsTotal, n)
+	}
+	got, err := w.client.GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName: aws.String(w.tables["customers"]), Key: journeystore.ProfileKey(cid), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if newer, older := len(dynamo.GetSS(got.Item, "counted")), len(dynamo.GetSS(got.Item, "counted_before")); newer != 8 || older != journeystore.RecentCounted {
+		t.Fatalf("the profile keeps %d newer and %d older digests, want 8 and %d", newer, older, journeystore.RecentCounted)
 	}
 }

@@ -41,7 +41,9 @@ const maxAttempts = 8
 
 // Snapshot is what applying one event needs to read, in one round trip.
 type Snapshot struct {
-	// Applied is set when the event was applied before.
+	// Applied is set when the event has a marker: it was erased since
+	// (nothing of it is written again), or applied before profiles
+	// counted events by digest (see Store.Commit).
 	Applied *Applied
 	// Owners maps each known key to the customer it points at.
 	Owners map[identity.Key]string
@@ -107,15 +109,16 @@ type Merge struct {
 
 // Store persists customers, interactions and journey instances.
 type Store interface {
-	// Load reads the event's dedupe marker, its keys' owners and the
-	// requested instances.
+	// Load reads the event's marker (left by an erasure, or by an
+	// earlier way of committing), its keys' owners and the requested
+	// instances.
 	Load(ctx context.Context, eventID string, keys []identity.Key, refs []Ref) (Snapshot, error)
-	// Commit writes the change so that the event counts as applied (its
-	// marker exists) exactly when all of it is written; writes an attempt
-	// made before failing may stay, and repeating the change over them has
-	// the same effect. It returns ErrDuplicate when the event was applied
-	// meanwhile and ErrConflict when anything it was based on changed (a
-	// customer merged away, an instance moved on, a key linked elsewhere).
+	// Commit writes the change so that the event counts as applied
+	// exactly when all of it is written; writes an attempt made before
+	// failing may stay, and repeating the change over them has the same
+	// effect. It returns ErrDuplicate when the event was counted before
+	// and ErrConflict when anything it was based on changed (a customer
+	// merged away, an instance moved on, a key linked elsewhere).
 	Commit(ctx context.Context, c Change) error
 	// Customers reads profiles by id.
 	Customers(ctx context.Context, ids []string) (map[string]Customer, error)
@@ -235,8 +238,12 @@ func (s *Service) Apply(ctx context.Context, ev events.Interaction) error {
 		err = s.Store.Commit(ctx, ch)
 		switch {
 		case errors.Is(err, ErrDuplicate):
-			s.Log.Info("interaction applied concurrently", "event_id", ev.ID, "duplicate", true)
-			return nil
+			// Counted before: by a concurrent delivery, or by an attempt
+			// that may have stopped before publishing. The instances
+			// already hold the event, so the change announces again what
+			// it did, under the same ids.
+			s.Log.Info("interaction applied before", "event_id", ev.ID, "customer_id", res.customer, "duplicate", true)
+			return s.publish(ctx, ch.Emitted)
 		case errors.Is(err, ErrConflict):
 			careful = true
 			continue

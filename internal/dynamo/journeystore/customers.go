@@ -6,9 +6,12 @@ package journeystore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -108,8 +111,10 @@ func (c *Customers) Resolve(ctx context.Context, keys []identity.Key, now time.T
 	return "", fmt.Errorf("resolve %v: still conflicting", keys)
 }
 
-// Load reads the event's dedupe marker, the keys' identity items and the
-// journey instances in one BatchGetItem: with Commit, two calls per event.
+// Load reads the event's marker (an erased event keeps one, so its
+// redelivery writes nothing back; events committed before profiles counted
+// by digest have one too), the keys' identity items and the journey
+// instances in one BatchGetItem.
 func (c *Customers) Load(ctx context.Context, eventID string, keys []identity.Key, refs []journey.Ref) (journey.Snapshot, error) {
 	req := make([]map[string]ddb.AttributeValue, 0, 1+len(keys)+len(refs))
 	if eventID != "" {
@@ -150,8 +155,8 @@ func (c *Customers) Load(ctx context.Context, eventID string, keys []identity.Ke
 	return snap, nil
 }
 
-// Commit applies an interaction with one write per item, only the last
-// two in a transaction, so that repeating any part of it is harmless:
+// Commit applies an interaction with one write per item and no
+// transaction, so that repeating any part of it is harmless:
 //
 //  1. first, together: new keys linked to the customer (a condition keeps
 //     a key another customer took; the same link again changes nothing),
@@ -160,15 +165,17 @@ func (c *Customers) Load(ctx context.Context, eventID string, keys []identity.Ke
 //     instance records the ids of the events it applied, so an attempt
 //     that meets its own earlier write reads it back and skips it) and
 //     their pointers, and the interaction item (its key is the event's);
-//  2. then the dedupe marker with the profile's count, in one
-//     transaction: the marker is what says the event was applied, so the
-//     count moves exactly when the marker appears.
+//  2. then the profile's count, conditional on the event's digest not
+//     being among the latest the profile counted (see countUpdate): that
+//     condition is the dedupe, so the event counts exactly once and
+//     needs no marker item of its own.
 //
-// An attempt that stops before the marker leaves writes its redelivery
+// An attempt that stops before the count leaves writes its redelivery
 // repeats to the same effect; the journey events it did not publish are
-// announced again from the instance (see journey.Service.change). Each
-// write of step 1 costs one write unit per KB instead of two in a
-// transaction.
+// announced again from the instance (see journey.Service.change). A
+// redelivery after the count meets the condition and gets ErrDuplicate,
+// and announces the same events again. Each write costs one write unit
+// per KB instead of two in a transaction.
 func (c *Customers) Commit(ctx context.Context, ch journey.Change) error {
 	body, err := json.Marshal(ch.Event)
 	if err != nil {
@@ -203,8 +210,8 @@ func (c *Customers) Commit(ctx context.Context, ch journey.Change) error {
 		interaction["linked"] = KeySet(ch.Link)
 	}
 	single = append(single, ddb.TransactWriteItem{Put: &ddb.Put{TableName: aws.String(c.customers), Item: interaction}})
-	// Steps 1–4 depend on nothing but the read, only the marker on them:
-	// they are sent together, so the commit takes two round trips.
+	// Step 1's writes depend on nothing but the read, only the count on
+	// them: they are sent together, so the commit takes two round trips.
 	errs := make([]error, len(single))
 	var wg sync.WaitGroup
 	for i, w := range single {
@@ -223,32 +230,90 @@ func (c *Customers) Commit(ctx context.Context, ch journey.Change) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("write interaction %s: %w", ch.Event.ID, err)
 	}
+	return c.count(ctx, ch, now)
+}
 
-	marker := MarkerKey(ch.Event.ID)
-	marker["customer_id"] = dynamo.AttrS(ch.CustomerID)
-	marker["expires_at"] = dynamo.AttrEpoch(ch.Now.Add(dynamo.EventMemory))
-	if len(ch.Emitted) > 0 {
-		b, err := json.Marshal(ch.Emitted)
-		if err != nil {
-			return fmt.Errorf("encode journey events: %w", err)
+// RecentCounted is how many event digests a profile's newer set holds
+// before it becomes the older one (see countUpdate): a redelivery is
+// recognised while fewer than this many of the customer's later events
+// were counted since its first attempt. Redeliveries come within the bus
+// queue's visibility timeout; a customer's events in those minutes are
+// far fewer. Two sets of 32 digests keep a profile well under a KB.
+const RecentCounted = 32
+
+// count adds the interaction to the profile, once: the update's condition
+// fails when the event's digest is already there (a duplicate) or the
+// customer was merged away (a conflict: resolve again).
+func (c *Customers) count(ctx context.Context, ch journey.Change, now string) error {
+	d := EventDigest(ch.Event.ID)
+	u := countUpdate(c.customers, ch.CustomerID, ch.Own, now, d)
+	out, err := c.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
+		ConditionExpression: u.ConditionExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
+		ExpressionAttributeValues: u.ExpressionAttributeValues, ReturnValues: ddb.ReturnValueUpdatedNew,
+	})
+	if dynamo.ConditionFailed(err) {
+		// Which condition failed decides what to do: read the profile.
+		got, gerr := c.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(c.customers), Key: ProfileKey(ch.CustomerID), ConsistentRead: aws.Bool(true)})
+		if gerr != nil {
+			return fmt.Errorf("count interaction %s: read profile %s: %w", ch.Event.ID, ch.CustomerID, gerr)
 		}
-		marker["emitted"] = dynamo.AttrS(string(b))
+		if dynamo.GetS(got.Item, "merged_into") == "" && (containsDigest(got.Item, countedNew, d) || containsDigest(got.Item, countedOld, d)) {
+			return journey.ErrDuplicate
+		}
+		return fmt.Errorf("count interaction %s: %w (customer %s merged away)", ch.Event.ID, journey.ErrConflict, ch.CustomerID)
 	}
-	items := []ddb.TransactWriteItem{
-		{Put: &ddb.Put{TableName: aws.String(c.customers), Item: marker, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
-		profileUpdate(c.customers, ch.CustomerID, ch.Own, now, true),
+	if err != nil {
+		return fmt.Errorf("count interaction %s: %w", ch.Event.ID, err)
 	}
-	_, err = c.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	reasons := Cancelled(err)
-	switch {
-	case err == nil:
-		return nil
-	case len(reasons) > 0 && reasons[0] == "ConditionalCheckFailed":
-		return journey.ErrDuplicate
-	case len(reasons) > 0:
-		return fmt.Errorf("write interaction %s: %w (%s)", ch.Event.ID, journey.ErrConflict, strings.Join(reasons, ","))
+	if n := len(dynamo.GetSS(out.Attributes, countedNew)); n >= RecentCounted {
+		// The newer set is full: it becomes the older one, which drops the
+		// oldest digests. The condition makes one of two racing rotations
+		// a no-op: the second no longer finds its digest in the newer set.
+		_, err := c.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(c.customers), Key: ProfileKey(ch.CustomerID),
+			UpdateExpression:          aws.String("SET #old = #new REMOVE #new"),
+			ConditionExpression:       aws.String("contains(#new, :d)"),
+			ExpressionAttributeNames:  map[string]string{"#old": countedOld, "#new": countedNew},
+			ExpressionAttributeValues: map[string]ddb.AttributeValue{":d": dynamo.AttrS(d)},
+		})
+		if err != nil && !dynamo.ConditionFailed(err) {
+			// The count stands; the next count rotates instead.
+			return fmt.Errorf("rotate counted events of %s: %w", ch.CustomerID, err)
+		}
 	}
-	return fmt.Errorf("write interaction %s: %w", ch.Event.ID, err)
+	return nil
+}
+
+// Attributes of the profile holding the digests of the latest counted
+// events: the newer set and the one before it.
+const (
+	countedNew = "counted"
+	countedOld = "counted_before"
+)
+
+// EventDigest names a counted event on its customer's profile: 64 bits of
+// its id's SHA-256, safe among the few dozen a profile keeps.
+func EventDigest(eventID string) string {
+	sum := sha256.Sum256([]byte(eventID))
+	return base64.RawURLEncoding.EncodeToString(sum[:8])
+}
+
+func containsDigest(it map[string]ddb.AttributeValue, attr, d string) bool {
+	return slices.Contains(dynamo.GetSS(it, attr), d)
+}
+
+// countUpdate counts an interaction on a live customer's profile, creating
+// it on first sight, unless the event's digest shows it counted already.
+func countUpdate(table, cid string, own []identity.Key, now, digest string) *ddb.Update {
+	u := profileUpdate(table, cid, own, now, true).Update
+	*u.UpdateExpression += ", #new :digest"
+	*u.ConditionExpression += " AND NOT contains(#new, :d) AND NOT contains(#old, :d)"
+	u.ExpressionAttributeNames["#new"] = countedNew
+	u.ExpressionAttributeNames["#old"] = countedOld
+	u.ExpressionAttributeValues[":digest"] = &ddb.AttributeValueMemberSS{Value: []string{digest}}
+	u.ExpressionAttributeValues[":d"] = dynamo.AttrS(digest)
+	return u
 }
 
 // write performs one of Commit's single-item writes.
