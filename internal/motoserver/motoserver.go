@@ -167,6 +167,11 @@ func (s *Server) serialize() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.Meter.record(r)
+		if p := s.Meter.probe(r, s.direct); p != nil {
+			// Requests are serialized here, so the items read before and
+			// after are the write's own doing.
+			defer p.finish()
+		}
 		if t := r.Header.Get("X-Amz-Target"); s.tap != nil && t != "" {
 			body, err := io.ReadAll(r.Body)
 			if err != nil {
