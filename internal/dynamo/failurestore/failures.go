@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -52,14 +54,38 @@ const (
 	outboxType       = "detail_type"
 	outboxLease      = "lease_until" // epoch milliseconds; compared in conditions
 	gsiFailures      = "failures"
-	gsiOutbox        = "outbox"
+	outboxID         = "message_id"
+	gsiOutbox        = "outbox" // legacy messages only
 )
 
 func FailureKey(id string) map[string]ddb.AttributeValue {
 	return dynamo.ItemKey("failure#"+id, "failure")
 }
 
+// outboxKey places a message in one of OutboxShards partitions by its id.
+// A message lives from its commit to its publication, a moment later, so
+// the partitions hold little and the scheduled run reads them whole; no
+// index entry is written (and deleted) for every message.
 func outboxKey(id string) map[string]ddb.AttributeValue {
+	return dynamo.ItemKey(OutboxPartition(outboxShard(id)), "msg#"+id)
+}
+
+// OutboxShards spreads the messages of a failure storm over partitions,
+// each well inside DynamoDB's 1,000 writes a second.
+const OutboxShards = 8
+
+// OutboxPartition is the partition key of an outbox shard.
+func OutboxPartition(shard int) string { return "outbox#" + strconv.Itoa(shard) }
+
+func outboxShard(id string) int {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return int(h.Sum32() % OutboxShards)
+}
+
+// legacyOutboxKey is where messages were kept before the shards: one
+// item per message, listed through gsi1.
+func legacyOutboxKey(id string) map[string]ddb.AttributeValue {
 	return dynamo.ItemKey("outbox#"+id, "outbox")
 }
 
@@ -98,8 +124,7 @@ func OutboxItem(m failure.Message) (map[string]ddb.AttributeValue, error) {
 	item[outboxType] = dynamo.AttrS(m.DetailType)
 	item[failureRecord] = dynamo.AttrDoc(body)
 	item[outboxLease] = dynamo.AttrMillis(m.LeaseUntil)
-	item[topology.GSI1PK] = dynamo.AttrS(gsiOutbox)
-	item[topology.GSI1SK] = dynamo.AttrS(m.LeaseUntil.UTC().Format(dynamo.Sortable) + "#" + m.ID)
+	item[outboxID] = dynamo.AttrS(m.ID)
 	return item, nil
 }
 
