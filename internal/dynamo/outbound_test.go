@@ -4,12 +4,26 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/ocxhq/ocx/internal/dynamo/outboundstore"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/middleware"
 
+	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/dynamo"
+	"github.com/ocxhq/ocx/internal/dynamo/outboundstore"
+	"github.com/ocxhq/ocx/internal/motoserver/mototest"
 	"github.com/ocxhq/ocx/internal/outbound"
+	"github.com/ocxhq/ocx/internal/testclock"
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
@@ -129,6 +143,33 @@ func TestOutboundDeliveries(t *testing.T) {
 	if due, _, _ = st.List(ctx, outbound.Query{Endpoint: "crm", DueBy: t1.Add(90 * time.Second), Limit: 10}); len(due) != 1 || due[0].ID != "msg_3" {
 		t.Fatalf("a retried delivery is indexed by its next attempt: due = %+v", due)
 	}
+
+	// Created claimed: stored as Create then Claim of attempt 1 would
+	// leave it, indexed by the time it was due, so the sweep sees it.
+	t2 := t1.Add(time.Hour)
+	y := outbound.Delivery{ID: "msg_6", Endpoint: "crm", EventID: "ev6", EventType: "failure.detected", Body: json.RawMessage(`{}`),
+		Status: outbound.StatusPending, CreatedAt: t2, RoundStarted: t2, NextAttemptAt: t2}
+	if ok, err := st.CreateClaimed(ctx, y, t2.Add(5*time.Second)); err != nil || !ok {
+		t.Fatalf("create claimed = %v, %v", ok, err)
+	}
+	if ok, err := st.CreateClaimed(ctx, y, t2.Add(time.Minute)); err != nil || ok {
+		t.Fatalf("creating a claimed delivery again = %v, %v", ok, err)
+	}
+	if got, _ := st.Get(ctx, "msg_6"); got.Status != outbound.StatusPending || got.Attempts != 1 || !got.NextAttemptAt.Equal(t2.Add(5*time.Second)) {
+		t.Fatalf("created claimed: %+v", got)
+	}
+	if ok, err := st.Claim(ctx, "msg_6", 1, t2.Add(time.Minute), t2.Add(time.Hour)); err != nil || ok {
+		t.Fatalf("claiming attempt 1 of a delivery created claimed = %v, %v", ok, err)
+	}
+	if ok, err := st.Claim(ctx, "msg_6", 2, t2.Add(time.Second), t2.Add(time.Hour)); err != nil || ok {
+		t.Fatalf("claiming attempt 2 before its retry = %v, %v", ok, err)
+	}
+	if due, _, _ = st.List(ctx, outbound.Query{Endpoint: "crm", DueBy: t2, Limit: 10}); len(due) == 0 || due[len(due)-1].ID != "msg_6" {
+		t.Fatalf("due by t2 = %+v; want msg_6 last, indexed by when it was due", due)
+	}
+	if ok, err := st.Claim(ctx, "msg_6", 2, t2.Add(5*time.Second), t2.Add(time.Minute)); err != nil || !ok {
+		t.Fatalf("claiming attempt 2 at its retry = %v, %v", ok, err)
+	}
 }
 
 func TestOutboundEndpoints(t *testing.T) {
@@ -175,5 +216,224 @@ func TestOutboundEndpoints(t *testing.T) {
 	e, _ = st.Get(ctx, "crm")
 	if e.Disabled || e.ConsecutiveFailures != 0 || !e.FailingSince.IsZero() || e.DisabledReason != "" || e.EnabledBy != "operator:alice" {
 		t.Fatalf("enabled: %+v", e)
+	}
+}
+
+// writeLog records, in order, the writes a client is asked for (action,
+// pk, sk) and the wake-ups the service schedules, so a test sees what a
+// delivery costs and that its retry is arranged before its item is written.
+type writeLog struct {
+	mu    sync.Mutex
+	got   []string
+	wakes []outboundWake
+	// afterWrite, when set, runs after each write that succeeded.
+	afterWrite func(op string)
+}
+
+func (w *writeLog) add(op string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.got = append(w.got, op)
+}
+
+func (w *writeLog) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.got
+	w.got = nil
+	return out
+}
+
+func (w *writeLog) middleware(st *middleware.Stack) error {
+	return st.Initialize.Add(middleware.InitializeMiddlewareFunc("log-writes", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+		var op string
+		switch p := in.Parameters.(type) {
+		case *dynamodb.PutItemInput:
+			op = "PutItem " + dynamo.GetS(p.Item, topology.PK) + " " + dynamo.GetS(p.Item, topology.SK)
+		case *dynamodb.UpdateItemInput:
+			op = "UpdateItem " + dynamo.GetS(p.Key, topology.PK) + " " + dynamo.GetS(p.Key, topology.SK)
+		case *dynamodb.DeleteItemInput:
+			op = "DeleteItem " + dynamo.GetS(p.Key, topology.PK) + " " + dynamo.GetS(p.Key, topology.SK)
+		case *dynamodb.TransactWriteItemsInput:
+			op = "TransactWriteItems"
+		case *dynamodb.BatchWriteItemInput:
+			op = "BatchWriteItem"
+		}
+		if op != "" {
+			w.add(op)
+		}
+		out, md, err := next.HandleInitialize(ctx, in)
+		if op != "" && err == nil && w.afterWrite != nil {
+			w.afterWrite(op)
+		}
+		return out, md, err
+	}), middleware.Before)
+}
+
+// Schedule is the service's wake-ups: logged with the writes.
+func (w *writeLog) Schedule(_ context.Context, key string, at time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.got = append(w.got, "Schedule "+key)
+	w.wakes = append(w.wakes, outboundWake{key, at})
+	return nil
+}
+
+type outboundWake struct {
+	key string
+	at  time.Time
+}
+
+type outboundSecrets []string
+
+func (s outboundSecrets) List(context.Context, string) ([]string, error) { return s, nil }
+
+type outboundNoop struct{}
+
+func (outboundNoop) SendJSON(context.Context, any) error  { return nil }
+func (outboundNoop) Count(string, int, map[string]string) {}
+
+// outboundWorld is the outbound service on the emulator's table through a
+// client whose writes are logged, sending to a real HTTP receiver.
+type outboundWorld struct {
+	svc       *outbound.Service
+	endpoints *outboundstore.Endpoints
+	log       *writeLog
+	clock     *testclock.Clock
+	requests  atomic.Int32
+}
+
+func newOutboundWorld(t *testing.T) *outboundWorld {
+	t.Helper()
+	_, names := newTables(t)
+	w := &outboundWorld{log: &writeLog{}, clock: testclock.New(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))}
+	c := dynamodb.NewFromConfig(mototest.Config(t), func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, w.log.middleware)
+	})
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+		w.requests.Add(1)
+		rw.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	table := names[topology.TableOutbound]
+	w.endpoints = outboundstore.NewEndpoints(c, table)
+	w.svc = &outbound.Service{
+		Subscriptions: []outbound.Subscription{{ID: "crm", URL: srv.URL, URLTemplate: srv.URL, Pattern: `{"source":["ocx.rules"]}`, Secret: "crm"}},
+		Deliveries:    outboundstore.NewDeliveries(c, table), Endpoints: w.endpoints,
+		Secrets: outboundSecrets{outbound.EncodeSecret([]byte("a-test-key-of-32-bytes-for-tests"))},
+		Client:  srv.Client(), Wakeups: w.log, Dead: outboundNoop{}, Metrics: outboundNoop{},
+		Now: w.clock.Now, Rand: func() float64 { return 0.5 }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	return w
+}
+
+func (w *outboundWorld) event(id string) events.Envelope {
+	return events.Envelope{Version: "0", ID: id, DetailType: "failure.detected", Source: "ocx.rules", Account: "000000000000",
+		Region: "eu-west-1", Time: w.clock.Now(), Resources: []string{}, Detail: json.RawMessage(`{"id":"fail_` + id + `"}`)}
+}
+
+// A delivery answered at once is written twice: the create, which claims
+// its first attempt, and its outcome (beside them its attempt's record).
+// There is no Claim of its own, and its retry's wake-up is scheduled
+// before the create. A delivery for a disabled endpoint is recorded
+// unclaimed and failed, with no wake-up and no request.
+func TestOutboundDeliveredAtOnceWritesItsDeliveryTwice(t *testing.T) {
+	ctx := context.Background()
+	w := newOutboundWorld(t)
+	for i, ev := range []string{"ev1", "ev2"} {
+		if err := w.svc.Handle(ctx, w.event(ev)); err != nil {
+			t.Fatal(err)
+		}
+		id := outbound.DeliveryID("crm", ev)
+		item := "delivery#" + id + " delivery"
+		want := []string{"Schedule " + outbound.WakeKey(id), "PutItem " + item, "PutItem delivery#" + id + " attempt#00001", "UpdateItem " + item}
+		if i == 0 {
+			// The endpoint's first success is written; later ones at
+			// most once per outbound.HealthyRefresh.
+			want = append(want, "UpdateItem endpoint#crm state")
+		}
+		if got := w.log.take(); !slices.Equal(got, want) {
+			t.Fatalf("%s: writes\n%s\nwant\n%s", ev, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		d, err := w.svc.Deliveries.Get(ctx, id)
+		if err != nil || d.Status != outbound.StatusDelivered || d.Attempts != 1 || d.LastStatus != http.StatusNoContent || !d.NextAttemptAt.IsZero() {
+			t.Fatalf("%s: %+v, %v", ev, d, err)
+		}
+		if as, err := w.svc.Deliveries.Attempts(ctx, id); err != nil || len(as) != 1 || as[0].N != 1 || as[0].Status != http.StatusNoContent {
+			t.Fatalf("%s: attempts %+v, %v", ev, as, err)
+		}
+	}
+	if n := w.requests.Load(); n != 2 {
+		t.Fatalf("%d requests, want 2", n)
+	}
+
+	if _, err := w.endpoints.Disable(ctx, "crm", w.clock.Now(), "down"); err != nil {
+		t.Fatal(err)
+	}
+	w.log.take()
+	if err := w.svc.Handle(ctx, w.event("ev3")); err != nil {
+		t.Fatal(err)
+	}
+	id := outbound.DeliveryID("crm", "ev3")
+	if got, want := w.log.take(), []string{"PutItem delivery#" + id + " delivery", "UpdateItem delivery#" + id + " delivery"}; !slices.Equal(got, want) {
+		t.Fatalf("disabled endpoint: writes %q, want %q", got, want)
+	}
+	d, err := w.svc.Deliveries.Get(ctx, id)
+	if err != nil || d.Status != outbound.StatusFailed || d.Attempts != 0 || d.LastError != "endpoint disabled" || w.requests.Load() != 2 {
+		t.Fatalf("disabled endpoint: %+v, %v, %d requests", d, err, w.requests.Load())
+	}
+}
+
+// An invocation that dies right after the create that claimed the first
+// attempt leaves the delivery pending, claimed, and due when its wake-up
+// comes (scheduled before the create): a redelivered event or an early
+// wake-up do nothing, the wake-up tries it.
+func TestOutboundDeliveryInterruptedAfterItsCreateIsRetriedByItsWakeUp(t *testing.T) {
+	w := newOutboundWorld(t)
+	id := outbound.DeliveryID("crm", "ev1")
+	ctx, die := context.WithCancel(context.Background())
+	defer die()
+	w.log.afterWrite = func(op string) {
+		if op == "PutItem delivery#"+id+" delivery" {
+			die()
+		}
+	}
+	ev := w.event("ev1")
+	if err := w.svc.Handle(ctx, ev); err == nil {
+		t.Fatal("the interrupted invocation reported success")
+	}
+	w.log.afterWrite = nil
+	got := w.log.take()
+	if len(got) < 2 || got[0] != "Schedule "+outbound.WakeKey(id) || got[1] != "PutItem delivery#"+id+" delivery" {
+		t.Fatalf("writes %q: want the wake-up scheduled, then the delivery created", got)
+	}
+	wake := w.log.wakes[0]
+	ctx = context.Background()
+	d, err := w.svc.Deliveries.Get(ctx, id)
+	if err != nil || d.Status != outbound.StatusPending || d.Attempts != 1 || !d.NextAttemptAt.Equal(wake.at.Truncate(time.Millisecond)) {
+		t.Fatalf("after the interruption: %+v, %v; want pending, attempt 1 claimed, next at the wake-up %s", d, err, wake.at)
+	}
+	if as, _ := w.svc.Deliveries.Attempts(ctx, id); len(as) != 0 || w.requests.Load() != 0 {
+		t.Fatalf("after the interruption: attempts %+v, %d requests", as, w.requests.Load())
+	}
+	if err := w.svc.Handle(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.svc.Wake(ctx, wake.key); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := w.svc.Deliveries.Get(ctx, id); w.requests.Load() != 0 || d.Attempts != 1 {
+		t.Fatalf("a redelivery or an early wake-up tried it: %d requests, %+v", w.requests.Load(), d)
+	}
+	w.clock.Set(wake.at)
+	if err := w.svc.Wake(ctx, wake.key); err != nil {
+		t.Fatal(err)
+	}
+	d, err = w.svc.Deliveries.Get(ctx, id)
+	if err != nil || d.Status != outbound.StatusDelivered || d.Attempts != 2 || w.requests.Load() != 1 {
+		t.Fatalf("after the wake-up: %+v, %v, %d requests", d, err, w.requests.Load())
+	}
+	if as, _ := w.svc.Deliveries.Attempts(ctx, id); len(as) != 1 || as[0].N != 2 || as[0].Status != http.StatusNoContent {
+		t.Fatalf("attempts %+v: want attempt 2, delivered", as)
 	}
 }

@@ -40,6 +40,17 @@ func (m *memDeliveries) Create(_ context.Context, d Delivery) (bool, error) {
 	return true, nil
 }
 
+func (m *memDeliveries) CreateClaimed(_ context.Context, d Delivery, next time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.d[d.ID]; ok {
+		return false, nil
+	}
+	d.Attempts, d.NextAttemptAt = d.Attempts+1, next
+	m.d[d.ID] = d
+	return true, nil
+}
+
 func (m *memDeliveries) Get(_ context.Context, id string) (Delivery, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

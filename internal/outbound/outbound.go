@@ -104,6 +104,10 @@ type Deliveries interface {
 	// Create records d unless a delivery with its id exists, reporting
 	// whether it did.
 	Create(ctx context.Context, d Delivery) (bool, error)
+	// CreateClaimed is Create with attempt d.Attempts+1 claimed in the
+	// same write, as Claim(ctx, d.ID, d.Attempts+1, d.NextAttemptAt, next)
+	// would leave it: a new delivery's first try costs no Claim.
+	CreateClaimed(ctx context.Context, d Delivery, next time.Time) (bool, error)
 	Get(ctx context.Context, id string) (Delivery, error)
 	// Claim takes attempt n of a pending delivery that is due at now and
 	// has made n-1 attempts, moving its next attempt to next; false when

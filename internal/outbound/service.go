@@ -27,7 +27,7 @@ const (
 	// Source is the source of the commands OCX sends itself.
 	Source = events.SourceOutbound
 	// TypeReplay asks for the attempt of deliveries the API reopened.
-	TypeReplay = "outbound.replay"
+	TypeReplay = events.TypeOutboundReplay
 )
 
 // The sweep takes deliveries overdue by SweepGrace (their wake-up should
@@ -142,20 +142,7 @@ func (s *Service) Handle(ctx context.Context, env events.Envelope) error {
 		now := s.Now()
 		d := Delivery{ID: DeliveryID(sub.ID, env.ID), Endpoint: sub.ID, EventID: env.ID, EventType: env.DetailType, Body: body,
 			Status: StatusPending, CreatedAt: now, RoundStarted: now, NextAttemptAt: now}
-		created, err := s.Deliveries.Create(ctx, d)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("record delivery of %s to %s: %w", env.ID, sub.ID, err))
-			continue
-		}
-		if created {
-			err = s.attempt(ctx, d)
-		} else {
-			// A redelivered event finds its delivery recorded: it is
-			// attempted only if still due (an earlier invocation may
-			// have failed before trying).
-			err = s.Wake(ctx, WakeKey(d.ID))
-		}
-		if err != nil {
+		if err := s.start(ctx, d); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -261,30 +248,66 @@ func (s *Service) random() float64 {
 // to the second.
 const HealthyRefresh = time.Minute
 
-// attempt tries d once if it is due.
+// start records the new delivery d and makes its first attempt. The write
+// that records it claims that attempt too (Deliveries.CreateClaimed), which
+// saves the Claim every later attempt makes: a delivery answered at once
+// costs its item two writes, not three. As before any attempt, the retry's
+// wake-up is arranged before that write, so if this invocation dies
+// mid-attempt the wake-up finds the delivery pending and tries again.
+func (s *Service) start(ctx context.Context, d Delivery) error {
+	now := s.Now()
+	// The checks come first: a delivery that is not to be tried is
+	// recorded unclaimed and failed, as a wake-up would fail it.
+	sub, st, reason, err := s.ready(ctx, d)
+	if err != nil {
+		return err
+	}
+	if reason != "" {
+		created, err := s.Deliveries.Create(ctx, d)
+		if err != nil {
+			return fmt.Errorf("record delivery of %s to %s: %w", d.EventID, d.Endpoint, err)
+		}
+		if !created {
+			return s.Wake(ctx, WakeKey(d.ID))
+		}
+		return s.fail(ctx, d, now, reason)
+	}
+	retry, err := s.arrange(ctx, d, d.Attempts+1, now)
+	if err != nil {
+		return err
+	}
+	created, err := s.Deliveries.CreateClaimed(ctx, d, retry)
+	if err != nil {
+		return fmt.Errorf("record delivery of %s to %s: %w", d.EventID, d.Endpoint, err)
+	}
+	if !created {
+		// A redelivered event finds its delivery recorded: it is
+		// attempted only if still due (an earlier invocation may have
+		// failed before trying). The wake-up just arranged is then one
+		// more, which finds it settled or not yet due, or tries it.
+		return s.Wake(ctx, WakeKey(d.ID))
+	}
+	return s.try(ctx, sub, st, d, d.Attempts+1, retry)
+}
+
+// attempt tries d once if it is due, claiming the attempt first so that
+// two wake-ups (or a wake-up and the sweep) never both make it.
 func (s *Service) attempt(ctx context.Context, d Delivery) error {
 	now := s.Now()
 	if d.Status != StatusPending || d.NextAttemptAt.After(now) {
 		return nil
 	}
-	sub, ok := s.byID[d.Endpoint]
-	if !ok || !sub.Active() {
-		return s.fail(ctx, d, now, "the subscription is no longer configured")
-	}
-	st, err := s.Endpoints.Get(ctx, d.Endpoint)
+	sub, st, reason, err := s.ready(ctx, d)
 	if err != nil {
-		return fmt.Errorf("read endpoint %s: %w", d.Endpoint, err)
+		return err
 	}
-	if st.Disabled {
-		return s.fail(ctx, d, now, "endpoint disabled")
+	if reason != "" {
+		return s.fail(ctx, d, now, reason)
 	}
 	n := d.Attempts + 1
-	// The next try is arranged before this one is made: if this
-	// invocation dies mid-attempt, that wake-up finds the delivery still
-	// pending and tries again.
-	retry := now.Add(Backoff(n-d.RoundBase, s.random()))
-	if err := s.Wakeups.Schedule(ctx, WakeKey(d.ID), retry); err != nil {
-		return fmt.Errorf("schedule the retry of delivery %s: %w", d.ID, err)
+	retry, err := s.arrange(ctx, d, n, now)
+	if err != nil {
+		return err
 	}
 	claimed, err := s.Deliveries.Claim(ctx, d.ID, n, now, retry)
 	if err != nil {
@@ -293,6 +316,41 @@ func (s *Service) attempt(ctx context.Context, d Delivery) error {
 	if !claimed {
 		return nil
 	}
+	return s.try(ctx, sub, st, d, n, retry)
+}
+
+// ready reads what an attempt of d needs: its subscription and its
+// endpoint's state. reason, when not empty, is why d is to be failed
+// without an attempt.
+func (s *Service) ready(ctx context.Context, d Delivery) (sub Subscription, st EndpointState, reason string, err error) {
+	sub, ok := s.byID[d.Endpoint]
+	if !ok || !sub.Active() {
+		return sub, st, "the subscription is no longer configured", nil
+	}
+	st, err = s.Endpoints.Get(ctx, d.Endpoint)
+	if err != nil {
+		return sub, st, "", fmt.Errorf("read endpoint %s: %w", d.Endpoint, err)
+	}
+	if st.Disabled {
+		return sub, st, "endpoint disabled", nil
+	}
+	return sub, st, "", nil
+}
+
+// arrange schedules the wake-up for the try after attempt n of d, before
+// attempt n is made: if this invocation dies mid-attempt, that wake-up
+// finds the delivery still pending and tries again.
+func (s *Service) arrange(ctx context.Context, d Delivery, n int, now time.Time) (time.Time, error) {
+	retry := now.Add(Backoff(n-d.RoundBase, s.random()))
+	if err := s.Wakeups.Schedule(ctx, WakeKey(d.ID), retry); err != nil {
+		return time.Time{}, fmt.Errorf("schedule the retry of delivery %s: %w", d.ID, err)
+	}
+	return retry, nil
+}
+
+// try makes attempt n of d, which the caller claimed, and records its
+// outcome; retry is when the wake-up the caller arranged comes.
+func (s *Service) try(ctx context.Context, sub Subscription, st EndpointState, d Delivery, n int, retry time.Time) error {
 	a := s.send(ctx, sub, d, n)
 	s.Metrics.Count(MetricAttempts, 1, map[string]string{"Outcome": outcomeOf(a)})
 	log := s.Log.With("delivery_id", d.ID, "endpoint", d.Endpoint, "event_id", d.EventID, "attempt", n, "status", a.Status, "latency_ms", a.LatencyMS)
