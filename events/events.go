@@ -21,6 +21,12 @@ const (
 	SourceOutbound = "ocx.outbound"
 )
 
+// TypeOutboundReplay is the API's request (source SourceOutbound) that the
+// outbound function try the deliveries it reopened. It is named here, not
+// only in internal/outbound, because the outbound function's bus rule
+// (internal/topology) routes it.
+const TypeOutboundReplay = "outbound.replay"
+
 // Event types used by name in code. Interaction types are open-ended (any
 // "noun.verb" a channel sends); these are the ones OCX itself interprets.
 const (

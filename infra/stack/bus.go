@@ -44,24 +44,32 @@ func (b *builder) addBus() awsevents.EventBus {
 	return bus
 }
 
-// addRouting creates one rule per topology.BusRule and per
-// topology.Schedule, each with retries, a dead-letter queue and alarms on
-// failed deliveries. A bus rule whose target takes its events from a
-// queue (topology.Function's Bus: journey, rules and rollup) delivers to
+// addRouting creates one rule per bus rule (topology.BusRulesFor the
+// configuration) and per topology.Schedule, each with retries, a
+// dead-letter queue and alarms on failed deliveries. A bus rule whose
+// target takes its events from a queue (topology.Function's Bus: journey, rules and rollup) delivers to
 // that queue, and the function takes them in batches (addBusQueues); any
 // other rule, and every schedule, invokes its function asynchronously,
 // and every function so invoked gets an on-failure queue for errors it
 // returns.
-func (b *builder) addRouting(bus awsevents.EventBus) error {
+func (b *builder) addRouting(bus awsevents.EventBus, rules []topology.BusRule) error {
 	queues, err := b.addBusQueues()
 	if err != nil {
 		return err
 	}
 	// invoked are the functions EventBridge invokes asynchronously.
 	invoked := map[string]bool{}
-	for _, r := range topology.BusRules {
-		pattern, err := eventPattern(r.Pattern)
+	for _, r := range rules {
+		raw, err := orPattern(r.Pattern)
 		if err != nil {
+			return fmt.Errorf("bus rule %s: %w", r.Name, err)
+		}
+		var pattern *awsevents.EventPattern
+		if raw != nil {
+			// Only the rule's own check that it has a pattern sees this:
+			// its CloudFormation resource takes raw, below.
+			pattern = &awsevents.EventPattern{Account: &[]*string{b.stack.Account()}}
+		} else if pattern, err = eventPattern(r.Pattern); err != nil {
 			return fmt.Errorf("bus rule %s: %w", r.Name, err)
 		}
 		fn, ok := b.functions[r.Target]
@@ -82,6 +90,9 @@ func (b *builder) addRouting(bus awsevents.EventBus) error {
 			EventPattern: pattern,
 			Targets:      &[]awsevents.IRuleTarget{target},
 		})
+		if raw != nil {
+			rule.Node().DefaultChild().(awsevents.CfnRule).SetEventPattern(raw)
+		}
 		b.alarms.onRule(id, r.Name, rule, bus.EventBusName(), "replay them from the bus archive")
 	}
 	for _, s := range topology.Schedules {
@@ -204,6 +215,21 @@ func eventPattern(pattern string) (*awsevents.EventPattern, error) {
 		p.Detail = &w.Detail
 	}
 	return p, nil
+}
+
+// orPattern returns a pattern with a top-level $or (the outbound rule's,
+// topology.OutboundPattern) as decoded JSON, for the rule's CloudFormation
+// resource: awsevents.EventPattern has no field for $or. It returns nil
+// for any other pattern, which eventPattern carries.
+func orPattern(pattern string) (map[string]any, error) {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(pattern), &m); err != nil {
+		return nil, fmt.Errorf("pattern %s: %w", pattern, err)
+	}
+	if _, ok := m["$or"]; !ok {
+		return nil, nil
+	}
+	return m, nil
 }
 
 func stringList(ss []string) *[]*string {

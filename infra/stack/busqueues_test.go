@@ -14,13 +14,13 @@ import (
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
-// busRuleIDs finds the logical id of each topology.BusRule's rule, by its
-// pattern and description.
+// busRuleIDs finds the logical id of each bus rule's rule (busRules), by
+// its pattern and description.
 func (s *synthesized) busRuleIDs(t *testing.T) map[string]string {
 	t.Helper()
 	ids, rules := s.tmpl.ofType("AWS::Events::Rule")
 	out := map[string]string{}
-	for _, want := range topology.BusRules {
+	for _, want := range busRules(t) {
 		var pattern any
 		if err := json.Unmarshal([]byte(want.Pattern), &pattern); err != nil {
 			t.Fatalf("%s: %v", want.Name, err)

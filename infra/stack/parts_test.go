@@ -30,6 +30,33 @@ func TestEventPatternKeepsEveryTopologyPattern(t *testing.T) {
 	}
 }
 
+// The outbound rule's $or goes to CloudFormation as written; every other
+// pattern through awsevents.EventPattern.
+func TestOrPatternTakesOnlyOr(t *testing.T) {
+	cfg, err := loadConfig(shipped.Shipped, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range cfg.busRules {
+		raw, err := orPattern(r.Pattern)
+		if err != nil {
+			t.Errorf("%s: %v", r.Name, err)
+			continue
+		}
+		if got, want := raw != nil, r.Name == topology.OutboundBusRule; got != want {
+			t.Errorf("%s: taken as written %v, want %v (%s)", r.Name, got, want, r.Pattern)
+		}
+		if raw == nil {
+			if _, err := eventPattern(r.Pattern); err != nil {
+				t.Errorf("%s: %v", r.Name, err)
+			}
+		}
+	}
+	if _, err := orPattern(`{"$or":`); err == nil {
+		t.Error("a broken pattern was accepted")
+	}
+}
+
 func TestEventPatternRejectsWhatItCannotCarry(t *testing.T) {
 	for name, pattern := range map[string]string{
 		"content filter in source": `{"source":[{"prefix":"ocx."}]}`,

@@ -17,12 +17,16 @@ import (
 )
 
 // configured is the little the stack needs from the configuration tree: which
-// secrets exist. The tree is loaded and validated whole, as the functions
-// will load it, so a tree that synthesizes starts every function.
+// secrets exist, and the bus rules. The tree is loaded and validated whole,
+// as the functions will load it, so a tree that synthesizes starts every
+// function.
 type configured struct {
 	channels []string // channel ids
 	slack    []string // distinct Slack webhook secret names
 	outbound []outbound.Subscription
+	// busRules route the bus, the outbound function's rule derived from
+	// the subscriptions as the local stack derives it.
+	busRules []topology.BusRule
 }
 
 // loadConfig loads the whole tree; the outbound subscriptions' URL is
@@ -40,6 +44,9 @@ func loadConfig(tree fs.FS, outboundURL string) (configured, error) {
 	}
 	cfg := secretsOf(c.Channels, c.Teams.All())
 	cfg.outbound = c.Outbound
+	if cfg.busRules, err = topology.BusRulesFor(outbound.Patterns(c.Outbound)); err != nil {
+		return configured{}, err
+	}
 	return cfg, nil
 }
 

@@ -140,7 +140,7 @@ func New(scope constructs.Construct, id string, props Props) (awscdk.Stack, erro
 			return nil, fmt.Errorf("stack %s: %w", id, err)
 		}
 	}
-	if err := b.addRouting(bus); err != nil {
+	if err := b.addRouting(bus, cfg.busRules); err != nil {
 		return nil, fmt.Errorf("stack %s: %w", id, err)
 	}
 	if err := b.addWakeups(); err != nil {

@@ -20,8 +20,11 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ocxhq/ocx/events"
 	"github.com/ocxhq/ocx/infra/config"
 	"github.com/ocxhq/ocx/infra/stack"
+	"github.com/ocxhq/ocx/internal/eventpattern"
+	"github.com/ocxhq/ocx/internal/outbound"
 	"github.com/ocxhq/ocx/internal/topology"
 )
 
@@ -381,7 +384,25 @@ func TestTablesFollowTopology(t *testing.T) {
 	})
 }
 
+// busRules are the bus rules the stack builds from the shipped
+// configuration: topology's, the outbound function's pattern derived from
+// outbound.yaml's subscriptions (whether active or not, so the same in
+// every variant).
+func busRules(t *testing.T) []topology.BusRule {
+	t.Helper()
+	subs, err := outbound.Load(config.Shipped, outbound.File, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := topology.BusRulesFor(outbound.Patterns(subs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rules
+}
+
 func TestBusRulesFollowTopology(t *testing.T) {
+	built := busRules(t)
 	forEachStage(t, func(t *testing.T, s *synthesized) {
 		ids, rules := s.tmpl.ofType("AWS::Events::Rule")
 		var patterned, scheduled []cfnResource
@@ -392,13 +413,13 @@ func TestBusRulesFollowTopology(t *testing.T) {
 				scheduled = append(scheduled, r)
 			}
 		}
-		if len(patterned) != len(topology.BusRules) {
-			t.Errorf("%d pattern rules, want %d", len(patterned), len(topology.BusRules))
+		if len(patterned) != len(built) {
+			t.Errorf("%d pattern rules, want %d", len(patterned), len(built))
 		}
 		if len(scheduled) != len(topology.Schedules) {
 			t.Errorf("%d schedule rules, want %d", len(scheduled), len(topology.Schedules))
 		}
-		for _, want := range topology.BusRules {
+		for _, want := range built {
 			var pattern any
 			if err := json.Unmarshal([]byte(want.Pattern), &pattern); err != nil {
 				t.Fatalf("%s: %v", want.Name, err)
@@ -455,6 +476,52 @@ func TestBusRulesFollowTopology(t *testing.T) {
 				if dig(tg, "RetryPolicy", "MaximumRetryAttempts") == nil || dig(tg, "RetryPolicy", "MaximumEventAgeInSeconds") == nil {
 					t.Errorf("rule %s: target without RetryPolicy: %v", ids[i], tg)
 				}
+			}
+		}
+	})
+}
+
+// TestOutboundRuleTakesOnlySubscribedEvents checks the deployed pattern
+// itself: the outbound function is invoked for the failure events the
+// shipped subscription wants and for replay commands, never for a
+// journey event.
+func TestOutboundRuleTakesOnlySubscribedEvents(t *testing.T) {
+	var description string
+	for _, r := range topology.BusRules {
+		if r.Name == topology.OutboundBusRule {
+			description = r.Description
+		}
+	}
+	forEachStage(t, func(t *testing.T, s *synthesized) {
+		var pattern *eventpattern.Pattern
+		_, rules := s.tmpl.ofType("AWS::Events::Rule")
+		for _, r := range rules {
+			if r.Properties["Description"] != description {
+				continue
+			}
+			raw, err := json.Marshal(r.Properties["EventPattern"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pattern, err = eventpattern.Compile(raw); err != nil {
+				t.Fatalf("%s: %v", raw, err)
+			}
+		}
+		if pattern == nil {
+			t.Fatalf("no rule %s", topology.OutboundBusRule)
+		}
+		for _, c := range []struct {
+			source, detailType string
+			want               bool
+		}{
+			{events.SourceRules, events.TypeFailureDetected, true},
+			{events.SourceOutbound, events.TypeOutboundReplay, true},
+			{events.SourceJourney, events.TypeJourneyStarted, false},
+		} {
+			env := fmt.Sprintf(`{"version":"0","id":"e1","source":%q,"detail-type":%q,"account":"123456789012","region":"eu-west-1","time":"2026-01-02T03:04:05Z","resources":[],"detail":{}}`,
+				c.source, c.detailType)
+			if got, err := pattern.MatchJSON([]byte(env)); err != nil || got != c.want {
+				t.Errorf("%s %s: matched %v (%v), want %v", c.source, c.detailType, got, err, c.want)
 			}
 		}
 	})

@@ -273,7 +273,12 @@ func (st *Stack) start(ctx context.Context, replay bool) error {
 		return err
 	}
 
-	router, err := NewRouter(res.Bus, cfg.now, cfg.Log.With("component", "router"))
+	rules, err := busRules(cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	router, err := NewRouter(res.Bus, rules, cfg.now, cfg.Log.With("component", "router"))
 	if err != nil {
 		ln.Close()
 		return err

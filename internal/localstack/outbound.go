@@ -15,6 +15,7 @@ import (
 
 	"github.com/ocxhq/ocx/internal/outbound"
 	"github.com/ocxhq/ocx/internal/secrets"
+	"github.com/ocxhq/ocx/internal/topology"
 )
 
 // consoleOutboundPath receives outbound webhooks when no OCX_OUTBOUND_URL
@@ -54,6 +55,17 @@ func provisionOutbound(ctx context.Context, awsCfg aws.Config, n Names, cfg Conf
 		}
 	}
 	return secret, nil
+}
+
+// busRules are the bus rules as the CDK app builds them, from the same
+// configuration: the outbound function's rule hands it only the events a
+// subscription matches, and the replay commands.
+func busRules(cfg Config) ([]topology.BusRule, error) {
+	subs, err := outbound.Load(cfg.configFS(), outbound.File, func(string) string { return "" })
+	if err != nil {
+		return nil, err
+	}
+	return topology.BusRulesFor(outbound.Patterns(subs))
 }
 
 // consoleOutbound prints each outbound webhook it receives, with whether

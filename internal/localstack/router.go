@@ -24,7 +24,8 @@ import (
 // publish with the same EventBridge client they use in AWS, and so does a
 // bootstrap run by `ocx invoke`), builds the envelope EventBridge builds
 // (id = the EventId PutEvents returned, time to the second, account,
-// region, resources), matches it against topology.BusRules and invokes
+// region, resources), matches it against the bus rules (the ones the CDK
+// app builds from the same configuration: topology.BusRulesFor) and invokes
 // each matching function asynchronously with Lambda's retry policy: a
 // function error is retried twice, then the envelope goes to the
 // function's dead-letter queue.
@@ -82,11 +83,11 @@ func (t *target) pop() ([]byte, bool) {
 	return env, true
 }
 
-// NewRouter compiles the routing table for the named bus.
-func NewRouter(busName string, now func() time.Time, log *slog.Logger) (*Router, error) {
+// NewRouter compiles the routing table, rules, for the named bus.
+func NewRouter(busName string, rules []topology.BusRule, now func() time.Time, log *slog.Logger) (*Router, error) {
 	r := &Router{bus: busName, account: Account, region: Region, now: now, log: log,
 		targets: map[string]*target{}, attempts: 3, backoff: 200 * time.Millisecond, inflight: newPendingCount()}
-	for _, br := range topology.BusRules {
+	for _, br := range rules {
 		p, err := eventpattern.Compile([]byte(br.Pattern))
 		if err != nil {
 			return nil, fmt.Errorf("bus rule %s: %w", br.Name, err)
@@ -109,7 +110,7 @@ func (r *Router) AttachQueue(fn *lambdaFunction, offer func(fn, body string) boo
 }
 
 // Targets returns the functions an envelope is routed to, in the order of
-// topology.BusRules, each once.
+// the bus rules, each once.
 func (r *Router) Targets(envelope []byte) ([]string, error) {
 	doc, err := eventpattern.Decode(envelope)
 	if err != nil {

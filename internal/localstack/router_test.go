@@ -15,9 +15,14 @@ import (
 )
 
 // The router sends each envelope to the functions whose bus rules match
-// it, each once, as EventBridge does.
+// it, each once, as EventBridge does; the outbound function only what the
+// shipped subscription wants, and replay commands.
 func TestRouterTargets(t *testing.T) {
-	r, err := NewRouter("bus", time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rules, err := busRules(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRouter("bus", rules, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,10 +30,12 @@ func TestRouterTargets(t *testing.T) {
 		source, detailType string
 		want, not          []string
 	}{
-		{events.SourceIngest, "email.sent", []string{topology.Journey, topology.Rules, topology.Rollup}, []string{topology.Notify}},
-		{events.SourceRules, events.TypeFailureDetected, []string{topology.Notify, topology.Rollup}, []string{topology.Journey, topology.Rules}},
-		{events.SourceRules, "failure.unheard-of", []string{topology.Rollup}, []string{topology.Notify}},
-		{"someone.else", "email.sent", nil, []string{topology.Journey, topology.Rules, topology.Notify, topology.Rollup}},
+		{events.SourceIngest, "email.sent", []string{topology.Journey, topology.Rules, topology.Rollup}, []string{topology.Notify, topology.Outbound}},
+		{events.SourceRules, events.TypeFailureDetected, []string{topology.Notify, topology.Rollup, topology.Outbound}, []string{topology.Journey, topology.Rules}},
+		{events.SourceRules, "failure.unheard-of", []string{topology.Rollup}, []string{topology.Notify, topology.Outbound}},
+		{events.SourceJourney, events.TypeJourneyStarted, []string{topology.Rules, topology.Rollup}, []string{topology.Outbound}},
+		{events.SourceOutbound, events.TypeOutboundReplay, []string{topology.Outbound}, []string{topology.Rules, topology.Rollup}},
+		{"someone.else", "email.sent", nil, []string{topology.Journey, topology.Rules, topology.Notify, topology.Rollup, topology.Outbound}},
 	}
 	for _, c := range cases {
 		env, err := json.Marshal(lambdaevents.CloudWatchEvent{Version: "0", ID: "e1", Source: c.source, DetailType: c.detailType,

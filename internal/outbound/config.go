@@ -46,6 +46,19 @@ type Subscription struct {
 // Active reports whether the subscription has somewhere to send to.
 func (s Subscription) Active() bool { return s.URL != "" }
 
+// Patterns lists the subscriptions' patterns, for the outbound function's
+// bus rule (topology.BusRulesFor). Inactive ones are kept: the rule is
+// built where a url's ${VAR} may not read as the function reads it, and a
+// subscription wrongly left out would lose its events silently, while one
+// wrongly kept costs only an invocation per event it matches.
+func Patterns(subs []Subscription) []string {
+	out := make([]string, len(subs))
+	for i, s := range subs {
+		out[i] = s.Pattern
+	}
+	return out
+}
+
 type subscriptionYAML struct {
 	ID          string    `yaml:"id"`
 	Description string    `yaml:"description"`

@@ -5,11 +5,17 @@
 package topology
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ocxhq/ocx/events"
+	"github.com/ocxhq/ocx/internal/eventpattern"
 )
 
 // Function names. Each has a folder under functions/.
@@ -182,7 +188,8 @@ type BusRule struct {
 	Target      string
 }
 
-// BusRules is the bus routing table.
+// BusRules is the bus routing table as it is with no outbound
+// subscription; the stacks route with BusRulesFor their configuration.
 var BusRules = []BusRule{
 	{
 		Name:        "interactions-to-journey",
@@ -210,12 +217,116 @@ var BusRules = []BusRule{
 		Target:      Rollup,
 	},
 	{
-		Name: "events-to-outbound",
-		Description: "failure lifecycle and journey events go to the outbound webhook subscriptions that match them; " +
+		Name: OutboundBusRule,
+		Description: "events an outbound webhook subscription matches are sent to it; " +
 			"the API's replay requests are carried out",
-		Pattern: `{"source":["` + events.SourceRules + `","` + events.SourceJourney + `","` + events.SourceOutbound + `"]}`,
+		// As it is with no subscription; BusRulesFor adds the
+		// subscriptions' patterns.
+		Pattern: outboundReplayPattern,
 		Target:  Outbound,
 	},
+}
+
+// OutboundBusRule names the outbound function's bus rule. The function is
+// invoked once per event it is handed, so its pattern is derived from the
+// configured subscriptions (BusRulesFor) rather than naming whole sources.
+const OutboundBusRule = "events-to-outbound"
+
+// outboundReplayPattern matches the API's replay commands, the outbound
+// function's only other business on the bus.
+const outboundReplayPattern = `{"source":["` + events.SourceOutbound + `"],"detail-type":["` + events.TypeOutboundReplay + `"]}`
+
+// MaxPatternLength is EventBridge's default quota on an event pattern, in
+// characters (raised to 4096 only on request): a derived pattern longer
+// than this would fail the deploy, so building the rules fails instead.
+const MaxPatternLength = 2048
+
+// BusRulesFor is BusRules with the outbound rule's pattern derived from the
+// outbound subscriptions' patterns (OutboundPattern). The CDK app and the
+// local stack both route with it, from the same configuration.
+func BusRulesFor(outboundPatterns []string) ([]BusRule, error) {
+	p, err := OutboundPattern(outboundPatterns)
+	if err != nil {
+		return nil, fmt.Errorf("bus rule %s: %w", OutboundBusRule, err)
+	}
+	out := slices.Clone(BusRules)
+	for i := range out {
+		if out[i].Name == OutboundBusRule {
+			out[i].Pattern = p
+		}
+	}
+	return out, nil
+}
+
+// OutboundPattern is the EventBridge pattern matching exactly the events
+// one of the subscriptions' patterns (JSON) matches, and the replay
+// commands. They are the alternatives of a top-level $or, which
+// EventBridge allows, nested too; one left alone stands by itself, since
+// $or takes two at least. Duplicates are dropped, and a pattern that is
+// only a $or gives its alternatives, so the pattern stays short.
+func OutboundPattern(subscriptions []string) (string, error) {
+	var alts []any
+	seen := map[string]bool{}
+	add := func(alt any) error {
+		b, err := compactJSON(alt)
+		if err != nil {
+			return err
+		}
+		if !seen[string(b)] {
+			seen[string(b)] = true
+			alts = append(alts, alt)
+		}
+		return nil
+	}
+	for _, p := range append([]string{outboundReplayPattern}, subscriptions...) {
+		if _, err := eventpattern.Compile([]byte(p)); err != nil {
+			return "", fmt.Errorf("pattern %s: %w", p, err)
+		}
+		d := json.NewDecoder(strings.NewReader(p))
+		// Numbers stay as written, not rounded through float64.
+		d.UseNumber()
+		var m map[string]any
+		if err := d.Decode(&m); err != nil {
+			return "", fmt.Errorf("pattern %s: %w", p, err)
+		}
+		if or, ok := m["$or"].([]any); ok && len(m) == 1 {
+			for _, alt := range or {
+				if err := add(alt); err != nil {
+					return "", err
+				}
+			}
+		} else if err := add(m); err != nil {
+			return "", err
+		}
+	}
+	var out any = alts[0]
+	if len(alts) > 1 {
+		out = map[string]any{"$or": alts}
+	}
+	b, err := compactJSON(out)
+	if err != nil {
+		return "", err
+	}
+	if n := utf8.RuneCount(b); n > MaxPatternLength {
+		return "", fmt.Errorf("the outbound subscriptions' patterns make a pattern of %d characters, over EventBridge's %d: "+
+			"merge subscriptions' patterns, or match on fewer fields", n, MaxPatternLength)
+	}
+	if _, err := eventpattern.Compile(b); err != nil {
+		return "", fmt.Errorf("pattern %s: %w", b, err)
+	}
+	return string(b), nil
+}
+
+// compactJSON encodes v without spaces or HTML escapes, its keys sorted,
+// so equal patterns encode alike and the length is what EventBridge counts.
+func compactJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // Schedule invokes a function periodically.
