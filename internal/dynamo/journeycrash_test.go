@@ -2,13 +2,16 @@ package dynamo_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/ocxhq/ocx/events"
@@ -106,5 +109,37 @@ func TestProfileRecognisesDuplicatesAcrossARotation(t *testing.T) {
 	}
 	if newer, older := len(dynamo.GetSS(got.Item, "counted")), len(dynamo.GetSS(got.Item, "counted_before")); newer != 8 || older != journeystore.RecentCounted {
 		t.Fatalf("the profile keeps %d newer and %d older digests, want 8 and %d", newer, older, journeystore.RecentCounted)
+	}
+}
+
+// An interaction's event is stored compressed once it is more than a few
+// hundred bytes, so a provider's event with many attributes stays inside
+// the KB a write unit buys, and reads back whole.
+func TestInteractionEventStoredCompressed(t *testing.T) {
+	w := newWorld(t)
+	t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	attrs := map[string]any{"order_id": "820982911946154508"}
+	for i := range 40 {
+		attrs[fmt.Sprintf("line_item_%02d", i)] = fmt.Sprintf("IPod Nano - 8GB, variant 4470658764%02d, quantity 1", i)
+	}
+	ev := event("order.created", "shopify", events.Customer{ID: "115310627314723954", Email: "bob.norman@mail.example.com"}, t0, attrs)
+	w.apply(t, ev)
+	cid := w.owner(t, "shopify:115310627314723954")
+	got, err := w.client.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(w.tables["customers"]),
+		Key: dynamo.ItemKey(journeystore.CustomerPK(cid), journeystore.InteractionSK(ev)), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, ok := got.Item["event"].(*ddbtypes.AttributeValueMemberB)
+	if !ok {
+		t.Fatalf("event stored as %T, want compressed bytes", got.Item["event"])
+	}
+	plain, _ := json.Marshal(ev)
+	if len(plain) < 2000 || len(stored.Value) > 1000 {
+		t.Fatalf("event of %d bytes stored in %d", len(plain), len(stored.Value))
+	}
+	v := w.view(t, cid)
+	if len(v.Interactions) != 1 || v.Interactions[0].Attributes["line_item_39"] == nil {
+		t.Fatalf("the stored event does not read back whole: %+v", v.Interactions)
 	}
 }

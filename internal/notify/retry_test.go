@@ -289,3 +289,43 @@ func firstKey(m *memGroups) string {
 	}
 	return ""
 }
+
+// countingGroups counts the group saves of memGroups.
+type countingGroups struct {
+	*memGroups
+	saves int
+}
+
+func (c *countingGroups) SaveGroup(ctx context.Context, g Group) error {
+	c.saves++
+	return c.memGroups.SaveGroup(ctx, g)
+}
+
+// A burst of failures joining one group within its group_wait writes the
+// group once; every member is still in the one notification its flush
+// sends, and a failure joining after that flush writes the group again.
+func TestBurstWritesItsGroupOnce(t *testing.T) {
+	f := newRetryFixture(t)
+	f.slack.up = true
+	cg := &countingGroups{memGroups: f.store}
+	f.svc.Groups = cg
+	for i := range 20 {
+		*f.clock = t0.Add(time.Duration(i) * time.Second)
+		f.detect(t, fmt.Sprintf("flr_%02d", i), "nps.detractor")
+	}
+	if cg.saves != 1 {
+		t.Fatalf("%d group saves for a burst of 20 in one group, want 1", cg.saves)
+	}
+	var sent []Notification
+	f.svc.Notifiers = []Notifier{recordingNotifier{flaky: f.slack, seen: &sent}}
+	f.flushAt(t, t0.Add(time.Minute))
+	if len(sent) != 1 || len(sent[0].Failures) != 20 {
+		t.Fatalf("sent %d notifications (%v), want one with the 20 failures", len(sent), sent)
+	}
+	saves := cg.saves
+	*f.clock = t0.Add(2 * time.Minute)
+	f.detect(t, "flr_late", "nps.detractor")
+	if cg.saves != saves+1 {
+		t.Fatalf("a failure joining after the flush saved the group %d times, want once", cg.saves-saves)
+	}
+}

@@ -240,7 +240,7 @@ func (s *Service) touch(ctx context.Context, t dispatch.Target, changed bool, de
 		if found && !changed {
 			return time.Time{}, nil
 		}
-		was := g.Due
+		was, resolvedSent := g.Due, g.ResolvedSent
 		if !found {
 			if detailType != events.TypeFailureDetected {
 				return time.Time{}, nil
@@ -253,6 +253,15 @@ func (s *Service) touch(ctx context.Context, t dispatch.Target, changed bool, de
 			g.joined(now)
 		} else {
 			g.changed(now)
+		}
+		if found && g.Due.Equal(was) && g.ResolvedSent == resolvedSent && g.Due.After(now) {
+			// A failure joined a group already waiting to be sent: the
+			// flush at its due time reads the members then, this one
+			// included, so the group itself need not be written. A
+			// group not yet due has no flush in progress (a flush takes
+			// due groups and saves them before it ends); a burst of
+			// failures writes its group once, not once each.
+			return g.Due, nil
 		}
 		err = s.Groups.SaveGroup(ctx, g)
 		if errors.Is(err, ErrConflict) && attempt < maxSaveAttempts {

@@ -4,7 +4,6 @@ package backfillstore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -73,7 +72,7 @@ func (b *BackfillSource) Stored(ctx context.Context, fn func(rollup.Stored) erro
 				continue
 			}
 			var ev events.Interaction
-			if err := json.Unmarshal([]byte(dynamo.GetS(it, "event")), &ev); err != nil {
+			if err := dynamo.UnmarshalDoc(it, "event", &ev); err != nil {
 				return fmt.Errorf("decode interaction %s of %s: %w", dynamo.GetS(it, topology.SK), cid, err)
 			}
 			if err := fn(rollup.Stored{CustomerID: cid, Interaction: &ev}); err != nil {

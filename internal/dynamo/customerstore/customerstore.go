@@ -72,7 +72,7 @@ func (c *Store) Partition(ctx context.Context, id string, recent int) (customer.
 				return dynamo.ErrStop
 			}
 			st := customer.Stored{SK: sk}
-			if err := json.Unmarshal([]byte(dynamo.GetS(it, "event")), &st.Event); err != nil {
+			if err := dynamo.UnmarshalDoc(it, "event", &st.Event); err != nil {
 				return fmt.Errorf("decode interaction %s: %w", sk, err)
 			}
 			st.Keys, st.Linked = keysOf(it, "keys"), keysOf(it, "linked")

@@ -200,7 +200,9 @@ func (c *Customers) Commit(ctx context.Context, ch journey.Change) error {
 		}
 	}
 	interaction := dynamo.ItemKey(CustomerPK(ch.CustomerID), InteractionSK(ch.Event))
-	interaction["event"] = dynamo.AttrS(string(body))
+	// Compressed past a few hundred bytes: a provider's event with many
+	// attributes stays within the KB one write unit buys.
+	interaction["event"] = dynamo.AttrDoc(body)
 	interaction["type"] = dynamo.AttrS(ch.Event.Type)
 	interaction["channel"] = dynamo.AttrS(ch.Event.Channel)
 	interaction["expires_at"] = dynamo.AttrEpoch(ch.ExpiresAt)
