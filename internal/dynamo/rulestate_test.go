@@ -410,3 +410,32 @@ func TestRateTallyDoesNotGrowWithItsEvents(t *testing.T) {
 		}
 	}
 }
+
+// Upcoming lists the deadlines in a half-open window of the due index,
+// soonest first: the scheduled run arms the wake-ups of one minute's.
+func TestRuleStateUpcomingDeadlines(t *testing.T) {
+	ctx := context.Background()
+	c, names := newTables(t)
+	st := rulestore.NewRuleState(c, names[topology.TableRules], names[topology.TableFailures])
+	var states []rules.Keyed
+	for i, d := range []time.Duration{14 * time.Minute, 14*time.Minute + 30*time.Second, 15 * time.Minute, 15*time.Minute + time.Second} {
+		states = append(states, rules.Keyed{StateKey: rules.StateKey{Rule: "r", Key: fmt.Sprintf("k%d", i)},
+			State: rules.State{Due: ruleT0.Add(d), Expires: ruleT0.Add(48 * time.Hour)}})
+	}
+	for _, s := range states {
+		if err := st.Commit(ctx, rules.Commit{States: []rules.Keyed{s}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := st.Upcoming(ctx, ruleT0.Add(14*time.Minute), ruleT0.Add(15*time.Minute), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, k := range got {
+		keys = append(keys, k.Key)
+	}
+	if fmt.Sprint(keys) != "[k1 k2]" {
+		t.Fatalf("upcoming in (14m, 15m]: %v, want [k1 k2]", keys)
+	}
+}

@@ -111,6 +111,23 @@ func (m *MemoryStore) Due(_ context.Context, now time.Time, limit int) ([]Keyed,
 	return out, nil
 }
 
+// Upcoming implements Store.
+func (m *MemoryStore) Upcoming(_ context.Context, after, through time.Time, limit int) ([]Keyed, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Keyed
+	for k, st := range m.states {
+		if st.Due.After(after) && !st.Due.After(through) {
+			out = append(out, Keyed{StateKey: k, State: st})
+		}
+	}
+	slices.SortFunc(out, func(a, b Keyed) int { return a.State.Due.Compare(b.State.Due) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
 // Watched implements Store.
 func (m *MemoryStore) Watched(_ context.Context, rule string) ([]StateKey, error) {
 	m.mu.Lock()

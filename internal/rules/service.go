@@ -204,6 +204,7 @@ func (s *Service) announce(ctx context.Context, c Commit) error {
 // TickResult says what one scheduled run did.
 type TickResult struct {
 	Timers    int // deadlines looked at
+	Armed     int // wake-ups scheduled for deadlines coming within WakeHorizon
 	Rates     int // rate keys evaluated
 	Published int // outbox messages their writer had left behind
 }
@@ -212,8 +213,9 @@ type TickResult struct {
 // off over several runs inside the function's timeout.
 const maxDuePerTick = 1000
 
-// Tick is the scheduled run: it fires deadlines that came due, evaluates
-// rate windows, and publishes failure events whose writer stopped before
+// Tick is the scheduled run: it fires deadlines that came due, arms the
+// wake-ups of those coming within WakeHorizon, evaluates rate windows,
+// and publishes failure events whose writer stopped before
 // publishing them.
 func (s *Service) Tick(ctx context.Context) error {
 	now := s.Now()
@@ -241,6 +243,11 @@ func (s *Service) Tick(ctx context.Context) error {
 			break
 		}
 	}
+	armed, err := s.arm(ctx, now)
+	res.Armed = armed
+	if err != nil {
+		errs = append(errs, err)
+	}
 	for i := range s.Engine.rules {
 		r := &s.Engine.rules[i]
 		if r.Kind != KindRate {
@@ -257,7 +264,7 @@ func (s *Service) Tick(ctx context.Context) error {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	s.Log.Info("rules tick", "timers", res.Timers, "rates", res.Rates, "published", res.Published, "errors", len(errs))
+	s.Log.Info("rules tick", "timers", res.Timers, "armed", res.Armed, "rates", res.Rates, "published", res.Published, "errors", len(errs))
 	return errors.Join(errs...)
 }
 

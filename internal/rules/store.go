@@ -113,6 +113,9 @@ type Store interface {
 	// listing may lag writes by a moment; Commit's version check catches
 	// a stale entry.
 	Due(ctx context.Context, now time.Time, limit int) ([]Keyed, error)
+	// Upcoming returns up to limit states whose Due is after `after` and
+	// at or before `through`, soonest first.
+	Upcoming(ctx context.Context, after, through time.Time, limit int) ([]Keyed, error)
 	// Watched returns the keys of a rule whose state has Watch set.
 	Watched(ctx context.Context, rule string) ([]StateKey, error)
 	// Tallies returns a rate rule's tallies of minutes from since on.

@@ -22,9 +22,11 @@ func (w *wakeRecorder) Schedule(_ context.Context, key string, at time.Time) err
 	return nil
 }
 
-// Setting a deadline asks for one wake-up at it (a redelivered start asks
-// for none more); the wake-up fires the deadline at its instant; wake-ups
-// before it, repeated after it, or naming no state change nothing.
+// A deadline hours away gets no wake-up when it is set: the scheduled run
+// of the minute it comes within WakeHorizon arms one wake-up at it (the
+// runs before and after arm none). The wake-up fires the deadline at its
+// instant; wake-ups before it, repeated after it, or naming no state
+// change nothing.
 func TestDeadlineWakeup(t *testing.T) {
 	h := newHarness(t, loadRules(t, absence), nil)
 	w := &wakeRecorder{}
@@ -37,8 +39,17 @@ func TestDeadlineWakeup(t *testing.T) {
 		}
 	}
 	deadline := DefaultTestStart.Add(4 * time.Hour)
+	if len(w.keys) != 0 {
+		t.Fatalf("wake-ups %v for a deadline 4 hours away, want none before it comes within %s", w.keys, WakeHorizon)
+	}
+	for _, before := range []time.Duration{WakeHorizon + time.Minute, WakeHorizon, WakeHorizon - time.Minute} {
+		h.clock.set(deadline.Add(-before).Add(20 * time.Second))
+		if err := h.svc.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if len(w.keys) != 1 || !w.at[0].Equal(deadline) {
-		t.Fatalf("wake-ups %v at %v, want one at the deadline %s", w.keys, w.at, deadline)
+		t.Fatalf("wake-ups %v at %v, want one at the deadline %s, armed by the run %s before it", w.keys, w.at, deadline, WakeHorizon)
 	}
 	key := w.keys[0]
 	h.clock.set(deadline.Add(-time.Millisecond))
@@ -65,5 +76,22 @@ func TestDeadlineWakeup(t *testing.T) {
 	}
 	if len(w.keys) != 1 {
 		t.Fatalf("wake-ups %v after the deadline fired, want no more", w.keys)
+	}
+}
+
+// A deadline set within WakeHorizon (an event handled late, a short
+// deadline) is given its wake-up at once.
+func TestNearDeadlineWakeupAtCommit(t *testing.T) {
+	h := newHarness(t, loadRules(t, absence), nil)
+	w := &wakeRecorder{}
+	h.svc.Wakeups = w
+	deadline := DefaultTestStart.Add(4 * time.Hour)
+	h.clock.set(deadline.Add(-10 * time.Minute))
+	start := interaction(t, "t1", "ticket.created", "ann@example.com", DefaultTestStart, map[string]any{"ticket": "9"})
+	if err := h.svc.Handle(context.Background(), start); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.keys) != 1 || !w.at[0].Equal(deadline) {
+		t.Fatalf("wake-ups %v at %v, want one at the deadline %s", w.keys, w.at, deadline)
 	}
 }

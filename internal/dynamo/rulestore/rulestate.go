@@ -289,6 +289,13 @@ func (r *RuleState) Due(ctx context.Context, now time.Time, limit int) ([]rules.
 	return r.queryStates(ctx, duePrefixTimer, "<=", now.UTC().Format(dynamo.Sortable)+"~", limit)
 }
 
+// Upcoming implements rules.Store.
+func (r *RuleState) Upcoming(ctx context.Context, after, through time.Time, limit int) ([]rules.Keyed, error) {
+	// "~" sorts after the "#" that follows the time: a deadline at after
+	// is left out, one at through is in.
+	return r.queryStates(ctx, duePrefixTimer, "BETWEEN", after.UTC().Format(dynamo.Sortable)+"~", limit, through.UTC().Format(dynamo.Sortable)+"~")
+}
+
 // Watched implements rules.Store.
 func (r *RuleState) Watched(ctx context.Context, rule string) ([]rules.StateKey, error) {
 	var out []rules.StateKey
@@ -301,7 +308,7 @@ func (r *RuleState) Watched(ctx context.Context, rule string) ([]rules.StateKey,
 
 // queryStates lists the states under one partition of the due index,
 // those whose sort key compares with op to sk when op is set.
-func (r *RuleState) queryStates(ctx context.Context, pk, op, sk string, limit int) ([]rules.Keyed, error) {
+func (r *RuleState) queryStates(ctx context.Context, pk, op, sk string, limit int, upTo ...string) ([]rules.Keyed, error) {
 	in := &dynamodb.QueryInput{
 		TableName: aws.String(r.table), IndexName: aws.String(topology.DueIndex),
 		KeyConditionExpression:    aws.String("#p = :p"),
@@ -312,6 +319,10 @@ func (r *RuleState) queryStates(ctx context.Context, pk, op, sk string, limit in
 		in.KeyConditionExpression = aws.String("#p = :p AND #s " + op + " :s")
 		in.ExpressionAttributeNames["#s"] = topology.DueSK
 		in.ExpressionAttributeValues[":s"] = dynamo.AttrS(sk)
+	}
+	if op == "BETWEEN" {
+		in.KeyConditionExpression = aws.String("#p = :p AND #s BETWEEN :s AND :u")
+		in.ExpressionAttributeValues[":u"] = dynamo.AttrS(upTo[0])
 	}
 	if limit > 0 {
 		in.Limit = aws.Int32(int32(limit))
