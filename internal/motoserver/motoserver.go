@@ -167,6 +167,7 @@ func (s *Server) serialize() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.Meter.record(r)
+		s.Meter.measureRead(r, s.direct)
 		if p := s.Meter.probe(r, s.direct); p != nil {
 			// Requests are serialized here, so the items read before and
 			// after are the write's own doing.

@@ -1,9 +1,7 @@
 package motoserver
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"reflect"
 	"strings"
@@ -26,8 +24,9 @@ type schema struct {
 	indexes [][]string // each global secondary index's key attributes
 }
 
-// MeasureWrites turns exact write metering on or off (see above). It adds
-// two reads of moto per written item, so it is for the tests that price.
+// MeasureWrites turns exact write and read metering on or off (see above
+// and ReadHalfUnits). It adds reads of moto per request, so it is for the
+// tests that price.
 func (m *Meter) MeasureWrites(on bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -231,33 +230,7 @@ func kindOf(attrs map[string]json.RawMessage) string {
 	return pk.S
 }
 
-// get reads an item from moto itself, consistently, bypassing the proxy
-// (and so the meter); nil when it is absent or cannot be read.
+// get reads an item from moto itself (getItem).
 func (p *writeProbe) get(w *itemWrite) map[string]json.RawMessage {
-	body, err := json.Marshal(map[string]any{"TableName": w.table, "Key": w.key, "ConsistentRead": true})
-	if err != nil {
-		return nil
-	}
-	req, err := http.NewRequest(http.MethodPost, p.direct+"/", bytes.NewReader(body))
-	if err != nil {
-		return nil
-	}
-	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
-	req.Header.Set("X-Amz-Target", "DynamoDB_20120810.GetItem")
-	// moto takes the region from the credential scope: the writer's.
-	req.Header.Set("Authorization", p.auth)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return nil
-	}
-	var out struct{ Item map[string]json.RawMessage }
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil
-	}
-	return out.Item
+	return getItem(p.direct, p.auth, w.table, w.key)
 }

@@ -100,3 +100,71 @@ func TestMeasuredWriteUnits(t *testing.T) {
 		}
 	}
 }
+
+// Measured read units follow what DynamoDB bills: per started 4 KB of
+// what is read, half for an eventually consistent read, never less than
+// one read. Counted in halves.
+func TestMeasuredReadUnits(t *testing.T) {
+	ctx := context.Background()
+	s, err := Start(ctx, Options{Serialize: true})
+	if err != nil {
+		t.Fatalf("the read meter is measured against moto_server: %v", err)
+	}
+	defer s.Stop()
+	cfg, err := awsclient.Load(ctx, s.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dynamodb.NewFromConfig(cfg)
+	if _, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName: aws.String("r"), BillingMode: ddb.BillingModePayPerRequest,
+		AttributeDefinitions: []ddb.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: ddb.ScalarAttributeTypeS}},
+		KeySchema:            []ddb.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: ddb.KeyTypeHash}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sv := func(v string) ddb.AttributeValue { return &ddb.AttributeValueMemberS{Value: v} }
+	for _, it := range []map[string]ddb.AttributeValue{
+		{"pk": sv("small"), "v": sv("x")},
+		{"pk": sv("big"), "v": sv(strings.Repeat("b", 5000))},
+	} {
+		if _, err := c.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("r"), Item: it}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Meter.MeasureWrites(true)
+	key := func(k string) map[string]ddb.AttributeValue { return map[string]ddb.AttributeValue{"pk": sv(k)} }
+	steps := []struct {
+		name   string
+		read   func() error
+		halves int
+	}{
+		{"an eventually consistent get of a small item", func() error {
+			_, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("r"), Key: key("small")})
+			return err
+		}, 1},
+		{"a consistent get of a 5 KB item", func() error {
+			_, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("r"), Key: key("big"), ConsistentRead: aws.Bool(true)})
+			return err
+		}, 2 * 2},
+		{"a consistent batch of a small item and an absent one", func() error {
+			_, err := c.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]ddb.KeysAndAttributes{
+				"r": {Keys: []map[string]ddb.AttributeValue{key("small"), key("none")}, ConsistentRead: aws.Bool(true)}}})
+			return err
+		}, 2 + 2},
+		{"an eventually consistent query of the big item", func() error {
+			_, err := c.Query(ctx, &dynamodb.QueryInput{TableName: aws.String("r"), KeyConditionExpression: aws.String("pk = :k"),
+				ExpressionAttributeValues: map[string]ddb.AttributeValue{":k": sv("big")}})
+			return err
+		}, 2},
+	}
+	for _, st := range steps {
+		s.Meter.Reset()
+		if err := st.read(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if got := s.Meter.Snapshot()[ReadHalfUnits]; got != st.halves {
+			t.Errorf("%s: %d half read units, want %d", st.name, got, st.halves)
+		}
+	}
+}
