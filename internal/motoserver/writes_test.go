@@ -17,16 +17,7 @@ import (
 // moves or deletes. Each step's expected units are worked out by hand.
 func TestMeasuredWriteUnits(t *testing.T) {
 	ctx := context.Background()
-	s, err := Start(ctx, Options{Serialize: true})
-	if err != nil {
-		t.Fatalf("the write meter is measured against moto_server: %v", err)
-	}
-	defer s.Stop()
-	cfg, err := awsclient.Load(ctx, s.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := dynamodb.NewFromConfig(cfg)
+	s, c := meteredMoto(t)
 	str := func(k string) ddb.AttributeDefinition {
 		return ddb.AttributeDefinition{AttributeName: aws.String(k), AttributeType: ddb.ScalarAttributeTypeS}
 	}
@@ -106,16 +97,7 @@ func TestMeasuredWriteUnits(t *testing.T) {
 // one read. Counted in halves.
 func TestMeasuredReadUnits(t *testing.T) {
 	ctx := context.Background()
-	s, err := Start(ctx, Options{Serialize: true})
-	if err != nil {
-		t.Fatalf("the read meter is measured against moto_server: %v", err)
-	}
-	defer s.Stop()
-	cfg, err := awsclient.Load(ctx, s.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := dynamodb.NewFromConfig(cfg)
+	s, c := meteredMoto(t)
 	if _, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName: aws.String("r"), BillingMode: ddb.BillingModePayPerRequest,
 		AttributeDefinitions: []ddb.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: ddb.ScalarAttributeTypeS}},
@@ -167,4 +149,20 @@ func TestMeasuredReadUnits(t *testing.T) {
 			t.Errorf("%s: %d half read units, want %d", st.name, got, st.halves)
 		}
 	}
+}
+
+// meteredMoto starts a moto_server of the test's own behind the metering
+// proxy and returns it with a client.
+func meteredMoto(t *testing.T) (*Server, *dynamodb.Client) {
+	t.Helper()
+	s, err := Start(context.Background(), Options{Serialize: true})
+	if err != nil {
+		t.Fatalf("the meter is measured against moto_server: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	cfg, err := awsclient.Load(context.Background(), s.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, dynamodb.NewFromConfig(cfg)
 }

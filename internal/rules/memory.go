@@ -96,28 +96,21 @@ func (m *MemoryStore) Count(_ context.Context, t Tally, event string) error {
 
 // Due implements Store.
 func (m *MemoryStore) Due(_ context.Context, now time.Time, limit int) ([]Keyed, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []Keyed
-	for k, st := range m.states {
-		if !st.Due.IsZero() && !st.Due.After(now) {
-			out = append(out, Keyed{StateKey: k, State: st})
-		}
-	}
-	slices.SortFunc(out, func(a, b Keyed) int { return a.State.Due.Compare(b.State.Due) })
-	if len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
+	return m.deadlines(func(due time.Time) bool { return !due.IsZero() && !due.After(now) }, limit), nil
 }
 
 // Upcoming implements Store.
 func (m *MemoryStore) Upcoming(_ context.Context, after, through time.Time, limit int) ([]Keyed, error) {
+	return m.deadlines(func(due time.Time) bool { return due.After(after) && !due.After(through) }, limit), nil
+}
+
+// deadlines lists up to limit states whose Due passes in, soonest first.
+func (m *MemoryStore) deadlines(in func(time.Time) bool, limit int) []Keyed {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []Keyed
 	for k, st := range m.states {
-		if st.Due.After(after) && !st.Due.After(through) {
+		if in(st.Due) {
 			out = append(out, Keyed{StateKey: k, State: st})
 		}
 	}
@@ -125,7 +118,7 @@ func (m *MemoryStore) Upcoming(_ context.Context, after, through time.Time, limi
 	if len(out) > limit {
 		out = out[:limit]
 	}
-	return out, nil
+	return out
 }
 
 // Watched implements Store.

@@ -286,20 +286,21 @@ func anyConditionFailed(err error, n int) bool {
 func (r *RuleState) Due(ctx context.Context, now time.Time, limit int) ([]rules.Keyed, error) {
 	// "~" sorts after the "#" that follows the time, so every deadline at
 	// or before now is included.
-	return r.queryStates(ctx, duePrefixTimer, "<=", now.UTC().Format(dynamo.Sortable)+"~", limit)
+	return r.queryStates(ctx, duePrefixTimer, "#s <= :s", limit, now.UTC().Format(dynamo.Sortable)+"~")
 }
 
 // Upcoming implements rules.Store.
 func (r *RuleState) Upcoming(ctx context.Context, after, through time.Time, limit int) ([]rules.Keyed, error) {
 	// "~" sorts after the "#" that follows the time: a deadline at after
 	// is left out, one at through is in.
-	return r.queryStates(ctx, duePrefixTimer, "BETWEEN", after.UTC().Format(dynamo.Sortable)+"~", limit, through.UTC().Format(dynamo.Sortable)+"~")
+	return r.queryStates(ctx, duePrefixTimer, "#s BETWEEN :s AND :u", limit,
+		after.UTC().Format(dynamo.Sortable)+"~", through.UTC().Format(dynamo.Sortable)+"~")
 }
 
 // Watched implements rules.Store.
 func (r *RuleState) Watched(ctx context.Context, rule string) ([]rules.StateKey, error) {
 	var out []rules.StateKey
-	ks, err := r.queryStates(ctx, duePrefixWatch+rule, "", "", 0)
+	ks, err := r.queryStates(ctx, duePrefixWatch+rule, "", 0)
 	for _, k := range ks {
 		out = append(out, k.StateKey)
 	}
@@ -307,22 +308,21 @@ func (r *RuleState) Watched(ctx context.Context, rule string) ([]rules.StateKey,
 }
 
 // queryStates lists the states under one partition of the due index,
-// those whose sort key compares with op to sk when op is set.
-func (r *RuleState) queryStates(ctx context.Context, pk, op, sk string, limit int, upTo ...string) ([]rules.Keyed, error) {
+// those whose sort key (#s) meets cond when it is set, its values (:s,
+// then :u) taken from bounds in order.
+func (r *RuleState) queryStates(ctx context.Context, pk, cond string, limit int, bounds ...string) ([]rules.Keyed, error) {
 	in := &dynamodb.QueryInput{
 		TableName: aws.String(r.table), IndexName: aws.String(topology.DueIndex),
 		KeyConditionExpression:    aws.String("#p = :p"),
 		ExpressionAttributeNames:  map[string]string{"#p": topology.DuePK},
 		ExpressionAttributeValues: map[string]ddb.AttributeValue{":p": dynamo.AttrS(pk)},
 	}
-	if op != "" {
-		in.KeyConditionExpression = aws.String("#p = :p AND #s " + op + " :s")
+	if cond != "" {
+		in.KeyConditionExpression = aws.String("#p = :p AND " + cond)
 		in.ExpressionAttributeNames["#s"] = topology.DueSK
-		in.ExpressionAttributeValues[":s"] = dynamo.AttrS(sk)
-	}
-	if op == "BETWEEN" {
-		in.KeyConditionExpression = aws.String("#p = :p AND #s BETWEEN :s AND :u")
-		in.ExpressionAttributeValues[":u"] = dynamo.AttrS(upTo[0])
+		for i, b := range bounds {
+			in.ExpressionAttributeValues[[]string{":s", ":u"}[i]] = dynamo.AttrS(b)
+		}
 	}
 	if limit > 0 {
 		in.Limit = aws.Int32(int32(limit))
