@@ -143,3 +143,27 @@ func TestInteractionEventStoredCompressed(t *testing.T) {
 		t.Fatalf("the stored event does not read back whole: %+v", v.Interactions)
 	}
 }
+
+// An event counted on a customer that is merged away afterwards is still
+// recognised when it is delivered again: the merge carries the absorbed
+// profile's digests to the survivor, which the redelivery now resolves
+// to, and it writes nothing.
+func TestRedeliveryAfterAMergeCountsNothing(t *testing.T) {
+	w := newWorld(t)
+	t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	first := event("message.received", "twilio", events.Customer{Phone: "+14017122661"}, t0, nil)
+	counted := event("ticket.created", "zendesk", events.Customer{Email: "ann@example.com"}, t0.Add(time.Minute), map[string]any{"ticket_id": "1"})
+	bridge := event("order.created", "shopify", events.Customer{ID: "c1", Email: "ann@example.com", Phone: "+14017122661"}, t0.Add(2*time.Minute), map[string]any{"order_id": "o1"})
+	w.apply(t, first, counted)
+	absorbed := w.owner(t, "email:ann@example.com")
+	w.apply(t, bridge)
+	survivor := w.owner(t, "phone:+14017122661")
+	if w.owner(t, "email:ann@example.com") != survivor || survivor == absorbed {
+		t.Fatalf("the bridging order did not merge %s into %s", absorbed, survivor)
+	}
+	w.apply(t, counted) // delivered again, after the merge
+	v := w.view(t, survivor)
+	if len(v.Interactions) != 3 || v.InteractionsTotal != 3 {
+		t.Fatalf("%d interactions (counted %d), want 3 each", len(v.Interactions), v.InteractionsTotal)
+	}
+}

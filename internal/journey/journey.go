@@ -94,6 +94,10 @@ type Customer struct {
 	// Apart are customers an unmerge separated this one from; events
 	// joining them do not merge them again.
 	Apart []string
+	// Counted names the latest events counted on the customer (see
+	// Store.Commit): a merge carries them to the survivor, so an event
+	// counted before the merge is still recognised after it.
+	Counted []string
 }
 
 // Merge absorbs one customer into another.

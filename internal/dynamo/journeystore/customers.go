@@ -182,6 +182,18 @@ func (c *Customers) Commit(ctx context.Context, ch journey.Change) error {
 		return fmt.Errorf("encode interaction: %w", err)
 	}
 	now := ch.Now.UTC().Format(time.RFC3339Nano)
+	// A redelivery of a counted event stops here, before it writes
+	// anything: a consistent read of the profile's digests, which a merge
+	// carries to the survivor.
+	got, err := c.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(c.customers), Key: ProfileKey(ch.CustomerID),
+		ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("#n, #o"),
+		ExpressionAttributeNames: map[string]string{"#n": countedNew, "#o": countedOld}})
+	if err != nil {
+		return fmt.Errorf("read profile %s: %w", ch.CustomerID, err)
+	}
+	if d := EventDigest(ch.Event.ID); containsDigest(got.Item, countedNew, d) || containsDigest(got.Item, countedOld, d) {
+		return journey.ErrDuplicate
+	}
 	var single []ddb.TransactWriteItem
 	for _, k := range ch.Link {
 		single = append(single, linkUpdate(c.customers, k, ch.CustomerID, ch.Event.ID, now))
@@ -260,8 +272,15 @@ func (c *Customers) count(ctx context.Context, ch journey.Change, now string) er
 		if gerr != nil {
 			return fmt.Errorf("count interaction %s: read profile %s: %w", ch.Event.ID, ch.CustomerID, gerr)
 		}
-		if dynamo.GetS(got.Item, "merged_into") == "" && (containsDigest(got.Item, countedNew, d) || containsDigest(got.Item, countedOld, d)) {
+		if containsDigest(got.Item, countedNew, d) || containsDigest(got.Item, countedOld, d) {
 			return journey.ErrDuplicate
+		}
+		// Merged away since it was resolved, and not counted here: the
+		// interaction item this attempt wrote under it goes, so the retry,
+		// which writes it under the survivor, leaves one.
+		if _, err := c.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(c.customers),
+			Key: dynamo.ItemKey(CustomerPK(ch.CustomerID), InteractionSK(ch.Event))}); err != nil {
+			return fmt.Errorf("count interaction %s: withdraw it from merged-away %s: %w", ch.Event.ID, ch.CustomerID, err)
 		}
 		return fmt.Errorf("count interaction %s: %w (customer %s merged away)", ch.Event.ID, journey.ErrConflict, ch.CustomerID)
 	}
@@ -520,6 +539,7 @@ func DecodeProfile(it map[string]ddb.AttributeValue) journey.Customer {
 	p := journey.Customer{
 		ID: strings.TrimPrefix(dynamo.GetS(it, topology.PK), "customer#"), Exists: true, Version: dynamo.GetN(it, "version"),
 		MergedInto: dynamo.GetS(it, "merged_into"), Apart: dynamo.GetSS(it, "apart"),
+		Counted: append(dynamo.GetSS(it, countedNew), dynamo.GetSS(it, countedOld)...),
 	}
 	p.FirstSeen, _ = time.Parse(time.RFC3339Nano, dynamo.GetS(it, "first_seen_at"))
 	for _, k := range dynamo.GetSS(it, "identity_keys") {
@@ -553,6 +573,14 @@ func (c *Customers) Merge(ctx context.Context, m journey.Merge) error {
 		*survivor.UpdateExpression += ", #keys :keys"
 		survivor.ExpressionAttributeNames["#keys"] = "identity_keys"
 		survivor.ExpressionAttributeValues[":keys"] = KeySet(b.Keys)
+	}
+	if len(b.Counted) > 0 {
+		// The absorbed customer's counted events (its version is the one
+		// read, so none is counted on it meanwhile) stay recognised: a
+		// redelivery now resolves to the survivor.
+		*survivor.UpdateExpression += ", #counted :counted"
+		survivor.ExpressionAttributeNames["#counted"] = countedNew
+		survivor.ExpressionAttributeValues[":counted"] = &ddb.AttributeValueMemberSS{Value: b.Counted}
 	}
 	absorbed := &ddb.Update{
 		TableName: aws.String(c.customers), Key: ProfileKey(b.ID),
