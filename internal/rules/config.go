@@ -58,6 +58,9 @@ const (
 	stallPattern = `{source: [ocx.journey], detail: {sla_due_at: [{exists: true}]}}`
 	stallUntil   = `{source: [ocx.journey], detail-type: [journey.stage_changed, journey.completed, journey.abandoned]}`
 	stallDue     = "detail.sla_due_at"
+	// stallEntered is when the stage a journey event ends or enters was
+	// entered: the stage before it was left then at the latest.
+	stallEntered = "detail.entered_at"
 )
 
 var stallKey = []string{"detail.journey+detail.instance"}
@@ -103,6 +106,7 @@ type Rule struct {
 
 	key      keyExpr
 	due      []string
+	entered  []string
 	patterns map[string]*eventpattern.Pattern
 }
 
@@ -285,6 +289,7 @@ func build(file string, node *yaml.Node, y ruleYAML, teams map[string]bool, ps *
 			pattern(rolePattern, &y.Pattern, stallPattern)
 			pattern(roleUntil, &y.Until, stallUntil)
 			keyDefault = stallKey
+			r.entered = strings.Split(stallEntered, ".")
 			if r.Due == "" {
 				r.Due = stallDue
 			}

@@ -225,12 +225,19 @@ func (r *Rule) absence(o *outcome, ev Event, roles map[string]bool, key string, 
 	// next (a journey stage change) ends one deadline and starts another.
 	if roles[roleUntil] {
 		if p := st.Pending; p != nil && p.EventID != ev.ID && !ev.At.Before(p.OccurredAt) {
+			// The pending stage was left when a later one was entered,
+			// which a journey's completion evaluated before the stage
+			// change that preceded it says too.
+			left := ev.At
+			if e := r.enteredAt(ev); e.After(p.OccurredAt) && e.Before(left) {
+				left = e
+			}
 			switch {
 			case st.Open:
 				o.resolve = st.Failure
 				o.note = fmt.Sprintf("the condition cleared: %s %s at %s", ev.Type, ev.ID, ev.At.Format(time.RFC3339))
 				st.Open = false
-			case !st.Due.IsZero() && !ev.At.Before(st.Due):
+			case !st.Due.IsZero() && !left.Before(st.Due):
 				// Followed up, but after the deadline and before the
 				// schedule noticed: the deadline was still missed.
 				cause := p.EventID
@@ -245,12 +252,24 @@ func (r *Rule) absence(o *outcome, ev Event, roles map[string]bool, key string, 
 			o.changed = true
 		}
 		if ev.At.After(st.Cleared) {
-			st.Cleared, st.ClearedBy = ev.At, ev.ID
+			st.Cleared, st.ClearedBy, st.ClearedFrom = ev.At, ev.ID, r.enteredAt(ev)
 			o.changed = true
 		}
 	}
 	if roles[rolePattern] {
 		followed := ev.At.Before(st.Cleared) || (ev.At.Equal(st.Cleared) && st.ClearedBy != ev.ID)
+		if followed && !st.Open && r.entered != nil && ev.At.Equal(st.ClearedFrom) {
+			// A start evaluated after the follow-up that ended its own
+			// stage: that stage was held until Cleared.
+			if due := r.deadline(ev); !due.IsZero() && !st.Cleared.Before(due) {
+				r.trigger(o, key, ev.ID, []events.Evidence{ev.Evidence}, ev.CustomerID,
+					fmt.Sprintf("left at %s, after the deadline %s", st.Cleared.Format(time.RFC3339), due.Format(time.RFC3339)), due, now)
+				if o.raise != nil {
+					resolved, _, _ := failure.Move(*o.raise, failure.Resolved, r.actor(), now, "left after the deadline by "+st.ClearedBy)
+					o.raise = &resolved
+				}
+			}
+		}
 		if followed || st.Open {
 			return
 		}
@@ -267,6 +286,22 @@ func (r *Rule) absence(o *outcome, ev Event, roles map[string]bool, key string, 
 		st.Due = due
 		o.changed = true
 	}
+}
+
+// enteredAt is when the stage a stall rule's event ends or enters was
+// entered; zero for other kinds.
+func (r *Rule) enteredAt(ev Event) time.Time {
+	if r.entered == nil {
+		return time.Time{}
+	}
+	for _, v := range leaves(ev.doc, r.entered) {
+		if s, ok := v.(string); ok {
+			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+				return t.UTC()
+			}
+		}
+	}
+	return time.Time{}
 }
 
 // onTimer fires the key's deadline if it came due by now.

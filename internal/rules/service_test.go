@@ -403,3 +403,78 @@ func TestStallOnJourneyEvents(t *testing.T) {
 		t.Fatalf("next stage's deadline: %+v", due)
 	}
 }
+
+// A journey's events reach the rules in any order (the bus queue does not
+// keep it). An order whose placed stage was left a day before its deadline
+// and which was delivered exactly at that deadline stalled nowhere,
+// whichever of its three events is evaluated first; one that stayed placed
+// until delivery at its deadline did.
+func TestStallIndependentOfArrivalOrder(t *testing.T) {
+	placed := DefaultTestStart
+	fulfilled, delivered := placed.Add(24*time.Hour), placed.Add(48*time.Hour)
+	je := func(typ, stage, prev string, entered, at time.Time, sla time.Duration) events.Envelope {
+		e := events.JourneyEvent{ID: "jev-" + typ + "-" + stage, Type: typ, Journey: "order-to-delivery", Instance: "1001", CustomerID: "cus_1",
+			Stage: stage, PreviousStage: prev, EnteredAt: entered, OccurredAt: at}
+		if sla > 0 {
+			due := entered.Add(sla)
+			e.SLADueAt = &due
+		}
+		if typ != events.TypeJourneyStarted {
+			left := at
+			e.ExitedAt = &left
+		}
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return events.Envelope{ID: "env-" + e.ID, Source: events.SourceJourney, DetailType: typ, Time: at, Resources: []string{}, Detail: b}
+	}
+	started := je(events.TypeJourneyStarted, "placed", "", placed, placed, 48*time.Hour)
+	changed := je(events.TypeJourneyStageChanged, "fulfilled", "placed", fulfilled, fulfilled, 7*24*time.Hour)
+	completed := je(events.TypeJourneyCompleted, "fulfilled", "", fulfilled, delivered, 0)
+	perms := [][]events.Envelope{
+		{started, changed, completed}, {started, completed, changed}, {changed, started, completed},
+		{changed, completed, started}, {completed, started, changed}, {completed, changed, started},
+	}
+	for i, order := range perms {
+		h := newHarness(t, loadRules(t, `rules:
+  - id: stalled
+    kind: stall
+    description: stage past its SLA
+    severity: warning
+    team: cx
+`), nil)
+		h.clock.set(delivered.Add(24 * time.Hour))
+		for _, ev := range order {
+			if err := h.svc.Handle(context.Background(), ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.tick(t)
+		if all := h.mem.All(); len(all) != 0 {
+			t.Errorf("order %d: %d failures, first %q", i, len(all), all[0].Summary)
+		}
+	}
+
+	// Placed until delivered at the deadline: missed, in either order.
+	late := je(events.TypeJourneyCompleted, "placed", "", placed, delivered, 0)
+	for i, order := range [][]events.Envelope{{started, late}, {late, started}} {
+		h := newHarness(t, loadRules(t, `rules:
+  - id: stalled
+    kind: stall
+    description: stage past its SLA
+    severity: warning
+    team: cx
+`), nil)
+		h.clock.set(delivered.Add(24 * time.Hour))
+		for _, ev := range order {
+			if err := h.svc.Handle(context.Background(), ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.tick(t)
+		if all := h.mem.All(); len(all) != 1 {
+			t.Errorf("late order %d: %d failures, want 1", i, len(all))
+		}
+	}
+}

@@ -33,6 +33,10 @@ type State struct {
 	// event, so a start that arrives after its follow-up starts no timer.
 	Cleared   time.Time `json:"cleared,omitzero"`
 	ClearedBy string    `json:"cleared_by,omitempty"`
+	// ClearedFrom is when the stage that follow-up ended was entered
+	// (stall): a start entering that very stage missed its deadline if
+	// Cleared is past it.
+	ClearedFrom time.Time `json:"cleared_from,omitzero"`
 	// Due is a pending deadline: when the rule must look at the key again.
 	Due time.Time `json:"due,omitzero"`
 	// Watch is true while the rule must look at the key on every scheduled
