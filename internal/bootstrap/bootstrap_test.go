@@ -250,7 +250,7 @@ initialisation, shown in the last column (the runtime's
 packages, median of as many starts): each service module linked builds
 its generated ` + "`schemas`" + ` (schema-based serialisation, since DynamoDB
 v1.69.0) and its endpoint tables at package init, whether a client is
-used or not. On a machine whose floor is 13 ms that alone exceeds 5 ms
+used or not. On a machine whose floor is 13 ms that alone nears or exceeds 5 ms
 in every function (the column below); on one whose floor was 3.6 ms
 (commit b6e06c0) every function was within the floor + 5 ms. The
 rules function also parses the rule files' YAML (about 1 ms for the
