@@ -34,10 +34,13 @@ func TestOutboundDeliveries(t *testing.T) {
 	t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 	d := outbound.Delivery{ID: "msg_1", Endpoint: "crm", EventID: "ev1", EventType: "failure.detected", Body: json.RawMessage(`{"a":1}`),
 		Status: outbound.StatusPending, CreatedAt: t0, RoundStarted: t0, NextAttemptAt: t0}
-	if ok, err := st.Create(ctx, d); err != nil || !ok {
+	create := func(x outbound.Delivery) (bool, error) {
+		return st.CreateSettled(ctx, x, nil, outbound.Outcome{Status: x.Status, NextAttemptAt: x.NextAttemptAt, At: x.CreatedAt})
+	}
+	if ok, err := create(d); err != nil || !ok {
 		t.Fatalf("create = %v, %v", ok, err)
 	}
-	if ok, err := st.Create(ctx, d); err != nil || ok {
+	if ok, err := create(d); err != nil || ok {
 		t.Fatalf("creating the same delivery again = %v, %v; want false: a redelivered event must not make a second delivery", ok, err)
 	}
 	if _, err := st.Get(ctx, "msg_nope"); !errors.Is(err, outbound.ErrNotFound) {
@@ -83,7 +86,7 @@ func TestOutboundDeliveries(t *testing.T) {
 		at := t0.Add(time.Duration(i+1) * time.Minute)
 		x := outbound.Delivery{ID: id, Endpoint: "crm", EventID: id, EventType: "failure.resolved", Body: json.RawMessage(`{}`),
 			Status: outbound.StatusPending, CreatedAt: at, RoundStarted: at, NextAttemptAt: at}
-		if _, err := st.Create(ctx, x); err != nil {
+		if _, err := create(x); err != nil {
 			t.Fatal(err)
 		}
 		if err := st.Fail(ctx, x, at, "endpoint disabled"); err != nil {
@@ -127,7 +130,7 @@ func TestOutboundDeliveries(t *testing.T) {
 		at := t1.Add(time.Duration(2-i) * time.Minute) // msg_5 falls due first
 		x := outbound.Delivery{ID: id, Endpoint: "crm", EventID: id, EventType: "failure.detected", Body: json.RawMessage(`{}`),
 			Status: outbound.StatusPending, CreatedAt: t1, RoundStarted: t1, NextAttemptAt: at}
-		if _, err := st.Create(ctx, x); err != nil {
+		if _, err := create(x); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -144,30 +147,42 @@ func TestOutboundDeliveries(t *testing.T) {
 		t.Fatalf("a retried delivery is indexed by its next attempt: due = %+v", due)
 	}
 
-	// Created claimed: stored as Create then Claim of attempt 1 would
-	// leave it, indexed by the time it was due, so the sweep sees it.
+	// Created settled: a new delivery written once, as its first attempt
+	// left it. Answered at once it is delivered and listed as such; failed
+	// it is pending, indexed by its retry.
 	t2 := t1.Add(time.Hour)
 	y := outbound.Delivery{ID: "msg_6", Endpoint: "crm", EventID: "ev6", EventType: "failure.detected", Body: json.RawMessage(`{}`),
 		Status: outbound.StatusPending, CreatedAt: t2, RoundStarted: t2, NextAttemptAt: t2}
-	if ok, err := st.CreateClaimed(ctx, y, t2.Add(5*time.Second)); err != nil || !ok {
-		t.Fatalf("create claimed = %v, %v", ok, err)
+	a := outbound.Attempt{N: 1, At: t2, Status: 204, LatencyMS: 7}
+	if ok, err := st.CreateSettled(ctx, y, &a, outbound.Outcome{Status: outbound.StatusDelivered, At: t2, LastStatus: 204}); err != nil || !ok {
+		t.Fatalf("create settled = %v, %v", ok, err)
 	}
-	if ok, err := st.CreateClaimed(ctx, y, t2.Add(time.Minute)); err != nil || ok {
-		t.Fatalf("creating a claimed delivery again = %v, %v", ok, err)
+	if ok, err := st.CreateSettled(ctx, y, &a, outbound.Outcome{Status: outbound.StatusDelivered, At: t2.Add(time.Second), LastStatus: 204}); err != nil || ok {
+		t.Fatalf("creating a settled delivery again = %v, %v", ok, err)
 	}
-	if got, _ := st.Get(ctx, "msg_6"); got.Status != outbound.StatusPending || got.Attempts != 1 || !got.NextAttemptAt.Equal(t2.Add(5*time.Second)) {
-		t.Fatalf("created claimed: %+v", got)
+	if got, _ := st.Get(ctx, "msg_6"); got.Status != outbound.StatusDelivered || got.Attempts != 1 || !got.DeliveredAt.Equal(t2) || !got.NextAttemptAt.IsZero() || got.LastStatus != 204 {
+		t.Fatalf("created delivered: %+v", got)
 	}
-	if ok, err := st.Claim(ctx, "msg_6", 1, t2.Add(time.Minute), t2.Add(time.Hour)); err != nil || ok {
-		t.Fatalf("claiming attempt 1 of a delivery created claimed = %v, %v", ok, err)
+	if as, err := st.Attempts(ctx, "msg_6"); err != nil || len(as) != 1 || as[0].Status != 204 || as[0].LatencyMS != 7 {
+		t.Fatalf("attempts of the delivery created delivered: %+v, %v", as, err)
 	}
-	if ok, err := st.Claim(ctx, "msg_6", 2, t2.Add(time.Second), t2.Add(time.Hour)); err != nil || ok {
+	if ds, _, _ := st.List(ctx, outbound.Query{Endpoint: "crm", Status: outbound.StatusDelivered, Limit: 10}); len(ds) == 0 || ds[0].ID != "msg_6" {
+		t.Fatalf("delivered, newest first: %+v", ds)
+	}
+	z := y
+	z.ID, z.EventID = "msg_7", "ev7"
+	retry := t2.Add(5 * time.Second)
+	if ok, err := st.CreateSettled(ctx, z, &outbound.Attempt{N: 1, At: t2, Status: 503}, outbound.Outcome{Status: outbound.StatusPending,
+		NextAttemptAt: retry, At: t2, LastStatus: 503, LastError: "HTTP 503"}); err != nil || !ok {
+		t.Fatalf("create settled pending = %v, %v", ok, err)
+	}
+	if ok, err := st.Claim(ctx, "msg_7", 2, t2.Add(time.Second), t2.Add(time.Hour)); err != nil || ok {
 		t.Fatalf("claiming attempt 2 before its retry = %v, %v", ok, err)
 	}
-	if due, _, _ = st.List(ctx, outbound.Query{Endpoint: "crm", DueBy: t2, Limit: 10}); len(due) == 0 || due[len(due)-1].ID != "msg_6" {
-		t.Fatalf("due by t2 = %+v; want msg_6 last, indexed by when it was due", due)
+	if due, _, _ = st.List(ctx, outbound.Query{Endpoint: "crm", DueBy: retry, Limit: 10}); len(due) == 0 || due[len(due)-1].ID != "msg_7" {
+		t.Fatalf("due by the retry = %+v; want msg_7 last", due)
 	}
-	if ok, err := st.Claim(ctx, "msg_6", 2, t2.Add(5*time.Second), t2.Add(time.Minute)); err != nil || !ok {
+	if ok, err := st.Claim(ctx, "msg_7", 2, retry, t2.Add(time.Minute)); err != nil || !ok {
 		t.Fatalf("claiming attempt 2 at its retry = %v, %v", ok, err)
 	}
 }
@@ -301,6 +316,16 @@ type outboundWorld struct {
 	log       *writeLog
 	clock     *testclock.Clock
 	requests  atomic.Int32
+
+	mu  sync.Mutex
+	got []string // webhook-ids received, in order
+}
+
+// ids are the webhook-ids the receiver got, in order.
+func (w *outboundWorld) ids() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.got)
 }
 
 func newOutboundWorld(t *testing.T) *outboundWorld {
@@ -310,8 +335,11 @@ func newOutboundWorld(t *testing.T) *outboundWorld {
 	c := dynamodb.NewFromConfig(mototest.Config(t), func(o *dynamodb.Options) {
 		o.APIOptions = append(o.APIOptions, w.log.middleware)
 	})
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.requests.Add(1)
+		w.mu.Lock()
+		w.got = append(w.got, r.Header.Get(outbound.HeaderID))
+		w.mu.Unlock()
 		rw.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(srv.Close)
@@ -332,12 +360,11 @@ func (w *outboundWorld) event(id string) events.Envelope {
 		Region: "eu-west-1", Time: w.clock.Now(), Resources: []string{}, Detail: json.RawMessage(`{"id":"fail_` + id + `"}`)}
 }
 
-// A delivery answered at once is written twice: the create, which claims
-// its first attempt, and its outcome (beside them its attempt's record).
-// There is no Claim of its own, and its retry's wake-up is scheduled
-// before the create. A delivery for a disabled endpoint is recorded
-// unclaimed and failed, with no wake-up and no request.
-func TestOutboundDeliveredAtOnceWritesItsDeliveryTwice(t *testing.T) {
+// A delivery answered at once is written once, as its first attempt left
+// it (beside it that attempt's record, written first), with no claim and
+// no wake-up. A delivery for a disabled endpoint is written once, failed,
+// with no wake-up and no request.
+func TestOutboundDeliveredAtOnceWritesItsDeliveryOnce(t *testing.T) {
 	ctx := context.Background()
 	w := newOutboundWorld(t)
 	for i, ev := range []string{"ev1", "ev2"} {
@@ -346,7 +373,7 @@ func TestOutboundDeliveredAtOnceWritesItsDeliveryTwice(t *testing.T) {
 		}
 		id := outbound.DeliveryID("crm", ev)
 		item := "delivery#" + id + " delivery"
-		want := []string{"Schedule " + outbound.WakeKey(id), "PutItem " + item, "PutItem delivery#" + id + " attempt#00001", "UpdateItem " + item}
+		want := []string{"PutItem delivery#" + id + " attempt#00001", "PutItem " + item}
 		if i == 0 {
 			// The endpoint's first success is written; later ones at
 			// most once per outbound.HealthyRefresh.
@@ -375,7 +402,7 @@ func TestOutboundDeliveredAtOnceWritesItsDeliveryTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := outbound.DeliveryID("crm", "ev3")
-	if got, want := w.log.take(), []string{"PutItem delivery#" + id + " delivery", "UpdateItem delivery#" + id + " delivery"}; !slices.Equal(got, want) {
+	if got, want := w.log.take(), []string{"PutItem delivery#" + id + " delivery"}; !slices.Equal(got, want) {
 		t.Fatalf("disabled endpoint: writes %q, want %q", got, want)
 	}
 	d, err := w.svc.Deliveries.Get(ctx, id)
@@ -384,17 +411,17 @@ func TestOutboundDeliveredAtOnceWritesItsDeliveryTwice(t *testing.T) {
 	}
 }
 
-// An invocation that dies right after the create that claimed the first
-// attempt leaves the delivery pending, claimed, and due when its wake-up
-// comes (scheduled before the create): a redelivered event or an early
-// wake-up do nothing, the wake-up tries it.
-func TestOutboundDeliveryInterruptedAfterItsCreateIsRetriedByItsWakeUp(t *testing.T) {
+// An invocation that dies between a new delivery's first attempt and its
+// record leaves nothing but that attempt's record: the event's retry finds
+// no delivery and sends it again under the same webhook-id, and records it
+// once.
+func TestOutboundDeliveryInterruptedBeforeItsRecordIsSentAgainByItsEvent(t *testing.T) {
 	w := newOutboundWorld(t)
 	id := outbound.DeliveryID("crm", "ev1")
 	ctx, die := context.WithCancel(context.Background())
 	defer die()
 	w.log.afterWrite = func(op string) {
-		if op == "PutItem delivery#"+id+" delivery" {
+		if op == "PutItem delivery#"+id+" attempt#00001" {
 			die()
 		}
 	}
@@ -403,37 +430,29 @@ func TestOutboundDeliveryInterruptedAfterItsCreateIsRetriedByItsWakeUp(t *testin
 		t.Fatal("the interrupted invocation reported success")
 	}
 	w.log.afterWrite = nil
-	got := w.log.take()
-	if len(got) < 2 || got[0] != "Schedule "+outbound.WakeKey(id) || got[1] != "PutItem delivery#"+id+" delivery" {
-		t.Fatalf("writes %q: want the wake-up scheduled, then the delivery created", got)
+	// The delivery's write is tried, on the dead context, and fails.
+	if got := w.log.take(); !slices.Equal(got, []string{"PutItem delivery#" + id + " attempt#00001", "PutItem delivery#" + id + " delivery"}) {
+		t.Fatalf("writes %q: want the attempt's record, then the delivery's", got)
 	}
-	wake := w.log.wakes[0]
 	ctx = context.Background()
-	d, err := w.svc.Deliveries.Get(ctx, id)
-	if err != nil || d.Status != outbound.StatusPending || d.Attempts != 1 || !d.NextAttemptAt.Equal(wake.at.Truncate(time.Millisecond)) {
-		t.Fatalf("after the interruption: %+v, %v; want pending, attempt 1 claimed, next at the wake-up %s", d, err, wake.at)
-	}
-	if as, _ := w.svc.Deliveries.Attempts(ctx, id); len(as) != 0 || w.requests.Load() != 0 {
-		t.Fatalf("after the interruption: attempts %+v, %d requests", as, w.requests.Load())
+	if _, err := w.svc.Deliveries.Get(ctx, id); !errors.Is(err, outbound.ErrNotFound) || w.requests.Load() != 1 {
+		t.Fatalf("after the interruption: %v, %d requests; want no delivery and one request", err, w.requests.Load())
 	}
 	if err := w.svc.Handle(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.svc.Wake(ctx, wake.key); err != nil {
-		t.Fatal(err)
+	d, err := w.svc.Deliveries.Get(ctx, id)
+	if err != nil || d.Status != outbound.StatusDelivered || d.Attempts != 1 || w.requests.Load() != 2 {
+		t.Fatalf("after the event's retry: %+v, %v, %d requests", d, err, w.requests.Load())
 	}
-	if d, _ := w.svc.Deliveries.Get(ctx, id); w.requests.Load() != 0 || d.Attempts != 1 {
-		t.Fatalf("a redelivery or an early wake-up tried it: %d requests, %+v", w.requests.Load(), d)
+	if ids := w.ids(); len(ids) != 2 || ids[0] != id || ids[1] != id {
+		t.Fatalf("webhook-ids sent %q: want %s twice", ids, id)
 	}
-	w.clock.Set(wake.at)
-	if err := w.svc.Wake(ctx, wake.key); err != nil {
-		t.Fatal(err)
+	if as, _ := w.svc.Deliveries.Attempts(ctx, id); len(as) != 1 || as[0].N != 1 || as[0].Status != http.StatusNoContent {
+		t.Fatalf("attempts %+v: want attempt 1, delivered", as)
 	}
-	d, err = w.svc.Deliveries.Get(ctx, id)
-	if err != nil || d.Status != outbound.StatusDelivered || d.Attempts != 2 || w.requests.Load() != 1 {
-		t.Fatalf("after the wake-up: %+v, %v, %d requests", d, err, w.requests.Load())
-	}
-	if as, _ := w.svc.Deliveries.Attempts(ctx, id); len(as) != 1 || as[0].N != 2 || as[0].Status != http.StatusNoContent {
-		t.Fatalf("attempts %+v: want attempt 2, delivered", as)
+	// Redelivered once more: recorded, so nothing is sent.
+	if err := w.svc.Handle(ctx, ev); err != nil || w.requests.Load() != 2 {
+		t.Fatalf("a redelivery of a delivered event: %v, %d requests", err, w.requests.Load())
 	}
 }

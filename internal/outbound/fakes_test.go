@@ -30,24 +30,18 @@ func newMemDeliveries() *memDeliveries {
 	return &memDeliveries{d: map[string]Delivery{}, attempts: map[string][]Attempt{}}
 }
 
-func (m *memDeliveries) Create(_ context.Context, d Delivery) (bool, error) {
+func (m *memDeliveries) CreateSettled(_ context.Context, d Delivery, a *Attempt, o Outcome) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if a != nil {
+		// The attempt's record comes first, as in the table, and stays
+		// even when the delivery was recorded meanwhile.
+		m.attempts[d.ID] = append(slices.DeleteFunc(m.attempts[d.ID], func(x Attempt) bool { return x.N == a.N }), *a)
+	}
 	if _, ok := m.d[d.ID]; ok {
 		return false, nil
 	}
-	m.d[d.ID] = d
-	return true, nil
-}
-
-func (m *memDeliveries) CreateClaimed(_ context.Context, d Delivery, next time.Time) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.d[d.ID]; ok {
-		return false, nil
-	}
-	d.Attempts, d.NextAttemptAt = d.Attempts+1, next
-	m.d[d.ID] = d
+	m.d[d.ID] = d.Settled(a, o)
 	return true, nil
 }
 
@@ -82,16 +76,7 @@ func (m *memDeliveries) Record(_ context.Context, d Delivery, a Attempt, o Outco
 }
 
 func (m *memDeliveries) settle(id string, o Outcome) {
-	cur := m.d[id]
-	cur.Status, cur.LastStatus, cur.LastError = o.Status, o.LastStatus, o.LastError
-	cur.NextAttemptAt = o.NextAttemptAt
-	switch o.Status {
-	case StatusDelivered:
-		cur.DeliveredAt = o.At
-	case StatusFailed:
-		cur.FailedAt = o.At
-	}
-	m.d[id] = cur
+	m.d[id] = m.d[id].Settled(nil, o)
 }
 
 func (m *memDeliveries) Fail(_ context.Context, d Delivery, at time.Time, reason string) error {

@@ -81,6 +81,22 @@ type Outcome struct {
 	LastError     string
 }
 
+// Settled is d as outcome o of attempt a (nil when o comes without one)
+// leaves it.
+func (d Delivery) Settled(a *Attempt, o Outcome) Delivery {
+	if a != nil {
+		d.Attempts = a.N
+	}
+	d.Status, d.LastStatus, d.LastError, d.NextAttemptAt = o.Status, o.LastStatus, o.LastError, o.NextAttemptAt
+	switch o.Status {
+	case StatusDelivered:
+		d.DeliveredAt = o.At
+	case StatusFailed:
+		d.FailedAt = o.At
+	}
+	return d
+}
+
 // Query selects deliveries of one endpoint: delivered and failed ones
 // newest first, pending ones latest due first.
 type Query struct {
@@ -101,13 +117,11 @@ var ErrBadCursor = errors.New("bad cursor")
 
 // Deliveries is the delivery log.
 type Deliveries interface {
-	// Create records d unless a delivery with its id exists, reporting
-	// whether it did.
-	Create(ctx context.Context, d Delivery) (bool, error)
-	// CreateClaimed is Create with attempt d.Attempts+1 claimed in the
-	// same write, as Claim(ctx, d.ID, d.Attempts+1, d.NextAttemptAt, next)
-	// would leave it: a new delivery's first try costs no Claim.
-	CreateClaimed(ctx context.Context, d Delivery, next time.Time) (bool, error)
+	// CreateSettled records a new delivery d as its first attempt a (nil
+	// for none) left it, o, in one write of the delivery (beside it the
+	// attempt's record, written first), unless a delivery with d's id
+	// exists, reporting whether it did.
+	CreateSettled(ctx context.Context, d Delivery, a *Attempt, o Outcome) (bool, error)
 	Get(ctx context.Context, id string) (Delivery, error)
 	// Claim takes attempt n of a pending delivery that is due at now and
 	// has made n-1 attempts, moving its next attempt to next; false when

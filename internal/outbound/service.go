@@ -248,46 +248,36 @@ func (s *Service) random() float64 {
 // to the second.
 const HealthyRefresh = time.Minute
 
-// start records the new delivery d and makes its first attempt. The write
-// that records it claims that attempt too (Deliveries.CreateClaimed), which
-// saves the Claim every later attempt makes: a delivery answered at once
-// costs its item two writes, not three. As before any attempt, the retry's
-// wake-up is arranged before that write, so if this invocation dies
-// mid-attempt the wake-up finds the delivery pending and tries again.
+// start makes a new delivery's first attempt, then records the delivery
+// as that attempt left it in one write: a delivery answered at once costs
+// its item one write, not a create and an update, and no wake-up. Until
+// that write the event itself carries the delivery: an invocation that
+// dies or fails before it is retried by Lambda (the bus invokes the
+// function asynchronously, with retries and a dead-letter queue), which
+// finds no delivery and sends again under the same webhook-id, which
+// receivers dedupe on. An event redelivered after the write finds its
+// delivery and only tries it if it is still due.
 func (s *Service) start(ctx context.Context, d Delivery) error {
+	switch cur, err := s.Deliveries.Get(ctx, d.ID); {
+	case err == nil:
+		return s.attempt(ctx, cur)
+	case !errors.Is(err, ErrNotFound):
+		return fmt.Errorf("read delivery %s: %w", d.ID, err)
+	}
 	now := s.Now()
-	// The checks come first: a delivery that is not to be tried is
-	// recorded unclaimed and failed, as a wake-up would fail it.
 	sub, st, reason, err := s.ready(ctx, d)
 	if err != nil {
 		return err
 	}
 	if reason != "" {
-		created, err := s.Deliveries.Create(ctx, d)
-		if err != nil {
+		// Not to be tried: recorded failed, as a wake-up would leave it.
+		if _, err := s.Deliveries.CreateSettled(ctx, d, nil, Outcome{Status: StatusFailed, At: now, LastError: reason}); err != nil {
 			return fmt.Errorf("record delivery of %s to %s: %w", d.EventID, d.Endpoint, err)
 		}
-		if !created {
-			return s.Wake(ctx, WakeKey(d.ID))
-		}
-		return s.fail(ctx, d, now, reason)
+		s.Log.Info("outbound delivery failed without an attempt; replay it once the endpoint is enabled", "delivery_id", d.ID, "endpoint", d.Endpoint, "reason", reason)
+		return nil
 	}
-	retry, err := s.arrange(ctx, d, d.Attempts+1, now)
-	if err != nil {
-		return err
-	}
-	created, err := s.Deliveries.CreateClaimed(ctx, d, retry)
-	if err != nil {
-		return fmt.Errorf("record delivery of %s to %s: %w", d.EventID, d.Endpoint, err)
-	}
-	if !created {
-		// A redelivered event finds its delivery recorded: it is
-		// attempted only if still due (an earlier invocation may have
-		// failed before trying). The wake-up just arranged is then one
-		// more, which finds it settled or not yet due, or tries it.
-		return s.Wake(ctx, WakeKey(d.ID))
-	}
-	return s.try(ctx, sub, st, d, d.Attempts+1, retry)
+	return s.try(ctx, sub, st, d, d.Attempts+1, time.Time{})
 }
 
 // attempt tries d once if it is due, claiming the attempt first so that
@@ -349,13 +339,24 @@ func (s *Service) arrange(ctx context.Context, d Delivery, n int, now time.Time)
 }
 
 // try makes attempt n of d, which the caller claimed, and records its
-// outcome; retry is when the wake-up the caller arranged comes.
+// outcome; retry is when the wake-up the caller arranged comes, zero for
+// a new delivery's first attempt, which nothing recorded yet.
 func (s *Service) try(ctx context.Context, sub Subscription, st EndpointState, d Delivery, n int, retry time.Time) error {
+	first := retry.IsZero()
+	record := func(a Attempt, o Outcome) error {
+		if !first {
+			return s.Deliveries.Record(ctx, d, a, o)
+		}
+		// A concurrent invocation of the same event may have recorded it
+		// meanwhile; its record stands.
+		_, err := s.Deliveries.CreateSettled(ctx, d, &a, o)
+		return err
+	}
 	a := s.send(ctx, sub, d, n)
 	s.Metrics.Count(MetricAttempts, 1, map[string]string{"Outcome": outcomeOf(a)})
 	log := s.Log.With("delivery_id", d.ID, "endpoint", d.Endpoint, "event_id", d.EventID, "attempt", n, "status", a.Status, "latency_ms", a.LatencyMS)
 	if a.Status >= 200 && a.Status < 300 {
-		if err := s.Deliveries.Record(ctx, d, a.Attempt, Outcome{Status: StatusDelivered, At: a.At, LastStatus: a.Status}); err != nil {
+		if err := record(a.Attempt, Outcome{Status: StatusDelivered, At: a.At, LastStatus: a.Status}); err != nil {
 			return fmt.Errorf("record attempt %d of delivery %s: %w", n, d.ID, err)
 		}
 		if st.ConsecutiveFailures > 0 || !st.FailingSince.IsZero() || a.At.Sub(st.LastSuccessAt) >= HealthyRefresh {
@@ -386,22 +387,29 @@ func (s *Service) try(ctx context.Context, sub Subscription, st EndpointState, d
 			log.Warn("outbound endpoint disabled after a long run of failures; enable it with POST /v1/outbound/endpoints/{id}/enable",
 				"consecutive_failures", es.ConsecutiveFailures, "failing_since", es.FailingSince)
 		}
-		if err := s.Deliveries.Record(ctx, d, a.Attempt, Outcome{Status: StatusFailed, At: after, LastStatus: a.Status, LastError: "endpoint disabled: " + reason}); err != nil {
+		if err := record(a.Attempt, Outcome{Status: StatusFailed, At: after, LastStatus: a.Status, LastError: "endpoint disabled: " + reason}); err != nil {
 			return fmt.Errorf("record attempt %d of delivery %s: %w", n, d.ID, err)
 		}
 		return nil
 	}
 	next, again := nextTry(after, d.RoundStarted.Add(MaxAge), Backoff(n-d.RoundBase, s.random()), a.retryAfter)
 	if !again {
-		if err := s.Deliveries.Record(ctx, d, a.Attempt, Outcome{Status: StatusFailed, At: after, LastStatus: a.Status, LastError: reason}); err != nil {
+		if err := record(a.Attempt, Outcome{Status: StatusFailed, At: after, LastStatus: a.Status, LastError: reason}); err != nil {
 			return fmt.Errorf("record attempt %d of delivery %s: %w", n, d.ID, err)
 		}
 		return s.deadLetter(ctx, d, n, after, reason)
 	}
-	if err := s.Deliveries.Record(ctx, d, a.Attempt, Outcome{Status: StatusPending, NextAttemptAt: next, At: after, LastStatus: a.Status, LastError: reason}); err != nil {
+	if first {
+		// The retry's wake-up before the record that makes it pending: a
+		// record without one would wait for the sweep.
+		if err := s.Wakeups.Schedule(ctx, WakeKey(d.ID), next); err != nil {
+			return fmt.Errorf("schedule the retry of delivery %s: %w", d.ID, err)
+		}
+	}
+	if err := record(a.Attempt, Outcome{Status: StatusPending, NextAttemptAt: next, At: after, LastStatus: a.Status, LastError: reason}); err != nil {
 		return fmt.Errorf("record attempt %d of delivery %s: %w", n, d.ID, err)
 	}
-	if !next.Equal(retry) {
+	if !first && !next.Equal(retry) {
 		if err := s.Wakeups.Schedule(ctx, WakeKey(d.ID), next); err != nil {
 			return fmt.Errorf("schedule the retry of delivery %s: %w", d.ID, err)
 		}

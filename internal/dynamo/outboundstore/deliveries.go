@@ -70,21 +70,15 @@ func NewDeliveries(client *dynamodb.Client, table string) *Deliveries {
 	return &Deliveries{client: client, table: table}
 }
 
-// Create implements outbound.Deliveries.
-func (st *Deliveries) Create(ctx context.Context, d outbound.Delivery) (bool, error) {
-	return st.put(ctx, d, deliveryItem(d))
-}
-
-// CreateClaimed implements outbound.Deliveries: the item Create and then
-// Claim would leave, in one write. Like Claim it moves next_at but not
-// gsi1sk, which keeps the time d was due: were the attempt to die, the
-// sweep's query then finds d once its grace passes, and tries it if its
-// wake-up has not.
-func (st *Deliveries) CreateClaimed(ctx context.Context, d outbound.Delivery, next time.Time) (bool, error) {
-	item := deliveryItem(d)
-	item["attempts"] = dynamo.AttrN(int64(d.Attempts + 1))
-	item["next_at"] = dynamo.AttrMillis(next)
-	return st.put(ctx, d, item)
+// CreateSettled implements outbound.Deliveries: the attempt's record,
+// then the delivery as it left it, in one conditional put.
+func (st *Deliveries) CreateSettled(ctx context.Context, d outbound.Delivery, a *outbound.Attempt, o outbound.Outcome) (bool, error) {
+	if a != nil {
+		if err := st.putAttempt(ctx, d, *a, o); err != nil {
+			return false, err
+		}
+	}
+	return st.put(ctx, d, deliveryItem(d.Settled(a, o)))
 }
 
 func deliveryItem(d outbound.Delivery) map[string]ddb.AttributeValue {
@@ -98,7 +92,21 @@ func deliveryItem(d outbound.Delivery) map[string]ddb.AttributeValue {
 	item["round_base"] = dynamo.AttrN(int64(d.RoundBase))
 	item["created_at"] = rfc(d.CreatedAt)
 	item["round_started_at"] = rfc(d.RoundStarted)
-	item["next_at"] = dynamo.AttrMillis(d.NextAttemptAt)
+	if !d.NextAttemptAt.IsZero() {
+		item["next_at"] = dynamo.AttrMillis(d.NextAttemptAt)
+	}
+	if !d.DeliveredAt.IsZero() {
+		item["delivered_at"] = rfc(d.DeliveredAt)
+	}
+	if !d.FailedAt.IsZero() {
+		item["failed_at"] = rfc(d.FailedAt)
+	}
+	if d.LastStatus != 0 {
+		item["last_status"] = dynamo.AttrN(int64(d.LastStatus))
+	}
+	if d.LastError != "" {
+		item["last_error"] = dynamo.AttrS(d.LastError)
+	}
 	item[topology.GSI1PK] = dynamo.AttrS(outboundGSI(d.Endpoint))
 	item[topology.GSI1SK] = dynamo.AttrS(outboundGSISK(d.Status, gsiTime(d.Status, d.CreatedAt, d.NextAttemptAt), d.ID))
 	item[topology.TTL] = dynamo.AttrEpoch(d.CreatedAt.Add(outboundRetention))
@@ -174,6 +182,14 @@ func (st *Deliveries) Claim(ctx context.Context, id string, attempt int, now, ne
 // Record implements outbound.Deliveries: the attempt is kept first, so a
 // delivery's outcome never names an attempt that is not there.
 func (st *Deliveries) Record(ctx context.Context, d outbound.Delivery, a outbound.Attempt, o outbound.Outcome) error {
+	if err := st.putAttempt(ctx, d, a, o); err != nil {
+		return err
+	}
+	return st.settle(ctx, d, o)
+}
+
+// putAttempt keeps attempt a of d, whose outcome is o.
+func (st *Deliveries) putAttempt(ctx context.Context, d outbound.Delivery, a outbound.Attempt, o outbound.Outcome) error {
 	item := dynamo.ItemKey(deliveryPK(d.ID), attemptSK(a.N))
 	item["at"] = rfc(a.At)
 	item["status"] = dynamo.AttrN(int64(a.Status))
@@ -188,7 +204,7 @@ func (st *Deliveries) Record(ctx context.Context, d outbound.Delivery, a outboun
 	if _, err := st.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(st.table), Item: item}); err != nil {
 		return fmt.Errorf("store attempt %d of delivery %s: %w", a.N, d.ID, err)
 	}
-	return st.settle(ctx, d, o)
+	return nil
 }
 
 // settle moves d to o's status.
