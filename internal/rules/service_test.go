@@ -359,16 +359,19 @@ func TestKeyExpressions(t *testing.T) {
 	}
 }
 
-// The stall kind reads journey events as the journey function publishes
-// them (events.JourneyEvent).
-func TestStallOnJourneyEvents(t *testing.T) {
-	h := newHarness(t, loadRules(t, `rules:
+// stallRule is one stall rule with the kind's defaults.
+const stallRule = `rules:
   - id: stalled
     kind: stall
     description: stage past its SLA
     severity: warning
     team: cx
-`), nil)
+`
+
+// The stall kind reads journey events as the journey function publishes
+// them (events.JourneyEvent).
+func TestStallOnJourneyEvents(t *testing.T) {
+	h := newHarness(t, loadRules(t, stallRule), nil)
 	ctx := context.Background()
 	journeyEvent := func(typ, stage string, at time.Time, sla time.Duration) events.Envelope {
 		je := events.JourneyEvent{ID: "jev-" + stage + typ, Type: typ, Journey: "support-case", Instance: "100", CustomerID: "cus_1",
@@ -429,6 +432,19 @@ func TestStallIndependentOfArrivalOrder(t *testing.T) {
 		}
 		return events.Envelope{ID: "env-" + e.ID, Source: events.SourceJourney, DetailType: typ, Time: at, Resources: []string{}, Detail: b}
 	}
+	// evaluate hands a stall rule the events in order, a day after the
+	// delivery, and runs the schedule.
+	evaluate := func(order []events.Envelope) *harness {
+		h := newHarness(t, loadRules(t, stallRule), nil)
+		h.clock.set(delivered.Add(24 * time.Hour))
+		for _, ev := range order {
+			if err := h.svc.Handle(context.Background(), ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.tick(t)
+		return h
+	}
 	started := je(events.TypeJourneyStarted, "placed", "", placed, placed, 48*time.Hour)
 	changed := je(events.TypeJourneyStageChanged, "fulfilled", "placed", fulfilled, fulfilled, 7*24*time.Hour)
 	completed := je(events.TypeJourneyCompleted, "fulfilled", "", fulfilled, delivered, 0)
@@ -437,20 +453,7 @@ func TestStallIndependentOfArrivalOrder(t *testing.T) {
 		{changed, completed, started}, {completed, started, changed}, {completed, changed, started},
 	}
 	for i, order := range perms {
-		h := newHarness(t, loadRules(t, `rules:
-  - id: stalled
-    kind: stall
-    description: stage past its SLA
-    severity: warning
-    team: cx
-`), nil)
-		h.clock.set(delivered.Add(24 * time.Hour))
-		for _, ev := range order {
-			if err := h.svc.Handle(context.Background(), ev); err != nil {
-				t.Fatal(err)
-			}
-		}
-		h.tick(t)
+		h := evaluate(order)
 		if all := h.mem.All(); len(all) != 0 {
 			t.Errorf("order %d: %d failures, first %q", i, len(all), all[0].Summary)
 		}
@@ -459,20 +462,7 @@ func TestStallIndependentOfArrivalOrder(t *testing.T) {
 	// Placed until delivered at the deadline: missed, in either order.
 	late := je(events.TypeJourneyCompleted, "placed", "", placed, delivered, 0)
 	for i, order := range [][]events.Envelope{{started, late}, {late, started}} {
-		h := newHarness(t, loadRules(t, `rules:
-  - id: stalled
-    kind: stall
-    description: stage past its SLA
-    severity: warning
-    team: cx
-`), nil)
-		h.clock.set(delivered.Add(24 * time.Hour))
-		for _, ev := range order {
-			if err := h.svc.Handle(context.Background(), ev); err != nil {
-				t.Fatal(err)
-			}
-		}
-		h.tick(t)
+		h := evaluate(order)
 		if all := h.mem.All(); len(all) != 1 {
 			t.Errorf("late order %d: %d failures, want 1", i, len(all))
 		}
