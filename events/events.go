@@ -204,6 +204,10 @@ type JourneyEvent struct {
 	// (stage_changed) or Stage (completed, abandoned) was left.
 	EnteredAt time.Time  `json:"entered_at"`
 	ExitedAt  *time.Time `json:"exited_at,omitempty"`
+	// PreviousEnteredAt is when PreviousStage was entered (stage_changed):
+	// with ExitedAt it says how long the previous stage was held, which a
+	// consumer that sees the events out of order cannot otherwise know.
+	PreviousEnteredAt *time.Time `json:"previous_entered_at,omitempty"`
 	// SLADueAt is when Stage must be left by, if it has an SLA.
 	SLADueAt *time.Time `json:"sla_due_at,omitempty"`
 	Outcome  string     `json:"outcome,omitempty"`

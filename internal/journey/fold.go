@@ -203,7 +203,7 @@ func Transitions(d *Definition, inst string, old, now State) []events.JourneyEve
 			case d.index(v.Stage) > prev && i == 0:
 				// A late event placed the whole journey beyond the stage
 				// announced so far: that stage is left as of this entry.
-				left := Visit{Stage: old.Stage, ExitedAt: &h[0].EnteredAt}
+				left := Visit{Stage: old.Stage, EnteredAt: oldLast.EnteredAt, ExitedAt: &h[0].EnteredAt}
 				out = append(out, enter(d, inst, events.TypeJourneyStageChanged, v, &left))
 			case d.index(v.Stage) > prev:
 				out = append(out, enter(d, inst, events.TypeJourneyStageChanged, v, &h[i-1]))
@@ -244,6 +244,10 @@ func enter(d *Definition, inst, typ string, v Visit, prev *Visit) events.Journey
 	if prev != nil {
 		e.PreviousStage = prev.Stage
 		e.ExitedAt = prev.ExitedAt
+		if !prev.EnteredAt.IsZero() {
+			entered := prev.EnteredAt
+			e.PreviousEnteredAt = &entered
+		}
 	}
 	return e
 }

@@ -58,9 +58,6 @@ const (
 	stallPattern = `{source: [ocx.journey], detail: {sla_due_at: [{exists: true}]}}`
 	stallUntil   = `{source: [ocx.journey], detail-type: [journey.stage_changed, journey.completed, journey.abandoned]}`
 	stallDue     = "detail.sla_due_at"
-	// stallEntered is when the stage a journey event ends or enters was
-	// entered: the stage before it was left then at the latest.
-	stallEntered = "detail.entered_at"
 )
 
 var stallKey = []string{"detail.journey+detail.instance"}
@@ -104,9 +101,11 @@ type Rule struct {
 	File string
 	Line int
 
-	key      keyExpr
-	due      []string
-	entered  []string
+	key keyExpr
+	due []string
+	// journey is true for the stall kind: its events follow the journey
+	// events' contract, whose stage times say when a stage was left.
+	journey  bool
 	patterns map[string]*eventpattern.Pattern
 }
 
@@ -289,7 +288,7 @@ func build(file string, node *yaml.Node, y ruleYAML, teams map[string]bool, ps *
 			pattern(rolePattern, &y.Pattern, stallPattern)
 			pattern(roleUntil, &y.Until, stallUntil)
 			keyDefault = stallKey
-			r.entered = strings.Split(stallEntered, ".")
+			r.journey = true
 			if r.Due == "" {
 				r.Due = stallDue
 			}

@@ -205,12 +205,8 @@ func (r *Rule) sequence(o *outcome, ev Event, roles map[string]bool, key string,
 // the rule's Due path when the event has one, else Within after it.
 func (r *Rule) deadline(ev Event) time.Time {
 	if r.due != nil {
-		for _, v := range leaves(ev.doc, r.due) {
-			if s, ok := v.(string); ok {
-				if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-					return t.UTC()
-				}
-			}
+		if t := timeAt(ev, r.due...); !t.IsZero() {
+			return t
 		}
 	}
 	if r.Within > 0 {
@@ -225,11 +221,14 @@ func (r *Rule) absence(o *outcome, ev Event, roles map[string]bool, key string, 
 	// next (a journey stage change) ends one deadline and starts another.
 	if roles[roleUntil] {
 		if p := st.Pending; p != nil && p.EventID != ev.ID && !ev.At.Before(p.OccurredAt) {
-			// The pending stage was left when a later one was entered,
-			// which a journey's completion evaluated before the stage
-			// change that preceded it says too.
+			// When the pending stage was left: as the event says (a stage
+			// change names the stage it ends), else when a later stage was
+			// entered, which a journey's completion evaluated before the
+			// stage change that preceded it says too.
 			left := ev.At
-			if e := r.enteredAt(ev); e.After(p.OccurredAt) && e.Before(left) {
+			if held, ok := r.held(ev); ok && held.Entered.Equal(p.OccurredAt) {
+				left = held.Left
+			} else if e := r.stageEntered(ev); e.After(p.OccurredAt) && e.Before(left) {
 				left = e
 			}
 			switch {
@@ -252,22 +251,41 @@ func (r *Rule) absence(o *outcome, ev Event, roles map[string]bool, key string, 
 			o.changed = true
 		}
 		if ev.At.After(st.Cleared) {
-			st.Cleared, st.ClearedBy, st.ClearedFrom = ev.At, ev.ID, r.enteredAt(ev)
+			st.Cleared, st.ClearedBy = ev.At, ev.ID
 			o.changed = true
+		}
+		if held, ok := r.held(ev); ok && !slices.Contains(st.Held, held) {
+			st.Held = append(st.Held, held)
+			slices.SortFunc(st.Held, func(a, b Span) int { return b.Left.Compare(a.Left) })
+			st.Held = st.Held[:min(len(st.Held), maxHeld)]
+			o.changed = true
+			// A start that came before this follow-up learns when its
+			// stage was left.
+			st.Unsettled = slices.DeleteFunc(st.Unsettled, func(u Start) bool {
+				if !u.OccurredAt.Equal(held.Entered) {
+					return false
+				}
+				if !held.Left.Before(u.Due) && o.raise == nil {
+					r.missed(o, key, u.EventID, []events.Evidence{u.Evidence, ev.Evidence}, held.Left, u.Due, now)
+				}
+				return true
+			})
 		}
 	}
 	if roles[rolePattern] {
 		followed := ev.At.Before(st.Cleared) || (ev.At.Equal(st.Cleared) && st.ClearedBy != ev.ID)
-		if followed && !st.Open && r.entered != nil && ev.At.Equal(st.ClearedFrom) {
-			// A start evaluated after the follow-up that ended its own
-			// stage: that stage was held until Cleared.
-			if due := r.deadline(ev); !due.IsZero() && !st.Cleared.Before(due) {
-				r.trigger(o, key, ev.ID, []events.Evidence{ev.Evidence}, ev.CustomerID,
-					fmt.Sprintf("left at %s, after the deadline %s", st.Cleared.Format(time.RFC3339), due.Format(time.RFC3339)), due, now)
-				if o.raise != nil {
-					resolved, _, _ := failure.Move(*o.raise, failure.Resolved, r.actor(), now, "left after the deadline by "+st.ClearedBy)
-					o.raise = &resolved
-				}
+		if due := r.deadline(ev); followed && !st.Open && r.journey && !due.IsZero() {
+			// A start evaluated after a follow-up: checked against when its
+			// stage was left, or kept until a follow-up says.
+			i := slices.IndexFunc(st.Held, func(h Span) bool { return h.Entered.Equal(ev.At) })
+			switch {
+			case i >= 0 && !st.Held[i].Left.Before(due):
+				r.missed(o, key, ev.ID, []events.Evidence{ev.Evidence}, st.Held[i].Left, due, now)
+			case i < 0 && !slices.ContainsFunc(st.Unsettled, func(u Start) bool { return u.EventID == ev.ID }):
+				st.Unsettled = append(st.Unsettled, Start{Entry: Entry{Role: rolePattern, Evidence: ev.Evidence}, Due: due})
+				slices.SortFunc(st.Unsettled, func(a, b Start) int { return b.OccurredAt.Compare(a.OccurredAt) })
+				st.Unsettled = st.Unsettled[:min(len(st.Unsettled), maxHeld)]
+				o.changed = true
 			}
 		}
 		if followed || st.Open {
@@ -288,13 +306,50 @@ func (r *Rule) absence(o *outcome, ev Event, roles map[string]bool, key string, 
 	}
 }
 
-// enteredAt is when the stage a stall rule's event ends or enters was
-// entered; zero for other kinds.
-func (r *Rule) enteredAt(ev Event) time.Time {
-	if r.entered == nil {
+// missed raises, already resolved, the failure of a stage left at left,
+// after its deadline due, which the evaluation learnt only then.
+func (r *Rule) missed(o *outcome, key, cause string, evidence []events.Evidence, left, due, now time.Time) {
+	r.trigger(o, key, cause, evidence, customerOf(evidence[0]),
+		fmt.Sprintf("left at %s, after the deadline %s", left.Format(time.RFC3339), due.Format(time.RFC3339)), due, now)
+	if o.raise != nil {
+		resolved, _, _ := failure.Move(*o.raise, failure.Resolved, r.actor(), now, "left after the deadline")
+		o.raise = &resolved
+	}
+}
+
+// held is the stage a stall rule's follow-up says was left, by the
+// journey events' contract: a stage change ends the previous stage
+// (previous_entered_at to exited_at), a completion or abandonment its own
+// (entered_at to exited_at). ok is false for other kinds and for events
+// that do not say.
+func (r *Rule) held(ev Event) (Span, bool) {
+	if !r.journey {
+		return Span{}, false
+	}
+	from := "entered_at"
+	if len(leaves(ev.doc, []string{"detail", "previous_stage"})) > 0 {
+		from = "previous_entered_at"
+	}
+	entered, left := timeAt(ev, "detail", from), timeAt(ev, "detail", "exited_at")
+	if entered.IsZero() || left.IsZero() {
+		return Span{}, false
+	}
+	return Span{Entered: entered, Left: left}, true
+}
+
+// stageEntered is when the stage a stall rule's event enters or ended in
+// was entered: any stage entered before it was left by then. Zero for
+// other kinds.
+func (r *Rule) stageEntered(ev Event) time.Time {
+	if !r.journey {
 		return time.Time{}
 	}
-	for _, v := range leaves(ev.doc, r.entered) {
+	return timeAt(ev, "detail", "entered_at")
+}
+
+// timeAt is the RFC 3339 time at path in ev, zero when there is none.
+func timeAt(ev Event, path ...string) time.Time {
+	for _, v := range leaves(ev.doc, path) {
 		if s, ok := v.(string); ok {
 			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 				return t.UTC()

@@ -408,14 +408,14 @@ func TestStallOnJourneyEvents(t *testing.T) {
 }
 
 // A journey's events reach the rules in any order (the bus queue does not
-// keep it). An order whose placed stage was left a day before its deadline
-// and which was delivered exactly at that deadline stalled nowhere,
-// whichever of its three events is evaluated first; one that stayed placed
-// until delivery at its deadline did.
+// keep it), and a stall is judged by when each stage was left, whichever
+// is evaluated first: an order placed, fulfilled a day later and delivered
+// exactly at the placed stage's deadline stalled nowhere; one fulfilled a
+// day after that deadline stalled once; one that stayed placed until its
+// delivery at the deadline stalled once.
 func TestStallIndependentOfArrivalOrder(t *testing.T) {
 	placed := DefaultTestStart
-	fulfilled, delivered := placed.Add(24*time.Hour), placed.Add(48*time.Hour)
-	je := func(typ, stage, prev string, entered, at time.Time, sla time.Duration) events.Envelope {
+	je := func(typ, stage, prev string, prevEntered, entered, at time.Time, sla time.Duration) events.Envelope {
 		e := events.JourneyEvent{ID: "jev-" + typ + "-" + stage, Type: typ, Journey: "order-to-delivery", Instance: "1001", CustomerID: "cus_1",
 			Stage: stage, PreviousStage: prev, EnteredAt: entered, OccurredAt: at}
 		if sla > 0 {
@@ -426,45 +426,63 @@ func TestStallIndependentOfArrivalOrder(t *testing.T) {
 			left := at
 			e.ExitedAt = &left
 		}
+		if prev != "" {
+			e.PreviousEnteredAt = &prevEntered
+		}
 		b, err := json.Marshal(e)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return events.Envelope{ID: "env-" + e.ID, Source: events.SourceJourney, DetailType: typ, Time: at, Resources: []string{}, Detail: b}
 	}
+	// order is the three events of an order fulfilled and delivered after
+	// the given times.
+	order := func(fulfilled, delivered time.Duration) []events.Envelope {
+		f, d := placed.Add(fulfilled), placed.Add(delivered)
+		return []events.Envelope{
+			je(events.TypeJourneyStarted, "placed", "", time.Time{}, placed, placed, 48*time.Hour),
+			je(events.TypeJourneyStageChanged, "fulfilled", "placed", placed, f, f, 7*24*time.Hour),
+			je(events.TypeJourneyCompleted, "fulfilled", "", time.Time{}, f, d, 0),
+		}
+	}
 	// evaluate hands a stall rule the events in order, a day after the
-	// delivery, and runs the schedule.
-	evaluate := func(order []events.Envelope) *harness {
+	// last, and runs the schedule; it returns the failures raised.
+	evaluate := func(evs ...events.Envelope) []events.Failure {
 		h := newHarness(t, loadRules(t, stallRule), nil)
-		h.clock.set(delivered.Add(24 * time.Hour))
-		for _, ev := range order {
+		h.clock.set(placed.Add(5 * 24 * time.Hour))
+		for _, ev := range evs {
 			if err := h.svc.Handle(context.Background(), ev); err != nil {
 				t.Fatal(err)
 			}
 		}
 		h.tick(t)
-		return h
+		return h.mem.All()
 	}
-	started := je(events.TypeJourneyStarted, "placed", "", placed, placed, 48*time.Hour)
-	changed := je(events.TypeJourneyStageChanged, "fulfilled", "placed", fulfilled, fulfilled, 7*24*time.Hour)
-	completed := je(events.TypeJourneyCompleted, "fulfilled", "", fulfilled, delivered, 0)
-	perms := [][]events.Envelope{
-		{started, changed, completed}, {started, completed, changed}, {changed, started, completed},
-		{changed, completed, started}, {completed, started, changed}, {completed, changed, started},
-	}
-	for i, order := range perms {
-		h := evaluate(order)
-		if all := h.mem.All(); len(all) != 0 {
-			t.Errorf("order %d: %d failures, first %q", i, len(all), all[0].Summary)
+	perms := [][]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}}
+	for _, c := range []struct {
+		name                 string
+		fulfilled, delivered time.Duration
+		want                 int
+	}{
+		{"fulfilled a day before the deadline, delivered at it", 24 * time.Hour, 48 * time.Hour, 0},
+		{"fulfilled a day after the deadline", 72 * time.Hour, 96 * time.Hour, 1},
+	} {
+		evs := order(c.fulfilled, c.delivered)
+		for _, p := range perms {
+			if got := evaluate(evs[p[0]], evs[p[1]], evs[p[2]]); len(got) != c.want {
+				t.Errorf("%s, evaluated in order %v: %d failures, want %d", c.name, p, len(got), c.want)
+			} else if c.want == 1 && got[0].Evidence[0].Attributes["stage"] != "placed" {
+				t.Errorf("%s, evaluated in order %v: the failure is of stage %v, want placed", c.name, p, got[0].Evidence[0].Attributes["stage"])
+			}
 		}
 	}
 
 	// Placed until delivered at the deadline: missed, in either order.
-	late := je(events.TypeJourneyCompleted, "placed", "", placed, delivered, 0)
-	for i, order := range [][]events.Envelope{{started, late}, {late, started}} {
-		h := evaluate(order)
-		if all := h.mem.All(); len(all) != 1 {
-			t.Errorf("late order %d: %d failures, want 1", i, len(all))
+	started := order(0, 0)[0]
+	late := je(events.TypeJourneyCompleted, "placed", "", time.Time{}, placed, placed.Add(48*time.Hour), 0)
+	for i, evs := range [][]events.Envelope{{started, late}, {late, started}} {
+		if got := evaluate(evs...); len(got) != 1 {
+			t.Errorf("placed until the deadline, order %d: %d failures, want 1", i, len(got))
 		}
 	}
 }

@@ -33,10 +33,13 @@ type State struct {
 	// event, so a start that arrives after its follow-up starts no timer.
 	Cleared   time.Time `json:"cleared,omitzero"`
 	ClearedBy string    `json:"cleared_by,omitempty"`
-	// ClearedFrom is when the stage that follow-up ended was entered
-	// (stall): a start entering that very stage missed its deadline if
-	// Cleared is past it.
-	ClearedFrom time.Time `json:"cleared_from,omitzero"`
+	// Held are the latest stages the follow-ups said were left (stall),
+	// so a start evaluated after the follow-up that ended its own stage is
+	// checked against when that stage was left.
+	Held []Span `json:"held,omitempty"`
+	// Unsettled are starts evaluated after a follow-up but before the one
+	// that says when their own stage was left (stall), kept until it does.
+	Unsettled []Start `json:"unsettled,omitempty"`
 	// Due is a pending deadline: when the rule must look at the key again.
 	Due time.Time `json:"due,omitzero"`
 	// Watch is true while the rule must look at the key on every scheduled
@@ -56,6 +59,22 @@ type State struct {
 	// Expires is when the state may be dropped: nothing in it matters after.
 	Expires time.Time `json:"-"`
 }
+
+// Span is a stage held from Entered until Left.
+type Span struct {
+	Entered time.Time `json:"entered"`
+	Left    time.Time `json:"left"`
+}
+
+// Start is a starting event with its deadline.
+type Start struct {
+	Entry
+	Due time.Time `json:"due"`
+}
+
+// maxHeld bounds State.Held and State.Unsettled: a journey's events arrive out of order by
+// moments, so the latest few stages left are all a late start can need.
+const maxHeld = 4
 
 // Entry is one event a state remembers, with the pattern role it matched.
 type Entry struct {
