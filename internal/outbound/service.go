@@ -271,11 +271,7 @@ func (s *Service) start(ctx context.Context, d Delivery) error {
 	}
 	if reason != "" {
 		// Not to be tried: recorded failed, as a wake-up would leave it.
-		if _, err := s.Deliveries.CreateSettled(ctx, d, nil, Outcome{Status: StatusFailed, At: now, LastError: reason}); err != nil {
-			return fmt.Errorf("record delivery of %s to %s: %w", d.EventID, d.Endpoint, err)
-		}
-		s.Log.Info("outbound delivery failed without an attempt; replay it once the endpoint is enabled", "delivery_id", d.ID, "endpoint", d.Endpoint, "reason", reason)
-		return nil
+		return s.fail(ctx, d, now, reason, true)
 	}
 	return s.try(ctx, sub, st, d, d.Attempts+1, time.Time{})
 }
@@ -292,7 +288,7 @@ func (s *Service) attempt(ctx context.Context, d Delivery) error {
 		return err
 	}
 	if reason != "" {
-		return s.fail(ctx, d, now, reason)
+		return s.fail(ctx, d, now, reason, false)
 	}
 	n := d.Attempts + 1
 	retry, err := s.arrange(ctx, d, n, now)
@@ -418,9 +414,15 @@ func (s *Service) try(ctx context.Context, sub Subscription, st EndpointState, d
 	return nil
 }
 
-// fail gives d up without an attempt.
-func (s *Service) fail(ctx context.Context, d Delivery, now time.Time, reason string) error {
-	if err := s.Deliveries.Fail(ctx, d, now, reason); err != nil {
+// fail gives d up without an attempt; a new delivery is recorded failed.
+func (s *Service) fail(ctx context.Context, d Delivery, now time.Time, reason string, isNew bool) error {
+	var err error
+	if isNew {
+		_, err = s.Deliveries.CreateSettled(ctx, d, nil, Outcome{Status: StatusFailed, At: now, LastError: reason})
+	} else {
+		err = s.Deliveries.Fail(ctx, d, now, reason)
+	}
+	if err != nil {
 		return fmt.Errorf("mark delivery %s failed: %w", d.ID, err)
 	}
 	s.Log.Info("outbound delivery failed without an attempt; replay it once the endpoint is enabled", "delivery_id", d.ID, "endpoint", d.Endpoint, "reason", reason)

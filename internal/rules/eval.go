@@ -239,13 +239,9 @@ func (r *Rule) absence(o *outcome, ev Event, roles map[string]bool, key string, 
 			case !st.Due.IsZero() && !left.Before(st.Due):
 				// Followed up, but after the deadline and before the
 				// schedule noticed: the deadline was still missed.
-				cause := p.EventID
-				r.trigger(o, key, cause, []events.Evidence{p.Evidence, ev.Evidence}, ev.CustomerID,
-					fmt.Sprintf("followed up at %s, after the deadline %s", ev.At.Format(time.RFC3339), st.Due.Format(time.RFC3339)), st.Due, now)
-				if o.raise != nil {
-					resolved, _, _ := failure.Move(*o.raise, failure.Resolved, r.actor(), now, "followed up after the deadline by "+ev.Type+" "+ev.ID)
-					o.raise = &resolved
-				}
+				r.raiseResolved(o, key, p.EventID, []events.Evidence{p.Evidence, ev.Evidence}, ev.CustomerID,
+					fmt.Sprintf("followed up at %s, after the deadline %s", ev.At.Format(time.RFC3339), st.Due.Format(time.RFC3339)),
+					"followed up after the deadline by "+ev.Type+" "+ev.ID, st.Due, now)
 			}
 			st.Pending, st.Due = nil, time.Time{}
 			o.changed = true
@@ -309,10 +305,16 @@ func (r *Rule) absence(o *outcome, ev Event, roles map[string]bool, key string, 
 // missed raises, already resolved, the failure of a stage left at left,
 // after its deadline due, which the evaluation learnt only then.
 func (r *Rule) missed(o *outcome, key, cause string, evidence []events.Evidence, left, due, now time.Time) {
-	r.trigger(o, key, cause, evidence, customerOf(evidence[0]),
-		fmt.Sprintf("left at %s, after the deadline %s", left.Format(time.RFC3339), due.Format(time.RFC3339)), due, now)
+	r.raiseResolved(o, key, cause, evidence, customerOf(evidence[0]),
+		fmt.Sprintf("left at %s, after the deadline %s", left.Format(time.RFC3339), due.Format(time.RFC3339)), "left after the deadline", due, now)
+}
+
+// raiseResolved raises a deadline missed in the past, already resolved by
+// note: the condition ended before the evaluation learnt of it.
+func (r *Rule) raiseResolved(o *outcome, key, cause string, evidence []events.Evidence, customerID, summary, note string, due, now time.Time) {
+	r.trigger(o, key, cause, evidence, customerID, summary, due, now)
 	if o.raise != nil {
-		resolved, _, _ := failure.Move(*o.raise, failure.Resolved, r.actor(), now, "left after the deadline")
+		resolved, _, _ := failure.Move(*o.raise, failure.Resolved, r.actor(), now, note)
 		o.raise = &resolved
 	}
 }
