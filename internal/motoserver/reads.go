@@ -19,6 +19,21 @@ import (
 // low: only by what it returned.
 const ReadHalfUnits = "dynamodb read half-units"
 
+// ReadPrefix starts the keys that count the same half-units by table, item
+// kind (as WritePrefix's), action and consistency, so a report can say
+// which reads an interaction's price is made of.
+const ReadPrefix = "dynamodb read half-units: "
+
+// read counts n half-units of one read.
+func (m *Meter) read(table string, key map[string]json.RawMessage, action string, consistent bool, n int) {
+	m.add(ReadHalfUnits, n)
+	how := "eventual"
+	if consistent {
+		how = "consistent"
+	}
+	m.add(ReadPrefix+table+" "+kindOf(key)+" "+action+" "+how, n)
+}
+
 // measureRead counts the read units of r, a DynamoDB read, when reads are
 // measured.
 func (m *Meter) measureRead(r *http.Request, direct string) {
@@ -36,7 +51,7 @@ func (m *Meter) measureRead(r *http.Request, direct string) {
 			ConsistentRead bool
 		}
 		if json.Unmarshal(body, &in) == nil {
-			m.add(ReadHalfUnits, halves(ItemSize(getItem(direct, auth, in.TableName, in.Key)), in.ConsistentRead))
+			m.read(in.TableName, in.Key, action, in.ConsistentRead, halves(ItemSize(getItem(direct, auth, in.TableName, in.Key)), in.ConsistentRead))
 		}
 	case "BatchGetItem":
 		var in struct {
@@ -48,7 +63,7 @@ func (m *Meter) measureRead(r *http.Request, direct string) {
 		if json.Unmarshal(body, &in) == nil {
 			for table, ka := range in.RequestItems {
 				for _, k := range ka.Keys {
-					m.add(ReadHalfUnits, halves(ItemSize(getItem(direct, auth, table, k)), ka.ConsistentRead))
+					m.read(table, k, action, ka.ConsistentRead, halves(ItemSize(getItem(direct, auth, table, k)), ka.ConsistentRead))
 				}
 			}
 		}
@@ -63,11 +78,15 @@ func (m *Meter) measureRead(r *http.Request, direct string) {
 		}
 		if json.Unmarshal(body, &in) == nil {
 			for _, it := range in.TransactItems {
-				m.add(ReadHalfUnits, 2*halves(ItemSize(getItem(direct, auth, it.Get.TableName, it.Get.Key)), true))
+				m.read(it.Get.TableName, it.Get.Key, action, true, 2*halves(ItemSize(getItem(direct, auth, it.Get.TableName, it.Get.Key)), true))
 			}
 		}
 	case "Query", "Scan":
-		var in struct{ ConsistentRead bool }
+		var in struct {
+			TableName      string
+			IndexName      string
+			ConsistentRead bool
+		}
 		_ = json.Unmarshal(body, &in)
 		var out struct{ Items []map[string]json.RawMessage }
 		if json.Unmarshal(call(direct, auth, action, body), &out) == nil {
@@ -75,7 +94,15 @@ func (m *Meter) measureRead(r *http.Request, direct string) {
 			for _, it := range out.Items {
 				size += ItemSize(it)
 			}
-			m.add(ReadHalfUnits, halves(size, in.ConsistentRead))
+			// A page is named by its first item's kind.
+			var first map[string]json.RawMessage
+			if len(out.Items) > 0 {
+				first = out.Items[0]
+			}
+			if in.IndexName != "" {
+				action += " " + in.IndexName
+			}
+			m.read(in.TableName, first, action, in.ConsistentRead, halves(size, in.ConsistentRead))
 		}
 	}
 }
