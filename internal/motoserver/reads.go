@@ -27,11 +27,14 @@ const ReadPrefix = "dynamodb read half-units: "
 // read counts n half-units of one read.
 func (m *Meter) read(table string, key map[string]json.RawMessage, action string, consistent bool, n int) {
 	m.add(ReadHalfUnits, n)
-	how := "eventual"
+	m.add(ReadPrefix+table+" "+kindOf(key)+" "+action+" "+consistency(consistent), n)
+}
+
+func consistency(consistent bool) string {
 	if consistent {
-		how = "consistent"
+		return "consistent"
 	}
-	m.add(ReadPrefix+table+" "+kindOf(key)+" "+action+" "+how, n)
+	return "eventual"
 }
 
 // measureRead counts the read units of r, a DynamoDB read, when reads are
@@ -94,15 +97,16 @@ func (m *Meter) measureRead(r *http.Request, direct string) {
 			for _, it := range out.Items {
 				size += ItemSize(it)
 			}
-			// A page is named by its first item's kind.
-			var first map[string]json.RawMessage
-			if len(out.Items) > 0 {
-				first = out.Items[0]
-			}
 			if in.IndexName != "" {
 				action += " " + in.IndexName
 			}
-			m.read(in.TableName, first, action, in.ConsistentRead, halves(size, in.ConsistentRead))
+			// A page is named by its first item's kind.
+			if len(out.Items) == 0 {
+				m.add(ReadHalfUnits, halves(size, in.ConsistentRead))
+				m.add(ReadPrefix+in.TableName+" (no item) "+action+" "+consistency(in.ConsistentRead), halves(size, in.ConsistentRead))
+				break
+			}
+			m.read(in.TableName, out.Items[0], action, in.ConsistentRead, halves(size, in.ConsistentRead))
 		}
 	}
 }
