@@ -24,10 +24,11 @@ const ReadHalfUnits = "dynamodb read half-units"
 // which reads an interaction's price is made of.
 const ReadPrefix = "dynamodb read half-units: "
 
-// read counts n half-units of one read.
-func (m *Meter) read(table string, key map[string]json.RawMessage, action string, consistent bool, n int) {
+// read counts n half-units of one read of an item of the kind (a page of
+// a Query by its first item's).
+func (m *Meter) read(table, kind, action string, consistent bool, n int) {
 	m.add(ReadHalfUnits, n)
-	m.add(ReadPrefix+table+" "+kindOf(key)+" "+action+" "+consistency(consistent), n)
+	m.add(ReadPrefix+table+" "+kind+" "+action+" "+consistency(consistent), n)
 }
 
 func consistency(consistent bool) string {
@@ -54,7 +55,7 @@ func (m *Meter) measureRead(r *http.Request, direct string) {
 			ConsistentRead bool
 		}
 		if json.Unmarshal(body, &in) == nil {
-			m.read(in.TableName, in.Key, action, in.ConsistentRead, halves(ItemSize(getItem(direct, auth, in.TableName, in.Key)), in.ConsistentRead))
+			m.read(in.TableName, kindOf(in.Key), action, in.ConsistentRead, halves(ItemSize(getItem(direct, auth, in.TableName, in.Key)), in.ConsistentRead))
 		}
 	case "BatchGetItem":
 		var in struct {
@@ -66,7 +67,7 @@ func (m *Meter) measureRead(r *http.Request, direct string) {
 		if json.Unmarshal(body, &in) == nil {
 			for table, ka := range in.RequestItems {
 				for _, k := range ka.Keys {
-					m.read(table, k, action, ka.ConsistentRead, halves(ItemSize(getItem(direct, auth, table, k)), ka.ConsistentRead))
+					m.read(table, kindOf(k), action, ka.ConsistentRead, halves(ItemSize(getItem(direct, auth, table, k)), ka.ConsistentRead))
 				}
 			}
 		}
@@ -81,7 +82,7 @@ func (m *Meter) measureRead(r *http.Request, direct string) {
 		}
 		if json.Unmarshal(body, &in) == nil {
 			for _, it := range in.TransactItems {
-				m.read(it.Get.TableName, it.Get.Key, action, true, 2*halves(ItemSize(getItem(direct, auth, it.Get.TableName, it.Get.Key)), true))
+				m.read(it.Get.TableName, kindOf(it.Get.Key), action, true, 2*halves(ItemSize(getItem(direct, auth, it.Get.TableName, it.Get.Key)), true))
 			}
 		}
 	case "Query", "Scan":
@@ -100,13 +101,11 @@ func (m *Meter) measureRead(r *http.Request, direct string) {
 			if in.IndexName != "" {
 				action += " " + in.IndexName
 			}
-			// A page is named by its first item's kind.
-			if len(out.Items) == 0 {
-				m.add(ReadHalfUnits, halves(size, in.ConsistentRead))
-				m.add(ReadPrefix+in.TableName+" (no item) "+action+" "+consistency(in.ConsistentRead), halves(size, in.ConsistentRead))
-				break
+			kind := "(no item)"
+			if len(out.Items) > 0 {
+				kind = kindOf(out.Items[0])
 			}
-			m.read(in.TableName, out.Items[0], action, in.ConsistentRead, halves(size, in.ConsistentRead))
+			m.read(in.TableName, kind, action, in.ConsistentRead, halves(size, in.ConsistentRead))
 		}
 	}
 }

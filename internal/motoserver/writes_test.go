@@ -120,33 +120,44 @@ func TestMeasuredReadUnits(t *testing.T) {
 		name   string
 		read   func() error
 		halves int
+		// by is the breakdown's key and its count (ReadPrefix).
+		by string
 	}{
 		{"an eventually consistent get of a small item", func() error {
 			_, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("r"), Key: key("small")})
 			return err
-		}, 1},
+		}, 1, "r small GetItem eventual"},
 		{"a consistent get of a 5 KB item", func() error {
 			_, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("r"), Key: key("big"), ConsistentRead: aws.Bool(true)})
 			return err
-		}, 2 * 2},
+		}, 2 * 2, "r big GetItem consistent"},
 		{"a consistent batch of a small item and an absent one", func() error {
 			_, err := c.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]ddb.KeysAndAttributes{
 				"r": {Keys: []map[string]ddb.AttributeValue{key("small"), key("none")}, ConsistentRead: aws.Bool(true)}}})
 			return err
-		}, 2 + 2},
+		}, 2 + 2, ""},
 		{"an eventually consistent query of the big item", func() error {
 			_, err := c.Query(ctx, &dynamodb.QueryInput{TableName: aws.String("r"), KeyConditionExpression: aws.String("pk = :k"),
 				ExpressionAttributeValues: map[string]ddb.AttributeValue{":k": sv("big")}})
 			return err
-		}, 2},
+		}, 2, "r big Query eventual"},
+		{"an eventually consistent query that finds nothing", func() error {
+			_, err := c.Query(ctx, &dynamodb.QueryInput{TableName: aws.String("r"), KeyConditionExpression: aws.String("pk = :k"),
+				ExpressionAttributeValues: map[string]ddb.AttributeValue{":k": sv("none")}})
+			return err
+		}, 1, "r (no item) Query eventual"},
 	}
 	for _, st := range steps {
 		s.Meter.Reset()
 		if err := st.read(); err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
-		if got := s.Meter.Snapshot()[ReadHalfUnits]; got != st.halves {
-			t.Errorf("%s: %d half read units, want %d", st.name, got, st.halves)
+		got := s.Meter.Snapshot()
+		if got[ReadHalfUnits] != st.halves {
+			t.Errorf("%s: %d half read units, want %d", st.name, got[ReadHalfUnits], st.halves)
+		}
+		if st.by != "" && got[ReadPrefix+st.by] != st.halves {
+			t.Errorf("%s: %d half read units under %q, want %d (%v)", st.name, got[ReadPrefix+st.by], st.by, st.halves, got)
 		}
 	}
 }
